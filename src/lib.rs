@@ -1,0 +1,10 @@
+//! nova: brings up, previews and tears down a secure production environment on AWS by
+//! calling the AWS APIs directly.
+//!
+//! Data flows `config` -> `stack` (the blueprint: desired resources) -> `plan` (pure diff
+//! against `state`, optionally refreshed through `provider`) -> `apply` (parallel executor
+//! writing `state`). `graph` orders resources; `cli` is the command-line edge.
+
+pub mod model;
+pub mod provider;
+pub mod state;

@@ -1,0 +1,206 @@
+//! AWS implementations of the provider trait, one module per service, and what they share:
+//! the SDK clients, error conversion, bounded retries and waits, and tags.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::request_id::RequestId;
+
+use super::{OpContext, ProviderError};
+use crate::model::{Inputs, Value};
+
+/// The SDK configuration and one client per service, built once per run.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub config: SdkConfig,
+    pub apigateway: aws_sdk_apigateway::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl AwsClients {
+    /// Loads the standard AWS configuration (env, profile, `AWS_ENDPOINT_URL`, ...) for
+    /// `region`, with adaptive retries for throttling and 5xx set once for every client.
+    pub async fn load(region: &str) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .retry_config(RetryConfig::adaptive().with_max_attempts(8))
+            .load()
+            .await;
+        Self::from_config(config)
+    }
+
+    pub fn from_config(config: SdkConfig) -> Self {
+        AwsClients {
+            apigateway: aws_sdk_apigateway::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            eventbridge: aws_sdk_eventbridge::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            config,
+        }
+    }
+}
+
+/// Converts an SDK error into a [`ProviderError::Aws`] with the AWS error code, message and
+/// request id. Errors that never reached AWS (connection refused, timeouts) get the code
+/// `DispatchFailure` and the full error chain as message.
+pub fn aws_error<E>(operation: &str, err: E) -> ProviderError
+where
+    E: ProvideErrorMetadata + RequestId + std::error::Error,
+{
+    let code = err.code().map(str::to_string);
+    let message = err
+        .message()
+        .map(str::to_string)
+        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+    ProviderError::Aws {
+        operation: operation.to_string(),
+        code: code.unwrap_or_else(|| "DispatchFailure".to_string()),
+        message,
+        request_id: err.request_id().map(str::to_string),
+    }
+}
+
+/// True when the error is an AWS error with one of these codes.
+pub fn has_code(err: &ProviderError, codes: &[&str]) -> bool {
+    err.code().is_some_and(|c| codes.contains(&c))
+}
+
+/// The first wait between polls, doubled each time up to [`MAX_POLL_INTERVAL`].
+const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(250);
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
+
+fn next_interval(current: Duration) -> Duration {
+    (current * 2).min(MAX_POLL_INTERVAL)
+}
+
+/// Runs `call` until it succeeds, retrying (with backoff, up to `limit`) only while it fails
+/// with an error for which `retryable` is true: AWS's eventual consistency, e.g. an instance
+/// profile not yet usable or a `DependencyViolation` while network interfaces are released.
+/// Each retry is reported as progress.
+pub async fn retry_while<T, F, Fut>(
+    ctx: &OpContext,
+    what: &str,
+    limit: Duration,
+    retryable: impl Fn(&ProviderError) -> bool,
+    mut call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let started = Instant::now();
+    let mut interval = FIRST_POLL_INTERVAL;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(err) if retryable(&err) && started.elapsed() + interval < limit => {
+                ctx.note(&format!(
+                    "{what}: {err}; retrying ({}s elapsed)",
+                    started.elapsed().as_secs()
+                ));
+                tokio::time::sleep(interval).await;
+                interval = next_interval(interval);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some` (done) or `limit` passes; `check` returns `None`
+/// while still waiting. Progress is reported every few polls. This is nova's waiter for
+/// states the SDK has no waiter for; it never sleeps a fixed time before the first check.
+pub async fn wait_until<T, F, Fut>(ctx: &OpContext, what: &str, limit: Duration, mut check: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ProviderError>>,
+{
+    let started = Instant::now();
+    let mut interval = FIRST_POLL_INTERVAL;
+    let mut polls = 0u32;
+    loop {
+        if let Some(done) = check().await? {
+            return Ok(done);
+        }
+        if started.elapsed() + interval >= limit {
+            return Err(ProviderError::Timeout {
+                what: what.to_string(),
+                waited: started.elapsed(),
+            });
+        }
+        polls += 1;
+        if polls % 4 == 0 {
+            ctx.note(&format!("waiting for {what} ({}s elapsed)", started.elapsed().as_secs()));
+        }
+        tokio::time::sleep(interval).await;
+        interval = next_interval(interval);
+    }
+}
+
+/// The `tags` input as sorted (key, value) pairs. Every taggable kind takes `tags`, a map
+/// of strings built by the stack blueprint: `Environment`, `Project`, `ManagedBy`,
+/// `nova:stack`, `nova:address` and `Name`.
+pub fn tags_of(inputs: &Inputs) -> Vec<(String, String)> {
+    inputs
+        .get("tags")
+        .and_then(Value::as_map)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Tags as an input value.
+pub fn tags_value<I, K, V>(tags: I) -> Value
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    Value::Map(
+        tags.into_iter()
+            .map(|(k, v)| (k.into(), Value::String(v.into())))
+            .collect(),
+    )
+}
+
+/// The ownership tag keys nova uses to find a resource whose create was interrupted.
+pub const TAG_STACK: &str = "nova:stack";
+pub const TAG_ADDRESS: &str = "nova:address";
+
+/// A required string input.
+pub fn required_str<'a>(inputs: &'a Inputs, field: &str) -> Result<&'a str, ProviderError> {
+    inputs
+        .get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProviderError::invalid(field, "required string is missing"))
+}
+
+/// An optional string input (absent or null gives `None`).
+pub fn optional_str<'a>(inputs: &'a Inputs, field: &str) -> Option<&'a str> {
+    inputs.get(field).and_then(Value::as_str)
+}
+
+/// A list-of-strings input (absent gives an empty list).
+pub fn string_list(inputs: &Inputs, field: &str) -> Vec<String> {
+    inputs
+        .get(field)
+        .and_then(Value::as_list)
+        .map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,209 @@
+//! The contract between the engine and the resource implementations: one
+//! [`ResourceProvider`] per resource kind, collected in [`Providers`].
+//!
+//! The engine never talks to AWS itself; it calls these methods. The AWS implementations
+//! live in [`aws`], one module per service; tests use in-memory fakes.
+
+pub mod aws;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::model::{Address, Inputs, Outputs};
+
+/// Static facts about a resource kind that the planner needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schema {
+    pub kind: String,
+    /// Input fields whose change cannot be applied in place: the resource is replaced.
+    pub force_new: BTreeSet<String>,
+    /// Whether a replacement may create the new object before deleting the old one
+    /// (false when names must be unique, e.g. IAM roles).
+    pub create_before_destroy: bool,
+}
+
+impl Schema {
+    pub fn new(kind: &str, force_new: &[&str], create_before_destroy: bool) -> Self {
+        Schema {
+            kind: kind.to_string(),
+            force_new: force_new.iter().map(|s| s.to_string()).collect(),
+            create_before_destroy,
+        }
+    }
+}
+
+/// Where a provider reports what a long operation is waiting for.
+pub trait Progress: Send + Sync {
+    fn note(&self, address: &Address, message: &str);
+}
+
+/// A [`Progress`] that drops every note.
+pub struct SilentProgress;
+
+impl Progress for SilentProgress {
+    fn note(&self, _address: &Address, _message: &str) {}
+}
+
+/// Everything a provider call knows about the resource it acts on.
+#[derive(Clone)]
+pub struct OpContext {
+    pub stack: String,
+    pub address: Address,
+    /// Idempotency token for APIs that take one (RunInstances, CreateNatGateway): the same
+    /// token is reused when a create is retried after a crash. At most 64 ASCII characters.
+    pub client_token: String,
+    pub progress: Arc<dyn Progress>,
+}
+
+impl OpContext {
+    pub fn note(&self, message: &str) {
+        self.progress.note(&self.address, message);
+    }
+}
+
+impl fmt::Debug for OpContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpContext")
+            .field("stack", &self.stack)
+            .field("address", &self.address)
+            .field("client_token", &self.client_token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A newly created (or adopted) resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The provider's physical id (vpc-..., an ARN, a name: whatever `read`/`delete` need).
+    pub id: String,
+    pub outputs: Outputs,
+}
+
+/// What `read` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// The resource no longer exists (deleted out of band).
+    Gone,
+    /// The resource exists. `inputs` holds its live attributes in the shape of its inputs
+    /// (fields the API cannot read back are copied from what was applied); `outputs` its
+    /// current outputs.
+    Present { inputs: Inputs, outputs: Outputs },
+}
+
+/// A failed provider call. The executor adds the resource address.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("AWS {operation} failed: {code}: {message} (request id: {})", request_id.as_deref().unwrap_or("none"))]
+    Aws {
+        operation: String,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    #[error("invalid input `{field}`: {reason}")]
+    InvalidInput { field: String, reason: String },
+    #[error("gave up after {waited:?} waiting for {what}")]
+    Timeout { what: String, waited: Duration },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ProviderError {
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        ProviderError::InvalidInput {
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The AWS error code, when the error came from AWS.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ProviderError::Aws { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ProviderError::Aws { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// One resource kind's implementation. Every method must be safe to repeat: `delete` of
+/// something already gone succeeds, `create` with the same client token makes at most one.
+#[async_trait]
+pub trait ResourceProvider: Send + Sync {
+    fn schema(&self) -> &Schema;
+
+    /// Creates the resource and waits until it is usable.
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError>;
+
+    /// Reads the live resource: [`Observed::Gone`] if it no longer exists.
+    async fn read(&self, ctx: &OpContext, id: &str, applied: &Inputs) -> Result<Observed, ProviderError>;
+
+    /// Changes the resource in place from `old` to `new` (which differ only in fields not
+    /// in `force_new`) and returns its outputs afterwards.
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError>;
+
+    /// Deletes the resource and waits until it is gone (or, for KMS keys, scheduled).
+    async fn delete(&self, ctx: &OpContext, id: &str, inputs: &Inputs, outputs: &Outputs) -> Result<(), ProviderError>;
+
+    /// Finds a resource that an interrupted create may have made, by its ownership tags
+    /// (`nova:stack` = `ctx.stack`, `nova:address` = `ctx.address`) or, for kinds without
+    /// tags, by its natural key in `inputs`. Used for crash recovery.
+    async fn find_existing(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Option<Created>, ProviderError>;
+
+    /// A note shown in the plan when this resource is deleted (e.g. "scheduled for deletion
+    /// in 7 days").
+    fn delete_note(&self, _inputs: &Inputs) -> Option<String> {
+        None
+    }
+}
+
+/// The providers known to a run, by resource kind.
+#[derive(Clone, Default)]
+pub struct Providers {
+    by_kind: BTreeMap<String, Arc<dyn ResourceProvider>>,
+}
+
+impl Providers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, provider: Arc<dyn ResourceProvider>) {
+        self.by_kind.insert(provider.schema().kind.clone(), provider);
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn ResourceProvider>> {
+        self.by_kind.get(kind)
+    }
+
+    pub fn schemas(&self) -> Schemas {
+        self.by_kind
+            .iter()
+            .map(|(k, p)| (k.clone(), p.schema().clone()))
+            .collect()
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.by_kind.keys().map(String::as_str)
+    }
+}
+
+/// Schemas by resource kind: all the planner needs to know about providers.
+pub type Schemas = BTreeMap<String, Schema>;
