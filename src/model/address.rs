@@ -13,7 +13,9 @@ pub struct Address {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid resource address `{input}`: {reason} (expected `<kind>.<name>`, e.g. `aws_vpc.main`)")]
+#[error(
+    "invalid resource address `{input}`: {reason} (expected `<kind>.<name>`, e.g. `aws_vpc.main`)"
+)]
 pub struct AddressError {
     pub input: String,
     pub reason: &'static str,
@@ -26,8 +28,7 @@ impl Address {
         let kind = kind.into();
         let name = name.into();
         let text = format!("{kind}.{name}");
-        text.parse()
-            .unwrap_or_else(|e: AddressError| panic!("{e}"))
+        text.parse().unwrap_or_else(|e: AddressError| panic!("{e}"))
     }
 
     pub fn kind(&self) -> &str {
@@ -116,7 +117,10 @@ mod tests {
 
     #[test]
     fn orders_by_kind_then_name() {
-        let mut v: Vec<Address> = ["b.x", "a.z", "a.y"].iter().map(|s| s.parse().unwrap()).collect();
+        let mut v: Vec<Address> = ["b.x", "a.z", "a.y"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         v.sort();
         let s: Vec<String> = v.iter().map(ToString::to_string).collect();
         assert_eq!(s, ["a.y", "a.z", "b.x"]);

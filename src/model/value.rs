@@ -43,6 +43,9 @@ pub enum Value {
     Map(BTreeMap<String, Value>),
     /// Another resource's output, resolved when that resource exists.
     Ref(Reference),
+    /// A string built from parts (interpolation), e.g. an ARN made of a reference and
+    /// literal text; it resolves to a `String` once every part is known.
+    Concat(Vec<Value>),
     /// Known only after apply (the referenced resource is yet to be created or replaced).
     Unknown,
 }
@@ -110,7 +113,7 @@ impl Value {
     /// True when the value holds neither a reference nor an unknown, at any depth.
     pub fn is_known(&self) -> bool {
         match self {
-            Value::Ref(_) | Value::Unknown => false,
+            Value::Ref(_) | Value::Unknown | Value::Concat(_) => false,
             Value::List(items) => items.iter().all(Value::is_known),
             Value::Map(map) => map.values().all(Value::is_known),
             _ => true,
@@ -123,7 +126,9 @@ impl Value {
             Value::Ref(r) => {
                 out.insert(r.clone());
             }
-            Value::List(items) => items.iter().for_each(|v| v.references(out)),
+            Value::List(items) | Value::Concat(items) => {
+                items.iter().for_each(|v| v.references(out))
+            }
             Value::Map(map) => map.values().for_each(|v| v.references(out)),
             _ => {}
         }
@@ -133,6 +138,7 @@ impl Value {
     pub fn resolve(&self, lookup: &dyn Fn(&Reference) -> Option<Value>) -> Value {
         match self {
             Value::Ref(r) => lookup(r).unwrap_or(Value::Unknown),
+            Value::Concat(parts) => concat(parts.iter().map(|v| v.resolve(lookup))),
             Value::List(items) => Value::List(items.iter().map(|v| v.resolve(lookup)).collect()),
             Value::Map(map) => Value::Map(
                 map.iter()
@@ -153,8 +159,13 @@ impl Value {
             Value::Int(i) => J::from(*i),
             Value::String(s) => J::String(s.clone()),
             Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
-            Value::Map(map) => J::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::Map(map) => {
+                J::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
             Value::Ref(r) => serde_json::json!({ "$ref": r.to_string() }),
+            Value::Concat(parts) => {
+                serde_json::json!({ "$concat": parts.iter().map(Value::to_json).collect::<Vec<_>>() })
+            }
             Value::Unknown => serde_json::json!({ "$unknown": true }),
         }
     }
@@ -165,13 +176,29 @@ impl Value {
         Ok(match json {
             J::Null => Value::Null,
             J::Bool(b) => Value::Bool(*b),
-            J::Number(n) => Value::Int(n.as_i64().ok_or_else(|| ValueError::NotAnInteger(n.to_string()))?),
+            J::Number(n) => Value::Int(
+                n.as_i64()
+                    .ok_or_else(|| ValueError::NotAnInteger(n.to_string()))?,
+            ),
             J::String(s) => Value::String(s.clone()),
-            J::Array(items) => Value::List(items.iter().map(Value::from_json).collect::<Result<_, _>>()?),
+            J::Array(items) => Value::List(
+                items
+                    .iter()
+                    .map(Value::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
             J::Object(map) => {
                 if map.len() == 1 {
                     if let Some(J::String(r)) = map.get("$ref") {
                         return parse_reference(r).map(Value::Ref);
+                    }
+                    if let Some(J::Array(parts)) = map.get("$concat") {
+                        return Ok(Value::Concat(
+                            parts
+                                .iter()
+                                .map(Value::from_json)
+                                .collect::<Result<_, _>>()?,
+                        ));
                     }
                     if map.get("$unknown") == Some(&J::Bool(true)) {
                         return Ok(Value::Unknown);
@@ -185,6 +212,19 @@ impl Value {
             }
         })
     }
+}
+
+/// Joins resolved parts into one string; any part still unknown makes the whole unknown.
+fn concat(parts: impl Iterator<Item = Value>) -> Value {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            Value::String(s) => out.push_str(&s),
+            Value::Int(i) => out.push_str(&i.to_string()),
+            _ => return Value::Unknown,
+        }
+    }
+    Value::String(out)
 }
 
 fn parse_reference(text: &str) -> Result<Reference, ValueError> {
@@ -226,6 +266,16 @@ impl fmt::Display for Value {
                 write!(f, "}}")
             }
             Value::Ref(r) => write!(f, "{r}"),
+            Value::Concat(parts) => {
+                write!(f, "\"")?;
+                for part in parts {
+                    match part {
+                        Value::String(s) => write!(f, "{}", s.escape_debug())?,
+                        other => write!(f, "${{{other}}}")?,
+                    }
+                }
+                write!(f, "\"")
+            }
             Value::Unknown => write!(f, "(known after apply)"),
         }
     }
@@ -275,14 +325,40 @@ mod tests {
     #[test]
     fn json_round_trip_keeps_refs_and_unknowns() {
         let mut m = BTreeMap::new();
-        m.insert("vpc_id".into(), Value::reference(&Address::new("aws_vpc", "main"), "id"));
+        m.insert(
+            "vpc_id".into(),
+            Value::reference(&Address::new("aws_vpc", "main"), "id"),
+        );
         m.insert("later".into(), Value::Unknown);
         m.insert("n".into(), Value::Int(3));
         let v = Value::Map(m);
         let text = serde_json::to_string(&v).unwrap();
-        assert_eq!(text, r#"{"later":{"$unknown":true},"n":3,"vpc_id":{"$ref":"aws_vpc.main.id"}}"#);
+        assert_eq!(
+            text,
+            r#"{"later":{"$unknown":true},"n":3,"vpc_id":{"$ref":"aws_vpc.main.id"}}"#
+        );
         let back: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn concat_resolves_to_a_string_when_every_part_is_known() {
+        let api = Address::new("aws_api_gateway_rest_api", "main");
+        let v = Value::Concat(vec![
+            Value::reference(&api, "execution_arn"),
+            Value::str("/*/GET/health"),
+        ]);
+        assert_eq!(
+            v.to_string(),
+            r#""${aws_api_gateway_rest_api.main.execution_arn}/*/GET/health""#
+        );
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+        assert_eq!(v.resolve(&|_| None), Value::Unknown);
+        assert_eq!(
+            v.resolve(&|_| Some(Value::str("arn:x"))),
+            Value::str("arn:x/*/GET/health")
+        );
     }
 
     #[test]
@@ -293,7 +369,10 @@ mod tests {
     #[test]
     fn resolve_replaces_missing_refs_with_unknown() {
         let vpc = Address::new("aws_vpc", "main");
-        let v = Value::List(vec![Value::reference(&vpc, "id"), Value::reference(&vpc, "arn")]);
+        let v = Value::List(vec![
+            Value::reference(&vpc, "id"),
+            Value::reference(&vpc, "arn"),
+        ]);
         let r = v.resolve(&|r| (r.output == "id").then(|| Value::str("vpc-1")));
         assert_eq!(r, Value::List(vec![Value::str("vpc-1"), Value::Unknown]));
         assert!(!r.is_known());

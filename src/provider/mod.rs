@@ -146,7 +146,12 @@ pub trait ResourceProvider: Send + Sync {
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError>;
 
     /// Reads the live resource: [`Observed::Gone`] if it no longer exists.
-    async fn read(&self, ctx: &OpContext, id: &str, applied: &Inputs) -> Result<Observed, ProviderError>;
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError>;
 
     /// Changes the resource in place from `old` to `new` (which differ only in fields not
     /// in `force_new`) and returns its outputs afterwards.
@@ -160,12 +165,22 @@ pub trait ResourceProvider: Send + Sync {
     ) -> Result<Outputs, ProviderError>;
 
     /// Deletes the resource and waits until it is gone (or, for KMS keys, scheduled).
-    async fn delete(&self, ctx: &OpContext, id: &str, inputs: &Inputs, outputs: &Outputs) -> Result<(), ProviderError>;
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Inputs,
+        outputs: &Outputs,
+    ) -> Result<(), ProviderError>;
 
     /// Finds a resource that an interrupted create may have made, by its ownership tags
     /// (`nova:stack` = `ctx.stack`, `nova:address` = `ctx.address`) or, for kinds without
     /// tags, by its natural key in `inputs`. Used for crash recovery.
-    async fn find_existing(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Option<Created>, ProviderError>;
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError>;
 
     /// A note shown in the plan when this resource is deleted (e.g. "scheduled for deletion
     /// in 7 days").
@@ -186,7 +201,8 @@ impl Providers {
     }
 
     pub fn register(&mut self, provider: Arc<dyn ResourceProvider>) {
-        self.by_kind.insert(provider.schema().kind.clone(), provider);
+        self.by_kind
+            .insert(provider.schema().kind.clone(), provider);
     }
 
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn ResourceProvider>> {

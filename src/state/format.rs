@@ -96,7 +96,10 @@ impl State {
 
     /// Inserts or replaces a resource, keeping the list sorted by address.
     pub fn upsert(&mut self, resource: ResourceState) {
-        match self.resources.binary_search_by(|r| r.address.cmp(&resource.address)) {
+        match self
+            .resources
+            .binary_search_by(|r| r.address.cmp(&resource.address))
+        {
             Ok(i) => self.resources[i] = resource,
             Err(i) => self.resources.insert(i, resource),
         }

@@ -123,7 +123,12 @@ where
 /// Polls `check` until it returns `Some` (done) or `limit` passes; `check` returns `None`
 /// while still waiting. Progress is reported every few polls. This is nova's waiter for
 /// states the SDK has no waiter for; it never sleeps a fixed time before the first check.
-pub async fn wait_until<T, F, Fut>(ctx: &OpContext, what: &str, limit: Duration, mut check: F) -> Result<T, ProviderError>
+pub async fn wait_until<T, F, Fut>(
+    ctx: &OpContext,
+    what: &str,
+    limit: Duration,
+    mut check: F,
+) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, ProviderError>>,
@@ -142,8 +147,11 @@ where
             });
         }
         polls += 1;
-        if polls % 4 == 0 {
-            ctx.note(&format!("waiting for {what} ({}s elapsed)", started.elapsed().as_secs()));
+        if polls.is_multiple_of(4) {
+            ctx.note(&format!(
+                "waiting for {what} ({}s elapsed)",
+                started.elapsed().as_secs()
+            ));
         }
         tokio::time::sleep(interval).await;
         interval = next_interval(interval);
@@ -201,6 +209,10 @@ pub fn string_list(inputs: &Inputs, field: &str) -> Vec<String> {
     inputs
         .get(field)
         .and_then(Value::as_list)
-        .map(|l| l.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|l| {
+            l.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
