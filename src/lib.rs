@@ -6,5 +6,6 @@
 //! writing `state`). `graph` orders resources; `cli` is the command-line edge.
 
 pub mod model;
+pub mod plan;
 pub mod provider;
 pub mod state;
