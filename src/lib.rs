@@ -9,4 +9,5 @@ pub mod config;
 pub mod model;
 pub mod plan;
 pub mod provider;
+pub mod stack;
 pub mod state;
