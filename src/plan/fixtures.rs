@@ -38,6 +38,11 @@ pub fn schemas() -> Schemas {
         Schema::new("aws_kms_key", &[], true),
         Schema::new("aws_api_gateway_rest_api", &[], false),
         Schema::new(
+            "aws_api_gateway_deployment",
+            &["rest_api_id", "triggers"],
+            true,
+        ),
+        Schema::new(
             "aws_lambda_permission",
             &[
                 "function_name",

@@ -76,12 +76,16 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
 }
 
 /// The plan of `nova destroy`: every resource in the state is deleted. The same as
-/// planning an empty blueprint without refresh.
+/// planning an empty blueprint without refresh, except that the deletes carry no
+/// "not in the configuration" reason (the user asked for them).
 pub fn destroy_plan(stack: &str, state: &State) -> Plan {
     let mut changes: Vec<Change> = state
         .resources
         .iter()
-        .map(|r| delete_change(r, false))
+        .map(|r| Change {
+            reasons: Vec::new(),
+            ..delete_change(r, false)
+        })
         .collect();
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     Plan {
@@ -692,7 +696,13 @@ mod tests {
         assert_eq!(d.changes.len(), 2);
         assert!(d.changes.iter().all(|c| c.action == Action::Delete));
         assert_eq!(d.summary().destroy, 2);
-        assert_eq!(plan_of(&Blueprint::default(), &state), d);
+        assert!(d.changes.iter().all(|c| c.reasons.is_empty()));
+        let mut empty = plan_of(&Blueprint::default(), &state);
+        for c in &mut empty.changes {
+            assert_eq!(c.reasons, ["not in the configuration"]);
+            c.reasons.clear();
+        }
+        assert_eq!(empty, d);
         assert!(!destroy_plan("test", &empty_state()).has_changes());
     }
 
