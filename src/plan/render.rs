@@ -361,7 +361,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::{Address, Blueprint, Resource};
+    use crate::model::{Blueprint, Resource};
     use crate::plan::fixtures::*;
     use crate::plan::{destroy_plan, plan, PlanInput};
     use crate::state::{ResourceState, State};
@@ -627,6 +627,5 @@ mod tests {
         let subnet = &json["changes"][0];
         assert_eq!(subnet["address"], "aws_subnet.public");
         assert_eq!(subnet["after"]["vpc_id"], json!({"$unknown": true}));
-        let _: Address = addr("aws_vpc.main");
     }
 }
