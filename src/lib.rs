@@ -6,6 +6,7 @@
 //! writing `state`). `graph` orders resources; `cli` is the command-line edge.
 
 pub mod config;
+pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod provider;
