@@ -129,7 +129,11 @@ impl Value {
                 items.sort_by_cached_key(|v| v.to_json().to_string());
                 Value::List(items)
             }
-            Value::Map(map) => Value::Map(map.iter().map(|(k, v)| (k.clone(), v.canonical())).collect()),
+            Value::Map(map) => Value::Map(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), v.canonical()))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -390,7 +394,8 @@ mod tests {
         let mut m2 = BTreeMap::new();
         m2.insert("rules".to_string(), b);
         assert!(Value::Map(m1).same_as(&Value::Map(m2)));
-        assert!(!Value::List(vec![Value::str("a")]).same_as(&Value::List(vec![Value::str("a"), Value::str("a")])));
+        assert!(!Value::List(vec![Value::str("a")])
+            .same_as(&Value::List(vec![Value::str("a"), Value::str("a")])));
     }
 
     #[test]

@@ -212,7 +212,8 @@ fn create_diffs(after: &Inputs) -> Vec<FieldDiff> {
 }
 
 /// The fields that differ, over the union of field names, sorted. A field that is not yet
-/// known counts as changed; an absent field and a `null` one are the same.
+/// known counts as changed; an absent field and a `null` one are the same; lists are sets
+/// (their order never matters, see [`Value::same_as`]).
 fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDiff> {
     let fields: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     fields
@@ -220,7 +221,11 @@ fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDif
         .filter_map(|field| {
             let b = present(before.get(field));
             let a = present(after.get(field));
-            let changed = a.is_some_and(|v| !v.is_known()) || b != a;
+            let changed = a.is_some_and(|v| !v.is_known())
+                || match (b, a) {
+                    (Some(b), Some(a)) => !b.same_as(a),
+                    (b, a) => b != a,
+                };
             changed.then(|| FieldDiff {
                 field: field.clone(),
                 before: b.cloned(),
@@ -704,6 +709,40 @@ mod tests {
         }
         assert_eq!(empty, d);
         assert!(!destroy_plan("test", &empty_state()).has_changes());
+    }
+
+    #[test]
+    fn list_order_is_not_a_change() {
+        let state = applied_network_state();
+        let mut b = network_blueprint();
+        set_input(
+            &mut b,
+            "aws_vpc.main",
+            "extra",
+            Value::list_of_strings(["b", "a"]),
+        );
+        let mut reordered = state.clone();
+        let vpc = reordered
+            .resources
+            .iter_mut()
+            .find(|r| r.address == addr("aws_vpc.main"))
+            .unwrap();
+        vpc.inputs
+            .insert("extra".into(), Value::list_of_strings(["a", "b"]));
+        assert_eq!(
+            change(&plan_of(&b, &reordered), "aws_vpc.main").action,
+            Action::NoOp
+        );
+        set_input(
+            &mut b,
+            "aws_vpc.main",
+            "extra",
+            Value::list_of_strings(["c", "a"]),
+        );
+        assert_eq!(
+            change(&plan_of(&b, &reordered), "aws_vpc.main").action,
+            Action::Update
+        );
     }
 
     #[test]

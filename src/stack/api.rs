@@ -11,7 +11,8 @@ use super::kms::{key_arn, Key};
 use super::{policies, r, Builder};
 use crate::model::{Address, Resource, Value};
 
-pub const API_GATEWAY_LOGS_POLICY: &str = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs";
+pub const API_GATEWAY_LOGS_POLICY: &str =
+    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs";
 
 /// The access log line: one JSON object per request.
 const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","status":"$context.status","responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency"}"#;
@@ -23,11 +24,21 @@ pub(crate) struct Api {
 
 pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
     let logs_role_name = b.naming.name("apigw-logs");
-    let logs_role = b.tagged("aws_iam_role", "apigw_logs", &logs_role_name)
+    let logs_role = b
+        .tagged("aws_iam_role", "apigw_logs", &logs_role_name)
         .with("name", logs_role_name.as_str())
-        .with("description", "Lets API Gateway write execution and access logs to CloudWatch")
-        .with("assume_role_policy", policies::trust_policy("apigateway.amazonaws.com"))
-        .with("managed_policy_arns", Value::list_of_strings([API_GATEWAY_LOGS_POLICY]))
+        .with(
+            "description",
+            "Lets API Gateway write execution and access logs to CloudWatch",
+        )
+        .with(
+            "assume_role_policy",
+            policies::trust_policy("apigateway.amazonaws.com"),
+        )
+        .with(
+            "managed_policy_arns",
+            Value::list_of_strings([API_GATEWAY_LOGS_POLICY]),
+        )
         .with("inline_policies", Value::Map(Default::default()));
     let logs_role = b.add(logs_role);
     let account = Resource::new(Address::new("aws_api_gateway_account", "main"))
@@ -35,16 +46,28 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
     let account = b.add(account);
 
     let access_log_group_name = format!("/aws/apigateway/{}-access", b.naming.prefix());
-    let access_logs = b.tagged("aws_cloudwatch_log_group", "api_access", &access_log_group_name)
+    let access_logs = b
+        .tagged(
+            "aws_cloudwatch_log_group",
+            "api_access",
+            &access_log_group_name,
+        )
         .with("name", access_log_group_name.as_str())
         .with("kms_key_id", key_arn(key))
         .with("retention_in_days", i64::from(b.config.log_retention_days));
     let access_logs = b.add(access_logs);
 
     let api_name = b.naming.name("api");
-    let rest_api = b.tagged("aws_api_gateway_rest_api", "main", &api_name)
+    let rest_api = b
+        .tagged("aws_api_gateway_rest_api", "main", &api_name)
         .with("name", api_name.as_str())
-        .with("description", format!("{}: GET /health reports the web instances' health", b.naming.prefix()));
+        .with(
+            "description",
+            format!(
+                "{}: GET /health reports the web instances' health",
+                b.naming.prefix()
+            ),
+        );
     let rest_api = b.add(rest_api);
     let resource = Resource::new(Address::new("aws_api_gateway_resource", "health"))
         .with("rest_api_id", r(&rest_api, "id"))
@@ -82,7 +105,10 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
         .with("principal", "apigateway.amazonaws.com")
         .with(
             "source_arn",
-            Value::Concat(vec![r(&rest_api, "execution_arn"), Value::str("/*/GET/health")]),
+            Value::Concat(vec![
+                r(&rest_api, "execution_arn"),
+                Value::str("/*/GET/health"),
+            ]),
         );
     b.add(permission);
 
@@ -93,7 +119,8 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
         .after(&method)
         .after(&integration);
     let deployment = b.add(deployment);
-    let stage = b.tagged("aws_api_gateway_stage", "prod", &b.naming.name("prod"))
+    let stage = b
+        .tagged("aws_api_gateway_stage", "prod", &b.naming.name("prod"))
         .with("rest_api_id", r(&rest_api, "id"))
         .with("stage_name", "prod")
         .with("deployment_id", r(&deployment, "id"))
@@ -118,7 +145,11 @@ fn deployment_triggers(definitions: &[Resource], integration_uri: Value) -> Valu
         hasher.update(resource.address.to_string());
         hasher.update(Value::Map(resource.inputs.clone()).to_json().to_string());
     }
-    let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut triggers = BTreeMap::new();
     triggers.insert("methods_sha256".to_string(), Value::String(digest));
     triggers.insert("integration_uri".to_string(), integration_uri);

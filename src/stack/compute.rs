@@ -22,25 +22,39 @@ pub fn user_data(project: &str, stack: &str) -> String {
         .replace("@NOVA_PROJECT@", project)
 }
 
-pub(crate) fn web_instances(b: &mut Builder, net: &Network, sgs: &SecurityGroups, key: &Key) -> WebInstances {
+pub(crate) fn web_instances(
+    b: &mut Builder,
+    net: &Network,
+    sgs: &SecurityGroups,
+    key: &Key,
+) -> WebInstances {
     let mut instances = Vec::new();
     let mut roles = Vec::new();
     let user_data = user_data(&b.config.project, &b.config.stack);
     for n in 0..b.config.instance_count as usize {
         let name = b.naming.numbered("web", n);
-        let role = b.tagged("aws_iam_role", &indexed("web", n), &name)
+        let role = b
+            .tagged("aws_iam_role", &indexed("web", n), &name)
             .with("name", name.as_str())
             .with("description", format!("Role of web instance {name} only"))
-            .with("assume_role_policy", policies::trust_policy("ec2.amazonaws.com"))
-            .with("managed_policy_arns", Value::list_of_strings([CLOUDWATCH_AGENT_POLICY]))
+            .with(
+                "assume_role_policy",
+                policies::trust_policy("ec2.amazonaws.com"),
+            )
+            .with(
+                "managed_policy_arns",
+                Value::list_of_strings([CLOUDWATCH_AGENT_POLICY]),
+            )
             .with("inline_policies", Value::Map(Default::default()));
         let role = b.add(role);
-        let profile = b.tagged("aws_iam_instance_profile", &indexed("web", n), &name)
+        let profile = b
+            .tagged("aws_iam_instance_profile", &indexed("web", n), &name)
             .with("name", name.as_str())
             .with("role", r(&role, "name"));
         let profile = b.add(profile);
         let subnet = &net.private_subnets[n % net.private_subnets.len()];
-        let instance = b.tagged("aws_instance", &indexed("web", n), &name)
+        let instance = b
+            .tagged("aws_instance", &indexed("web", n), &name)
             .with("ami", b.context.ami.as_str())
             .with("instance_type", b.config.instance_type.as_str())
             .with("subnet_id", r(subnet, "id"))

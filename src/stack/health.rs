@@ -18,10 +18,16 @@ pub(crate) struct HealthCheck {
     pub rule: Address,
 }
 
-pub(crate) fn health_check(b: &mut Builder, net: &Network, sgs: &SecurityGroups, key: &Key) -> HealthCheck {
+pub(crate) fn health_check(
+    b: &mut Builder,
+    net: &Network,
+    sgs: &SecurityGroups,
+    key: &Key,
+) -> HealthCheck {
     let function_name = b.naming.name("health");
     let log_group_name = format!("/aws/lambda/{function_name}");
-    let log_group = b.tagged("aws_cloudwatch_log_group", "health", &log_group_name)
+    let log_group = b
+        .tagged("aws_cloudwatch_log_group", "health", &log_group_name)
         .with("name", log_group_name.as_str())
         .with("kms_key_id", key_arn(key))
         .with("retention_in_days", i64::from(b.config.log_retention_days));
@@ -31,12 +37,22 @@ pub(crate) fn health_check(b: &mut Builder, net: &Network, sgs: &SecurityGroups,
     let mut inline = BTreeMap::new();
     inline.insert(
         "health-check".to_string(),
-        Value::String(policies::health_check_policy(&log_group_arn, METRIC_NAMESPACE)),
+        Value::String(policies::health_check_policy(
+            &log_group_arn,
+            METRIC_NAMESPACE,
+        )),
     );
-    let role = b.tagged("aws_iam_role", "health", &function_name)
+    let role = b
+        .tagged("aws_iam_role", "health", &function_name)
         .with("name", function_name.as_str())
-        .with("description", "Health-check Lambda: read instance status, publish metrics, write its logs")
-        .with("assume_role_policy", policies::trust_policy("lambda.amazonaws.com"))
+        .with(
+            "description",
+            "Health-check Lambda: read instance status, publish metrics, write its logs",
+        )
+        .with(
+            "assume_role_policy",
+            policies::trust_policy("lambda.amazonaws.com"),
+        )
         .with("managed_policy_arns", Value::List(vec![]))
         .with("inline_policies", Value::Map(inline));
     let role = b.add(role);
@@ -44,9 +60,13 @@ pub(crate) fn health_check(b: &mut Builder, net: &Network, sgs: &SecurityGroups,
     let mut environment = BTreeMap::new();
     environment.insert("NOVA_STACK".to_string(), Value::str(&b.config.stack));
     environment.insert("NOVA_PROJECT".to_string(), Value::str(&b.config.project));
-    environment.insert("NOVA_ENVIRONMENT".to_string(), Value::str(&b.config.environment));
+    environment.insert(
+        "NOVA_ENVIRONMENT".to_string(),
+        Value::str(&b.config.environment),
+    );
     environment.insert("METRIC_NAMESPACE".to_string(), Value::str(METRIC_NAMESPACE));
-    let function = b.tagged("aws_lambda_function", "health", &function_name)
+    let function = b
+        .tagged("aws_lambda_function", "health", &function_name)
         .with("function_name", function_name.as_str())
         .with("runtime", "python3.12")
         .with("handler", "handler.handler")
@@ -54,8 +74,14 @@ pub(crate) fn health_check(b: &mut Builder, net: &Network, sgs: &SecurityGroups,
         .with("source_dir", HEALTH_CHECK_SOURCE_DIR)
         .with("code_sha256", b.context.health_code_sha256.as_str())
         .with("environment", Value::Map(environment))
-        .with("subnet_ids", Value::List(net.private_subnets.iter().map(|s| r(s, "id")).collect()))
-        .with("security_group_ids", Value::List(vec![r(&sgs.lambda, "id")]))
+        .with(
+            "subnet_ids",
+            Value::List(net.private_subnets.iter().map(|s| r(s, "id")).collect()),
+        )
+        .with(
+            "security_group_ids",
+            Value::List(vec![r(&sgs.lambda, "id")]),
+        )
         .with("memory_size", i64::from(b.config.lambda_memory_mb))
         .with("timeout", i64::from(b.config.lambda_timeout_seconds))
         // nova creates the log group (KMS-encrypted) before Lambda would create its own.
@@ -63,7 +89,8 @@ pub(crate) fn health_check(b: &mut Builder, net: &Network, sgs: &SecurityGroups,
     let function = b.add(function);
 
     let rule_name = b.naming.name("health-schedule");
-    let rule = b.tagged("aws_cloudwatch_event_rule", "health", &rule_name)
+    let rule = b
+        .tagged("aws_cloudwatch_event_rule", "health", &rule_name)
         .with("name", rule_name.as_str())
         .with("schedule_expression", b.config.health_schedule.as_str())
         .with("description", format!("Runs {function_name} on a schedule"))

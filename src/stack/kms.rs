@@ -12,14 +12,21 @@ pub(crate) struct Key {
 pub(crate) fn key_and_alias(b: &mut Builder) -> Key {
     let name = b.naming.name("key");
     let policy = policies::key_policy(&b.config.region, &b.context.account_id);
-    let key = b.tagged("aws_kms_key", "main", &name)
+    let key = b
+        .tagged("aws_kms_key", "main", &name)
         .with(
             "description",
-            format!("{}: encrypts the stack's log groups and EBS volumes", b.naming.prefix()),
+            format!(
+                "{}: encrypts the stack's log groups and EBS volumes",
+                b.naming.prefix()
+            ),
         )
         .with("policy", policy)
         .with("enable_key_rotation", true)
-        .with("deletion_window_days", i64::from(b.config.kms_deletion_window_days));
+        .with(
+            "deletion_window_days",
+            i64::from(b.config.kms_deletion_window_days),
+        );
     let key = b.add(key);
     let alias_name = format!("alias/{}", b.naming.prefix());
     let alias = Resource::new(Address::new("aws_kms_alias", "main"))

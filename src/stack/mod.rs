@@ -72,7 +72,10 @@ impl<'a> Builder<'a> {
 
     /// `arn:aws:<service>:<region>:<account>:<rest>`.
     pub fn arn(&self, service: &str, rest: &str) -> String {
-        format!("arn:aws:{service}:{}:{}:{rest}", self.config.region, self.context.account_id)
+        format!(
+            "arn:aws:{service}:{}:{}:{rest}",
+            self.config.region, self.context.account_id
+        )
     }
 }
 

@@ -38,11 +38,17 @@ pub(crate) fn outputs(
     put("instance_role_arns", ids(&web.roles, "arn"));
     put("kms_key_arn", r(&key.key, "arn"));
     put("kms_alias", Value::str(&key.alias_name));
-    put("api_invoke_url", Value::Concat(vec![r(&api.stage, "invoke_url"), Value::str("/health")]));
+    put(
+        "api_invoke_url",
+        Value::Concat(vec![r(&api.stage, "invoke_url"), Value::str("/health")]),
+    );
     put("health_function_arn", r(&health.function, "arn"));
     put(
         "log_group_names",
-        Value::list_of_strings([health.log_group_name.clone(), api.access_log_group_name.clone()]),
+        Value::list_of_strings([
+            health.log_group_name.clone(),
+            api.access_log_group_name.clone(),
+        ]),
     );
     put("schedule_rule_arn", r(&health.rule, "arn"));
     out

@@ -88,14 +88,24 @@ fn every_taggable_resource_is_tagged_for_production_and_ownership() {
     let b = blueprint(&default_config(), &context());
     let mut tagged = 0;
     for r in &b.resources {
-        let Some(tags) = r.inputs.get("tags").and_then(Value::as_map) else { continue };
+        let Some(tags) = r.inputs.get("tags").and_then(Value::as_map) else {
+            continue;
+        };
         tagged += 1;
-        assert_eq!(tags["Environment"], Value::str("Production"), "{}", r.address);
+        assert_eq!(
+            tags["Environment"],
+            Value::str("Production"),
+            "{}",
+            r.address
+        );
         assert_eq!(tags["ManagedBy"], Value::str("nova"));
         assert_eq!(tags["nova:stack"], Value::str("production"));
         assert_eq!(tags["nova:address"], Value::str(r.address.to_string()));
         let name = tags["Name"].as_str().unwrap();
-        assert!(name.starts_with("nova-production-") || name.contains("/nova-production-"), "{name}");
+        assert!(
+            name.starts_with("nova-production-") || name.contains("/nova-production-"),
+            "{name}"
+        );
     }
     assert_eq!(tagged, 28);
 }
@@ -115,7 +125,10 @@ fn each_instance_has_its_own_role_and_profile() {
     assert!(b.get(&Address::new("aws_iam_role", "web[2]")).is_some());
     // Instances spread over the private subnets.
     let subnet = |n: usize| {
-        b.get(&Address::new("aws_instance", format!("web[{n}]"))).unwrap().inputs["subnet_id"].to_string()
+        b.get(&Address::new("aws_instance", format!("web[{n}]")))
+            .unwrap()
+            .inputs["subnet_id"]
+            .to_string()
     };
     assert_eq!(subnet(0), "aws_subnet.private[0].id");
     assert_eq!(subnet(1), "aws_subnet.private[1].id");
@@ -128,7 +141,10 @@ fn per_az_nat_gives_each_private_route_table_its_own_gateway() {
     config.nat = crate::config::NatMode::PerAz;
     let b = blueprint(&config, &context());
     let route = |i: usize| {
-        b.get(&Address::new("aws_route_table", format!("private[{i}]"))).unwrap().inputs["routes"].to_string()
+        b.get(&Address::new("aws_route_table", format!("private[{i}]")))
+            .unwrap()
+            .inputs["routes"]
+            .to_string()
     };
     assert!(route(0).contains("aws_nat_gateway.main[0].id"));
     assert!(route(1).contains("aws_nat_gateway.main[1].id"));
@@ -137,11 +153,17 @@ fn per_az_nat_gives_each_private_route_table_its_own_gateway() {
 #[test]
 fn key_policy_has_no_open_principal() {
     let b = blueprint(&default_config(), &context());
-    let policy = b.get(&Address::new("aws_kms_key", "main")).unwrap().inputs["policy"].as_str().unwrap().to_string();
+    let policy = b.get(&Address::new("aws_kms_key", "main")).unwrap().inputs["policy"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let json: serde_json::Value = serde_json::from_str(&policy).unwrap();
     for statement in json["Statement"].as_array().unwrap() {
         let principal = statement["Principal"].to_string();
-        assert!(!principal.contains("\"*\""), "open principal in {statement}");
+        assert!(
+            !principal.contains("\"*\""),
+            "open principal in {statement}"
+        );
     }
     assert!(policy.contains("arn:aws:iam::123456789012:root"));
     assert!(policy.contains("logs.us-east-1.amazonaws.com"));
