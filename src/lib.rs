@@ -10,5 +10,6 @@ pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod provider;
+pub mod refresh;
 pub mod stack;
 pub mod state;
