@@ -5,6 +5,7 @@
 //! against `state`, optionally refreshed through `provider`) -> `apply` (parallel executor
 //! writing `state`). `graph` orders resources; `cli` is the command-line edge.
 
+pub mod apply;
 pub mod model;
 pub mod plan;
 pub mod provider;
