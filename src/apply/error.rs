@@ -12,7 +12,7 @@ pub enum ApplyError {
         address: Address,
         operation: Operation,
         #[source]
-        source: ProviderError,
+        source: Box<ProviderError>,
     },
     /// The pending operation could not be saved, so the call was never made; the run
     /// stops starting new work.
@@ -21,13 +21,13 @@ pub enum ApplyError {
         address: Address,
         operation: Operation,
         #[source]
-        source: StateError,
+        source: Box<StateError>,
     },
     /// The state could not be read or saved outside any one operation.
     #[error("the state could not be saved: {source}")]
     State {
         #[source]
-        source: StateError,
+        source: Box<StateError>,
     },
     #[error("{address}: no provider is registered for resource kind `{kind}`")]
     NoProvider { address: Address, kind: String },

@@ -212,7 +212,7 @@ impl Job {
             .map_err(|source| ApplyError::StateSave {
                 address: self.address.clone(),
                 operation,
-                source,
+                source: Box::new(source),
             })?;
         self.observer.started(&self.address, &self.what);
         Ok(context(
@@ -234,7 +234,7 @@ impl Job {
         ApplyError::Provider {
             address: self.address.clone(),
             operation,
-            source,
+            source: Box::new(source),
         }
     }
 }

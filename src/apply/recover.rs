@@ -110,10 +110,9 @@ pub async fn recover_pending(
             }
         }
     }
-    writer
-        .flush()
-        .await
-        .map_err(|source| ApplyError::State { source })?;
+    writer.flush().await.map_err(|source| ApplyError::State {
+        source: Box::new(source),
+    })?;
     result.map(|()| report)
 }
 
@@ -138,7 +137,7 @@ impl Recovery<'_> {
         ApplyError::Provider {
             address: self.pending.address.clone(),
             operation: self.pending.operation,
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -80,7 +80,9 @@ pub async fn apply(
     let state = match writer.snapshot().await {
         Ok(s) => s,
         Err(source) => {
-            report.failed.push(ApplyError::State { source });
+            report.failed.push(ApplyError::State {
+                source: Box::new(source),
+            });
             return report;
         }
     };

@@ -78,7 +78,7 @@ pub enum StateError {
     )]
     Invalid {
         path: PathBuf,
-        problem: ValidationError,
+        problem: Box<ValidationError>,
         backup: PathBuf,
     },
     #[error(
@@ -88,7 +88,7 @@ pub enum StateError {
     )]
     InvalidToWrite {
         path: PathBuf,
-        problem: ValidationError,
+        problem: Box<ValidationError>,
     },
     #[error("could not serialize the state for {}: {message}", .path.display())]
     Serialize { path: PathBuf, message: String },

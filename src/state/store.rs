@@ -113,7 +113,7 @@ impl StateStore {
         })?;
         validate(&state).map_err(|problem| StateError::Invalid {
             path,
-            problem,
+            problem: Box::new(problem),
             backup,
         })?;
         Ok(state)
@@ -133,7 +133,7 @@ impl StateStore {
     pub fn encode_next(&self, state: &mut State) -> Result<Vec<u8>, StateError> {
         validate(state).map_err(|problem| StateError::InvalidToWrite {
             path: self.path(),
-            problem,
+            problem: Box::new(problem),
         })?;
         state.serial += 1;
         let encoded = serde_json::to_vec_pretty(state);

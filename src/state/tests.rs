@@ -194,13 +194,7 @@ fn duplicate_addresses_are_refused() {
     json["resources"].as_array_mut().unwrap().push(first);
     let (err, message) = load_error(&json.to_string());
     assert!(
-        matches!(
-            err,
-            StateError::Invalid {
-                problem: ValidationError::DuplicateAddress(_),
-                ..
-            }
-        ),
+        matches!(&err, StateError::Invalid { problem, .. } if matches!(**problem, ValidationError::DuplicateAddress(_))),
         "{message}"
     );
     assert!(message.contains("appears more than once"), "{message}");
@@ -212,13 +206,7 @@ fn dangling_dependency_is_refused() {
     json["resources"][0]["dependencies"] = serde_json::json!(["aws_vpc.gone"]);
     let (err, message) = load_error(&json.to_string());
     assert!(
-        matches!(
-            err,
-            StateError::Invalid {
-                problem: ValidationError::UnknownDependency { .. },
-                ..
-            }
-        ),
+        matches!(&err, StateError::Invalid { problem, .. } if matches!(**problem, ValidationError::UnknownDependency { .. })),
         "{message}"
     );
     assert!(message.contains("aws_vpc.gone"), "{message}");
@@ -230,13 +218,7 @@ fn kind_not_matching_address_is_refused() {
     json["resources"][0]["kind"] = "aws_vpc".into(); // resources[0] is aws_subnet.a
     let (err, message) = load_error(&json.to_string());
     assert!(
-        matches!(
-            err,
-            StateError::Invalid {
-                problem: ValidationError::KindMismatch { .. },
-                ..
-            }
-        ),
+        matches!(&err, StateError::Invalid { problem, .. } if matches!(**problem, ValidationError::KindMismatch { .. })),
         "{message}"
     );
     assert!(message.contains("aws_subnet.a"), "{message}");
