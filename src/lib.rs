@@ -5,6 +5,8 @@
 //! against `state`, optionally refreshed through `provider`) -> `apply` (parallel executor
 //! writing `state`). `graph` orders resources; `cli` is the command-line edge.
 
+pub mod apply;
+pub mod cli;
 pub mod config;
 pub mod graph;
 pub mod model;
