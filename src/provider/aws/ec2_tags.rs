@@ -47,6 +47,17 @@ pub fn ownership_filters(ctx: &OpContext) -> Vec<Filter> {
     ]
 }
 
+/// True when `tags` carry this operation's ownership tags. For checking Describe* results
+/// client-side where a filter may be ignored (LocalStack ignores tag filters on
+/// DescribeNatGateways).
+pub fn has_ownership_tags(ctx: &OpContext, tags: &[Tag]) -> bool {
+    let has = |key: &str, value: &str| {
+        tags.iter()
+            .any(|t| t.key() == Some(key) && t.value() == Some(value))
+    };
+    has(TAG_STACK, &ctx.stack) && has(TAG_ADDRESS, &ctx.address.to_string())
+}
+
 /// Changes the tags of `resource_id` from `old` to `new` (the `tags` inputs): `CreateTags`
 /// for added or changed tags, `DeleteTags` for removed ones; no call when nothing changed.
 pub async fn sync_tags(

@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{Filter, NatGateway, NatGatewayState, ResourceType};
 use super::{fields, s, unless_gone, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::ec2_tags::{
-    ownership_filters, sync_tags, tag_specification, tags_to_value,
+    has_ownership_tags, ownership_filters, sync_tags, tag_specification, tags_to_value,
 };
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
@@ -68,6 +68,47 @@ impl NatGatewayProvider {
         ])
     }
 
+    /// The id of a pending or available NAT gateway carrying this resource's ownership
+    /// tags (and, when given, in this subnet with this allocation id).
+    async fn live_owned(
+        &self,
+        ctx: &OpContext,
+        placement: Option<(&str, &str)>,
+    ) -> Result<Option<String>, ProviderError> {
+        let mut filters = ownership_filters(ctx);
+        filters.push(
+            Filter::builder()
+                .name("state")
+                .values("pending")
+                .values("available")
+                .build(),
+        );
+        let out = self
+            .clients
+            .ec2
+            .describe_nat_gateways()
+            .set_filter(Some(filters))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeNatGateways", e))?;
+        let placed = |nat: &NatGateway| {
+            placement.is_none_or(|(subnet, allocation)| {
+                nat.subnet_id() == Some(subnet)
+                    && nat
+                        .nat_gateway_addresses()
+                        .iter()
+                        .any(|a| a.allocation_id() == Some(allocation))
+            })
+        };
+        Ok(out
+            .nat_gateways()
+            .iter()
+            .filter(|n| !is_finished(n.state()) && placed(n) && has_ownership_tags(ctx, n.tags()))
+            .filter_map(NatGateway::nat_gateway_id)
+            .min()
+            .map(str::to_string))
+    }
+
     async fn wait_available(&self, ctx: &OpContext, id: &str) -> Result<NatGateway, ProviderError> {
         wait_until(
             ctx,
@@ -103,6 +144,23 @@ impl ResourceProvider for NatGatewayProvider {
         let subnet_id = required_str(inputs, "subnet_id")?;
         let allocation_id = required_str(inputs, "allocation_id")?;
         let tags = tag_specification(ResourceType::Natgateway, inputs).map(|t| vec![t]);
+        // The client token makes a repeated create return the same gateway on AWS; the
+        // ownership tags make it so on emulators that ignore the token (LocalStack).
+        if tags.is_some() {
+            if let Some(id) = self
+                .live_owned(ctx, Some((subnet_id, allocation_id)))
+                .await?
+            {
+                ctx.note(&format!(
+                    "{id} already exists for this resource, waiting for it"
+                ));
+                let nat = self.wait_available(ctx, &id).await?;
+                return Ok(Created {
+                    id,
+                    outputs: Self::outputs(&nat),
+                });
+            }
+        }
         // The same client token makes a retried create return the same NAT gateway, so
         // retrying while the new subnet or address is not yet visible is safe.
         let out = retry_while(
@@ -215,34 +273,12 @@ impl ResourceProvider for NatGatewayProvider {
         ctx: &OpContext,
         _inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let mut filters = ownership_filters(ctx);
-        filters.push(
-            Filter::builder()
-                .name("state")
-                .values("pending")
-                .values("available")
-                .build(),
-        );
-        let out = self
-            .clients
-            .ec2
-            .describe_nat_gateways()
-            .set_filter(Some(filters))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeNatGateways", e))?;
-        let Some(id) = out
-            .nat_gateways()
-            .iter()
-            .filter(|n| !is_finished(n.state()))
-            .filter_map(NatGateway::nat_gateway_id)
-            .min()
-        else {
+        let Some(id) = self.live_owned(ctx, None).await? else {
             return Ok(None);
         };
-        let nat = self.wait_available(ctx, id).await?;
+        let nat = self.wait_available(ctx, &id).await?;
         Ok(Some(Created {
-            id: id.to_string(),
+            id,
             outputs: Self::outputs(&nat),
         }))
     }
