@@ -1,6 +1,9 @@
 //! AWS implementations of the provider trait, one module per service, and what they share:
 //! the SDK clients, error conversion, bounded retries and waits, and tags.
 
+pub mod ec2_network;
+pub mod ec2_tags;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
