@@ -549,11 +549,16 @@ fn deletion_window_days(inputs: &Inputs) -> Result<i32, ProviderError> {
     Ok(days as i32)
 }
 
-/// True when a `target_key_id` input (a key id or key ARN) names the key whose id is
-/// `live_key_id` (ListAliases reports key ids).
-fn same_key(target: &str, live_key_id: &str) -> bool {
-    !live_key_id.is_empty()
-        && (target == live_key_id || target.ends_with(&format!(":key/{live_key_id}")))
+/// True when a `target_key_id` input (a key id or key ARN) names the same key as the live
+/// target (ListAliases reports a key id; LocalStack reports the ARN when the alias was
+/// retargeted with one).
+fn same_key(target: &str, live_target: &str) -> bool {
+    !live_target.is_empty() && key_id_part(target) == key_id_part(live_target)
+}
+
+/// The key id in a key ARN (`arn:aws:kms:<region>:<account>:key/<id>`), or the text itself.
+fn key_id_part(key: &str) -> &str {
+    key.rsplit_once(":key/").map_or(key, |(_, id)| id)
 }
 
 fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
@@ -579,6 +584,10 @@ mod tests {
         assert!(same_key(
             &format!("arn:aws:kms:us-east-1:000000000000:key/{id}"),
             id
+        ));
+        assert!(same_key(
+            id,
+            &format!("arn:aws:kms:us-east-1:000000000000:key/{id}")
         ));
         assert!(!same_key("other", id));
         assert!(!same_key("x", ""));
