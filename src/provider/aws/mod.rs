@@ -1,8 +1,14 @@
 //! AWS implementations of the provider trait, one module per service, and what they share:
 //! the SDK clients, error conversion, bounded retries and waits, and tags.
 
+pub mod ami;
+pub mod ec2_instance;
 pub mod ec2_network;
 pub mod ec2_tags;
+pub mod iam;
+pub mod kms;
+pub mod policy_doc;
+pub mod tag_diff;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
