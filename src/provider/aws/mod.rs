@@ -1,6 +1,13 @@
 //! AWS implementations of the provider trait, one module per service, and what they share:
 //! the SDK clients, error conversion, bounded retries and waits, and tags.
 
+pub mod eventbridge;
+pub mod lambda;
+pub mod lambda_package;
+pub mod live;
+pub mod logs;
+pub mod tag_diff;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
