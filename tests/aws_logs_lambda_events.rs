@@ -174,6 +174,19 @@ async fn log_group_lifecycle() {
         .expect("update retention and tags");
     let (live, _) = read_present(&*p, &c, &name, &updated).await;
     assert_eq!(live, updated, "read after retention/tag update");
+    let raw = clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&name)
+        .send()
+        .await
+        .expect("DescribeLogGroups");
+    let group = raw
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name.as_str()))
+        .expect("log group listed");
+    assert_eq!(group.retention_in_days(), Some(30));
     desired = updated;
 
     // update in place: KMS key (AssociateKmsKey). LocalStack 4.8 does not implement it:
@@ -657,6 +670,20 @@ async fn lambda_scenario(
     assert_eq!(
         config.last_update_status().map(|s| s.as_str()),
         Some("Successful")
+    );
+    // Checked with the raw SDK too, not only through the provider's own read.
+    assert_eq!(config.memory_size(), Some(256));
+    assert_eq!(
+        config
+            .environment()
+            .and_then(|e| e.variables())
+            .and_then(|v| v.get("METRIC_NAMESPACE"))
+            .map(String::as_str),
+        Some("Nova/Test")
+    );
+    assert_eq!(
+        config.code_sha256(),
+        nova::provider::aws::lambda_package::hex_to_base64(&new_sha).as_deref()
     );
     let (live, _) = read_present(&*functions, &fc, &name, &updated).await;
     assert_eq!(live, updated, "function read after update");
