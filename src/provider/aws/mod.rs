@@ -3,6 +3,8 @@
 
 pub mod ami;
 pub mod ec2_instance;
+pub mod ec2_network;
+pub mod ec2_tags;
 pub mod iam;
 pub mod kms;
 pub mod policy_doc;
