@@ -11,7 +11,11 @@ use crate::stack::StackContext;
 /// Findings placeholder until the policy engine lands.
 pub struct Findings;
 
-pub fn findings_for_plan(_config: &StackConfig, _context: &StackContext, _blueprint: &Blueprint) -> Findings {
+pub fn findings_for_plan(
+    _config: &StackConfig,
+    _context: &StackContext,
+    _blueprint: &Blueprint,
+) -> Findings {
     Findings
 }
 

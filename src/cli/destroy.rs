@@ -28,7 +28,10 @@ pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
     }
     if !confirm::confirm(
         args.yes,
-        &format!("Do you really want to destroy all resources of stack `{}`?", session.stack),
+        &format!(
+            "Do you really want to destroy all resources of stack `{}`?",
+            session.stack
+        ),
     )? {
         println!("Destroy cancelled.");
         writer.close().await?;

@@ -24,7 +24,10 @@ pub fn run(session: &Session, args: &OutputArgs) -> anyhow::Result<i32> {
         Some(name) => {
             let Some(value) = state.outputs.get(name) else {
                 let known: Vec<&str> = state.outputs.keys().map(String::as_str).collect();
-                bail!("no output named `{name}`; the outputs are: {}", known.join(", "));
+                bail!(
+                    "no output named `{name}`; the outputs are: {}",
+                    known.join(", ")
+                );
             };
             match (value, args.json) {
                 (Value::String(s), false) => println!("{s}"),

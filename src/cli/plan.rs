@@ -40,7 +40,14 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
         );
     }
     let plan = session
-        .plan(&aws, &blueprint, &state, args.refresh, 10, Arc::new(Printer))
+        .plan(
+            &aws,
+            &blueprint,
+            &state,
+            args.refresh,
+            10,
+            Arc::new(Printer),
+        )
         .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
@@ -50,9 +57,17 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
     }
     if let Some(out) = &args.out {
         save(&plan, out)?;
-        eprintln!("Saved the plan to {}; apply it with: nova up {}", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to {}; apply it with: nova up {}",
+            out.display(),
+            out.display()
+        );
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() { EXIT_CHANGES } else { EXIT_OK })
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
 }
 
 fn save(plan: &Plan, path: &Path) -> anyhow::Result<()> {
@@ -62,14 +77,20 @@ fn save(plan: &Plan, path: &Path) -> anyhow::Result<()> {
         plan: plan.clone(),
     };
     let text = serde_json::to_string_pretty(&saved)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("cannot write the plan to {}", path.display()))
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("cannot write the plan to {}", path.display()))
 }
 
 /// Reads a saved plan, refusing anything that is not one.
 pub fn load_saved(path: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the plan file {}", path.display()))?;
-    let saved: SavedPlan = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a plan saved by `nova plan --out`", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the plan file {}", path.display()))?;
+    let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a plan saved by `nova plan --out`",
+            path.display()
+        )
+    })?;
     if saved.format != SAVED_PLAN_FORMAT || saved.format_version != SAVED_PLAN_VERSION {
         anyhow::bail!(
             "{} is a {} v{} file; this nova reads {SAVED_PLAN_FORMAT} v{SAVED_PLAN_VERSION}: make a new plan",

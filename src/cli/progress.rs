@@ -30,11 +30,20 @@ fn seconds(elapsed: Duration) -> String {
 impl ApplyObserver for Printer {
     fn started(&self, address: &Address, what: &str) {
         let (start, _) = verb(what);
-        let detail = what.split_once(' ').map(|(_, d)| format!(" ({d})")).unwrap_or_default();
+        let detail = what
+            .split_once(' ')
+            .map(|(_, d)| format!(" ({d})"))
+            .unwrap_or_default();
         println!("{address}: {start}{detail}");
     }
 
-    fn finished(&self, address: &Address, what: &str, elapsed: Duration, error: Option<&ApplyError>) {
+    fn finished(
+        &self,
+        address: &Address,
+        what: &str,
+        elapsed: Duration,
+        error: Option<&ApplyError>,
+    ) {
         let (_, done) = verb(what);
         match error {
             None => println!("{address}: {done} after {}", seconds(elapsed)),

@@ -45,13 +45,19 @@ impl Session {
 
     /// The validated configuration (no AWS call is made before this succeeds).
     pub fn config(&self) -> anyhow::Result<StackConfig> {
-        Ok(config::load(&self.config_path, &self.stack, &|k| std::env::var(k).ok())?)
+        Ok(config::load(&self.config_path, &self.stack, &|k| {
+            std::env::var(k).ok()
+        })?)
     }
 
     /// Takes the stack's lock for the whole run.
     pub fn lock(&self, command: &str) -> anyhow::Result<StateLock> {
-        std::fs::create_dir_all(self.store.dir())
-            .with_context(|| format!("cannot create the state directory {}", self.store.dir().display()))?;
+        std::fs::create_dir_all(self.store.dir()).with_context(|| {
+            format!(
+                "cannot create the state directory {}",
+                self.store.dir().display()
+            )
+        })?;
         Ok(self.store.lock(command)?)
     }
 
@@ -67,7 +73,12 @@ impl Session {
     }
 
     /// Account id, AMI and code hash, learnt from AWS and the repository.
-    pub async fn stack_context(&self, aws: &Aws, config: &StackConfig, state: &State) -> anyhow::Result<StackContext> {
+    pub async fn stack_context(
+        &self,
+        aws: &Aws,
+        config: &StackConfig,
+        state: &State,
+    ) -> anyhow::Result<StackContext> {
         let identity = aws
             .clients
             .sts
@@ -91,10 +102,15 @@ impl Session {
     }
 
     /// The context for commands that plan without AWS.
-    pub fn offline_context(&self, config: &StackConfig, state: &State) -> anyhow::Result<StackContext> {
+    pub fn offline_context(
+        &self,
+        config: &StackConfig,
+        state: &State,
+    ) -> anyhow::Result<StackContext> {
         Ok(StackContext {
             account_id: OFFLINE_ACCOUNT_ID.to_string(),
-            ami: configured_or_recorded_ami(config, state).unwrap_or_else(|| OFFLINE_AMI.to_string()),
+            ami: configured_or_recorded_ami(config, state)
+                .unwrap_or_else(|| OFFLINE_AMI.to_string()),
             health_code_sha256: health_code_sha256()?,
         })
     }
@@ -112,7 +128,10 @@ impl Session {
         let observed = if refresh && !state.resources.is_empty() {
             println!("Refreshing {} resources...", state.resources.len());
             let progress: Arc<dyn Progress> = Arc::new(ObserverProgress(observer));
-            Some(crate::refresh::refresh(&self.stack, state, &aws.providers, parallelism, progress).await?)
+            Some(
+                crate::refresh::refresh(&self.stack, state, &aws.providers, parallelism, progress)
+                    .await?,
+            )
         } else {
             None
         };
@@ -136,14 +155,22 @@ fn configured_or_recorded_ami(config: &StackConfig, state: &State) -> Option<Str
             .resources
             .iter()
             .filter(|r| r.kind == "aws_instance")
-            .find_map(|r| r.inputs.get("ami").and_then(Value::as_str).map(str::to_string))
+            .find_map(|r| {
+                r.inputs
+                    .get("ami")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
     })
 }
 
 fn health_code_sha256() -> anyhow::Result<String> {
     let dir = Path::new(HEALTH_CHECK_SOURCE_DIR);
     let package = aws::lambda_package::package_source(dir).with_context(|| {
-        format!("cannot package the health-check Lambda from {} (run nova from the repository root)", dir.display())
+        format!(
+            "cannot package the health-check Lambda from {} (run nova from the repository root)",
+            dir.display()
+        )
     })?;
     Ok(package.sha256_hex)
 }
@@ -155,7 +182,9 @@ pub fn add_delete_notes(plan: &mut Plan, providers: &Providers) {
         if !matches!(change.action, Action::Delete | Action::Replace { .. }) {
             continue;
         }
-        let (Some(provider), Some(before)) = (providers.get(change.address.kind()), change.before.as_ref()) else {
+        let (Some(provider), Some(before)) =
+            (providers.get(change.address.kind()), change.before.as_ref())
+        else {
             continue;
         };
         if let Some(note) = provider.delete_note(before) {

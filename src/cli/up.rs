@@ -16,7 +16,11 @@ use crate::state::{self, State, StateWriter};
 
 pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     let config = session.config()?;
-    let saved = args.plan_file.as_deref().map(plan_cmd::load_saved).transpose()?;
+    let saved = args
+        .plan_file
+        .as_deref()
+        .map(plan_cmd::load_saved)
+        .transpose()?;
     let _lock = session.lock("nova up")?;
     let mut state = session.load_state()?;
     if let Some(saved) = &saved {
@@ -38,7 +42,14 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
             let context = session.stack_context(&aws, &config, &state).await?;
             let blueprint = blueprint(&config, &context);
             session
-                .plan(&aws, &blueprint, &state, args.refresh, usize::from(args.parallelism), observer.clone())
+                .plan(
+                    &aws,
+                    &blueprint,
+                    &state,
+                    args.refresh,
+                    usize::from(args.parallelism),
+                    observer.clone(),
+                )
                 .await?
         }
     };
@@ -65,9 +76,17 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
 }
 
 /// A saved plan applies only to the state it was made from.
-fn check_saved_plan_matches(saved: &Plan, state: &mut State, session: &Session) -> anyhow::Result<()> {
+fn check_saved_plan_matches(
+    saved: &Plan,
+    state: &mut State,
+    session: &Session,
+) -> anyhow::Result<()> {
     if saved.stack != session.stack {
-        bail!("the plan was made for stack `{}`, not `{}`", saved.stack, session.stack);
+        bail!(
+            "the plan was made for stack `{}`, not `{}`",
+            saved.stack,
+            session.stack
+        );
     }
     // No state file yet: the plan was made against the same empty state.
     if state.serial == 0 && saved.serial == 0 && state.resources.is_empty() {
@@ -102,9 +121,15 @@ pub async fn recover(
         "Resolving {} operation(s) left pending by an interrupted run...",
         state.pending.len()
     );
-    let report = apply::recover_pending(&state, &aws.providers, writer, observer, &session.stack).await?;
+    let report =
+        apply::recover_pending(&state, &aws.providers, writer, observer, &session.stack).await?;
     for r in &report.recovered {
-        println!("{}: pending {}: {}", r.address, r.operation.as_str(), r.resolution);
+        println!(
+            "{}: pending {}: {}",
+            r.address,
+            r.operation.as_str(),
+            r.resolution
+        );
     }
     Ok(writer.snapshot().await?)
 }
@@ -129,6 +154,8 @@ pub fn finish(plan: &Plan, report: &ApplyReport, what: &str) -> i32 {
     for address in &report.not_started {
         eprintln!("  - {address}: not started (the run stopped)");
     }
-    eprintln!("The state records everything that was done; fix the cause and run the command again.");
+    eprintln!(
+        "The state records everything that was done; fix the cause and run the command again."
+    );
     EXIT_ERROR
 }

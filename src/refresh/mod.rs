@@ -66,7 +66,10 @@ pub async fn refresh(
             Err(source) => {
                 let err = RefreshError::Read { address, source };
                 // Keep the error of the smallest address, so the message is deterministic.
-                if first_error.as_ref().is_none_or(|e: &RefreshError| address_of(&err) < address_of(e)) {
+                if first_error
+                    .as_ref()
+                    .is_none_or(|e: &RefreshError| address_of(&err) < address_of(e))
+                {
                     first_error = Some(err);
                 }
             }
@@ -80,6 +83,8 @@ pub async fn refresh(
 
 fn address_of(err: &RefreshError) -> &Address {
     match err {
-        RefreshError::MissingProvider { address, .. } | RefreshError::Read { address, .. } => address,
+        RefreshError::MissingProvider { address, .. } | RefreshError::Read { address, .. } => {
+            address
+        }
     }
 }
