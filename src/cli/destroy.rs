@@ -17,7 +17,7 @@ pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
     let state = session.load_state()?;
     let aws = session.connect(&config).await;
     let observer: Arc<dyn ApplyObserver> = Arc::new(Printer);
-    let writer = state::spawn(session.store.clone(), state);
+    let writer = state::writer::spawn(session.store.clone(), state);
     let state = up::recover(session, &aws, &writer, observer.clone()).await?;
     let mut plan = destroy_plan(&session.stack, &state);
     session::add_delete_notes(&mut plan, &aws.providers);

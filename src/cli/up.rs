@@ -28,7 +28,7 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     }
     let aws = session.connect(&config).await;
     let observer: Arc<dyn ApplyObserver> = Arc::new(Printer);
-    let writer = state::spawn(session.store.clone(), state);
+    let writer = state::writer::spawn(session.store.clone(), state);
     let state = recover(session, &aws, &writer, observer.clone()).await?;
 
     let plan = match saved {
