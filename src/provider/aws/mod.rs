@@ -1,6 +1,8 @@
 //! AWS implementations of the provider trait, one module per service, and what they share:
 //! the SDK clients, error conversion, bounded retries and waits, and tags.
 
+pub mod apigateway;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
