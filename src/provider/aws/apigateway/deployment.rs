@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_apigateway::types::Deployment;
 
 use super::{id_outputs, is_not_found, replace, retry_busy, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
@@ -31,6 +32,31 @@ impl DeploymentProvider {
             gateway,
             schema: Schema::new(KIND, &["rest_api_id", "triggers"], true),
         }
+    }
+
+    /// The deployment, or `None` when it (or its API) is gone. Looked up in GetDeployments
+    /// rather than with GetDeployment: LocalStack answers GetDeployment of a deleted
+    /// deployment with a retried 500 `InternalError` instead of `NotFoundException`.
+    async fn find(&self, api: &str, id: &str) -> Result<Option<Deployment>, ProviderError> {
+        let mut pages = self
+            .gateway
+            .client()
+            .get_deployments()
+            .rest_api_id(api)
+            .limit(500)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| aws_error("GetDeployments", e)) {
+                Ok(page) => page,
+                Err(err) if is_not_found(&err) => return Ok(None),
+                Err(err) => return Err(err),
+            };
+            if let Some(found) = page.items().iter().find(|d| d.id() == Some(id)) {
+                return Ok(Some(found.clone()));
+            }
+        }
+        Ok(None)
     }
 
     async fn delete_once(&self, ctx: &OpContext, api: &str, id: &str) -> Result<(), ProviderError> {
@@ -99,19 +125,8 @@ impl ResourceProvider for DeploymentProvider {
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
         let api = required_str(applied, "rest_api_id")?;
-        let result = self
-            .gateway
-            .client()
-            .get_deployment()
-            .rest_api_id(api)
-            .deployment_id(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetDeployment", e));
-        let deployment = match result {
-            Ok(d) => d,
-            Err(err) if is_not_found(&err) => return Ok(Observed::Gone),
-            Err(err) => return Err(err),
+        let Some(deployment) = self.find(api, id).await? else {
+            return Ok(Observed::Gone);
         };
         // `triggers` exists only in nova: it is kept as applied.
         let mut inputs = applied.clone();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 
-use super::{is_not_found, owned_by, replace, retry_busy, set_str, set_tags, user_tags, Gateway};
+use super::{is_not_found, owned_by, replace, retry_busy, set_str, set_tags, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::{aws_error, optional_str, required_str, tags_of};
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
@@ -101,6 +101,11 @@ impl ResourceProvider for RestApiProvider {
             .id()
             .ok_or_else(|| ProviderError::Other("CreateRestApi returned no id".to_string()))?
             .to_string();
+        // Tagged at creation (so an interrupted create can be found) and checked with
+        // GetTags: LocalStack keeps creation tags apart from TagResource's, and GetTags
+        // only sees the latter. On AWS this finds nothing to change.
+        let arn = self.gateway.rest_api_arn(&id)?;
+        self.gateway.sync_tags(ctx, &arn, &tags_of(inputs)).await?;
         let outputs = self.outputs(&id, created.root_resource_id()).await?;
         Ok(Created { id, outputs })
     }
@@ -127,7 +132,10 @@ impl ResourceProvider for RestApiProvider {
         let mut inputs = applied.clone();
         set_str(&mut inputs, "name", api.name());
         set_str(&mut inputs, "description", api.description());
-        set_tags(&mut inputs, user_tags(api.tags()));
+        // GetTags, not the API's `tags`: LocalStack's GetRestApi keeps the tags given at
+        // creation and misses TagResource/UntagResource changes.
+        let tags = self.gateway.tags(&self.gateway.rest_api_arn(id)?).await?;
+        set_tags(&mut inputs, tags);
         let outputs = self.outputs(id, api.root_resource_id()).await?;
         Ok(Observed::Present { inputs, outputs })
     }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::PatchOperation;
 
-use super::{is_not_found, remove, replace, retry_busy, set_str, set_tags, user_tags, Gateway};
+use super::{is_not_found, remove, replace, retry_busy, set_str, set_tags, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::{aws_error, optional_str, required_str, retry_while, tags_of};
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
@@ -220,7 +220,6 @@ fn observed_inputs(applied: &Inputs, live: &GetStageOutput) -> Inputs {
     if inputs.contains_key("metrics_enabled") || metrics {
         inputs.insert("metrics_enabled".to_string(), Value::Bool(metrics));
     }
-    set_tags(&mut inputs, user_tags(live.tags()));
     inputs
 }
 
@@ -250,6 +249,9 @@ impl ResourceProvider for StageProvider {
         .await?;
         self.patch(ctx, api, stage, settings_ops(None, inputs))
             .await?;
+        // See the REST API's create: GetTags must see the creation tags on LocalStack too.
+        let arn = self.gateway.stage_arn(api, stage)?;
+        self.gateway.sync_tags(ctx, &arn, &tags_of(inputs)).await?;
         Ok(Created {
             id: stage_id(api, stage),
             outputs: self.outputs(api, stage)?,
@@ -266,8 +268,15 @@ impl ResourceProvider for StageProvider {
         let Some(live) = self.get(api, stage).await? else {
             return Ok(Observed::Gone);
         };
+        let mut inputs = observed_inputs(applied, &live);
+        // GetTags, not the stage's `tags`: LocalStack's GetStage misses TagResource changes.
+        let tags = self
+            .gateway
+            .tags(&self.gateway.stage_arn(api, stage)?)
+            .await?;
+        set_tags(&mut inputs, tags);
         Ok(Observed::Present {
-            inputs: observed_inputs(applied, &live),
+            inputs,
             outputs: self.outputs(api, stage)?,
         })
     }
