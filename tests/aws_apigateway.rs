@@ -550,6 +550,22 @@ async fn deployment_and_stage_lifecycle_with_redeploy() {
     assert_eq!(live, stage_inputs);
     assert_eq!(read_outputs, stage_outputs);
 
+    let found = env
+        .provider(STAGE)
+        .find_existing(&env.ctx(STAGE, "prod"), &stage_inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(stage_id.clone()));
+    let not_ours = env
+        .provider(STAGE)
+        .find_existing(&env.ctx(STAGE, "other"), &stage_inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(
+        not_ours, None,
+        "a stage tagged for another address is not adopted"
+    );
+
     // The deployment the stage serves cannot be deleted: a bounded wait, then a clear error.
     // (Checked here, right after CreateStage: LocalStack stops enforcing this once the
     // stage's deployment has been changed with UpdateStage.)
