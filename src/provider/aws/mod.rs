@@ -2,6 +2,7 @@
 //! the SDK clients, error conversion, bounded retries and waits, and tags.
 
 pub mod ami;
+pub mod apigateway;
 pub mod ec2_instance;
 pub mod ec2_network;
 pub mod ec2_tags;
@@ -31,6 +32,7 @@ use crate::model::{Inputs, Value};
 pub fn providers(clients: &AwsClients) -> Providers {
     let mut providers = Providers::new();
     let all = [
+        apigateway::providers(clients),
         ec2_network::providers(clients),
         ec2_instance::providers(clients),
         eventbridge::providers(clients),
