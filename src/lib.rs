@@ -7,5 +7,6 @@
 
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod provider;
 pub mod state;

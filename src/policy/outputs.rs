@@ -1,0 +1,32 @@
+//! The stack must export its key resources as outputs (`nova output`).
+
+use super::{Finding, Rule, Severity, StackView};
+
+/// Outputs every stack must export.
+pub const REQUIRED_OUTPUTS: [&str; 7] = [
+    "vpc_id",
+    "public_subnet_ids",
+    "private_subnet_ids",
+    "instance_ids",
+    "kms_key_arn",
+    "api_invoke_url",
+    "health_function_arn",
+];
+
+pub const OUTPUTS: Rule = Rule {
+    id: "NOVA-OUT-001",
+    title: "The stack exports its key resources as outputs",
+    severity: Severity::Error,
+    checklist_item: "Pulumi exports not set for key resources",
+    remediation: "Export vpc_id, public_subnet_ids, private_subnet_ids, instance_ids, \
+                  kms_key_arn, api_invoke_url and health_function_arn from the blueprint.",
+    check: check_outputs,
+};
+
+fn check_outputs(view: &StackView) -> Vec<Finding> {
+    REQUIRED_OUTPUTS
+        .iter()
+        .filter(|name| !view.outputs.contains(**name))
+        .map(|name| OUTPUTS.finding(None, format!("output `{name}` is not exported")))
+        .collect()
+}
