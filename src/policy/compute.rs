@@ -246,3 +246,138 @@ fn inline_policy_findings(role: &Address, name: &str, policy: &Value) -> Vec<Fin
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::*;
+
+    #[test]
+    fn default_stack_passes_every_compute_rule() {
+        for rule in [
+            UNIQUE_ROLES,
+            CLOUDWATCH_AGENT_POLICY,
+            EBS_ENCRYPTED,
+            USER_DATA,
+            IMDSV2,
+            NO_WILDCARD_ACTIONS,
+        ] {
+            assert!(passes_default(&rule), "{} fires on the default stack", rule.id);
+        }
+    }
+
+    #[test]
+    fn a_shared_role_fires_ec2_001() {
+        let mut bp = blueprint();
+        let role0 = Value::reference(&addr("aws_iam_role.web[0]"), "name");
+        set(&mut bp, "aws_iam_instance_profile.web[1]", "role", role0);
+        let report = assert_fires_only(&bp, &["NOVA-EC2-001"]);
+        assert_eq!(report.findings.len(), 2, "{:#?}", report.findings);
+        assert!(report.findings[0].message.contains("shares IAM role aws_iam_role.web[0]"));
+    }
+
+    #[test]
+    fn a_shared_instance_profile_fires_ec2_001() {
+        let mut bp = blueprint();
+        let profile0 = Value::reference(&addr("aws_iam_instance_profile.web[0]"), "name");
+        set(&mut bp, "aws_instance.web[1]", "iam_instance_profile", profile0);
+        let report = assert_fires_only(&bp, &["NOVA-EC2-001"]);
+        assert_eq!(report.findings.len(), 4, "profile and role, for both instances");
+    }
+
+    #[test]
+    fn an_instance_without_profile_fires_ec2_001() {
+        let mut bp = blueprint();
+        unset(&mut bp, "aws_instance.web[0]", "iam_instance_profile");
+        assert_fires_only(&bp, &["NOVA-EC2-001"]);
+    }
+
+    #[test]
+    fn a_role_not_trusting_ec2_fires_ec2_001() {
+        let mut bp = blueprint();
+        let lambda_trust = resource(&mut bp, "aws_iam_role.health").inputs["assume_role_policy"].clone();
+        set(&mut bp, "aws_iam_role.web[0]", "assume_role_policy", lambda_trust);
+        assert_fires_only(&bp, &["NOVA-EC2-001"]);
+    }
+
+    #[test]
+    fn missing_cloudwatch_agent_policy_fires_ec2_002() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_iam_role.web[0]", "managed_policy_arns", Value::List(vec![]));
+        let report = assert_fires_only(&bp, &["NOVA-EC2-002"]);
+        assert_eq!(report.findings[0].address, Some(addr("aws_iam_role.web[0]")));
+    }
+
+    #[test]
+    fn an_unencrypted_volume_fires_ec2_003() {
+        let mut bp = blueprint();
+        unset(&mut bp, "aws_instance.web[1]", "kms_key_id");
+        assert_fires_only(&bp, &["NOVA-EC2-003"]);
+    }
+
+    #[test]
+    fn a_foreign_key_fires_ec2_003() {
+        let mut bp = blueprint();
+        let other = "arn:aws:kms:us-east-1:000000000000:key/someone-elses";
+        set(&mut bp, "aws_instance.web[1]", "kms_key_id", other);
+        assert_fires_only(&bp, &["NOVA-EC2-003"]);
+    }
+
+    #[test]
+    fn empty_user_data_fires_ec2_004() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_instance.web[0]", "user_data", "  \n");
+        assert_fires_only(&bp, &["NOVA-EC2-004"]);
+        unset(&mut bp, "aws_instance.web[0]", "user_data");
+        assert_fires_only(&bp, &["NOVA-EC2-004"]);
+    }
+
+    #[test]
+    fn imdsv1_fires_ec2_005() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_instance.web[0]", "metadata_http_tokens", "optional");
+        let report = assert_fires_only(&bp, &["NOVA-EC2-005"]);
+        assert!(report.findings[0].message.contains("optional"));
+    }
+
+    fn add_inline(bp: &mut Blueprint, role: &str, action: &str) {
+        let policy = format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
+        );
+        match resource(bp, role).inputs.get_mut("inline_policies") {
+            Some(Value::Map(m)) => {
+                m.insert("extra".to_string(), Value::str(policy));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_star_action_fires_iam_001() {
+        let mut bp = blueprint();
+        add_inline(&mut bp, "aws_iam_role.health", "*");
+        assert_fires_only(&bp, &["NOVA-IAM-001"]);
+    }
+
+    #[test]
+    fn a_service_star_action_fires_iam_001() {
+        let mut bp = blueprint();
+        add_inline(&mut bp, "aws_iam_role.web[1]", "s3:*");
+        let report = assert_fires_only(&bp, &["NOVA-IAM-001"]);
+        assert!(report.findings[0].message.contains("`s3:*`"));
+    }
+
+    #[test]
+    fn administrator_access_fires_iam_001() {
+        let mut bp = blueprint();
+        push(
+            &mut bp,
+            "aws_iam_role.apigw_logs",
+            "managed_policy_arns",
+            Value::str("arn:aws:iam::aws:policy/AdministratorAccess"),
+        );
+        assert_fires_only(&bp, &["NOVA-IAM-001"]);
+    }
+
+    use crate::model::Blueprint;
+}

@@ -227,3 +227,119 @@ fn check_nat_gateway(view: &StackView) -> Vec<Finding> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::*;
+    use crate::policy::{evaluate, StackView};
+
+    #[test]
+    fn default_stack_passes_every_network_rule() {
+        for rule in [REGION, MULTI_AZ, INTERNET_GATEWAY, ROUTE_TABLE_ASSOCIATIONS, NAT_GATEWAY] {
+            assert!(passes_default(&rule), "{} fires on the default stack", rule.id);
+        }
+    }
+
+    #[test]
+    fn another_region_fires_net_001() {
+        let bp = blueprint();
+        let view = StackView::from_blueprint(&bp, "eu-west-1", ACCOUNT, ENVIRONMENT);
+        let report = evaluate(&view);
+        // The key policy names logs.us-east-1, which is wrong in eu-west-1 too.
+        assert_eq!(report.rule_ids(), ["NOVA-KMS-002", "NOVA-NET-001"]);
+        assert!(report.findings[1].message.contains("eu-west-1"));
+    }
+
+    #[test]
+    fn a_subnet_outside_us_east_1_fires_net_001() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_subnet.public[0]", "availability_zone", "us-west-2a");
+        assert_fires_only(&bp, &["NOVA-NET-001"]);
+    }
+
+    #[test]
+    fn a_live_arn_in_another_region_fires_net_001() {
+        let bp = blueprint();
+        let mut resources = live_resources(&bp);
+        resources[0]
+            .outputs
+            .insert("arn".into(), Value::str("arn:aws:kms:eu-west-1:000000000000:key/x"));
+        let view = StackView::from_live(
+            resources,
+            bp.outputs.keys().cloned().collect(),
+            STACK_REGION,
+            ACCOUNT,
+            ENVIRONMENT,
+        );
+        let report = evaluate(&view);
+        assert!(report.rule_ids().contains(&"NOVA-NET-001"), "{report:#?}");
+    }
+
+    #[test]
+    fn no_vpc_fires_net_001() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_vpc.main");
+        let report = evaluate(&plan_view(&bp));
+        assert!(report.rule_ids().contains(&"NOVA-NET-001"));
+    }
+
+    #[test]
+    fn all_subnets_in_one_az_fire_net_002() {
+        let mut bp = blueprint();
+        for a in ["public[0]", "public[1]", "private[0]", "private[1]"] {
+            set(&mut bp, &format!("aws_subnet.{a}"), "availability_zone", "us-east-1a");
+        }
+        let report = assert_fires_only(&bp, &["NOVA-NET-002"]);
+        assert_eq!(report.findings.len(), 2, "one finding per tier");
+    }
+
+    #[test]
+    fn a_detached_internet_gateway_fires_net_003() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_internet_gateway.main", "vpc_id", "vpc-elsewhere");
+        assert_fires_only(&bp, &["NOVA-NET-003"]);
+    }
+
+    #[test]
+    fn a_missing_internet_gateway_fires_net_003() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_internet_gateway.main");
+        assert_fires_only(&bp, &["NOVA-NET-003"]);
+    }
+
+    #[test]
+    fn an_unassociated_subnet_fires_net_004() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_route_table.private[1]", "subnet_ids", Value::List(vec![]));
+        let report = assert_fires_only(&bp, &["NOVA-NET-004"]);
+        let at: Vec<String> = report
+            .findings
+            .iter()
+            .filter_map(|f| f.address.as_ref().map(ToString::to_string))
+            .collect();
+        assert_eq!(at, ["aws_route_table.private[1]", "aws_subnet.private[1]"]);
+    }
+
+    #[test]
+    fn a_private_route_table_without_nat_fires_net_005() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_route_table.private[0]", "routes", Value::List(vec![]));
+        assert_fires_only(&bp, &["NOVA-NET-005"]);
+    }
+
+    #[test]
+    fn a_nat_gateway_in_a_private_subnet_fires_net_005() {
+        let mut bp = blueprint();
+        let private = Value::reference(&addr("aws_subnet.private[0]"), "id");
+        set(&mut bp, "aws_nat_gateway.main[0]", "subnet_id", private);
+        assert_fires_only(&bp, &["NOVA-NET-005"]);
+    }
+
+    #[test]
+    fn no_nat_gateway_fires_net_005() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_nat_gateway.main[0]");
+        assert_fires_only(&bp, &["NOVA-NET-005"]);
+    }
+}
