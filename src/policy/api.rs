@@ -85,7 +85,10 @@ fn check_access_logging(view: &StackView) -> Vec<Finding> {
             )),
             Some(dest) if access_log_group(view, stage).is_none() => out.push(ACCESS_LOGGING.at(
                 &stage.address,
-                format!("access logs go to {} which is not a log group of this stack", show(dest)),
+                format!(
+                    "access logs go to {} which is not a log group of this stack",
+                    show(dest)
+                ),
             )),
             Some(_) => {}
         }
@@ -96,7 +99,10 @@ fn check_access_logging(view: &StackView) -> Vec<Finding> {
 fn check_access_log_encrypted(view: &StackView) -> Vec<Finding> {
     view.of_kind(STAGE)
         .filter_map(|stage| access_log_group(view, stage))
-        .filter(|lg| !lg.input("kms_key_id").is_some_and(|k| view.points_to_stack_key(k)))
+        .filter(|lg| {
+            !lg.input("kms_key_id")
+                .is_some_and(|k| view.points_to_stack_key(k))
+        })
         .map(|lg| {
             ACCESS_LOG_ENCRYPTED.at(
                 &lg.address,
@@ -167,4 +173,103 @@ fn check_logging_level(view: &StackView) -> Vec<Finding> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Value;
+    use crate::policy::fixture::*;
+
+    #[test]
+    fn default_stack_passes_every_api_rule() {
+        for rule in [
+            ACCESS_LOGGING,
+            ACCESS_LOG_ENCRYPTED,
+            CLOUDWATCH_ROLE,
+            LOGGING_LEVEL,
+        ] {
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn a_stage_without_access_logs_fires_api_001() {
+        let mut bp = blueprint();
+        unset(
+            &mut bp,
+            "aws_api_gateway_stage.prod",
+            "access_log_destination_arn",
+        );
+        assert_fires_only(&bp, &["NOVA-API-001"]);
+    }
+
+    #[test]
+    fn access_logs_to_a_foreign_log_group_fire_api_001() {
+        let mut bp = blueprint();
+        let foreign = "arn:aws:logs:us-east-1:000000000000:log-group:somewhere";
+        set(
+            &mut bp,
+            "aws_api_gateway_stage.prod",
+            "access_log_destination_arn",
+            foreign,
+        );
+        assert_fires_only(&bp, &["NOVA-API-001"]);
+    }
+
+    #[test]
+    fn an_api_without_stage_fires_api_001() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_api_gateway_stage.prod");
+        assert_fires_only(&bp, &["NOVA-API-001"]);
+    }
+
+    #[test]
+    fn an_unencrypted_access_log_group_fires_api_002() {
+        let mut bp = blueprint();
+        unset(&mut bp, "aws_cloudwatch_log_group.api_access", "kms_key_id");
+        assert_fires_only(&bp, &["NOVA-API-002"]);
+    }
+
+    #[test]
+    fn a_logging_role_without_the_push_policy_fires_api_003() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_iam_role.apigw_logs",
+            "managed_policy_arns",
+            Value::List(vec![]),
+        );
+        assert_fires_only(&bp, &["NOVA-API-003"]);
+    }
+
+    #[test]
+    fn no_account_setting_fires_api_003() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_api_gateway_account.main");
+        assert_fires_only(&bp, &["NOVA-API-003"]);
+    }
+
+    #[test]
+    fn logging_off_fires_api_004() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_api_gateway_stage.prod",
+            "logging_level",
+            "OFF",
+        );
+        assert_fires_only(&bp, &["NOVA-API-004"]);
+        set(
+            &mut bp,
+            "aws_api_gateway_stage.prod",
+            "logging_level",
+            "ERROR",
+        );
+        assert_fires_only(&bp, &[]);
+    }
 }

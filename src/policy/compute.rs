@@ -11,8 +11,7 @@ use crate::model::{Address, Value};
 pub(crate) const INSTANCE: &str = "aws_instance";
 pub(crate) const ROLE: &str = "aws_iam_role";
 const PROFILE: &str = "aws_iam_instance_profile";
-pub const CLOUDWATCH_AGENT_POLICY_ARN: &str =
-    "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy";
+pub const CLOUDWATCH_AGENT_POLICY_ARN: &str = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy";
 /// AWS managed policies that grant (nearly) everything: never on a stack role.
 pub const FORBIDDEN_MANAGED_POLICIES: [&str; 2] = [
     "arn:aws:iam::aws:policy/AdministratorAccess",
@@ -86,7 +85,10 @@ pub(crate) struct InstanceChain<'a> {
     pub role: Option<&'a ResourceView>,
 }
 
-pub(crate) fn instance_chain<'a>(view: &'a StackView, instance: &'a ResourceView) -> InstanceChain<'a> {
+pub(crate) fn instance_chain<'a>(
+    view: &'a StackView,
+    instance: &'a ResourceView,
+) -> InstanceChain<'a> {
     let profile = instance
         .input("iam_instance_profile")
         .and_then(|v| view.target(v, PROFILE));
@@ -109,15 +111,24 @@ fn check_unique_roles(view: &StackView) -> Vec<Finding> {
             ));
             continue;
         };
-        by_profile.entry(&profile.address).or_default().push(&instance.address);
+        by_profile
+            .entry(&profile.address)
+            .or_default()
+            .push(&instance.address);
         let Some(role) = chain.role else {
             out.push(UNIQUE_ROLES.at(
                 &instance.address,
-                format!("its instance profile {} has no role of this stack", profile.address),
+                format!(
+                    "its instance profile {} has no role of this stack",
+                    profile.address
+                ),
             ));
             continue;
         };
-        by_role.entry(&role.address).or_default().push(&instance.address);
+        by_role
+            .entry(&role.address)
+            .or_default()
+            .push(&instance.address);
         let trusted = role
             .input("assume_role_policy")
             .is_some_and(|p| trusts_service(p, "ec2.amazonaws.com"));
@@ -171,7 +182,10 @@ fn check_ebs_encrypted(view: &StackView) -> Vec<Finding> {
             )),
             Some(key) if !view.points_to_stack_key(key) => out.push(EBS_ENCRYPTED.at(
                 &instance.address,
-                format!("root EBS volume uses key {} which is not the stack's KMS key", show(key)),
+                format!(
+                    "root EBS volume uses key {} which is not the stack's KMS key",
+                    show(key)
+                ),
             )),
             Some(_) => {}
         }
@@ -210,7 +224,10 @@ fn check_no_wildcard_actions(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
     for role in view.of_kind(ROLE) {
         for arn in role.input_list("managed_policy_arns") {
-            if let Some(arn) = arn.as_str().filter(|a| FORBIDDEN_MANAGED_POLICIES.contains(a)) {
+            if let Some(arn) = arn
+                .as_str()
+                .filter(|a| FORBIDDEN_MANAGED_POLICIES.contains(a))
+            {
                 out.push(NO_WILDCARD_ACTIONS.at(&role.address, format!("has {arn} attached")));
             }
         }
@@ -225,9 +242,7 @@ fn check_no_wildcard_actions(view: &StackView) -> Vec<Finding> {
 fn inline_policy_findings(role: &Address, name: &str, policy: &Value) -> Vec<Finding> {
     let stmts = match statements(policy) {
         Ok(s) => s,
-        Err(e) => {
-            return vec![NO_WILDCARD_ACTIONS.at(role, format!("inline policy `{name}`: {e}"))]
-        }
+        Err(e) => return vec![NO_WILDCARD_ACTIONS.at(role, format!("inline policy `{name}`: {e}"))],
     };
     let mut out = Vec::new();
     for s in stmts.iter().filter(|s| s.allow) {
@@ -262,7 +277,11 @@ mod tests {
             IMDSV2,
             NO_WILDCARD_ACTIONS,
         ] {
-            assert!(passes_default(&rule), "{} fires on the default stack", rule.id);
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
         }
     }
 
@@ -273,16 +292,27 @@ mod tests {
         set(&mut bp, "aws_iam_instance_profile.web[1]", "role", role0);
         let report = assert_fires_only(&bp, &["NOVA-EC2-001"]);
         assert_eq!(report.findings.len(), 2, "{:#?}", report.findings);
-        assert!(report.findings[0].message.contains("shares IAM role aws_iam_role.web[0]"));
+        assert!(report.findings[0]
+            .message
+            .contains("shares IAM role aws_iam_role.web[0]"));
     }
 
     #[test]
     fn a_shared_instance_profile_fires_ec2_001() {
         let mut bp = blueprint();
         let profile0 = Value::reference(&addr("aws_iam_instance_profile.web[0]"), "name");
-        set(&mut bp, "aws_instance.web[1]", "iam_instance_profile", profile0);
+        set(
+            &mut bp,
+            "aws_instance.web[1]",
+            "iam_instance_profile",
+            profile0,
+        );
         let report = assert_fires_only(&bp, &["NOVA-EC2-001"]);
-        assert_eq!(report.findings.len(), 4, "profile and role, for both instances");
+        assert_eq!(
+            report.findings.len(),
+            4,
+            "profile and role, for both instances"
+        );
     }
 
     #[test]
@@ -295,17 +325,31 @@ mod tests {
     #[test]
     fn a_role_not_trusting_ec2_fires_ec2_001() {
         let mut bp = blueprint();
-        let lambda_trust = resource(&mut bp, "aws_iam_role.health").inputs["assume_role_policy"].clone();
-        set(&mut bp, "aws_iam_role.web[0]", "assume_role_policy", lambda_trust);
+        let lambda_trust =
+            resource(&mut bp, "aws_iam_role.health").inputs["assume_role_policy"].clone();
+        set(
+            &mut bp,
+            "aws_iam_role.web[0]",
+            "assume_role_policy",
+            lambda_trust,
+        );
         assert_fires_only(&bp, &["NOVA-EC2-001"]);
     }
 
     #[test]
     fn missing_cloudwatch_agent_policy_fires_ec2_002() {
         let mut bp = blueprint();
-        set(&mut bp, "aws_iam_role.web[0]", "managed_policy_arns", Value::List(vec![]));
+        set(
+            &mut bp,
+            "aws_iam_role.web[0]",
+            "managed_policy_arns",
+            Value::List(vec![]),
+        );
         let report = assert_fires_only(&bp, &["NOVA-EC2-002"]);
-        assert_eq!(report.findings[0].address, Some(addr("aws_iam_role.web[0]")));
+        assert_eq!(
+            report.findings[0].address,
+            Some(addr("aws_iam_role.web[0]"))
+        );
     }
 
     #[test]
@@ -335,15 +379,19 @@ mod tests {
     #[test]
     fn imdsv1_fires_ec2_005() {
         let mut bp = blueprint();
-        set(&mut bp, "aws_instance.web[0]", "metadata_http_tokens", "optional");
+        set(
+            &mut bp,
+            "aws_instance.web[0]",
+            "metadata_http_tokens",
+            "optional",
+        );
         let report = assert_fires_only(&bp, &["NOVA-EC2-005"]);
         assert!(report.findings[0].message.contains("optional"));
     }
 
     fn add_inline(bp: &mut Blueprint, role: &str, action: &str) {
-        let policy = format!(
-            r#"{{"Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
-        );
+        let policy =
+            format!(r#"{{"Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#);
         match resource(bp, role).inputs.get_mut("inline_policies") {
             Some(Value::Map(m)) => {
                 m.insert("extra".to_string(), Value::str(policy));

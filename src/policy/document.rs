@@ -130,7 +130,9 @@ pub(crate) fn trusts_service(assume_role_policy: &Value, service: &str) -> bool 
     statements(assume_role_policy).is_ok_and(|stmts| {
         stmts.iter().any(|s| {
             s.allow
-                && s.actions.iter().any(|a| action_matches(a, "sts:AssumeRole"))
+                && s.actions
+                    .iter()
+                    .any(|a| action_matches(a, "sts:AssumeRole"))
                 && principals(s, "Service").iter().any(|p| p == service)
         })
     })
@@ -144,10 +146,19 @@ mod tests {
     #[test]
     fn wildcards_match_like_iam() {
         assert!(action_matches("ec2:Describe*", "ec2:DescribeInstances"));
-        assert!(action_matches("EC2:describeinstances", "ec2:DescribeInstances"));
+        assert!(action_matches(
+            "EC2:describeinstances",
+            "ec2:DescribeInstances"
+        ));
         assert!(action_matches("*", "s3:GetObject"));
-        assert!(!action_matches("ec2:Describe*", "ec2:CreateNetworkInterface"));
-        assert!(action_matches("ec2:?escribeInstances", "ec2:DescribeInstances"));
+        assert!(!action_matches(
+            "ec2:Describe*",
+            "ec2:CreateNetworkInterface"
+        ));
+        assert!(action_matches(
+            "ec2:?escribeInstances",
+            "ec2:DescribeInstances"
+        ));
         assert!(is_wildcard_action("*"));
         assert!(is_wildcard_action("s3:*"));
         assert!(!is_wildcard_action("ec2:Describe*"));
@@ -157,7 +168,9 @@ mod tests {
     fn concat_policies_parse_with_references_as_placeholders() {
         let lg = Address::new("aws_cloudwatch_log_group", "health");
         let v = Value::Concat(vec![
-            Value::str(r#"{"Statement":{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":""#),
+            Value::str(
+                r#"{"Statement":{"Effect":"Allow","Action":"logs:PutLogEvents","Resource":""#,
+            ),
             Value::reference(&lg, "arn"),
             Value::str(r#""}}"#),
         ]);
@@ -175,8 +188,12 @@ mod tests {
             ))
         };
         assert!(open_principal(&statements(&doc(r#""*""#)).unwrap()[0]));
-        assert!(open_principal(&statements(&doc(r#"{"AWS":"*"}"#)).unwrap()[0]));
-        assert!(open_principal(&statements(&doc(r#"{"AWS":["x","*"]}"#)).unwrap()[0]));
+        assert!(open_principal(
+            &statements(&doc(r#"{"AWS":"*"}"#)).unwrap()[0]
+        ));
+        assert!(open_principal(
+            &statements(&doc(r#"{"AWS":["x","*"]}"#)).unwrap()[0]
+        ));
         assert!(!open_principal(
             &statements(&doc(r#"{"AWS":"arn:aws:iam::1:root"}"#)).unwrap()[0]
         ));

@@ -120,11 +120,14 @@ pub fn blueprint() -> Blueprint {
     for (i, az) in AZS.iter().enumerate() {
         for (tier, base, public) in [("public", 0, true), ("private", 10, false)] {
             res.push(
-                tagged(&format!("aws_subnet.{tier}[{i}]"), &format!("{tier}-{}", i + 1))
-                    .with("vpc_id", r(&vpc, "id"))
-                    .with("cidr_block", format!("10.0.{}.0/24", base + i))
-                    .with("availability_zone", *az)
-                    .with("map_public_ip_on_launch", public),
+                tagged(
+                    &format!("aws_subnet.{tier}[{i}]"),
+                    &format!("{tier}-{}", i + 1),
+                )
+                .with("vpc_id", r(&vpc, "id"))
+                .with("cidr_block", format!("10.0.{}.0/24", base + i))
+                .with("availability_zone", *az)
+                .with("map_public_ip_on_launch", public),
             );
         }
     }
@@ -148,21 +151,31 @@ pub fn blueprint() -> Blueprint {
             )
             .with(
                 "subnet_ids",
-                Value::List((0..AZS.len()).map(|i| r(&subnet("public", i), "id")).collect()),
+                Value::List(
+                    (0..AZS.len())
+                        .map(|i| r(&subnet("public", i), "id"))
+                        .collect(),
+                ),
             ),
     );
     for i in 0..AZS.len() {
         res.push(
-            tagged(&format!("aws_route_table.private[{i}]"), &format!("private-rt-{}", i + 1))
-                .with("vpc_id", r(&vpc, "id"))
-                .with(
-                    "routes",
-                    Value::List(vec![map(&[
-                        ("destination_cidr_block", "0.0.0.0/0".into()),
-                        ("nat_gateway_id", r(&nat, "id")),
-                    ])]),
-                )
-                .with("subnet_ids", Value::List(vec![r(&subnet("private", i), "id")])),
+            tagged(
+                &format!("aws_route_table.private[{i}]"),
+                &format!("private-rt-{}", i + 1),
+            )
+            .with("vpc_id", r(&vpc, "id"))
+            .with(
+                "routes",
+                Value::List(vec![map(&[
+                    ("destination_cidr_block", "0.0.0.0/0".into()),
+                    ("nat_gateway_id", r(&nat, "id")),
+                ])]),
+            )
+            .with(
+                "subnet_ids",
+                Value::List(vec![r(&subnet("private", i), "id")]),
+            ),
         );
     }
     let web_sg = addr("aws_security_group.web");
@@ -193,7 +206,10 @@ pub fn blueprint() -> Blueprint {
             .with("description", "health-check Lambda: HTTPS out only")
             .with("vpc_id", r(&vpc, "id"))
             .with("ingress", Value::List(vec![]))
-            .with("egress", Value::List(vec![sg_rule("tcp", 443, "0.0.0.0/0")])),
+            .with(
+                "egress",
+                Value::List(vec![sg_rule("tcp", 443, "0.0.0.0/0")]),
+            ),
     );
     for n in 0..INSTANCE_COUNT {
         let role = addr(&format!("aws_iam_role.web[{n}]"));
@@ -222,7 +238,10 @@ pub fn blueprint() -> Blueprint {
                 .with("subnet_id", r(&subnet("private", n % AZS.len()), "id"))
                 .with("security_group_ids", Value::List(vec![r(&web_sg, "id")]))
                 .with("iam_instance_profile", r(&profile, "name"))
-                .with("user_data", "#!/bin/bash\nset -euo pipefail\ndnf install -y nginx\n")
+                .with(
+                    "user_data",
+                    "#!/bin/bash\nset -euo pipefail\ndnf install -y nginx\n",
+                )
                 .with("root_volume_size", 8)
                 .with("kms_key_id", r(&key, "arn"))
                 .with("metadata_http_tokens", "required"),
@@ -267,7 +286,11 @@ pub fn blueprint() -> Blueprint {
             )
             .with(
                 "subnet_ids",
-                Value::List((0..AZS.len()).map(|i| r(&subnet("private", i), "id")).collect()),
+                Value::List(
+                    (0..AZS.len())
+                        .map(|i| r(&subnet("private", i), "id"))
+                        .collect(),
+                ),
             )
             .with("security_group_ids", Value::List(vec![r(&lambda_sg, "id")]))
             .with("memory_size", 128)
@@ -384,20 +407,39 @@ pub fn blueprint() -> Blueprint {
     );
 
     let list = |prefix: &str, n: usize, out: &str| {
-        Value::List((0..n).map(|i| r(&addr(&format!("{prefix}[{i}]")), out)).collect())
+        Value::List(
+            (0..n)
+                .map(|i| r(&addr(&format!("{prefix}[{i}]")), out))
+                .collect(),
+        )
     };
     let outputs: BTreeMap<String, Value> = [
         ("vpc_id", r(&vpc, "id")),
-        ("public_subnet_ids", list("aws_subnet.public", AZS.len(), "id")),
-        ("private_subnet_ids", list("aws_subnet.private", AZS.len(), "id")),
+        (
+            "public_subnet_ids",
+            list("aws_subnet.public", AZS.len(), "id"),
+        ),
+        (
+            "private_subnet_ids",
+            list("aws_subnet.private", AZS.len(), "id"),
+        ),
         ("nat_gateway_ids", list("aws_nat_gateway.main", 1, "id")),
         ("web_security_group_id", r(&web_sg, "id")),
         ("lambda_security_group_id", r(&lambda_sg, "id")),
-        ("instance_ids", list("aws_instance.web", INSTANCE_COUNT, "id")),
-        ("instance_role_arns", list("aws_iam_role.web", INSTANCE_COUNT, "arn")),
+        (
+            "instance_ids",
+            list("aws_instance.web", INSTANCE_COUNT, "id"),
+        ),
+        (
+            "instance_role_arns",
+            list("aws_iam_role.web", INSTANCE_COUNT, "arn"),
+        ),
         ("kms_key_arn", r(&key, "arn")),
         ("kms_alias", r(&addr("aws_kms_alias.main"), "name")),
-        ("api_invoke_url", r(&addr("aws_api_gateway_stage.prod"), "invoke_url")),
+        (
+            "api_invoke_url",
+            r(&addr("aws_api_gateway_stage.prod"), "invoke_url"),
+        ),
         ("health_function_arn", r(&function, "arn")),
         (
             "log_group_names",
@@ -421,13 +463,20 @@ pub fn plan_view(bp: &Blueprint) -> StackView {
 
 /// The physical id a provider would report for a resource (names for named kinds).
 fn fake_id(resource: &Resource, n: usize) -> String {
-    let input = |f: &str| resource.inputs.get(f).and_then(Value::as_str).map(str::to_string);
+    let input = |f: &str| {
+        resource
+            .inputs
+            .get(f)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let kind = resource.address.kind();
     let named = match kind {
-        "aws_iam_role" | "aws_iam_instance_profile" | "aws_cloudwatch_log_group"
-        | "aws_cloudwatch_event_rule" | "aws_kms_alias" => {
-            input("name")
-        }
+        "aws_iam_role"
+        | "aws_iam_instance_profile"
+        | "aws_cloudwatch_log_group"
+        | "aws_cloudwatch_event_rule"
+        | "aws_kms_alias" => input("name"),
         "aws_lambda_function" => input("function_name"),
         "aws_api_gateway_account" => Some("account".to_string()),
         _ => None,
@@ -442,7 +491,9 @@ fn fake_arn(kind: &str, id: &str) -> String {
     match kind {
         "aws_iam_role" => format!("arn:aws:iam::{ACCOUNT}:role/{id}"),
         "aws_iam_instance_profile" => format!("arn:aws:iam::{ACCOUNT}:instance-profile/{id}"),
-        "aws_cloudwatch_log_group" => format!("arn:aws:logs:{STACK_REGION}:{ACCOUNT}:log-group:{id}"),
+        "aws_cloudwatch_log_group" => {
+            format!("arn:aws:logs:{STACK_REGION}:{ACCOUNT}:log-group:{id}")
+        }
         "aws_lambda_function" => format!("arn:aws:lambda:{STACK_REGION}:{ACCOUNT}:function:{id}"),
         "aws_kms_key" => format!("arn:aws:kms:{STACK_REGION}:{ACCOUNT}:key/{id}"),
         _ => {
@@ -480,7 +531,12 @@ pub fn live_resources(bp: &Blueprint) -> Vec<ResourceView> {
         }
         outputs.insert(resource.address.clone(), out);
     }
-    let lookup = |r: &Reference| outputs.get(&r.address).and_then(|o| o.get(&r.output)).cloned();
+    let lookup = |r: &Reference| {
+        outputs
+            .get(&r.address)
+            .and_then(|o| o.get(&r.output))
+            .cloned()
+    };
     bp.resources
         .iter()
         .map(|resource| {

@@ -55,15 +55,23 @@ fn check_key_used(view: &StackView) -> Vec<Finding> {
         return vec![KEY_USED.finding(None, "the stack has no KMS key (aws_kms_key)")];
     };
     let encrypts = |kind: &str| {
-        view.of_kind(kind)
-            .any(|r| r.input("kms_key_id").is_some_and(|k| view.points_to_stack_key(k)))
+        view.of_kind(kind).any(|r| {
+            r.input("kms_key_id")
+                .is_some_and(|k| view.points_to_stack_key(k))
+        })
     };
     let mut out = Vec::new();
     if !encrypts(LOG_GROUP) {
-        out.push(KEY_USED.at(&key.address, "no log group is encrypted with the stack's key"));
+        out.push(KEY_USED.at(
+            &key.address,
+            "no log group is encrypted with the stack's key",
+        ));
     }
     if !encrypts(INSTANCE) {
-        out.push(KEY_USED.at(&key.address, "no instance volume is encrypted with the stack's key"));
+        out.push(KEY_USED.at(
+            &key.address,
+            "no instance volume is encrypted with the stack's key",
+        ));
     }
     out
 }
@@ -99,7 +107,9 @@ fn policy_findings(view: &StackView, key: &ResourceView, stmts: &[Statement]) ->
     if !names_root {
         out.push(KEY_POLICY.at(
             &key.address,
-            format!("no statement allows the account root ({root}); the key could become unmanageable"),
+            format!(
+                "no statement allows the account root ({root}); the key could become unmanageable"
+            ),
         ));
     }
     let used_by_logs = view.of_kind(LOG_GROUP).any(|lg| {
@@ -138,4 +148,123 @@ fn check_rotation(view: &StackView) -> Vec<Finding> {
         .filter(|k| k.input("enable_key_rotation").and_then(Value::as_bool) != Some(true))
         .map(|k| ROTATION.at(&k.address, "automatic key rotation is not enabled"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::evaluate;
+    use crate::policy::fixture::*;
+
+    #[test]
+    fn default_stack_passes_every_kms_rule() {
+        for rule in [KEY_USED, KEY_POLICY, ALIAS, ROTATION] {
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn no_key_fires_kms_001() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_kms_key.main");
+        let ids = evaluate(&plan_view(&bp)).rule_ids();
+        assert!(ids.contains(&"NOVA-KMS-001"), "{ids:?}");
+    }
+
+    #[test]
+    fn logs_without_the_key_fire_kms_001() {
+        let mut bp = blueprint();
+        unset(&mut bp, "aws_cloudwatch_log_group.api_access", "kms_key_id");
+        unset(&mut bp, "aws_cloudwatch_log_group.health", "kms_key_id");
+        // Each log group's own rule fires too: the key is used for no log at all.
+        let report = assert_fires_only(&bp, &["NOVA-API-002", "NOVA-KMS-001", "NOVA-LAM-004"]);
+        let kms: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule_id == "NOVA-KMS-001")
+            .collect();
+        assert_eq!(kms.len(), 1);
+        assert!(kms[0].message.contains("no log group"));
+    }
+
+    #[test]
+    fn volumes_without_the_key_fire_kms_001() {
+        let mut bp = blueprint();
+        unset(&mut bp, "aws_instance.web[0]", "kms_key_id");
+        unset(&mut bp, "aws_instance.web[1]", "kms_key_id");
+        assert_fires_only(&bp, &["NOVA-EC2-003", "NOVA-KMS-001"]);
+    }
+
+    fn with_statement(bp: &mut Blueprint, statement: &str) {
+        let policy = resource(bp, "aws_kms_key.main").inputs["policy"]
+            .as_str()
+            .expect("literal policy")
+            .to_string();
+        let at = policy.rfind(']').expect("statement list");
+        let new = format!("{},{statement}{}", &policy[..at], &policy[at..]);
+        set(bp, "aws_kms_key.main", "policy", new);
+    }
+
+    #[test]
+    fn an_open_principal_fires_kms_002() {
+        for principal in [r#""*""#, r#"{"AWS":"*"}"#] {
+            let mut bp = blueprint();
+            with_statement(
+                &mut bp,
+                &format!(
+                    r#"{{"Effect":"Allow","Principal":{principal},"Action":"kms:Decrypt","Resource":"*"}}"#
+                ),
+            );
+            let report = assert_fires_only(&bp, &["NOVA-KMS-002"]);
+            assert!(
+                report.findings[0].message.contains("statement 3"),
+                "{report:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_policy_without_the_account_root_fires_kms_002() {
+        let mut bp = blueprint();
+        let policy = resource(&mut bp, "aws_kms_key.main").inputs["policy"]
+            .as_str()
+            .expect("literal policy")
+            .replace(
+                "arn:aws:iam::000000000000:root",
+                "arn:aws:iam::111111111111:root",
+            );
+        set(&mut bp, "aws_kms_key.main", "policy", policy);
+        assert_fires_only(&bp, &["NOVA-KMS-002"]);
+    }
+
+    #[test]
+    fn a_policy_without_cloudwatch_logs_fires_kms_002() {
+        let mut bp = blueprint();
+        let policy = resource(&mut bp, "aws_kms_key.main").inputs["policy"]
+            .as_str()
+            .expect("literal policy")
+            .replace("logs.us-east-1.amazonaws.com", "s3.amazonaws.com");
+        set(&mut bp, "aws_kms_key.main", "policy", policy);
+        assert_fires_only(&bp, &["NOVA-KMS-002"]);
+    }
+
+    #[test]
+    fn no_alias_fires_kms_003() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_kms_alias.main");
+        assert_fires_only(&bp, &["NOVA-KMS-003"]);
+    }
+
+    #[test]
+    fn rotation_off_fires_kms_004() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_kms_key.main", "enable_key_rotation", false);
+        assert_fires_only(&bp, &["NOVA-KMS-004"]);
+    }
+
+    use crate::model::Blueprint;
 }

@@ -105,15 +105,24 @@ fn check_schedule(view: &StackView) -> Vec<Finding> {
 fn schedule_findings(view: &StackView, function: &ResourceView) -> Vec<Finding> {
     let rules: Vec<&ResourceView> = view
         .of_kind(EVENT_TARGET)
-        .filter(|t| t.input("arn").is_some_and(|a| view.points_to(a, &function.address)))
+        .filter(|t| {
+            t.input("arn")
+                .is_some_and(|a| view.points_to(a, &function.address))
+        })
         .filter_map(|t| t.input("rule").and_then(|r| view.target(r, EVENT_RULE)))
         .collect();
     if rules.is_empty() {
-        return vec![SCHEDULE.at(&function.address, "no EventBridge rule targets this function")];
+        return vec![SCHEDULE.at(
+            &function.address,
+            "no EventBridge rule targets this function",
+        )];
     }
     let mut problems = Vec::new();
     for rule in rules {
-        let expression = rule.input("schedule_expression").map(show).unwrap_or_default();
+        let expression = rule
+            .input("schedule_expression")
+            .map(show)
+            .unwrap_or_default();
         let enabled = rule.input_str("state").is_none_or(|s| s == "ENABLED");
         let permitted = view.of_kind(PERMISSION).any(|p| {
             p.input("function_name")
@@ -159,7 +168,10 @@ fn check_vpc_config(view: &StackView) -> Vec<Finding> {
                 )),
                 Some(s) if view.is_public_subnet(s) => out.push(VPC_CONFIG.at(
                     &function.address,
-                    format!("runs in public subnet {}; use the private subnets", s.address),
+                    format!(
+                        "runs in public subnet {}; use the private subnets",
+                        s.address
+                    ),
                 )),
                 Some(_) => {}
             }
@@ -207,7 +219,10 @@ fn check_permissions(view: &StackView) -> Vec<Finding> {
         if !trusted {
             out.push(PERMISSIONS.at(
                 &role.address,
-                format!("role of {} does not trust lambda.amazonaws.com", function.address),
+                format!(
+                    "role of {} does not trust lambda.amazonaws.com",
+                    function.address
+                ),
             ));
         }
     }
@@ -262,9 +277,15 @@ fn check_log_group(view: &StackView) -> Vec<Finding> {
         match group {
             None => out.push(LOG_GROUP_ENCRYPTED.at(
                 &function.address,
-                format!("no log group `{wanted}` in the stack (Lambda would create it unencrypted)"),
+                format!(
+                    "no log group `{wanted}` in the stack (Lambda would create it unencrypted)"
+                ),
             )),
-            Some(lg) if !lg.input("kms_key_id").is_some_and(|k| view.points_to_stack_key(k)) => {
+            Some(lg)
+                if !lg
+                    .input("kms_key_id")
+                    .is_some_and(|k| view.points_to_stack_key(k)) =>
+            {
                 out.push(LOG_GROUP_ENCRYPTED.at(
                     &lg.address,
                     "Lambda log group is not encrypted with the stack's KMS key (`kms_key_id`)",
@@ -274,4 +295,179 @@ fn check_log_group(view: &StackView) -> Vec<Finding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Address;
+    use crate::policy::fixture::*;
+
+    const FN: &str = "aws_lambda_function.health";
+
+    #[test]
+    fn default_stack_passes_every_lambda_rule() {
+        for rule in [SCHEDULE, VPC_CONFIG, PERMISSIONS, LOG_GROUP_ENCRYPTED] {
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn five_minute_expressions() {
+        assert!(every_five_minutes("rate(5 minutes)"));
+        assert!(every_five_minutes("cron(*/5 * * * ? *)"));
+        assert!(every_five_minutes("cron(0/5 * * * ? *)"));
+        assert!(!every_five_minutes("rate(10 minutes)"));
+        assert!(!every_five_minutes("rate(5 hours)"));
+        assert!(!every_five_minutes("cron(*/5 8 * * ? *)"));
+        assert!(!every_five_minutes(""));
+    }
+
+    #[test]
+    fn a_ten_minute_schedule_fires_lam_001() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_cloudwatch_event_rule.health",
+            "schedule_expression",
+            "rate(10 minutes)",
+        );
+        let report = assert_fires_only(&bp, &["NOVA-LAM-001"]);
+        assert!(report.findings[0].message.contains("rate(10 minutes)"));
+        set(
+            &mut bp,
+            "aws_cloudwatch_event_rule.health",
+            "schedule_expression",
+            "cron(*/5 * * * ? *)",
+        );
+        assert_fires_only(&bp, &[]);
+    }
+
+    #[test]
+    fn a_disabled_schedule_fires_lam_001() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_cloudwatch_event_rule.health",
+            "state",
+            "DISABLED",
+        );
+        assert_fires_only(&bp, &["NOVA-LAM-001"]);
+    }
+
+    #[test]
+    fn no_target_fires_lam_001() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_cloudwatch_event_target.health");
+        assert_fires_only(&bp, &["NOVA-LAM-001"]);
+    }
+
+    #[test]
+    fn no_invoke_permission_fires_lam_001() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_lambda_permission.events");
+        assert_fires_only(&bp, &["NOVA-LAM-001"]);
+    }
+
+    #[test]
+    fn a_lambda_outside_the_vpc_fires_lam_002() {
+        let mut bp = blueprint();
+        unset(&mut bp, FN, "subnet_ids");
+        unset(&mut bp, FN, "security_group_ids");
+        // Without security groups the Lambda group is not attached either.
+        assert_fires_only(&bp, &["NOVA-LAM-002", "NOVA-SG-003"]);
+    }
+
+    #[test]
+    fn a_lambda_in_a_public_subnet_fires_lam_002() {
+        let mut bp = blueprint();
+        let public = Value::reference(&Address::new("aws_subnet", "public[0]"), "id");
+        set(&mut bp, FN, "subnet_ids", Value::List(vec![public]));
+        assert_fires_only(&bp, &["NOVA-LAM-002"]);
+    }
+
+    fn health_policy_without(bp: &mut crate::model::Blueprint, action: &str) {
+        let role = resource(bp, "aws_iam_role.health");
+        let Some(Value::Map(policies)) = role.inputs.get_mut("inline_policies") else {
+            panic!("inline policies");
+        };
+        let Some(Value::Concat(parts)) = policies.get_mut("health-check") else {
+            panic!("health-check policy");
+        };
+        let Value::String(head) = &mut parts[0] else {
+            panic!("policy head");
+        };
+        assert!(head.contains(action));
+        *head = head
+            .replace(&format!("\"{action}\","), "")
+            .replace(&format!(",\"{action}\""), "");
+        assert!(!head.contains(action), "{head}");
+    }
+
+    #[test]
+    fn a_role_without_eni_actions_fires_lam_003() {
+        let mut bp = blueprint();
+        health_policy_without(&mut bp, "ec2:CreateNetworkInterface");
+        let report = assert_fires_only(&bp, &["NOVA-LAM-003"]);
+        assert!(report.findings[0]
+            .message
+            .ends_with("does not allow ec2:CreateNetworkInterface"));
+        // The managed VPC access policy covers the ENI actions.
+        push(
+            &mut bp,
+            "aws_iam_role.health",
+            "managed_policy_arns",
+            Value::str(VPC_ACCESS_POLICY_ARN),
+        );
+        assert_fires_only(&bp, &[]);
+    }
+
+    #[test]
+    fn a_role_without_describe_instances_fires_lam_003() {
+        let mut bp = blueprint();
+        health_policy_without(&mut bp, "ec2:DescribeInstances");
+        assert_fires_only(&bp, &["NOVA-LAM-003"]);
+    }
+
+    #[test]
+    fn a_role_without_put_metric_data_fires_lam_003() {
+        let mut bp = blueprint();
+        let role = resource(&mut bp, "aws_iam_role.health");
+        let Some(Value::Map(policies)) = role.inputs.get_mut("inline_policies") else {
+            panic!("inline policies");
+        };
+        let Some(Value::Concat(parts)) = policies.get_mut("health-check") else {
+            panic!("health-check policy");
+        };
+        if let Value::String(head) = &mut parts[0] {
+            *head = head.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
+        }
+        assert_fires_only(&bp, &["NOVA-LAM-003"]);
+    }
+
+    #[test]
+    fn a_missing_lambda_log_group_fires_lam_004() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_cloudwatch_log_group.health",
+            "name",
+            "/aws/lambda/nova-production-other",
+        );
+        let report = assert_fires_only(&bp, &["NOVA-LAM-004"]);
+        assert!(report.findings[0]
+            .message
+            .contains("/aws/lambda/nova-production-health"));
+    }
+
+    #[test]
+    fn an_unencrypted_lambda_log_group_fires_lam_004() {
+        let mut bp = blueprint();
+        unset(&mut bp, "aws_cloudwatch_log_group.health", "kms_key_id");
+        assert_fires_only(&bp, &["NOVA-LAM-004"]);
+    }
 }

@@ -207,3 +207,6 @@ fn finding_key(f: &Finding) -> (Severity, &str, Option<&Address>, &str) {
 pub fn rule(id: &str) -> Option<&'static Rule> {
     rules().iter().find(|r| r.id == id)
 }
+
+#[cfg(test)]
+mod tests;

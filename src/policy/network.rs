@@ -67,7 +67,10 @@ fn check_region(view: &StackView) -> Vec<Finding> {
     if view.region != REQUIRED_REGION {
         out.push(REGION.finding(
             None,
-            format!("the stack's region is `{}`, not `{REQUIRED_REGION}`", view.region),
+            format!(
+                "the stack's region is `{}`, not `{REQUIRED_REGION}`",
+                view.region
+            ),
         ));
     }
     if view.of_kind(VPC).next().is_none() {
@@ -169,8 +172,7 @@ fn check_route_table_associations(view: &StackView) -> Vec<Finding> {
     for subnet in view.of_kind(SUBNET) {
         if view.route_tables_of(&subnet.address).is_empty() {
             out.push(
-                ROUTE_TABLE_ASSOCIATIONS
-                    .at(&subnet.address, "not associated with any route table"),
+                ROUTE_TABLE_ASSOCIATIONS.at(&subnet.address, "not associated with any route table"),
             );
         }
     }
@@ -194,7 +196,10 @@ fn check_nat_gateway(view: &StackView) -> Vec<Finding> {
             None => out.push(NAT_GATEWAY.at(&nat.address, "not in a subnet of this stack")),
             Some(s) if !view.is_public_subnet(s) => out.push(NAT_GATEWAY.at(
                 &nat.address,
-                format!("in private subnet {}; it must be in a public subnet", s.address),
+                format!(
+                    "in private subnet {}; it must be in a public subnet",
+                    s.address
+                ),
             )),
             Some(_) => {}
         }
@@ -236,8 +241,18 @@ mod tests {
 
     #[test]
     fn default_stack_passes_every_network_rule() {
-        for rule in [REGION, MULTI_AZ, INTERNET_GATEWAY, ROUTE_TABLE_ASSOCIATIONS, NAT_GATEWAY] {
-            assert!(passes_default(&rule), "{} fires on the default stack", rule.id);
+        for rule in [
+            REGION,
+            MULTI_AZ,
+            INTERNET_GATEWAY,
+            ROUTE_TABLE_ASSOCIATIONS,
+            NAT_GATEWAY,
+        ] {
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
         }
     }
 
@@ -254,7 +269,12 @@ mod tests {
     #[test]
     fn a_subnet_outside_us_east_1_fires_net_001() {
         let mut bp = blueprint();
-        set(&mut bp, "aws_subnet.public[0]", "availability_zone", "us-west-2a");
+        set(
+            &mut bp,
+            "aws_subnet.public[0]",
+            "availability_zone",
+            "us-west-2a",
+        );
         assert_fires_only(&bp, &["NOVA-NET-001"]);
     }
 
@@ -262,9 +282,10 @@ mod tests {
     fn a_live_arn_in_another_region_fires_net_001() {
         let bp = blueprint();
         let mut resources = live_resources(&bp);
-        resources[0]
-            .outputs
-            .insert("arn".into(), Value::str("arn:aws:kms:eu-west-1:000000000000:key/x"));
+        resources[0].outputs.insert(
+            "arn".into(),
+            Value::str("arn:aws:kms:eu-west-1:000000000000:key/x"),
+        );
         let view = StackView::from_live(
             resources,
             bp.outputs.keys().cloned().collect(),
@@ -288,7 +309,12 @@ mod tests {
     fn all_subnets_in_one_az_fire_net_002() {
         let mut bp = blueprint();
         for a in ["public[0]", "public[1]", "private[0]", "private[1]"] {
-            set(&mut bp, &format!("aws_subnet.{a}"), "availability_zone", "us-east-1a");
+            set(
+                &mut bp,
+                &format!("aws_subnet.{a}"),
+                "availability_zone",
+                "us-east-1a",
+            );
         }
         let report = assert_fires_only(&bp, &["NOVA-NET-002"]);
         assert_eq!(report.findings.len(), 2, "one finding per tier");
@@ -297,7 +323,12 @@ mod tests {
     #[test]
     fn a_detached_internet_gateway_fires_net_003() {
         let mut bp = blueprint();
-        set(&mut bp, "aws_internet_gateway.main", "vpc_id", "vpc-elsewhere");
+        set(
+            &mut bp,
+            "aws_internet_gateway.main",
+            "vpc_id",
+            "vpc-elsewhere",
+        );
         assert_fires_only(&bp, &["NOVA-NET-003"]);
     }
 
@@ -311,7 +342,12 @@ mod tests {
     #[test]
     fn an_unassociated_subnet_fires_net_004() {
         let mut bp = blueprint();
-        set(&mut bp, "aws_route_table.private[1]", "subnet_ids", Value::List(vec![]));
+        set(
+            &mut bp,
+            "aws_route_table.private[1]",
+            "subnet_ids",
+            Value::List(vec![]),
+        );
         let report = assert_fires_only(&bp, &["NOVA-NET-004"]);
         let at: Vec<String> = report
             .findings
@@ -324,7 +360,12 @@ mod tests {
     #[test]
     fn a_private_route_table_without_nat_fires_net_005() {
         let mut bp = blueprint();
-        set(&mut bp, "aws_route_table.private[0]", "routes", Value::List(vec![]));
+        set(
+            &mut bp,
+            "aws_route_table.private[0]",
+            "routes",
+            Value::List(vec![]),
+        );
         assert_fires_only(&bp, &["NOVA-NET-005"]);
     }
 

@@ -30,3 +30,26 @@ fn check_outputs(view: &StackView) -> Vec<Finding> {
         .map(|name| OUTPUTS.finding(None, format!("output `{name}` is not exported")))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::*;
+
+    #[test]
+    fn default_stack_passes_out_001() {
+        assert!(passes_default(&OUTPUTS));
+    }
+
+    #[test]
+    fn a_missing_output_fires_out_001() {
+        let mut bp = blueprint();
+        bp.outputs.remove("instance_ids");
+        let report = assert_fires_only(&bp, &["NOVA-OUT-001"]);
+        assert_eq!(
+            report.findings[0].message,
+            "output `instance_ids` is not exported"
+        );
+        assert_eq!(report.findings[0].address, None);
+    }
+}

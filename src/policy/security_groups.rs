@@ -150,21 +150,33 @@ mod tests {
         m.insert("protocol".to_string(), Value::str(protocol));
         m.insert("from_port".to_string(), Value::Int(from));
         m.insert("to_port".to_string(), Value::Int(to));
-        m.insert("cidr_blocks".to_string(), Value::list_of_strings(["0.0.0.0/0"]));
+        m.insert(
+            "cidr_blocks".to_string(),
+            Value::list_of_strings(["0.0.0.0/0"]),
+        );
         Value::Map(m)
     }
 
     #[test]
     fn default_stack_passes_every_security_group_rule() {
         for rule in [INGRESS_WEB_ONLY, EGRESS_PRESENT, ATTACHED] {
-            assert!(passes_default(&rule), "{} fires on the default stack", rule.id);
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
         }
     }
 
     #[test]
     fn ssh_ingress_fires_sg_001() {
         let mut bp = blueprint();
-        push(&mut bp, "aws_security_group.web", "ingress", ingress("tcp", 22, 22));
+        push(
+            &mut bp,
+            "aws_security_group.web",
+            "ingress",
+            ingress("tcp", 22, 22),
+        );
         let report = assert_fires_only(&bp, &["NOVA-SG-001"]);
         assert_eq!(
             report.findings[0].message,
@@ -174,7 +186,11 @@ mod tests {
 
     #[test]
     fn ranges_all_protocols_and_udp_fire_sg_001() {
-        for rule in [ingress("tcp", 0, 1024), ingress("-1", 0, 0), ingress("udp", 443, 443)] {
+        for rule in [
+            ingress("tcp", 0, 1024),
+            ingress("-1", 0, 0),
+            ingress("udp", 443, 443),
+        ] {
             let mut bp = blueprint();
             push(&mut bp, "aws_security_group.lambda", "ingress", rule);
             assert_fires_only(&bp, &["NOVA-SG-001"]);
@@ -184,7 +200,12 @@ mod tests {
     #[test]
     fn no_egress_fires_sg_002() {
         let mut bp = blueprint();
-        set(&mut bp, "aws_security_group.lambda", "egress", Value::List(vec![]));
+        set(
+            &mut bp,
+            "aws_security_group.lambda",
+            "egress",
+            Value::List(vec![]),
+        );
         assert_fires_only(&bp, &["NOVA-SG-002"]);
     }
 
@@ -192,8 +213,16 @@ mod tests {
     fn an_instance_without_the_web_group_fires_sg_003() {
         let mut bp = blueprint();
         let lambda_sg = Value::reference(&addr("aws_security_group.lambda"), "id");
-        set(&mut bp, "aws_instance.web[1]", "security_group_ids", Value::List(vec![lambda_sg]));
+        set(
+            &mut bp,
+            "aws_instance.web[1]",
+            "security_group_ids",
+            Value::List(vec![lambda_sg]),
+        );
         let report = assert_fires_only(&bp, &["NOVA-SG-003"]);
-        assert_eq!(report.findings[0].address, Some(addr("aws_instance.web[1]")));
+        assert_eq!(
+            report.findings[0].address,
+            Some(addr("aws_instance.web[1]"))
+        );
     }
 }

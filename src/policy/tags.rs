@@ -69,7 +69,10 @@ fn check_naming(view: &StackView) -> Vec<Finding> {
 
 fn naming_problem(r: &ResourceView) -> Option<(&ResourceView, String)> {
     let (Some(project), Some(stack)) = (r.tag("Project"), r.tag("nova:stack")) else {
-        return Some((r, "missing tag Project or nova:stack, so its name cannot be checked".into()));
+        return Some((
+            r,
+            "missing tag Project or nova:stack, so its name cannot be checked".into(),
+        ));
     };
     let base = format!("{project}-{stack}");
     let Some(name) = r.tag("Name") else {
@@ -80,8 +83,83 @@ fn naming_problem(r: &ResourceView) -> Option<(&ResourceView, String)> {
     }
     for field in ["name", "function_name"] {
         if let Some(value) = r.input_str(field).filter(|v| !v.contains(&base)) {
-            return Some((r, format!("`{field}` = `{value}` does not contain `{base}`")));
+            return Some((
+                r,
+                format!("`{field}` = `{value}` does not contain `{base}`"),
+            ));
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::*;
+
+    #[test]
+    fn default_stack_passes_every_tag_rule() {
+        for rule in [ENVIRONMENT_TAG, NAMING] {
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_environment_tag_fires_tag_001() {
+        let mut bp = blueprint();
+        set_tag(&mut bp, "aws_vpc.main", "Environment", None);
+        let report = assert_fires_only(&bp, &["NOVA-TAG-001"]);
+        assert_eq!(report.findings[0].address, Some(addr("aws_vpc.main")));
+    }
+
+    #[test]
+    fn a_wrong_environment_fires_tag_001() {
+        let mut bp = blueprint();
+        set_tag(
+            &mut bp,
+            "aws_lambda_function.health",
+            "Environment",
+            Some("Staging"),
+        );
+        let report = assert_fires_only(&bp, &["NOVA-TAG-001"]);
+        assert!(report.findings[0].message.contains("`Staging`"));
+    }
+
+    #[test]
+    fn untaggable_kinds_are_exempt() {
+        let bp = blueprint();
+        let untagged: Vec<String> = bp
+            .resources
+            .iter()
+            .filter(|r| !r.inputs.contains_key("tags"))
+            .map(|r| r.address.kind().to_string())
+            .collect();
+        assert!(!untagged.is_empty());
+        for kind in untagged {
+            assert!(
+                UNTAGGABLE_KINDS.contains(&kind.as_str()),
+                "{kind} has no tags"
+            );
+        }
+    }
+
+    #[test]
+    fn a_free_form_name_fires_tag_002_as_a_warning() {
+        let mut bp = blueprint();
+        set_tag(&mut bp, "aws_vpc.main", "Name", Some("my-vpc"));
+        let report = assert_fires_only(&bp, &["NOVA-TAG-002"]);
+        assert_eq!(report.warnings(), 1);
+        assert_eq!(report.exit_code(), crate::policy::EXIT_CLEAN);
+    }
+
+    #[test]
+    fn a_free_form_role_name_fires_tag_002() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_iam_role.apigw_logs", "name", "apigw");
+        assert_fires_only(&bp, &["NOVA-TAG-002"]);
+    }
 }

@@ -111,7 +111,9 @@ impl StackView {
 
     /// Every resource of one kind, in address order.
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a ResourceView> + 'a {
-        self.resources.values().filter(move |r| r.address.kind() == kind)
+        self.resources
+            .values()
+            .filter(move |r| r.address.kind() == kind)
     }
 
     /// True when `value` refers to the resource at `target`: a reference to any of its
@@ -161,12 +163,19 @@ impl StackView {
     /// A subnet is public when it maps public IPs on launch or one of its route tables
     /// sends `0.0.0.0/0` to an internet gateway; otherwise it is private.
     pub fn is_public_subnet(&self, subnet: &ResourceView) -> bool {
-        if subnet.input("map_public_ip_on_launch").and_then(Value::as_bool) == Some(true) {
+        if subnet
+            .input("map_public_ip_on_launch")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
             return true;
         }
         self.route_tables_of(&subnet.address).iter().any(|rt| {
-            default_routes(rt)
-                .any(|route| route.get("gateway_id").is_some_and(|g| self.target(g, IGW).is_some()))
+            default_routes(rt).any(|route| {
+                route
+                    .get("gateway_id")
+                    .is_some_and(|g| self.target(g, IGW).is_some())
+            })
         })
     }
 }
