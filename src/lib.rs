@@ -5,8 +5,14 @@
 //! against `state`, optionally refreshed through `provider`) -> `apply` (parallel executor
 //! writing `state`). `graph` orders resources; `cli` is the command-line edge.
 
+pub mod apply;
+pub mod cli;
+pub mod config;
+pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod provider;
+pub mod refresh;
+pub mod stack;
 pub mod state;

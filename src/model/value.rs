@@ -120,6 +120,29 @@ impl Value {
         }
     }
 
+    /// The value with every list sorted (by its JSON text), at any depth. Every list nova
+    /// manages is a set (subnet ids, rules, routes, policy ARNs), so order never matters.
+    pub fn canonical(&self) -> Value {
+        match self {
+            Value::List(items) => {
+                let mut items: Vec<Value> = items.iter().map(Value::canonical).collect();
+                items.sort_by_cached_key(|v| v.to_json().to_string());
+                Value::List(items)
+            }
+            Value::Map(map) => Value::Map(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), v.canonical()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Equality that ignores the order of list items (see [`Value::canonical`]).
+    pub fn same_as(&self, other: &Value) -> bool {
+        self == other || self.canonical() == other.canonical()
+    }
+
     /// Every reference inside this value.
     pub fn references(&self, out: &mut BTreeSet<Reference>) {
         match self {
@@ -359,6 +382,20 @@ mod tests {
             v.resolve(&|_| Some(Value::str("arn:x"))),
             Value::str("arn:x/*/GET/health")
         );
+    }
+
+    #[test]
+    fn same_as_ignores_list_order_at_any_depth() {
+        let a = Value::List(vec![Value::str("b"), Value::str("a")]);
+        let b = Value::List(vec![Value::str("a"), Value::str("b")]);
+        assert!(a.same_as(&b));
+        let mut m1 = BTreeMap::new();
+        m1.insert("rules".to_string(), a);
+        let mut m2 = BTreeMap::new();
+        m2.insert("rules".to_string(), b);
+        assert!(Value::Map(m1).same_as(&Value::Map(m2)));
+        assert!(!Value::List(vec![Value::str("a")])
+            .same_as(&Value::List(vec![Value::str("a"), Value::str("a")])));
     }
 
     #[test]

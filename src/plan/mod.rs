@@ -2,6 +2,17 @@
 //! desired blueprint against the state and what a refresh observed; the executor in
 //! `apply` carries a plan out; `render` shows it.
 
+#[cfg(test)]
+mod fixtures;
+pub mod planner;
+pub mod render;
+
+pub use planner::{
+    destroy_plan, plan, PlanError, PlanInput, REASON_ALREADY_GONE, REASON_GONE,
+    REASON_NOT_IN_CONFIG,
+};
+pub use render::{render_human, render_json};
+
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};

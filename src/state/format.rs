@@ -28,6 +28,10 @@ pub struct State {
     /// Provider calls started and not yet known to have finished.
     #[serde(default)]
     pub pending: Vec<PendingOperation>,
+    /// Old objects replaced by a create-before-destroy replacement and not yet deleted
+    /// (the new object holds the address in `resources`). The next apply deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<ResourceState>,
 }
 
 /// One resource that exists (as far as nova knows).
@@ -53,6 +57,22 @@ pub enum Operation {
     Create,
     Update,
     Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A provider call saved before it is made and cleared when it returns. One left behind
@@ -87,6 +107,7 @@ impl State {
             resources: Vec::new(),
             outputs: BTreeMap::new(),
             pending: Vec::new(),
+            deposed: Vec::new(),
         }
     }
 

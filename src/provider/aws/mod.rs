@@ -1,6 +1,20 @@
 //! AWS implementations of the provider trait, one module per service, and what they share:
 //! the SDK clients, error conversion, bounded retries and waits, and tags.
 
+pub mod ami;
+pub mod ec2_instance;
+pub mod ec2_network;
+pub mod ec2_tags;
+pub mod eventbridge;
+pub mod iam;
+pub mod kms;
+pub mod lambda;
+pub mod lambda_package;
+pub mod live;
+pub mod logs;
+pub mod policy_doc;
+pub mod tag_diff;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -10,8 +24,26 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
 
-use super::{OpContext, ProviderError};
+use super::{OpContext, ProviderError, Providers};
 use crate::model::{Inputs, Value};
+
+/// Every AWS resource kind nova manages, registered by kind.
+pub fn providers(clients: &AwsClients) -> Providers {
+    let mut providers = Providers::new();
+    let all = [
+        ec2_network::providers(clients),
+        ec2_instance::providers(clients),
+        eventbridge::providers(clients),
+        iam::providers(clients),
+        kms::providers(clients),
+        lambda::providers(clients),
+        logs::providers(clients),
+    ];
+    for provider in all.into_iter().flatten() {
+        providers.register(provider);
+    }
+    providers
+}
 
 /// The SDK configuration and one client per service, built once per run.
 #[derive(Clone, Debug)]

@@ -1,0 +1,149 @@
+//! Command-line arguments, parsed by clap into plain structs (no behaviour here).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// nova brings up, previews and tears down a secure production environment on AWS by
+/// calling the AWS APIs directly.
+///
+/// AWS credentials, profile and endpoint come from the standard AWS environment
+/// (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL for LocalStack, ...).
+///
+/// Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, 2 changes present
+/// (plan --detailed-exitcode), 3 policy findings (check, or up refusing an unsafe plan).
+#[derive(Debug, Parser)]
+#[command(name = "nova", version, about, long_about)]
+pub struct Cli {
+    /// The stack to act on; its state lives in <state-dir>/<stack>.json.
+    #[arg(long, global = true, env = "NOVA_STACK", default_value = "production")]
+    pub stack: String,
+
+    /// The configuration file.
+    #[arg(long, global = true, env = "NOVA_CONFIG", default_value = "Nova.toml")]
+    pub config: PathBuf,
+
+    /// Where state files and locks live.
+    #[arg(long, global = true, env = "NOVA_STATE_DIR", default_value = "state")]
+    pub state_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what `nova up` would create, update, replace or destroy.
+    Plan(PlanArgs),
+    /// Apply the changes (a fresh plan, or a plan saved with `nova plan --out`).
+    Up(UpArgs),
+    /// Destroy every resource of the stack, in reverse dependency order.
+    Destroy(DestroyArgs),
+    /// Print the stack's outputs (all, or one by name).
+    Output(OutputArgs),
+    /// Print the resource dependency graph in Graphviz DOT format.
+    Graph,
+    /// Check the stack against nova's security and compliance rules.
+    Check(CheckArgs),
+    /// Inspect or repair the state file.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan to FILE, for `nova up FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Print the plan as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Read every resource from AWS first, so drift and out-of-band deletes show.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// A plan saved with `nova plan --out`; refused if the state changed since.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+
+    /// Apply without asking for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// How many resource operations may run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+
+    /// Apply even if `nova check` finds error-level problems in the plan.
+    #[arg(long)]
+    pub allow_findings: bool,
+
+    /// Read every resource from AWS before planning.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Destroy without asking for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// How many resource operations may run at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print only this output (strings unquoted, for scripts).
+    pub name: Option<String>,
+
+    /// Print JSON: one object of all outputs, or the one value.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check what is deployed (read back from AWS) instead of the configuration.
+    #[arg(long)]
+    pub live: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the resources in the state, sorted by address.
+    List,
+    /// Show one resource as recorded in the state (JSON).
+    Show {
+        /// The resource address, e.g. aws_vpc.main.
+        address: String,
+    },
+    /// Remove a lock left by a nova process that died.
+    Unlock {
+        /// Remove the lock even if its holder still seems to be running.
+        #[arg(long)]
+        force: bool,
+    },
+}

@@ -1,0 +1,14 @@
+//! `nova graph`: the blueprint's dependency graph as Graphviz DOT (no AWS call).
+
+use super::exit::EXIT_OK;
+use super::session::{blueprint, Session};
+use crate::graph::Graph;
+
+pub fn run(session: &Session) -> anyhow::Result<i32> {
+    let config = session.config()?;
+    let state = session.load_state()?;
+    let context = session.offline_context(&config, &state)?;
+    let graph = Graph::from_blueprint(&blueprint(&config, &context))?;
+    print!("{}", graph.to_dot());
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,33 @@
+//! The command-line edge: parses arguments, runs one command, and turns the outcome into
+//! an exit code. The only place that prints, prompts, or uses `anyhow`.
+
+mod args;
+mod check;
+mod confirm;
+mod destroy;
+mod exit;
+mod graph;
+mod output;
+mod plan;
+mod progress;
+mod session;
+mod state;
+mod style;
+mod up;
+
+pub use args::{Cli, Command};
+pub use exit::{EXIT_CHANGES, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+
+/// Runs the parsed command; the error, if any, is printed by `main` (exit 1).
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let session = session::Session::new(&cli);
+    match cli.command {
+        Command::Plan(args) => plan::run(&session, &args).await,
+        Command::Up(args) => up::run(&session, &args).await,
+        Command::Destroy(args) => destroy::run(&session, &args).await,
+        Command::Output(args) => output::run(&session, &args),
+        Command::Graph => graph::run(&session),
+        Command::Check(args) => check::run(&session, &args).await,
+        Command::State(command) => state::run(&session, &command),
+    }
+}

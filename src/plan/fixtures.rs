@@ -1,0 +1,172 @@
+//! Test fixtures shared by the planner and render tests: schemas as in docs/resources.md,
+//! a small network blueprint, and the state an apply of it would record.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Address, Blueprint, Resource, Value};
+use crate::provider::{Observed, Schema, Schemas};
+use crate::state::{ResourceState, State, STATE_VERSION};
+
+pub fn addr(s: &str) -> Address {
+    s.parse().unwrap()
+}
+
+pub fn tags(pairs: &[(&str, &str)]) -> Value {
+    Value::Map(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::str(*v)))
+            .collect(),
+    )
+}
+
+/// The schemas of the kinds the tests use, with the force-new fields of docs/resources.md.
+pub fn schemas() -> Schemas {
+    [
+        Schema::new("aws_vpc", &["cidr_block"], true),
+        Schema::new(
+            "aws_subnet",
+            &["vpc_id", "cidr_block", "availability_zone"],
+            false,
+        ),
+        Schema::new(
+            "aws_security_group",
+            &["name", "description", "vpc_id"],
+            false,
+        ),
+        Schema::new("aws_iam_role", &["name"], false),
+        Schema::new("aws_kms_key", &[], true),
+        Schema::new("aws_api_gateway_rest_api", &[], false),
+        Schema::new(
+            "aws_api_gateway_deployment",
+            &["rest_api_id", "triggers"],
+            true,
+        ),
+        Schema::new(
+            "aws_lambda_permission",
+            &[
+                "function_name",
+                "statement_id",
+                "action",
+                "principal",
+                "source_arn",
+            ],
+            false,
+        ),
+    ]
+    .into_iter()
+    .map(|s| (s.kind.clone(), s))
+    .collect()
+}
+
+/// A state with a fixed lineage and serial (so plans are comparable) and no resources.
+pub fn empty_state() -> State {
+    State {
+        version: STATE_VERSION,
+        lineage: "3f1c2a9e-0000-4000-8000-000000000001".into(),
+        serial: 7,
+        resources: Vec::new(),
+        outputs: BTreeMap::new(),
+        pending: Vec::new(),
+    }
+}
+
+/// `aws_vpc.main` and `aws_subnet.public` in it, both tagged.
+pub fn network_blueprint() -> Blueprint {
+    let vpc = addr("aws_vpc.main");
+    Blueprint {
+        resources: vec![
+            Resource::new(vpc.clone())
+                .with("cidr_block", "10.0.0.0/16")
+                .with("enable_dns_support", true)
+                .with("enable_dns_hostnames", true)
+                .with("tags", tags(&[("Name", "main")])),
+            Resource::new(addr("aws_subnet.public"))
+                .with("vpc_id", Value::reference(&vpc, "id"))
+                .with("cidr_block", "10.0.1.0/24")
+                .with("availability_zone", "us-east-1a")
+                .with("map_public_ip_on_launch", false)
+                .with("tags", tags(&[("Name", "public")])),
+        ],
+        outputs: BTreeMap::new(),
+    }
+}
+
+/// What an apply of [`network_blueprint`] records, written out by hand: inputs resolved,
+/// outputs present.
+pub fn applied_network_state() -> State {
+    let mut state = empty_state();
+    state.upsert(ResourceState {
+        address: addr("aws_vpc.main"),
+        kind: "aws_vpc".into(),
+        id: "vpc-0001".into(),
+        inputs: [
+            ("cidr_block".to_string(), Value::str("10.0.0.0/16")),
+            ("enable_dns_hostnames".to_string(), Value::Bool(true)),
+            ("enable_dns_support".to_string(), Value::Bool(true)),
+            ("tags".to_string(), tags(&[("Name", "main")])),
+        ]
+        .into(),
+        outputs: [
+            (
+                "arn".to_string(),
+                Value::str("arn:aws:ec2:us-east-1:000000000000:vpc/vpc-0001"),
+            ),
+            ("cidr_block".to_string(), Value::str("10.0.0.0/16")),
+            ("id".to_string(), Value::str("vpc-0001")),
+        ]
+        .into(),
+        dependencies: Default::default(),
+    });
+    state.upsert(ResourceState {
+        address: addr("aws_subnet.public"),
+        kind: "aws_subnet".into(),
+        id: "subnet-0001".into(),
+        inputs: [
+            ("availability_zone".to_string(), Value::str("us-east-1a")),
+            ("cidr_block".to_string(), Value::str("10.0.1.0/24")),
+            ("map_public_ip_on_launch".to_string(), Value::Bool(false)),
+            ("tags".to_string(), tags(&[("Name", "public")])),
+            ("vpc_id".to_string(), Value::str("vpc-0001")),
+        ]
+        .into(),
+        outputs: [
+            (
+                "arn".to_string(),
+                Value::str("arn:aws:ec2:us-east-1:000000000000:subnet/subnet-0001"),
+            ),
+            ("availability_zone".to_string(), Value::str("us-east-1a")),
+            ("id".to_string(), Value::str("subnet-0001")),
+        ]
+        .into(),
+        dependencies: [addr("aws_vpc.main")].into(),
+    });
+    state
+}
+
+fn resource_mut<'b>(b: &'b mut Blueprint, address: &str) -> &'b mut Resource {
+    let address = addr(address);
+    b.resources
+        .iter_mut()
+        .find(|r| r.address == address)
+        .unwrap_or_else(|| panic!("no {address} in the blueprint"))
+}
+
+pub fn set_input(b: &mut Blueprint, address: &str, field: &str, value: Value) {
+    resource_mut(b, address)
+        .inputs
+        .insert(field.to_string(), value);
+}
+
+pub fn remove_input(b: &mut Blueprint, address: &str, field: &str) {
+    resource_mut(b, address).inputs.remove(field);
+}
+
+/// What a refresh of an unchanged resource reads: exactly what the state recorded.
+pub fn observed_as_in_state(state: &State, address: &str) -> Observed {
+    let r = state.get(&addr(address)).unwrap();
+    Observed::Present {
+        inputs: r.inputs.clone(),
+        outputs: r.outputs.clone(),
+    }
+}

@@ -1,0 +1,805 @@
+//! The planner: a pure, deterministic function from the desired blueprint, the state, what
+//! a refresh observed and the provider schemas to a [`Plan`]. No I/O, no clock, no randomness.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Action, Change, FieldDiff, Plan};
+use crate::graph::{Graph, GraphError};
+use crate::model::{Address, Blueprint, Inputs, Outputs, Reference, Resource, Value};
+use crate::provider::{Observed, Schema, Schemas};
+use crate::state::{ResourceState, State};
+
+/// Reason given for recreating a resource that a refresh found gone.
+pub const REASON_GONE: &str = "deleted outside nova: will be created again";
+/// Reason given for deleting a resource that the configuration no longer defines.
+pub const REASON_NOT_IN_CONFIG: &str = "not in the configuration";
+/// Extra reason on a delete whose object a refresh already found gone.
+pub const REASON_ALREADY_GONE: &str = "already deleted outside nova";
+
+/// Everything the planner looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub stack: &'a str,
+    pub blueprint: &'a Blueprint,
+    pub state: &'a State,
+    /// What a refresh read, by address; `None` when planning without refresh. An address
+    /// missing from the map is taken as the state has it.
+    pub observed: Option<&'a BTreeMap<Address, Observed>>,
+    pub schemas: &'a Schemas,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{address}: unknown resource kind `{kind}`: no provider handles it")]
+    UnknownKind { address: Address, kind: String },
+    #[error("{0} is defined more than once in the configuration")]
+    DuplicateAddress(Address),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+/// Plans the changes that bring the state to the blueprint, with Terraform's semantics:
+/// resources are visited dependencies first; a reference is known only when its resource
+/// keeps its object (no-op or update), else the field is [`Value::Unknown`] and counts as
+/// changed; a changed `force_new` field means replace; state entries the blueprint no
+/// longer has are deleted. One change per address, sorted.
+pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
+    check_blueprint(input.blueprint, input.schemas)?;
+    let order = Graph::from_blueprint(input.blueprint)?.topological_order()?;
+    let mut planner = Planner {
+        input,
+        actions: BTreeMap::new(),
+    };
+    let mut changes: BTreeMap<Address, Change> = BTreeMap::new();
+    for address in &order {
+        let Some(resource) = input.blueprint.get(address) else {
+            continue;
+        };
+        let change = planner.plan_resource(resource)?;
+        planner.actions.insert(address.clone(), change.action);
+        changes.insert(address.clone(), change);
+    }
+    for prior in &input.state.resources {
+        if !changes.contains_key(&prior.address) {
+            let gone = matches!(planner.observed(&prior.address), Some(Observed::Gone));
+            changes.insert(prior.address.clone(), delete_change(prior, gone));
+        }
+    }
+    Ok(Plan {
+        stack: input.stack.to_string(),
+        lineage: input.state.lineage.clone(),
+        serial: input.state.serial,
+        blueprint: input.blueprint.clone(),
+        changes: changes.into_values().collect(),
+    })
+}
+
+/// The plan of `nova destroy`: every resource in the state is deleted. The same as
+/// planning an empty blueprint without refresh, except that the deletes carry no
+/// "not in the configuration" reason (the user asked for them).
+pub fn destroy_plan(stack: &str, state: &State) -> Plan {
+    let mut changes: Vec<Change> = state
+        .resources
+        .iter()
+        .map(|r| Change {
+            reasons: Vec::new(),
+            ..delete_change(r, false)
+        })
+        .collect();
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    Plan {
+        stack: stack.to_string(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        blueprint: Blueprint::default(),
+        changes,
+    }
+}
+
+/// Every address once, every kind known.
+fn check_blueprint(blueprint: &Blueprint, schemas: &Schemas) -> Result<(), PlanError> {
+    let mut seen = BTreeSet::new();
+    for r in &blueprint.resources {
+        if !seen.insert(&r.address) {
+            return Err(PlanError::DuplicateAddress(r.address.clone()));
+        }
+        if !schemas.contains_key(r.address.kind()) {
+            return Err(PlanError::UnknownKind {
+                address: r.address.clone(),
+                kind: r.address.kind().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The walk's memory: the action already chosen for each resource planned so far.
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    actions: BTreeMap<Address, Action>,
+}
+
+impl Planner<'_> {
+    fn observed(&self, address: &Address) -> Option<&Observed> {
+        self.input.observed.and_then(|o| o.get(address))
+    }
+
+    /// The outputs the existing object has now: as refreshed, else as recorded.
+    fn current_outputs(&self, address: &Address) -> Option<&Outputs> {
+        match self.observed(address) {
+            Some(Observed::Present { outputs, .. }) => Some(outputs),
+            Some(Observed::Gone) => None,
+            None => self.input.state.get(address).map(|r| &r.outputs),
+        }
+    }
+
+    /// A referenced output, if it is known before apply: only when its resource keeps its
+    /// object (no-op or in-place update) and that object has the output.
+    fn lookup(&self, r: &Reference) -> Option<Value> {
+        match self.actions.get(&r.address) {
+            Some(Action::NoOp | Action::Update) => {
+                self.current_outputs(&r.address)?.get(&r.output).cloned()
+            }
+            _ => None,
+        }
+    }
+
+    fn resolve(&self, inputs: &Inputs) -> Inputs {
+        let lookup = |r: &Reference| self.lookup(r);
+        inputs
+            .iter()
+            .map(|(field, value)| (field.clone(), value.resolve(&lookup)))
+            .collect()
+    }
+
+    fn plan_resource(&self, resource: &Resource) -> Result<Change, PlanError> {
+        let address = &resource.address;
+        let schema =
+            self.input
+                .schemas
+                .get(address.kind())
+                .ok_or_else(|| PlanError::UnknownKind {
+                    address: address.clone(),
+                    kind: address.kind().to_string(),
+                })?;
+        let after = self.resolve(&resource.inputs);
+        let prior = self.input.state.get(address);
+        let mut change = Change {
+            address: address.clone(),
+            action: Action::Create,
+            before: None,
+            after: None,
+            diffs: Vec::new(),
+            reasons: Vec::new(),
+            dependencies: resource.dependencies(),
+            prior_dependencies: prior.map(|p| p.dependencies.clone()).unwrap_or_default(),
+        };
+        let before = match (prior, self.observed(address)) {
+            (None, _) => None,
+            (Some(_), Some(Observed::Gone)) => {
+                change.reasons.push(REASON_GONE.to_string());
+                None
+            }
+            (Some(_), Some(Observed::Present { inputs, .. })) => Some(inputs.clone()),
+            (Some(p), None) => Some(p.inputs.clone()),
+        };
+        match before {
+            None => change.diffs = create_diffs(&after),
+            Some(before) => {
+                change.diffs = diff_fields(&before, &after, schema);
+                change.action = action_for(&change.diffs, schema);
+                change.reasons = replacement_reasons(&change.diffs);
+                change.before = Some(before);
+            }
+        }
+        change.after = Some(after);
+        Ok(change)
+    }
+}
+
+/// A create's diffs: every desired field, from nothing.
+fn create_diffs(after: &Inputs) -> Vec<FieldDiff> {
+    after
+        .iter()
+        .map(|(field, value)| FieldDiff {
+            field: field.clone(),
+            before: None,
+            after: Some(value.clone()),
+            forces_replacement: false,
+        })
+        .collect()
+}
+
+/// The fields that differ, over the union of field names, sorted. A field that is not yet
+/// known counts as changed; an absent field and a `null` one are the same; lists are sets
+/// (their order never matters, see [`Value::same_as`]).
+fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDiff> {
+    let fields: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    fields
+        .into_iter()
+        .filter_map(|field| {
+            let b = present(before.get(field));
+            let a = present(after.get(field));
+            let changed = a.is_some_and(|v| !v.is_known())
+                || match (b, a) {
+                    (Some(b), Some(a)) => !b.same_as(a),
+                    (b, a) => b != a,
+                };
+            changed.then(|| FieldDiff {
+                field: field.clone(),
+                before: b.cloned(),
+                after: a.cloned(),
+                forces_replacement: schema.force_new.contains(field),
+            })
+        })
+        .collect()
+}
+
+/// `None` for an absent or `null` field.
+fn present(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| **v != Value::Null)
+}
+
+fn action_for(diffs: &[FieldDiff], schema: &Schema) -> Action {
+    if diffs.is_empty() {
+        Action::NoOp
+    } else if diffs.iter().any(|d| d.forces_replacement) {
+        Action::Replace {
+            create_before_destroy: schema.create_before_destroy,
+        }
+    } else {
+        Action::Update
+    }
+}
+
+fn replacement_reasons(diffs: &[FieldDiff]) -> Vec<String> {
+    diffs
+        .iter()
+        .filter(|d| d.forces_replacement)
+        .map(|d| format!("`{}` forces replacement", d.field))
+        .collect()
+}
+
+fn delete_change(prior: &ResourceState, already_gone: bool) -> Change {
+    let mut reasons = vec![REASON_NOT_IN_CONFIG.to_string()];
+    if already_gone {
+        reasons.push(REASON_ALREADY_GONE.to_string());
+    }
+    Change {
+        address: prior.address.clone(),
+        action: Action::Delete,
+        before: Some(prior.inputs.clone()),
+        after: None,
+        diffs: Vec::new(),
+        reasons,
+        dependencies: BTreeSet::new(),
+        prior_dependencies: prior.dependencies.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::fixtures::*;
+
+    fn plan_of(blueprint: &Blueprint, state: &State) -> Plan {
+        let schemas = schemas();
+        plan(&PlanInput {
+            stack: "test",
+            blueprint,
+            state,
+            observed: None,
+            schemas: &schemas,
+        })
+        .unwrap()
+    }
+
+    fn refreshed(
+        blueprint: &Blueprint,
+        state: &State,
+        observed: &BTreeMap<Address, Observed>,
+    ) -> Plan {
+        let schemas = schemas();
+        plan(&PlanInput {
+            stack: "test",
+            blueprint,
+            state,
+            observed: Some(observed),
+            schemas: &schemas,
+        })
+        .unwrap()
+    }
+
+    fn change<'p>(plan: &'p Plan, address: &str) -> &'p Change {
+        plan.change(&addr(address))
+            .unwrap_or_else(|| panic!("no change for {address}"))
+    }
+
+    fn after(plan: &Plan, address: &str, field: &str) -> Value {
+        change(plan, address).after.as_ref().unwrap()[field].clone()
+    }
+
+    fn changed_fields(c: &Change) -> Vec<&str> {
+        c.diffs.iter().map(|d| d.field.as_str()).collect()
+    }
+
+    #[test]
+    fn empty_state_creates_everything_with_unknown_references() {
+        let b = network_blueprint();
+        let state = empty_state();
+        let p = plan_of(&b, &state);
+        assert_eq!(p.stack, "test");
+        assert_eq!(p.lineage, state.lineage);
+        assert_eq!(p.serial, state.serial);
+        assert_eq!(p.blueprint, b);
+        let addrs: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
+        assert_eq!(addrs, ["aws_subnet.public", "aws_vpc.main"]);
+        for c in &p.changes {
+            assert_eq!(c.action, Action::Create);
+            assert_eq!(c.before, None);
+            assert!(c.reasons.is_empty());
+            assert_eq!(
+                changed_fields(c),
+                c.after
+                    .as_ref()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(after(&p, "aws_subnet.public", "vpc_id"), Value::Unknown);
+        assert_eq!(
+            after(&p, "aws_subnet.public", "cidr_block"),
+            Value::str("10.0.1.0/24")
+        );
+        assert_eq!(
+            change(&p, "aws_subnet.public").dependencies,
+            [addr("aws_vpc.main")].into_iter().collect()
+        );
+        assert_eq!(p.summary().add, 2);
+    }
+
+    #[test]
+    fn state_as_apply_records_it_plans_no_changes() {
+        let b = network_blueprint();
+        let state = applied_network_state();
+        let p = plan_of(&b, &state);
+        assert!(!p.has_changes(), "{p:#?}");
+        assert_eq!(p.changes.len(), 2);
+        let subnet = change(&p, "aws_subnet.public");
+        assert_eq!(subnet.action, Action::NoOp);
+        assert!(subnet.diffs.is_empty());
+        assert_eq!(subnet.after.as_ref(), subnet.before.as_ref());
+        assert_eq!(
+            after(&p, "aws_subnet.public", "vpc_id"),
+            Value::str("vpc-0001")
+        );
+        assert_eq!(
+            subnet.prior_dependencies,
+            [addr("aws_vpc.main")].into_iter().collect()
+        );
+    }
+
+    #[test]
+    fn tag_change_updates_in_place_and_dependents_keep_known_outputs() {
+        let mut b = network_blueprint();
+        set_input(&mut b, "aws_vpc.main", "tags", tags(&[("Name", "renamed")]));
+        let p = plan_of(&b, &applied_network_state());
+        let vpc = change(&p, "aws_vpc.main");
+        assert_eq!(vpc.action, Action::Update);
+        assert!(vpc.reasons.is_empty());
+        assert_eq!(
+            vpc.diffs,
+            vec![FieldDiff {
+                field: "tags".into(),
+                before: Some(tags(&[("Name", "main")])),
+                after: Some(tags(&[("Name", "renamed")])),
+                forces_replacement: false,
+            }]
+        );
+        assert_eq!(change(&p, "aws_subnet.public").action, Action::NoOp);
+        assert_eq!(p.summary().change, 1);
+    }
+
+    #[test]
+    fn forced_replacement_propagates_through_references() {
+        let mut b = network_blueprint();
+        set_input(
+            &mut b,
+            "aws_vpc.main",
+            "cidr_block",
+            Value::str("10.1.0.0/16"),
+        );
+        let p = plan_of(&b, &applied_network_state());
+        let vpc = change(&p, "aws_vpc.main");
+        assert_eq!(
+            vpc.action,
+            Action::Replace {
+                create_before_destroy: true
+            }
+        );
+        assert_eq!(vpc.reasons, ["`cidr_block` forces replacement"]);
+        assert!(vpc.diffs[0].forces_replacement);
+
+        // The subnet's vpc_id is now unknown, and vpc_id forces replacement of a subnet.
+        let subnet = change(&p, "aws_subnet.public");
+        assert_eq!(
+            subnet.action,
+            Action::Replace {
+                create_before_destroy: false
+            }
+        );
+        assert_eq!(subnet.reasons, ["`vpc_id` forces replacement"]);
+        assert_eq!(
+            subnet.diffs,
+            vec![FieldDiff {
+                field: "vpc_id".into(),
+                before: Some(Value::str("vpc-0001")),
+                after: Some(Value::Unknown),
+                forces_replacement: true,
+            }]
+        );
+        assert_eq!(p.summary().replace, 2);
+    }
+
+    #[test]
+    fn several_forcing_fields_give_one_reason_each() {
+        let mut b = network_blueprint();
+        set_input(
+            &mut b,
+            "aws_subnet.public",
+            "cidr_block",
+            Value::str("10.0.9.0/24"),
+        );
+        set_input(
+            &mut b,
+            "aws_subnet.public",
+            "availability_zone",
+            Value::str("us-east-1b"),
+        );
+        set_input(
+            &mut b,
+            "aws_subnet.public",
+            "map_public_ip_on_launch",
+            Value::Bool(true),
+        );
+        let p = plan_of(&b, &applied_network_state());
+        let subnet = change(&p, "aws_subnet.public");
+        assert_eq!(
+            subnet.reasons,
+            [
+                "`availability_zone` forces replacement",
+                "`cidr_block` forces replacement"
+            ]
+        );
+        assert_eq!(
+            changed_fields(subnet),
+            ["availability_zone", "cidr_block", "map_public_ip_on_launch"]
+        );
+        let forcing: Vec<bool> = subnet.diffs.iter().map(|d| d.forces_replacement).collect();
+        assert_eq!(forcing, [true, true, false]);
+        assert_eq!(change(&p, "aws_vpc.main").action, Action::NoOp);
+    }
+
+    #[test]
+    fn resource_not_in_blueprint_is_deleted() {
+        let b = network_blueprint();
+        let mut state = applied_network_state();
+        let old = ResourceState {
+            address: addr("aws_subnet.old"),
+            kind: "aws_subnet".into(),
+            id: "subnet-old".into(),
+            inputs: [("cidr_block".to_string(), Value::str("10.0.5.0/24"))].into(),
+            outputs: [("id".to_string(), Value::str("subnet-old"))].into(),
+            dependencies: [addr("aws_vpc.main")].into(),
+        };
+        state.upsert(old.clone());
+        let p = plan_of(&b, &state);
+        let c = change(&p, "aws_subnet.old");
+        assert_eq!(c.action, Action::Delete);
+        assert_eq!(c.reasons, ["not in the configuration"]);
+        assert_eq!(c.before, Some(old.inputs));
+        assert_eq!(c.after, None);
+        assert!(c.diffs.is_empty());
+        assert!(c.dependencies.is_empty());
+        assert_eq!(c.prior_dependencies, old.dependencies);
+        assert_eq!(p.summary().destroy, 1);
+        let addrs: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
+        assert_eq!(
+            addrs,
+            ["aws_subnet.old", "aws_subnet.public", "aws_vpc.main"]
+        );
+    }
+
+    #[test]
+    fn removed_field_is_an_update_and_null_equals_absent() {
+        let mut b = network_blueprint();
+        remove_input(&mut b, "aws_vpc.main", "enable_dns_hostnames");
+        set_input(&mut b, "aws_vpc.main", "extra", Value::Null);
+        let p = plan_of(&b, &applied_network_state());
+        let vpc = change(&p, "aws_vpc.main");
+        assert_eq!(vpc.action, Action::Update);
+        assert_eq!(
+            vpc.diffs,
+            vec![FieldDiff {
+                field: "enable_dns_hostnames".into(),
+                before: Some(Value::Bool(true)),
+                after: None,
+                forces_replacement: false,
+            }]
+        );
+    }
+
+    #[test]
+    fn concat_resolves_only_when_its_reference_is_known() {
+        let api = addr("aws_api_gateway_rest_api.main");
+        let perm = Resource::new(addr("aws_lambda_permission.api")).with(
+            "source_arn",
+            Value::Concat(vec![
+                Value::reference(&api, "execution_arn"),
+                Value::str("/*/GET/health"),
+            ]),
+        );
+        let b = Blueprint {
+            resources: vec![
+                perm,
+                Resource::new(api.clone()).with("name", Value::str("api")),
+            ],
+            outputs: BTreeMap::new(),
+        };
+        // Nothing exists: the ARN is unknown.
+        let p = plan_of(&b, &empty_state());
+        assert_eq!(
+            after(&p, "aws_lambda_permission.api", "source_arn"),
+            Value::Unknown
+        );
+
+        // The API exists and is kept: the ARN is a known string, and matches the state.
+        let arn = "arn:aws:execute-api:us-east-1:000000000000:abc123";
+        let mut state = empty_state();
+        state.upsert(ResourceState {
+            address: api.clone(),
+            kind: api.kind().into(),
+            id: "abc123".into(),
+            inputs: [("name".to_string(), Value::str("api"))].into(),
+            outputs: [("execution_arn".to_string(), Value::str(arn))].into(),
+            dependencies: BTreeSet::new(),
+        });
+        let p = plan_of(&b, &state);
+        let full = Value::str(format!("{arn}/*/GET/health"));
+        assert_eq!(after(&p, "aws_lambda_permission.api", "source_arn"), full);
+        assert_eq!(
+            change(&p, "aws_lambda_permission.api").action,
+            Action::Create
+        );
+
+        state.upsert(ResourceState {
+            address: addr("aws_lambda_permission.api"),
+            kind: "aws_lambda_permission".into(),
+            id: "f/api".into(),
+            inputs: [("source_arn".to_string(), full)].into(),
+            outputs: BTreeMap::new(),
+            dependencies: [api].into(),
+        });
+        assert!(!plan_of(&b, &state).has_changes());
+    }
+
+    #[test]
+    fn refresh_gone_recreates_and_dependents_follow() {
+        let b = network_blueprint();
+        let state = applied_network_state();
+        let observed: BTreeMap<Address, Observed> = [
+            (addr("aws_vpc.main"), Observed::Gone),
+            (
+                addr("aws_subnet.public"),
+                observed_as_in_state(&state, "aws_subnet.public"),
+            ),
+        ]
+        .into();
+        let p = refreshed(&b, &state, &observed);
+        let vpc = change(&p, "aws_vpc.main");
+        assert_eq!(vpc.action, Action::Create);
+        assert_eq!(vpc.reasons, ["deleted outside nova: will be created again"]);
+        assert_eq!(vpc.before, None);
+        let subnet = change(&p, "aws_subnet.public");
+        assert_eq!(
+            subnet.action,
+            Action::Replace {
+                create_before_destroy: false
+            }
+        );
+        assert_eq!(after(&p, "aws_subnet.public", "vpc_id"), Value::Unknown);
+    }
+
+    #[test]
+    fn refresh_drift_updates_from_the_observed_values() {
+        let b = network_blueprint();
+        let state = applied_network_state();
+        let Observed::Present {
+            mut inputs,
+            outputs,
+        } = observed_as_in_state(&state, "aws_vpc.main")
+        else {
+            unreachable!()
+        };
+        inputs.insert("tags".into(), tags(&[("Name", "edited-by-hand")]));
+        let observed: BTreeMap<Address, Observed> = [(
+            addr("aws_vpc.main"),
+            Observed::Present {
+                inputs: inputs.clone(),
+                outputs,
+            },
+        )]
+        .into();
+        let p = refreshed(&b, &state, &observed);
+        let vpc = change(&p, "aws_vpc.main");
+        assert_eq!(vpc.action, Action::Update);
+        assert_eq!(vpc.before, Some(inputs));
+        assert_eq!(
+            vpc.diffs[0].before,
+            Some(tags(&[("Name", "edited-by-hand")]))
+        );
+        assert_eq!(vpc.diffs[0].after, Some(tags(&[("Name", "main")])));
+        // The subnet was not refreshed: taken as the state has it.
+        assert_eq!(change(&p, "aws_subnet.public").action, Action::NoOp);
+
+        // Without refresh the drift is not seen.
+        assert!(!plan_of(&b, &state).has_changes());
+    }
+
+    #[test]
+    fn refreshed_outputs_feed_references() {
+        let b = network_blueprint();
+        let state = applied_network_state();
+        let Observed::Present {
+            inputs,
+            mut outputs,
+        } = observed_as_in_state(&state, "aws_vpc.main")
+        else {
+            unreachable!()
+        };
+        outputs.insert("id".into(), Value::str("vpc-0002"));
+        let observed: BTreeMap<Address, Observed> =
+            [(addr("aws_vpc.main"), Observed::Present { inputs, outputs })].into();
+        let p = refreshed(&b, &state, &observed);
+        assert_eq!(
+            after(&p, "aws_subnet.public", "vpc_id"),
+            Value::str("vpc-0002")
+        );
+        assert_eq!(
+            change(&p, "aws_subnet.public").action,
+            Action::Replace {
+                create_before_destroy: false
+            }
+        );
+    }
+
+    #[test]
+    fn planning_is_deterministic_and_ignores_blueprint_order() {
+        let mut b = network_blueprint();
+        set_input(
+            &mut b,
+            "aws_vpc.main",
+            "cidr_block",
+            Value::str("10.1.0.0/16"),
+        );
+        let state = applied_network_state();
+        let first = plan_of(&b, &state);
+        assert_eq!(plan_of(&b, &state), first);
+        let json = serde_json::to_string(&first).unwrap();
+        assert_eq!(serde_json::to_string(&plan_of(&b, &state)).unwrap(), json);
+        b.resources.reverse();
+        assert_eq!(plan_of(&b, &state).changes, first.changes);
+    }
+
+    #[test]
+    fn destroy_plan_deletes_everything_like_an_empty_blueprint() {
+        let state = applied_network_state();
+        let d = destroy_plan("test", &state);
+        assert_eq!(d.changes.len(), 2);
+        assert!(d.changes.iter().all(|c| c.action == Action::Delete));
+        assert_eq!(d.summary().destroy, 2);
+        assert!(d.changes.iter().all(|c| c.reasons.is_empty()));
+        let mut empty = plan_of(&Blueprint::default(), &state);
+        for c in &mut empty.changes {
+            assert_eq!(c.reasons, ["not in the configuration"]);
+            c.reasons.clear();
+        }
+        assert_eq!(empty, d);
+        assert!(!destroy_plan("test", &empty_state()).has_changes());
+    }
+
+    #[test]
+    fn list_order_is_not_a_change() {
+        let state = applied_network_state();
+        let mut b = network_blueprint();
+        set_input(
+            &mut b,
+            "aws_vpc.main",
+            "extra",
+            Value::list_of_strings(["b", "a"]),
+        );
+        let mut reordered = state.clone();
+        let vpc = reordered
+            .resources
+            .iter_mut()
+            .find(|r| r.address == addr("aws_vpc.main"))
+            .unwrap();
+        vpc.inputs
+            .insert("extra".into(), Value::list_of_strings(["a", "b"]));
+        assert_eq!(
+            change(&plan_of(&b, &reordered), "aws_vpc.main").action,
+            Action::NoOp
+        );
+        set_input(
+            &mut b,
+            "aws_vpc.main",
+            "extra",
+            Value::list_of_strings(["c", "a"]),
+        );
+        assert_eq!(
+            change(&plan_of(&b, &reordered), "aws_vpc.main").action,
+            Action::Update
+        );
+    }
+
+    #[test]
+    fn delete_of_a_resource_already_gone_says_so() {
+        let state = applied_network_state();
+        let observed: BTreeMap<Address, Observed> = [(addr("aws_vpc.main"), Observed::Gone)].into();
+        let p = refreshed(&Blueprint::default(), &state, &observed);
+        assert_eq!(
+            change(&p, "aws_vpc.main").reasons,
+            ["not in the configuration", "already deleted outside nova"]
+        );
+    }
+
+    #[test]
+    fn unknown_kind_duplicate_and_graph_errors() {
+        let schemas = schemas();
+        let state = empty_state();
+        let run = |b: &Blueprint| {
+            plan(&PlanInput {
+                stack: "test",
+                blueprint: b,
+                state: &state,
+                observed: None,
+                schemas: &schemas,
+            })
+        };
+        let b = Blueprint {
+            resources: vec![Resource::new(addr("aws_mystery.x"))],
+            outputs: BTreeMap::new(),
+        };
+        let err = run(&b).unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::UnknownKind {
+                address: addr("aws_mystery.x"),
+                kind: "aws_mystery".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "aws_mystery.x: unknown resource kind `aws_mystery`: no provider handles it"
+        );
+
+        let mut b = network_blueprint();
+        b.resources.push(b.resources[0].clone());
+        assert_eq!(
+            run(&b).unwrap_err(),
+            PlanError::DuplicateAddress(addr("aws_vpc.main"))
+        );
+
+        let mut b = network_blueprint();
+        b.resources.retain(|r| r.address.kind() == "aws_subnet");
+        let err = run(&b).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "aws_subnet.public depends on aws_vpc.main, which is not defined"
+        );
+        assert!(matches!(err, PlanError::Graph(_)));
+    }
+}

@@ -1,0 +1,173 @@
+//! `aws_eip`: an Elastic IP address for use in a VPC (e.g. by a NAT gateway).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
+
+use super::{fields, s, unless_gone, PROPAGATION_WAIT};
+use crate::model::{Inputs, Outputs};
+use crate::provider::aws::ec2_tags::{
+    ownership_filters, sync_tags, tag_specification, tags_to_value,
+};
+use crate::provider::aws::{aws_error, has_code, retry_while, AwsClients};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+const NOT_FOUND: &[&str] = &["InvalidAllocationID.NotFound"];
+
+/// Release retries while a NAT gateway being deleted still holds the address.
+const RELEASE_WAIT: Duration = Duration::from_secs(15 * 60);
+const IN_USE: &[&str] = &["InvalidIPAddress.InUse"];
+
+pub struct EipProvider {
+    clients: AwsClients,
+    schema: Schema,
+}
+
+impl EipProvider {
+    pub fn new(clients: &AwsClients) -> Self {
+        EipProvider {
+            clients: clients.clone(),
+            schema: Schema::new("aws_eip", &[], true),
+        }
+    }
+
+    async fn describe(&self, id: &str) -> Result<Option<Address>, ProviderError> {
+        let result = self
+            .clients
+            .ec2
+            .describe_addresses()
+            .allocation_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAddresses", e));
+        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.addresses().first().cloned()))
+    }
+
+    fn outputs(allocation_id: &str, public_ip: &str) -> Outputs {
+        fields([
+            ("id", s(allocation_id)),
+            ("allocation_id", s(allocation_id)),
+            ("public_ip", s(public_ip)),
+        ])
+    }
+
+    fn created(address: &Address) -> Created {
+        let id = address.allocation_id().unwrap_or_default();
+        Created {
+            id: id.to_string(),
+            outputs: Self::outputs(id, address.public_ip().unwrap_or_default()),
+        }
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for EipProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let out = self
+            .clients
+            .ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .set_tag_specifications(
+                tag_specification(ResourceType::ElasticIp, inputs).map(|t| vec![t]),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("AllocateAddress", e))?;
+        let id = out.allocation_id().ok_or_else(|| {
+            ProviderError::Other("AllocateAddress returned no allocation id".into())
+        })?;
+        ctx.note(&format!("allocated {id}"));
+        Ok(Created {
+            id: id.to_string(),
+            outputs: Self::outputs(id, out.public_ip().unwrap_or_default()),
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        _applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let Some(address) = self.describe(id).await? else {
+            return Ok(Observed::Gone);
+        };
+        Ok(Observed::Present {
+            inputs: fields([("tags", tags_to_value(address.tags()))]),
+            outputs: Self::created(&address).outputs,
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        // A just-allocated address can be unknown to CreateTags for a moment.
+        retry_while(
+            ctx,
+            &format!("tagging {id}"),
+            PROPAGATION_WAIT,
+            |e| has_code(e, NOT_FOUND),
+            || sync_tags(&self.clients, id, old, new),
+        )
+        .await?;
+        Ok(outputs.clone())
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let result = retry_while(
+            ctx,
+            &format!("releasing {id}"),
+            RELEASE_WAIT,
+            |e| has_code(e, IN_USE),
+            || async {
+                self.clients
+                    .ec2
+                    .release_address()
+                    .allocation_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ReleaseAddress", e))
+            },
+        )
+        .await;
+        unless_gone(result, NOT_FOUND).map(|_| ())
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = self
+            .clients
+            .ec2
+            .describe_addresses()
+            .set_filters(Some(ownership_filters(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeAddresses", e))?;
+        Ok(out
+            .addresses()
+            .iter()
+            .filter(|a| a.allocation_id().is_some())
+            .min_by_key(|a| a.allocation_id())
+            .map(Self::created))
+    }
+}

@@ -1,0 +1,272 @@
+//! `aws_internet_gateway`: an internet gateway attached to one VPC. A `vpc_id` change
+//! detaches it and attaches it to the new VPC; delete detaches first.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttachmentStatus, InternetGateway, ResourceType};
+
+use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
+use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::ec2_tags::{
+    ownership_filters, sync_tags, tag_specification, tags_to_value,
+};
+use crate::provider::aws::{
+    aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
+};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+const NOT_FOUND: &[&str] = &["InvalidInternetGatewayID.NotFound"];
+
+/// Detaching retries `DependencyViolation` while the VPC still has public addresses mapped
+/// (NAT gateways and instances being deleted release them within minutes).
+const DETACH_WAIT: Duration = Duration::from_secs(15 * 60);
+
+pub struct InternetGatewayProvider {
+    clients: AwsClients,
+    schema: Schema,
+}
+
+impl InternetGatewayProvider {
+    pub fn new(clients: &AwsClients) -> Self {
+        InternetGatewayProvider {
+            clients: clients.clone(),
+            schema: Schema::new("aws_internet_gateway", &[], true),
+        }
+    }
+
+    async fn describe(&self, id: &str) -> Result<Option<InternetGateway>, ProviderError> {
+        let result = self
+            .clients
+            .ec2
+            .describe_internet_gateways()
+            .internet_gateway_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeInternetGateways", e));
+        Ok(
+            unless_gone(result, NOT_FOUND)?
+                .and_then(|out| out.internet_gateways().first().cloned()),
+        )
+    }
+
+    /// The VPCs the gateway is attached (or attaching) to, sorted.
+    fn attached_vpcs(igw: &InternetGateway) -> Vec<String> {
+        let mut vpcs: Vec<String> = igw
+            .attachments()
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a.state(),
+                    Some(AttachmentStatus::Detached | AttachmentStatus::Detaching)
+                )
+            })
+            .filter_map(|a| a.vpc_id().map(str::to_string))
+            .collect();
+        vpcs.sort();
+        vpcs
+    }
+
+    async fn attach(&self, ctx: &OpContext, id: &str, vpc_id: &str) -> Result<(), ProviderError> {
+        retry_while(
+            ctx,
+            &format!("attaching {id} to {vpc_id}"),
+            PROPAGATION_WAIT,
+            |e| {
+                has_code(
+                    e,
+                    &["InvalidInternetGatewayID.NotFound", "InvalidVpcID.NotFound"],
+                )
+            },
+            || async {
+                self.clients
+                    .ec2
+                    .attach_internet_gateway()
+                    .internet_gateway_id(id)
+                    .vpc_id(vpc_id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("AttachInternetGateway", e))
+            },
+        )
+        .await?;
+        wait_until(
+            ctx,
+            &format!("{id} to attach to {vpc_id}"),
+            CREATE_WAIT,
+            || async {
+                let igw = self.describe(id).await?.ok_or_else(|| {
+                    ProviderError::Other(format!(
+                        "internet gateway {id} disappeared while attaching"
+                    ))
+                })?;
+                let attached = igw.attachments().iter().any(|a| {
+                    a.vpc_id() == Some(vpc_id)
+                    // IGW attachments report `available` (not in the SDK's enum) once attached.
+                    && matches!(a.state().map(|s| s.as_str()), Some("attached" | "available"))
+                });
+                Ok(attached.then_some(()))
+            },
+        )
+        .await
+    }
+
+    async fn detach(&self, ctx: &OpContext, id: &str, vpc_id: &str) -> Result<(), ProviderError> {
+        let result = retry_while(
+            ctx,
+            &format!("detaching {id} from {vpc_id}"),
+            DETACH_WAIT,
+            is_dependency_violation,
+            || async {
+                self.clients
+                    .ec2
+                    .detach_internet_gateway()
+                    .internet_gateway_id(id)
+                    .vpc_id(vpc_id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DetachInternetGateway", e))
+            },
+        )
+        .await;
+        let already = [NOT_FOUND[0], "Gateway.NotAttached", "InvalidVpcID.NotFound"];
+        unless_gone(result, &already).map(|_| ())
+    }
+
+    fn outputs(id: &str) -> Outputs {
+        fields([("id", s(id))])
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for InternetGatewayProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let vpc_id = required_str(inputs, "vpc_id")?;
+        let out = self
+            .clients
+            .ec2
+            .create_internet_gateway()
+            .set_tag_specifications(
+                tag_specification(ResourceType::InternetGateway, inputs).map(|t| vec![t]),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateInternetGateway", e))?;
+        let id = out
+            .internet_gateway()
+            .and_then(InternetGateway::internet_gateway_id)
+            .ok_or_else(|| ProviderError::Other("CreateInternetGateway returned no id".into()))?
+            .to_string();
+        ctx.note(&format!("created {id}"));
+        self.attach(ctx, &id, vpc_id).await?;
+        Ok(Created {
+            outputs: Self::outputs(&id),
+            id,
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        _applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let Some(igw) = self.describe(id).await? else {
+            return Ok(Observed::Gone);
+        };
+        let vpc_id = Self::attached_vpcs(&igw)
+            .into_iter()
+            .next()
+            .map(Value::String)
+            .unwrap_or(Value::Null);
+        Ok(Observed::Present {
+            inputs: fields([("vpc_id", vpc_id), ("tags", tags_to_value(igw.tags()))]),
+            outputs: Self::outputs(id),
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        let vpc_id = required_str(new, "vpc_id")?;
+        let igw = self
+            .describe(id)
+            .await?
+            .ok_or_else(|| ProviderError::Other(format!("internet gateway {id} is gone")))?;
+        let attached = Self::attached_vpcs(&igw);
+        for other in attached.iter().filter(|v| v.as_str() != vpc_id) {
+            ctx.note(&format!("detaching {id} from {other}"));
+            self.detach(ctx, id, other).await?;
+        }
+        if !attached.iter().any(|v| v == vpc_id) {
+            self.attach(ctx, id, vpc_id).await?;
+        }
+        sync_tags(&self.clients, id, old, new).await?;
+        Ok(Self::outputs(id))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let Some(igw) = self.describe(id).await? else {
+            return Ok(());
+        };
+        for vpc_id in Self::attached_vpcs(&igw) {
+            self.detach(ctx, id, &vpc_id).await?;
+        }
+        let result = retry_while(
+            ctx,
+            &format!("deleting {id}"),
+            DETACH_WAIT,
+            is_dependency_violation,
+            || async {
+                self.clients
+                    .ec2
+                    .delete_internet_gateway()
+                    .internet_gateway_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteInternetGateway", e))
+            },
+        )
+        .await;
+        unless_gone(result, NOT_FOUND).map(|_| ())
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = self
+            .clients
+            .ec2
+            .describe_internet_gateways()
+            .set_filters(Some(ownership_filters(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeInternetGateways", e))?;
+        Ok(out
+            .internet_gateways()
+            .iter()
+            .filter_map(InternetGateway::internet_gateway_id)
+            .min()
+            .map(|id| Created {
+                id: id.to_string(),
+                outputs: Self::outputs(id),
+            }))
+    }
+}

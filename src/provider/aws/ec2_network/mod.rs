@@ -1,0 +1,110 @@
+//! The EC2 networking resource kinds (VPC, internet gateway, subnet, Elastic IP, NAT
+//! gateway, route table, security group), one module each, and what they share.
+
+mod eip;
+mod internet_gateway;
+mod nat_gateway;
+mod route_table;
+mod security_group;
+mod sg_rules;
+mod subnet;
+mod vpc;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{Inputs, Value};
+use crate::provider::{ProviderError, ResourceProvider};
+
+use super::{has_code, AwsClients};
+
+pub use eip::EipProvider;
+pub use internet_gateway::InternetGatewayProvider;
+pub use nat_gateway::NatGatewayProvider;
+pub use route_table::RouteTableProvider;
+pub use security_group::SecurityGroupProvider;
+pub use subnet::SubnetProvider;
+pub use vpc::VpcProvider;
+
+/// Every EC2 networking provider, ready to register.
+pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
+    vec![
+        Arc::new(VpcProvider::new(clients)),
+        Arc::new(InternetGatewayProvider::new(clients)),
+        Arc::new(SubnetProvider::new(clients)),
+        Arc::new(EipProvider::new(clients)),
+        Arc::new(NatGatewayProvider::new(clients)),
+        Arc::new(RouteTableProvider::new(clients)),
+        Arc::new(SecurityGroupProvider::new(clients)),
+    ]
+}
+
+/// How long a freshly created resource may take to become usable (`available`).
+const CREATE_WAIT: Duration = Duration::from_secs(5 * 60);
+
+/// How long a just-created id may be unknown to other EC2 calls (eventual consistency).
+const PROPAGATION_WAIT: Duration = Duration::from_secs(2 * 60);
+
+/// How long deletes retry `DependencyViolation` while AWS releases dependent network
+/// interfaces. Lambda's VPC interfaces can take up to 45 minutes to go away.
+const DEPENDENCY_WAIT: Duration = Duration::from_secs(45 * 60);
+
+/// `Ok(None)` when the call failed because the resource does not exist (one of the
+/// `not_found` codes), the call's result otherwise.
+fn unless_gone<T>(
+    result: Result<T, ProviderError>,
+    not_found: &[&str],
+) -> Result<Option<T>, ProviderError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if has_code(&err, not_found) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+fn is_dependency_violation(err: &ProviderError) -> bool {
+    has_code(err, &["DependencyViolation"])
+}
+
+/// An optional boolean input (absent or null gives `None`).
+fn optional_bool(inputs: &Inputs, field: &str) -> Option<bool> {
+    inputs.get(field).and_then(Value::as_bool)
+}
+
+/// Puts `value` into the observed inputs under `field` when the applied inputs set that
+/// field: optional fields nova did not set are not reported, so they never show as drift.
+fn observe_if_applied(observed: &mut Inputs, applied: &Inputs, field: &str, value: Value) {
+    if applied
+        .get(field)
+        .is_some_and(|v| !matches!(v, Value::Null))
+    {
+        observed.insert(field.to_string(), value);
+    }
+}
+
+/// An EC2 ARN: `arn:<partition>:ec2:<region>:<account>:<resource>/<id>`.
+fn ec2_arn(clients: &AwsClients, account: &str, resource: &str, id: &str) -> String {
+    let region = clients
+        .config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    format!("arn:{partition}:ec2:{region}:{account}:{resource}/{id}")
+}
+
+/// A string output or observed field.
+fn s(value: impl Into<String>) -> Value {
+    Value::String(value.into())
+}
+
+/// One string/bool/list field of an `Inputs`/`Outputs` map, built in order.
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Inputs {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}

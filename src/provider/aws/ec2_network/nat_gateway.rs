@@ -1,0 +1,285 @@
+//! `aws_nat_gateway`: a public NAT gateway in a subnet, using an Elastic IP. Create is
+//! idempotent through the client token and waits for `available`; delete waits for
+//! `deleted` so the address can be released and the internet gateway detached.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{Filter, NatGateway, NatGatewayState, ResourceType};
+
+use super::{fields, s, unless_gone, PROPAGATION_WAIT};
+use crate::model::{Inputs, Outputs};
+use crate::provider::aws::ec2_tags::{
+    has_ownership_tags, ownership_filters, sync_tags, tag_specification, tags_to_value,
+};
+use crate::provider::aws::{
+    aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
+};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+const NOT_FOUND: &[&str] = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
+
+/// NAT gateways usually take 1-5 minutes to become available and as long to be deleted.
+const NAT_WAIT: Duration = Duration::from_secs(15 * 60);
+
+pub struct NatGatewayProvider {
+    clients: AwsClients,
+    schema: Schema,
+}
+
+/// A NAT gateway in one of these states is (or will soon be) gone.
+fn is_finished(state: Option<&NatGatewayState>) -> bool {
+    matches!(
+        state,
+        Some(NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed)
+    )
+}
+
+impl NatGatewayProvider {
+    pub fn new(clients: &AwsClients) -> Self {
+        NatGatewayProvider {
+            clients: clients.clone(),
+            schema: Schema::new("aws_nat_gateway", &["subnet_id", "allocation_id"], false),
+        }
+    }
+
+    /// The NAT gateway in whatever state it is, or `None` when AWS does not know it.
+    async fn describe(&self, id: &str) -> Result<Option<NatGateway>, ProviderError> {
+        let result = self
+            .clients
+            .ec2
+            .describe_nat_gateways()
+            .nat_gateway_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeNatGateways", e));
+        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.nat_gateways().first().cloned()))
+    }
+
+    fn outputs(nat: &NatGateway) -> Outputs {
+        let public_ip = nat
+            .nat_gateway_addresses()
+            .iter()
+            .find_map(|a| a.public_ip())
+            .unwrap_or_default();
+        fields([
+            ("id", s(nat.nat_gateway_id().unwrap_or_default())),
+            ("public_ip", s(public_ip)),
+        ])
+    }
+
+    /// The id of a pending or available NAT gateway carrying this resource's ownership
+    /// tags (and, when given, in this subnet with this allocation id).
+    async fn live_owned(
+        &self,
+        ctx: &OpContext,
+        placement: Option<(&str, &str)>,
+    ) -> Result<Option<String>, ProviderError> {
+        let mut filters = ownership_filters(ctx);
+        filters.push(
+            Filter::builder()
+                .name("state")
+                .values("pending")
+                .values("available")
+                .build(),
+        );
+        let out = self
+            .clients
+            .ec2
+            .describe_nat_gateways()
+            .set_filter(Some(filters))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeNatGateways", e))?;
+        let placed = |nat: &NatGateway| {
+            placement.is_none_or(|(subnet, allocation)| {
+                nat.subnet_id() == Some(subnet)
+                    && nat
+                        .nat_gateway_addresses()
+                        .iter()
+                        .any(|a| a.allocation_id() == Some(allocation))
+            })
+        };
+        Ok(out
+            .nat_gateways()
+            .iter()
+            .filter(|n| !is_finished(n.state()) && placed(n) && has_ownership_tags(ctx, n.tags()))
+            .filter_map(NatGateway::nat_gateway_id)
+            .min()
+            .map(str::to_string))
+    }
+
+    async fn wait_available(&self, ctx: &OpContext, id: &str) -> Result<NatGateway, ProviderError> {
+        wait_until(
+            ctx,
+            &format!("NAT gateway {id} to be available"),
+            NAT_WAIT,
+            || async {
+                // Right after create the id may not be visible yet: keep waiting.
+                let Some(nat) = self.describe(id).await? else {
+                    return Ok(None);
+                };
+                match nat.state() {
+                    Some(NatGatewayState::Available) => Ok(Some(nat)),
+                    Some(NatGatewayState::Pending) | None => Ok(None),
+                    Some(state) => Err(ProviderError::Other(format!(
+                        "NAT gateway {id} is {state} instead of available: {}: {}",
+                        nat.failure_code().unwrap_or("no failure code"),
+                        nat.failure_message().unwrap_or("no failure message")
+                    ))),
+                }
+            },
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for NatGatewayProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let subnet_id = required_str(inputs, "subnet_id")?;
+        let allocation_id = required_str(inputs, "allocation_id")?;
+        let tags = tag_specification(ResourceType::Natgateway, inputs).map(|t| vec![t]);
+        // The client token makes a repeated create return the same gateway on AWS; the
+        // ownership tags make it so on emulators that ignore the token (LocalStack).
+        if tags.is_some() {
+            if let Some(id) = self
+                .live_owned(ctx, Some((subnet_id, allocation_id)))
+                .await?
+            {
+                ctx.note(&format!(
+                    "{id} already exists for this resource, waiting for it"
+                ));
+                let nat = self.wait_available(ctx, &id).await?;
+                return Ok(Created {
+                    id,
+                    outputs: Self::outputs(&nat),
+                });
+            }
+        }
+        // The same client token makes a retried create return the same NAT gateway, so
+        // retrying while the new subnet or address is not yet visible is safe.
+        let out = retry_while(
+            ctx,
+            "creating the NAT gateway",
+            PROPAGATION_WAIT,
+            |e| {
+                has_code(
+                    e,
+                    &["InvalidAllocationID.NotFound", "InvalidSubnetID.NotFound"],
+                )
+            },
+            || async {
+                self.clients
+                    .ec2
+                    .create_nat_gateway()
+                    .subnet_id(subnet_id)
+                    .allocation_id(allocation_id)
+                    .client_token(&ctx.client_token)
+                    .set_tag_specifications(tags.clone())
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("CreateNatGateway", e))
+            },
+        )
+        .await?;
+        let id = out
+            .nat_gateway()
+            .and_then(NatGateway::nat_gateway_id)
+            .ok_or_else(|| ProviderError::Other("CreateNatGateway returned no id".into()))?
+            .to_string();
+        ctx.note(&format!("created {id}, waiting for it to be available"));
+        let nat = self.wait_available(ctx, &id).await?;
+        Ok(Created {
+            id,
+            outputs: Self::outputs(&nat),
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        _applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let nat = match self.describe(id).await? {
+            Some(nat) if !is_finished(nat.state()) => nat,
+            _ => return Ok(Observed::Gone),
+        };
+        let allocation_id = nat
+            .nat_gateway_addresses()
+            .iter()
+            .find_map(|a| a.allocation_id())
+            .unwrap_or_default();
+        Ok(Observed::Present {
+            inputs: fields([
+                ("subnet_id", s(nat.subnet_id().unwrap_or_default())),
+                ("allocation_id", s(allocation_id)),
+                ("tags", tags_to_value(nat.tags())),
+            ]),
+            outputs: Self::outputs(&nat),
+        })
+    }
+
+    async fn update(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        sync_tags(&self.clients, id, old, new).await?;
+        Ok(outputs.clone())
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let result = self
+            .clients
+            .ec2
+            .delete_nat_gateway()
+            .nat_gateway_id(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteNatGateway", e));
+        if unless_gone(result, NOT_FOUND)?.is_none() {
+            return Ok(());
+        }
+        wait_until(
+            ctx,
+            &format!("NAT gateway {id} to be deleted"),
+            NAT_WAIT,
+            || async {
+                let nat = self.describe(id).await?;
+                let deleted = nat.is_none_or(|n| n.state() == Some(&NatGatewayState::Deleted));
+                Ok(deleted.then_some(()))
+            },
+        )
+        .await
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let Some(id) = self.live_owned(ctx, None).await? else {
+            return Ok(None);
+        };
+        let nat = self.wait_available(ctx, &id).await?;
+        Ok(Some(Created {
+            id,
+            outputs: Self::outputs(&nat),
+        }))
+    }
+}

@@ -1,0 +1,375 @@
+//! `aws_security_group`: a VPC security group whose ingress and egress rules are managed
+//! as sets: create and update authorize, revoke or re-describe only the difference between
+//! the live rules and the wanted ones (so AWS's default allow-all egress is revoked unless
+//! it is wanted).
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{ResourceType, SecurityGroup};
+
+use super::sg_rules::{live_rules, parse_rules, rules_value, to_permissions, RuleDiff, RuleSet};
+use super::{
+    ec2_arn, fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, DEPENDENCY_WAIT,
+};
+use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::ec2_tags::{
+    ownership_filters, sync_tags, tag_specification, tags_to_value,
+};
+use crate::provider::aws::{
+    aws_error, optional_str, required_str, retry_while, wait_until, AwsClients,
+};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+const NOT_FOUND: &[&str] = &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"];
+
+/// AWS requires a description; this one is used when none is given.
+const DEFAULT_DESCRIPTION: &str = "Managed by nova";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    fn field(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+pub struct SecurityGroupProvider {
+    clients: AwsClients,
+    schema: Schema,
+}
+
+impl SecurityGroupProvider {
+    pub fn new(clients: &AwsClients) -> Self {
+        SecurityGroupProvider {
+            clients: clients.clone(),
+            schema: Schema::new(
+                "aws_security_group",
+                &["name", "description", "vpc_id"],
+                false,
+            ),
+        }
+    }
+
+    async fn describe(&self, id: &str) -> Result<Option<SecurityGroup>, ProviderError> {
+        let result = self
+            .clients
+            .ec2
+            .describe_security_groups()
+            .group_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSecurityGroups", e));
+        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.security_groups().first().cloned()))
+    }
+
+    fn outputs(&self, group: &SecurityGroup) -> Outputs {
+        let id = group.group_id().unwrap_or_default();
+        let owner = group.owner_id().unwrap_or_default();
+        fields([
+            ("id", s(id)),
+            (
+                "arn",
+                s(ec2_arn(&self.clients, owner, "security-group", id)),
+            ),
+        ])
+    }
+
+    fn live(group: &SecurityGroup, direction: Direction) -> RuleSet {
+        match direction {
+            Direction::Ingress => live_rules(group.ip_permissions()),
+            Direction::Egress => live_rules(group.ip_permissions_egress()),
+        }
+    }
+
+    /// Makes the group's rules in one direction `wanted`, touching only the difference.
+    /// New rules are authorized before old ones are revoked, so a changed rule set never
+    /// passes through "nothing allowed".
+    async fn apply_rules(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        direction: Direction,
+        live: &RuleSet,
+        wanted: &RuleSet,
+    ) -> Result<(), ProviderError> {
+        let diff = RuleDiff::between(live, wanted);
+        let field = direction.field();
+        if !diff.authorize.is_empty() {
+            ctx.note(&format!(
+                "authorizing {} {field} rule(s)",
+                diff.authorize.len()
+            ));
+            self.authorize(id, direction, &diff.authorize).await?;
+        }
+        if !diff.redescribe.is_empty() {
+            ctx.note(&format!(
+                "re-describing {} {field} rule(s)",
+                diff.redescribe.len()
+            ));
+            self.redescribe(id, direction, &diff.redescribe).await?;
+        }
+        if !diff.revoke.is_empty() {
+            ctx.note(&format!("revoking {} {field} rule(s)", diff.revoke.len()));
+            self.revoke(id, direction, &diff.revoke).await?;
+        }
+        Ok(())
+    }
+
+    async fn authorize(
+        &self,
+        id: &str,
+        direction: Direction,
+        rules: &RuleSet,
+    ) -> Result<(), ProviderError> {
+        let perms = Some(to_permissions(rules));
+        let ec2 = &self.clients.ec2;
+        match direction {
+            Direction::Ingress => ec2
+                .authorize_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(perms)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e)),
+            Direction::Egress => ec2
+                .authorize_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(perms)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("AuthorizeSecurityGroupEgress", e)),
+        }
+    }
+
+    async fn revoke(
+        &self,
+        id: &str,
+        direction: Direction,
+        rules: &RuleSet,
+    ) -> Result<(), ProviderError> {
+        let perms = Some(to_permissions(rules));
+        let ec2 = &self.clients.ec2;
+        let result = match direction {
+            Direction::Ingress => ec2
+                .revoke_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(perms)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("RevokeSecurityGroupIngress", e)),
+            Direction::Egress => ec2
+                .revoke_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(perms)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("RevokeSecurityGroupEgress", e)),
+        };
+        unless_gone(result, &["InvalidPermission.NotFound"]).map(|_| ())
+    }
+
+    async fn redescribe(
+        &self,
+        id: &str,
+        direction: Direction,
+        rules: &RuleSet,
+    ) -> Result<(), ProviderError> {
+        let perms = Some(to_permissions(rules));
+        let ec2 = &self.clients.ec2;
+        match direction {
+            Direction::Ingress => ec2
+                .update_security_group_rule_descriptions_ingress()
+                .group_id(id)
+                .set_ip_permissions(perms)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("UpdateSecurityGroupRuleDescriptionsIngress", e)),
+            Direction::Egress => ec2
+                .update_security_group_rule_descriptions_egress()
+                .group_id(id)
+                .set_ip_permissions(perms)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("UpdateSecurityGroupRuleDescriptionsEgress", e)),
+        }
+    }
+
+    /// Brings both rule sets of the group from what is live to what `inputs` wants.
+    async fn converge(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Inputs,
+    ) -> Result<SecurityGroup, ProviderError> {
+        let wanted_in = parse_rules("ingress", inputs.get("ingress"))?;
+        let wanted_out = parse_rules("egress", inputs.get("egress"))?;
+        let group = self.present(id).await?;
+        for (direction, wanted) in [
+            (Direction::Ingress, &wanted_in),
+            (Direction::Egress, &wanted_out),
+        ] {
+            self.apply_rules(ctx, id, direction, &Self::live(&group, direction), wanted)
+                .await?;
+        }
+        self.present(id).await
+    }
+
+    async fn present(&self, id: &str) -> Result<SecurityGroup, ProviderError> {
+        self.describe(id)
+            .await?
+            .ok_or_else(|| ProviderError::Other(format!("security group {id} does not exist")))
+    }
+
+    /// The observed rule list: the applied value itself when it has the same rules (so
+    /// ordering in the blueprint never shows as drift), else the live rules, sorted.
+    fn observed_rules(applied: &Inputs, field: &str, live: &RuleSet) -> Value {
+        match (parse_rules(field, applied.get(field)), applied.get(field)) {
+            (Ok(set), Some(value)) if &set == live => value.clone(),
+            _ => rules_value(live),
+        }
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for SecurityGroupProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        parse_rules("ingress", inputs.get("ingress"))?;
+        parse_rules("egress", inputs.get("egress"))?;
+        let out = self
+            .clients
+            .ec2
+            .create_security_group()
+            .group_name(required_str(inputs, "name")?)
+            .description(optional_str(inputs, "description").unwrap_or(DEFAULT_DESCRIPTION))
+            .vpc_id(required_str(inputs, "vpc_id")?)
+            .set_tag_specifications(
+                tag_specification(ResourceType::SecurityGroup, inputs).map(|t| vec![t]),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateSecurityGroup", e))?;
+        let id = out
+            .group_id()
+            .ok_or_else(|| ProviderError::Other("CreateSecurityGroup returned no id".into()))?
+            .to_string();
+        ctx.note(&format!("created {id}"));
+        wait_until(
+            ctx,
+            &format!("security group {id}"),
+            CREATE_WAIT,
+            || async { self.describe(&id).await.map(|g| g.map(|_| ())) },
+        )
+        .await?;
+        let group = self.converge(ctx, &id, inputs).await?;
+        Ok(Created {
+            outputs: self.outputs(&group),
+            id,
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let Some(group) = self.describe(id).await? else {
+            return Ok(Observed::Gone);
+        };
+        let ingress = Self::live(&group, Direction::Ingress);
+        let egress = Self::live(&group, Direction::Egress);
+        Ok(Observed::Present {
+            inputs: fields([
+                ("name", s(group.group_name().unwrap_or_default())),
+                ("description", s(group.description().unwrap_or_default())),
+                ("vpc_id", s(group.vpc_id().unwrap_or_default())),
+                (
+                    "ingress",
+                    Self::observed_rules(applied, "ingress", &ingress),
+                ),
+                ("egress", Self::observed_rules(applied, "egress", &egress)),
+                ("tags", tags_to_value(group.tags())),
+            ]),
+            outputs: self.outputs(&group),
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        let group = self.converge(ctx, id, new).await?;
+        sync_tags(&self.clients, id, old, new).await?;
+        Ok(self.outputs(&group))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let result = retry_while(
+            ctx,
+            &format!("deleting security group {id} (network interfaces may still use it)"),
+            DEPENDENCY_WAIT,
+            is_dependency_violation,
+            || async {
+                self.clients
+                    .ec2
+                    .delete_security_group()
+                    .group_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteSecurityGroup", e))
+            },
+        )
+        .await;
+        unless_gone(result, NOT_FOUND).map(|_| ())
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = self
+            .clients
+            .ec2
+            .describe_security_groups()
+            .set_filters(Some(ownership_filters(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .filter(|g| g.group_id().is_some())
+            .min_by_key(|g| g.group_id())
+            .map(|g| Created {
+                id: g.group_id().unwrap_or_default().to_string(),
+                outputs: self.outputs(g),
+            }))
+    }
+}

@@ -1,0 +1,235 @@
+//! `aws_subnet`: a subnet of a VPC in one availability zone.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet, SubnetState};
+
+use super::{
+    fields, is_dependency_violation, observe_if_applied, optional_bool, s, unless_gone,
+    CREATE_WAIT, DEPENDENCY_WAIT, PROPAGATION_WAIT,
+};
+use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::ec2_tags::{
+    ownership_filters, sync_tags, tag_specification, tags_to_value,
+};
+use crate::provider::aws::{
+    aws_error, has_code, optional_str, required_str, retry_while, wait_until, AwsClients,
+};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+const NOT_FOUND: &[&str] = &["InvalidSubnetID.NotFound"];
+
+pub struct SubnetProvider {
+    clients: AwsClients,
+    schema: Schema,
+}
+
+impl SubnetProvider {
+    pub fn new(clients: &AwsClients) -> Self {
+        SubnetProvider {
+            clients: clients.clone(),
+            schema: Schema::new(
+                "aws_subnet",
+                &["vpc_id", "cidr_block", "availability_zone"],
+                false,
+            ),
+        }
+    }
+
+    async fn describe(&self, id: &str) -> Result<Option<Subnet>, ProviderError> {
+        let result = self
+            .clients
+            .ec2
+            .describe_subnets()
+            .subnet_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSubnets", e));
+        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.subnets().first().cloned()))
+    }
+
+    async fn set_map_public_ip(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        value: bool,
+    ) -> Result<(), ProviderError> {
+        retry_while(
+            ctx,
+            "setting map_public_ip_on_launch",
+            PROPAGATION_WAIT,
+            |e| has_code(e, NOT_FOUND),
+            || async {
+                self.clients
+                    .ec2
+                    .modify_subnet_attribute()
+                    .subnet_id(id)
+                    .map_public_ip_on_launch(AttributeBooleanValue::builder().value(value).build())
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ModifySubnetAttribute", e))
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn outputs(subnet: &Subnet) -> Outputs {
+        fields([
+            ("id", s(subnet.subnet_id().unwrap_or_default())),
+            ("arn", s(subnet.subnet_arn().unwrap_or_default())),
+            (
+                "availability_zone",
+                s(subnet.availability_zone().unwrap_or_default()),
+            ),
+        ])
+    }
+
+    fn created(subnet: &Subnet) -> Created {
+        Created {
+            id: subnet.subnet_id().unwrap_or_default().to_string(),
+            outputs: Self::outputs(subnet),
+        }
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for SubnetProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let out = self
+            .clients
+            .ec2
+            .create_subnet()
+            .vpc_id(required_str(inputs, "vpc_id")?)
+            .cidr_block(required_str(inputs, "cidr_block")?)
+            .set_availability_zone(optional_str(inputs, "availability_zone").map(str::to_string))
+            .set_tag_specifications(
+                tag_specification(ResourceType::Subnet, inputs).map(|t| vec![t]),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateSubnet", e))?;
+        let id = out
+            .subnet()
+            .and_then(Subnet::subnet_id)
+            .ok_or_else(|| ProviderError::Other("CreateSubnet returned no subnet id".into()))?
+            .to_string();
+        ctx.note(&format!("created {id}"));
+        if optional_bool(inputs, "map_public_ip_on_launch") == Some(true) {
+            self.set_map_public_ip(ctx, &id, true).await?;
+        }
+        let subnet = wait_until(
+            ctx,
+            &format!("subnet {id} to be available"),
+            CREATE_WAIT,
+            || async {
+                Ok(self
+                    .describe(&id)
+                    .await?
+                    .filter(|s| s.state() == Some(&SubnetState::Available)))
+            },
+        )
+        .await?;
+        Ok(Self::created(&subnet))
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let Some(subnet) = self.describe(id).await? else {
+            return Ok(Observed::Gone);
+        };
+        let mut inputs = fields([
+            ("vpc_id", s(subnet.vpc_id().unwrap_or_default())),
+            ("cidr_block", s(subnet.cidr_block().unwrap_or_default())),
+            ("tags", tags_to_value(subnet.tags())),
+        ]);
+        observe_if_applied(
+            &mut inputs,
+            applied,
+            "availability_zone",
+            s(subnet.availability_zone().unwrap_or_default()),
+        );
+        observe_if_applied(
+            &mut inputs,
+            applied,
+            "map_public_ip_on_launch",
+            Value::Bool(subnet.map_public_ip_on_launch().unwrap_or(false)),
+        );
+        Ok(Observed::Present {
+            inputs,
+            outputs: Self::outputs(&subnet),
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        let wanted = optional_bool(new, "map_public_ip_on_launch").unwrap_or(false);
+        if optional_bool(old, "map_public_ip_on_launch").unwrap_or(false) != wanted {
+            self.set_map_public_ip(ctx, id, wanted).await?;
+        }
+        sync_tags(&self.clients, id, old, new).await?;
+        let subnet = self.describe(id).await?.ok_or_else(|| {
+            ProviderError::Other(format!("subnet {id} disappeared during update"))
+        })?;
+        Ok(Self::outputs(&subnet))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let result = retry_while(
+            ctx,
+            &format!("deleting subnet {id}"),
+            DEPENDENCY_WAIT,
+            is_dependency_violation,
+            || async {
+                self.clients
+                    .ec2
+                    .delete_subnet()
+                    .subnet_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteSubnet", e))
+            },
+        )
+        .await;
+        unless_gone(result, NOT_FOUND).map(|_| ())
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = self
+            .clients
+            .ec2
+            .describe_subnets()
+            .set_filters(Some(ownership_filters(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeSubnets", e))?;
+        Ok(out
+            .subnets()
+            .iter()
+            .min_by_key(|s| s.subnet_id())
+            .map(Self::created))
+    }
+}

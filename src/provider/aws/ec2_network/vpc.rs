@@ -1,0 +1,289 @@
+//! `aws_vpc`: a VPC with its DNS attributes.
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName, VpcState};
+
+use super::{
+    ec2_arn, fields, is_dependency_violation, observe_if_applied, optional_bool, s, unless_gone,
+    CREATE_WAIT, DEPENDENCY_WAIT, PROPAGATION_WAIT,
+};
+use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::ec2_tags::{
+    ownership_filters, sync_tags, tag_specification, tags_to_value,
+};
+use crate::provider::aws::{
+    aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
+};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+const NOT_FOUND: &[&str] = &["InvalidVpcID.NotFound"];
+
+pub struct VpcProvider {
+    clients: AwsClients,
+    schema: Schema,
+}
+
+impl VpcProvider {
+    pub fn new(clients: &AwsClients) -> Self {
+        VpcProvider {
+            clients: clients.clone(),
+            schema: Schema::new("aws_vpc", &["cidr_block"], true),
+        }
+    }
+
+    /// The VPC, or `None` when it does not exist.
+    async fn describe(&self, id: &str) -> Result<Option<Vpc>, ProviderError> {
+        let result = self
+            .clients
+            .ec2
+            .describe_vpcs()
+            .vpc_ids(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeVpcs", e));
+        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.vpcs().first().cloned()))
+    }
+
+    /// One DNS attribute of the VPC, or `None` when the VPC does not exist.
+    async fn attribute(
+        &self,
+        id: &str,
+        name: VpcAttributeName,
+    ) -> Result<Option<bool>, ProviderError> {
+        let result = self
+            .clients
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(id)
+            .attribute(name.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeVpcAttribute", e));
+        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+            let value = match name {
+                VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
+                _ => out.enable_dns_support(),
+            };
+            value
+                .and_then(AttributeBooleanValue::value)
+                .unwrap_or(false)
+        }))
+    }
+
+    async fn set_attribute(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        name: VpcAttributeName,
+        value: bool,
+    ) -> Result<(), ProviderError> {
+        let flag = AttributeBooleanValue::builder().value(value).build();
+        retry_while(
+            ctx,
+            "setting a VPC DNS attribute",
+            PROPAGATION_WAIT,
+            |e| has_code(e, NOT_FOUND),
+            || {
+                let call = self.clients.ec2.modify_vpc_attribute().vpc_id(id);
+                let call = match name {
+                    VpcAttributeName::EnableDnsHostnames => call.enable_dns_hostnames(flag.clone()),
+                    _ => call.enable_dns_support(flag.clone()),
+                };
+                async move {
+                    call.send()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| aws_error("ModifyVpcAttribute", e))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Sets the DNS attributes that `new` gives and `old` does not already have. Hostnames
+    /// need DNS support, so support is enabled first and disabled last.
+    async fn apply_dns(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+    ) -> Result<(), ProviderError> {
+        let changed = |field: &str| {
+            let wanted = optional_bool(new, field);
+            wanted.filter(|w| optional_bool(old, field) != Some(*w))
+        };
+        let support = changed("enable_dns_support");
+        let hostnames = changed("enable_dns_hostnames");
+        if support == Some(true) {
+            self.set_attribute(ctx, id, VpcAttributeName::EnableDnsSupport, true)
+                .await?;
+        }
+        if let Some(value) = hostnames {
+            self.set_attribute(ctx, id, VpcAttributeName::EnableDnsHostnames, value)
+                .await?;
+        }
+        if support == Some(false) {
+            self.set_attribute(ctx, id, VpcAttributeName::EnableDnsSupport, false)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn outputs(&self, vpc: &Vpc) -> Outputs {
+        let id = vpc.vpc_id().unwrap_or_default();
+        let owner = vpc.owner_id().unwrap_or_default();
+        fields([
+            ("id", s(id)),
+            ("arn", s(ec2_arn(&self.clients, owner, "vpc", id))),
+            ("cidr_block", s(vpc.cidr_block().unwrap_or_default())),
+        ])
+    }
+
+    async fn wait_available(&self, ctx: &OpContext, id: &str) -> Result<Vpc, ProviderError> {
+        wait_until(
+            ctx,
+            &format!("VPC {id} to be available"),
+            CREATE_WAIT,
+            || async {
+                Ok(self
+                    .describe(id)
+                    .await?
+                    .filter(|vpc| vpc.state() == Some(&VpcState::Available)))
+            },
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for VpcProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let cidr = required_str(inputs, "cidr_block")?;
+        let out = self
+            .clients
+            .ec2
+            .create_vpc()
+            .cidr_block(cidr)
+            .set_tag_specifications(tag_specification(ResourceType::Vpc, inputs).map(|t| vec![t]))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateVpc", e))?;
+        let id = out
+            .vpc()
+            .and_then(Vpc::vpc_id)
+            .ok_or_else(|| ProviderError::Other("CreateVpc returned no VPC id".into()))?
+            .to_string();
+        ctx.note(&format!("created {id}"));
+        self.wait_available(ctx, &id).await?;
+        // AWS defaults: DNS support on, DNS hostnames off.
+        let defaults = fields([
+            ("enable_dns_support", Value::Bool(true)),
+            ("enable_dns_hostnames", Value::Bool(false)),
+        ]);
+        self.apply_dns(ctx, &id, &defaults, inputs).await?;
+        let vpc = self.wait_available(ctx, &id).await?;
+        Ok(Created {
+            id,
+            outputs: self.outputs(&vpc),
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let Some(vpc) = self.describe(id).await? else {
+            return Ok(Observed::Gone);
+        };
+        let mut inputs = fields([
+            ("cidr_block", s(vpc.cidr_block().unwrap_or_default())),
+            ("tags", tags_to_value(vpc.tags())),
+        ]);
+        for (field, name) in [
+            ("enable_dns_support", VpcAttributeName::EnableDnsSupport),
+            ("enable_dns_hostnames", VpcAttributeName::EnableDnsHostnames),
+        ] {
+            let Some(value) = self.attribute(id, name).await? else {
+                return Ok(Observed::Gone);
+            };
+            observe_if_applied(&mut inputs, applied, field, Value::Bool(value));
+        }
+        Ok(Observed::Present {
+            inputs,
+            outputs: self.outputs(&vpc),
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        self.apply_dns(ctx, id, old, new).await?;
+        sync_tags(&self.clients, id, old, new).await?;
+        let vpc = self
+            .describe(id)
+            .await?
+            .ok_or_else(|| ProviderError::Other(format!("VPC {id} disappeared during update")))?;
+        Ok(self.outputs(&vpc))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let result = retry_while(
+            ctx,
+            &format!("deleting VPC {id}"),
+            DEPENDENCY_WAIT,
+            is_dependency_violation,
+            || async {
+                self.clients
+                    .ec2
+                    .delete_vpc()
+                    .vpc_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DeleteVpc", e))
+            },
+        )
+        .await;
+        unless_gone(result, NOT_FOUND).map(|_| ())
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let out = self
+            .clients
+            .ec2
+            .describe_vpcs()
+            .set_filters(Some(ownership_filters(ctx)))
+            .send()
+            .await
+            .map_err(|e| aws_error("DescribeVpcs", e))?;
+        Ok(out
+            .vpcs()
+            .iter()
+            .min_by_key(|v| v.vpc_id())
+            .map(|vpc| Created {
+                id: vpc.vpc_id().unwrap_or_default().to_string(),
+                outputs: self.outputs(vpc),
+            }))
+    }
+}

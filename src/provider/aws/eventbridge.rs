@@ -1,0 +1,503 @@
+//! EventBridge: the `aws_cloudwatch_event_rule` provider (a scheduled rule on the default
+//! bus, with tags) and the `aws_cloudwatch_event_target` provider (one target of a rule).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput;
+use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
+use aws_sdk_eventbridge::Client;
+
+use super::live::{owned_by, put_optional, put_string_map};
+use super::tag_diff::{user_tags, TagDiff};
+use super::{aws_error, has_code, optional_str, required_str, tags_of, AwsClients};
+use crate::model::{Inputs, Outputs, Value};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+pub const RULE: &str = "aws_cloudwatch_event_rule";
+pub const TARGET: &str = "aws_cloudwatch_event_target";
+
+const NOT_FOUND: &str = "ResourceNotFoundException";
+
+/// The providers of this module.
+pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
+    vec![
+        Arc::new(RuleProvider::new(clients.eventbridge.clone())),
+        Arc::new(TargetProvider::new(clients.eventbridge.clone())),
+    ]
+}
+
+fn not_found(err: &ProviderError) -> bool {
+    has_code(err, &[NOT_FOUND])
+}
+
+fn build_error(what: &str, err: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Other(format!("building the {what} request: {err}"))
+}
+
+fn sdk_tags(tags: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Tag>, ProviderError> {
+    tags.into_iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| build_error("tag", e))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// aws_cloudwatch_event_rule
+// ---------------------------------------------------------------------------------------
+
+/// `aws_cloudwatch_event_rule`: id = the rule name.
+pub struct RuleProvider {
+    events: Client,
+    schema: Schema,
+}
+
+fn rule_outputs(name: &str, arn: &str) -> Outputs {
+    Outputs::from([
+        ("id".to_string(), Value::str(name)),
+        ("arn".to_string(), Value::str(arn)),
+        ("name".to_string(), Value::str(name)),
+    ])
+}
+
+impl RuleProvider {
+    pub fn new(events: Client) -> Self {
+        RuleProvider {
+            events,
+            schema: Schema::new(RULE, &["name"], false),
+        }
+    }
+
+    async fn describe(&self, name: &str) -> Result<Option<DescribeRuleOutput>, ProviderError> {
+        match self.events.describe_rule().name(name).send().await {
+            Ok(out) => Ok(Some(out)),
+            Err(e) => {
+                let err = aws_error("DescribeRule", e);
+                if not_found(&err) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn live_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+        let out = self
+            .events
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListTagsForResource", e))?;
+        Ok(user_tags(out.tags().iter().map(|t| (t.key(), t.value()))))
+    }
+
+    /// PutRule with every field of `inputs` (creates or overwrites); returns the ARN.
+    async fn put_rule(
+        &self,
+        inputs: &Inputs,
+        tags: Option<Vec<Tag>>,
+    ) -> Result<String, ProviderError> {
+        let name = required_str(inputs, "name")?;
+        let out = self
+            .events
+            .put_rule()
+            .name(name)
+            .set_schedule_expression(
+                optional_str(inputs, "schedule_expression").map(str::to_string),
+            )
+            .set_description(optional_str(inputs, "description").map(str::to_string))
+            .set_state(optional_str(inputs, "state").map(RuleState::from))
+            .set_tags(tags)
+            .send()
+            .await
+            .map_err(|e| aws_error("PutRule", e))?;
+        out.rule_arn()
+            .map(str::to_string)
+            .ok_or_else(|| ProviderError::Other(format!("PutRule returned no ARN for {name}")))
+    }
+
+    async fn apply_tags(&self, arn: &str, desired: &Inputs) -> Result<(), ProviderError> {
+        let live = self.live_tags(arn).await?;
+        let diff = TagDiff::between(&live, &tags_of(desired));
+        if !diff.remove.is_empty() {
+            self.events
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(diff.remove.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("UntagResource", e))?;
+        }
+        if !diff.set.is_empty() {
+            self.events
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(sdk_tags(diff.set)?))
+                .send()
+                .await
+                .map_err(|e| aws_error("TagResource", e))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for RuleProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let name = required_str(inputs, "name")?;
+        // PutRule silently overwrites: never take over a rule nova did not create.
+        if self.describe(name).await?.is_some() {
+            return Err(ProviderError::invalid(
+                "name",
+                format!("an EventBridge rule named {name} already exists"),
+            ));
+        }
+        ctx.note(&format!("creating rule {name}"));
+        let tags = tags_of(inputs);
+        let tags = if tags.is_empty() {
+            None
+        } else {
+            Some(sdk_tags(tags)?)
+        };
+        let arn = self.put_rule(inputs, tags).await?;
+        Ok(Created {
+            id: name.to_string(),
+            outputs: rule_outputs(name, &arn),
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let Some(rule) = self.describe(id).await? else {
+            return Ok(Observed::Gone);
+        };
+        let arn = rule.arn().unwrap_or_default().to_string();
+        let tags = match self.live_tags(&arn).await {
+            Ok(tags) => tags,
+            Err(err) if not_found(&err) => return Ok(Observed::Gone),
+            Err(err) => return Err(err),
+        };
+        let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(Value::str);
+        let mut inputs = Inputs::new();
+        inputs.insert("name".to_string(), Value::str(id));
+        put_optional(
+            &mut inputs,
+            applied,
+            "schedule_expression",
+            text(rule.schedule_expression()),
+        );
+        put_optional(
+            &mut inputs,
+            applied,
+            "description",
+            text(rule.description()),
+        );
+        put_optional(
+            &mut inputs,
+            applied,
+            "state",
+            text(rule.state().map(RuleState::as_str)),
+        );
+        put_string_map(&mut inputs, applied, "tags", tags);
+        Ok(Observed::Present {
+            inputs,
+            outputs: rule_outputs(id, &arn),
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        if self.describe(id).await?.is_none() {
+            return Err(ProviderError::Other(format!(
+                "rule {id} no longer exists; refresh and plan again"
+            )));
+        }
+        ctx.note(&format!("updating rule {id}"));
+        // Tags are changed by difference below, not by PutRule (which only adds).
+        let arn = self.put_rule(new, None).await?;
+        self.apply_tags(&arn, new).await?;
+        Ok(rule_outputs(id, &arn))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        ctx.note(&format!("deleting rule {id}"));
+        match self.events.delete_rule().name(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = aws_error("DeleteRule", e);
+                if not_found(&err) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let name = required_str(inputs, "name")?;
+        let Some(rule) = self.describe(name).await? else {
+            return Ok(None);
+        };
+        let arn = rule.arn().unwrap_or_default();
+        let tags = self.live_tags(arn).await?;
+        if !owned_by(&tags, &ctx.stack, &ctx.address.to_string()) {
+            return Ok(None);
+        }
+        Ok(Some(Created {
+            id: name.to_string(),
+            outputs: rule_outputs(name, arn),
+        }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// aws_cloudwatch_event_target
+// ---------------------------------------------------------------------------------------
+
+/// `aws_cloudwatch_event_target`: id = `<rule>/<target_id>`.
+pub struct TargetProvider {
+    events: Client,
+    schema: Schema,
+}
+
+fn target_id(rule: &str, target: &str) -> String {
+    format!("{rule}/{target}")
+}
+
+/// Splits `<rule>/<target_id>`; rule names cannot contain `/`.
+fn split_target_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    id.split_once('/')
+        .filter(|(r, t)| !r.is_empty() && !t.is_empty())
+        .ok_or_else(|| {
+            ProviderError::Other(format!(
+                "malformed aws_cloudwatch_event_target id {id:?}: expected <rule>/<target_id>"
+            ))
+        })
+}
+
+fn target_outputs(id: &str) -> Outputs {
+    Outputs::from([("id".to_string(), Value::str(id))])
+}
+
+impl TargetProvider {
+    pub fn new(events: Client) -> Self {
+        TargetProvider {
+            events,
+            schema: Schema::new(TARGET, &["rule", "target_id"], false),
+        }
+    }
+
+    /// The target's ARN, `None` when the rule or the target is gone.
+    async fn find(&self, rule: &str, target: &str) -> Result<Option<String>, ProviderError> {
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = match self
+                .events
+                .list_targets_by_rule()
+                .rule(rule)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    let err = aws_error("ListTargetsByRule", e);
+                    return if not_found(&err) { Ok(None) } else { Err(err) };
+                }
+            };
+            if let Some(found) = page.targets().iter().find(|t| t.id() == target) {
+                return Ok(Some(found.arn().to_string()));
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// PutTargets (creates or overwrites the target); returns the id.
+    async fn put(&self, ctx: &OpContext, inputs: &Inputs) -> Result<String, ProviderError> {
+        let rule = required_str(inputs, "rule")?;
+        let target = required_str(inputs, "target_id")?;
+        let arn = required_str(inputs, "arn")?;
+        ctx.note(&format!("pointing target {target} of rule {rule} at {arn}"));
+        let sdk_target = Target::builder()
+            .id(target)
+            .arn(arn)
+            .build()
+            .map_err(|e| build_error("target", e))?;
+        let out = self
+            .events
+            .put_targets()
+            .rule(rule)
+            .targets(sdk_target)
+            .send()
+            .await
+            .map_err(|e| aws_error("PutTargets", e))?;
+        if let Some(failed) = out.failed_entries().first() {
+            return Err(ProviderError::Aws {
+                operation: "PutTargets".to_string(),
+                code: failed.error_code().unwrap_or("FailedEntry").to_string(),
+                message: failed
+                    .error_message()
+                    .unwrap_or("target rejected")
+                    .to_string(),
+                request_id: None,
+            });
+        }
+        Ok(target_id(rule, target))
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for TargetProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let id = self.put(ctx, inputs).await?;
+        Ok(Created {
+            outputs: target_outputs(&id),
+            id,
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        _applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let (rule, target) = split_target_id(id)?;
+        let Some(arn) = self.find(rule, target).await? else {
+            return Ok(Observed::Gone);
+        };
+        let inputs = Inputs::from([
+            ("rule".to_string(), Value::str(rule)),
+            ("target_id".to_string(), Value::str(target)),
+            ("arn".to_string(), Value::str(arn)),
+        ]);
+        Ok(Observed::Present {
+            inputs,
+            outputs: target_outputs(id),
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        let new_id = self.put(ctx, new).await?;
+        if new_id != id {
+            return Err(ProviderError::Other(format!(
+                "aws_cloudwatch_event_target {id} cannot be moved in place to {new_id}"
+            )));
+        }
+        Ok(target_outputs(id))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let (rule, target) = split_target_id(id)?;
+        ctx.note(&format!("removing target {target} from rule {rule}"));
+        let out = match self
+            .events
+            .remove_targets()
+            .rule(rule)
+            .ids(target)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let err = aws_error("RemoveTargets", e);
+                return if not_found(&err) { Ok(()) } else { Err(err) };
+            }
+        };
+        match out.failed_entries().first() {
+            Some(failed) if failed.error_code() != Some(NOT_FOUND) => Err(ProviderError::Aws {
+                operation: "RemoveTargets".to_string(),
+                code: failed.error_code().unwrap_or("FailedEntry").to_string(),
+                message: failed
+                    .error_message()
+                    .unwrap_or("target not removed")
+                    .to_string(),
+                request_id: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn find_existing(
+        &self,
+        _ctx: &OpContext,
+        inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let rule = required_str(inputs, "rule")?;
+        let target = required_str(inputs, "target_id")?;
+        if self.find(rule, target).await?.is_none() {
+            return Ok(None);
+        }
+        let id = target_id(rule, target);
+        Ok(Some(Created {
+            outputs: target_outputs(&id),
+            id,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_ids_round_trip() {
+        let id = target_id("rule-a", "lambda");
+        assert_eq!(split_target_id(&id).ok(), Some(("rule-a", "lambda")));
+        assert!(split_target_id("nosep").is_err());
+        assert!(split_target_id("r/").is_err());
+    }
+}

@@ -1,0 +1,623 @@
+//! KMS providers: `aws_kms_key` (a customer managed key with nova's key policy, rotation
+//! and tags; deleting it schedules its deletion) and `aws_kms_alias`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
+
+use super::policy_doc::{observed_policy, policies_equal};
+use super::tag_diff::{owned_by, tag_diff};
+use super::{
+    aws_error, has_code, optional_str, required_str, tags_of, tags_value, wait_until, AwsClients,
+};
+use crate::model::{Inputs, Outputs, Value};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+/// The only key policy name KMS knows.
+const POLICY_NAME: &str = "default";
+/// `deletion_window_days` when the input is absent.
+const DEFAULT_DELETION_WINDOW_DAYS: i64 = 7;
+/// How long a new key may take to become `Enabled`.
+const ENABLE_WAIT: Duration = Duration::from_secs(120);
+/// KMS error code for a key or alias that does not exist.
+const NOT_FOUND: &str = "NotFoundException";
+
+/// The KMS providers.
+pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
+    vec![
+        Arc::new(KmsKey::new(clients.kms.clone())),
+        Arc::new(KmsAlias::new(clients.kms.clone())),
+    ]
+}
+
+/// `aws_kms_key`.
+pub struct KmsKey {
+    kms: aws_sdk_kms::Client,
+    schema: Schema,
+}
+
+impl KmsKey {
+    pub fn new(kms: aws_sdk_kms::Client) -> Self {
+        KmsKey {
+            kms,
+            schema: Schema::new("aws_kms_key", &[], true),
+        }
+    }
+
+    async fn describe(&self, key_id: &str) -> Result<Option<KeyMetadata>, ProviderError> {
+        match self.kms.describe_key().key_id(key_id).send().await {
+            Ok(out) => Ok(out.key_metadata),
+            Err(err) => {
+                let err = aws_error("DescribeKey", err);
+                if has_code(&err, &[NOT_FOUND]) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn tags(&self, key_id: &str) -> Result<Vec<(String, String)>, ProviderError> {
+        let pages = self
+            .kms
+            .list_resource_tags()
+            .key_id(key_id)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("ListResourceTags", e))?;
+        let mut tags: Vec<(String, String)> = pages
+            .iter()
+            .flat_map(|page| page.tags())
+            .map(|t| (t.tag_key().to_string(), t.tag_value().to_string()))
+            .collect();
+        tags.sort();
+        Ok(tags)
+    }
+
+    async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), ProviderError> {
+        if enabled {
+            self.kms
+                .enable_key_rotation()
+                .key_id(key_id)
+                .send()
+                .await
+                .map_err(|e| aws_error("EnableKeyRotation", e))?;
+        } else {
+            self.kms
+                .disable_key_rotation()
+                .key_id(key_id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DisableKeyRotation", e))?;
+        }
+        Ok(())
+    }
+
+    async fn update_tags(
+        &self,
+        key_id: &str,
+        old: &Inputs,
+        new: &Inputs,
+    ) -> Result<(), ProviderError> {
+        let diff = tag_diff(old, new);
+        if !diff.remove.is_empty() {
+            self.kms
+                .untag_resource()
+                .key_id(key_id)
+                .set_tag_keys(Some(diff.remove))
+                .send()
+                .await
+                .map_err(|e| aws_error("UntagResource", e))?;
+        }
+        if !diff.set.is_empty() {
+            self.kms
+                .tag_resource()
+                .key_id(key_id)
+                .set_tags(Some(sdk_tags(&diff.set)?))
+                .send()
+                .await
+                .map_err(|e| aws_error("TagResource", e))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until a new key is `Enabled` (KMS creates keys synchronously, but a key
+    /// created in a custom key store or replicated may be `Creating` for a while).
+    async fn wait_enabled(
+        &self,
+        ctx: &OpContext,
+        key_id: &str,
+    ) -> Result<KeyMetadata, ProviderError> {
+        wait_until(
+            ctx,
+            &format!("KMS key {key_id} to be Enabled"),
+            ENABLE_WAIT,
+            || async {
+                Ok(self
+                    .describe(key_id)
+                    .await?
+                    .filter(|m| m.key_state() == Some(&KeyState::Enabled)))
+            },
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for KmsKey {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let policy = required_str(inputs, "policy")?;
+        let created = self
+            .kms
+            .create_key()
+            .policy(policy)
+            .description(optional_str(inputs, "description").unwrap_or_default())
+            .set_tags(Some(sdk_tags(&tags_of(inputs))?).filter(|t| !t.is_empty()))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateKey", e))?;
+        let key_id = created
+            .key_metadata()
+            .map(|m| m.key_id().to_string())
+            .ok_or_else(|| ProviderError::Other("CreateKey returned no key metadata".into()))?;
+        let metadata = self.wait_enabled(ctx, &key_id).await?;
+        if rotation_wanted(inputs) {
+            self.set_rotation(&key_id, true).await?;
+        }
+        Ok(Created {
+            id: key_id,
+            outputs: key_outputs(&metadata),
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let Some(metadata) = self.describe(id).await? else {
+            return Ok(Observed::Gone);
+        };
+        if is_deleted(&metadata) {
+            return Ok(Observed::Gone);
+        }
+        let policy = self
+            .kms
+            .get_key_policy()
+            .key_id(id)
+            .policy_name(POLICY_NAME)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetKeyPolicy", e))?
+            .policy
+            .unwrap_or_default();
+        let rotation = self
+            .kms
+            .get_key_rotation_status()
+            .key_id(id)
+            .send()
+            .await
+            .map_err(|e| aws_error("GetKeyRotationStatus", e))?
+            .key_rotation_enabled();
+        let tags = self.tags(id).await?;
+
+        let mut inputs = Inputs::new();
+        inputs.insert(
+            "description".into(),
+            Value::str(metadata.description().unwrap_or_default()),
+        );
+        inputs.insert(
+            "policy".into(),
+            Value::String(observed_policy(&policy, optional_str(applied, "policy"))),
+        );
+        inputs.insert("enable_key_rotation".into(), Value::Bool(rotation));
+        // Not readable from a live key: what was applied stands.
+        if let Some(window) = applied.get("deletion_window_days") {
+            inputs.insert("deletion_window_days".into(), window.clone());
+        }
+        inputs.insert("tags".into(), tags_value(tags));
+        Ok(Observed::Present {
+            inputs,
+            outputs: key_outputs(&metadata),
+        })
+    }
+
+    async fn update(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        let new_description = optional_str(new, "description").unwrap_or_default();
+        if optional_str(old, "description").unwrap_or_default() != new_description {
+            self.kms
+                .update_key_description()
+                .key_id(id)
+                .description(new_description)
+                .send()
+                .await
+                .map_err(|e| aws_error("UpdateKeyDescription", e))?;
+        }
+        let new_policy = required_str(new, "policy")?;
+        let old_policy = optional_str(old, "policy").unwrap_or_default();
+        if !policies_equal(old_policy, new_policy) {
+            self.kms
+                .put_key_policy()
+                .key_id(id)
+                .policy_name(POLICY_NAME)
+                .policy(new_policy)
+                .send()
+                .await
+                .map_err(|e| aws_error("PutKeyPolicy", e))?;
+        }
+        if rotation_wanted(old) != rotation_wanted(new) {
+            self.set_rotation(id, rotation_wanted(new)).await?;
+        }
+        self.update_tags(id, old, new).await?;
+        Ok(outputs.clone())
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        match self.describe(id).await? {
+            None => return Ok(()),
+            Some(m) if is_deleted(&m) => return Ok(()),
+            Some(_) => {}
+        }
+        let days = deletion_window_days(inputs)?;
+        match self
+            .kms
+            .schedule_key_deletion()
+            .key_id(id)
+            .pending_window_in_days(days)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                ctx.note(&format!(
+                    "KMS key {id} scheduled for deletion in {days} days"
+                ));
+                Ok(())
+            }
+            Err(err) => {
+                let err = aws_error("ScheduleKeyDeletion", err);
+                if has_code(&err, &[NOT_FOUND]) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let pages = self
+            .kms
+            .list_keys()
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("ListKeys", e))?;
+        let mut key_ids: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.keys())
+            .filter_map(|k| k.key_id().map(str::to_string))
+            .collect();
+        key_ids.sort();
+        let address = ctx.address.to_string();
+        for key_id in key_ids {
+            let Some(metadata) = self.describe(&key_id).await? else {
+                continue;
+            };
+            let customer_managed =
+                metadata.key_manager() == Some(&aws_sdk_kms::types::KeyManagerType::Customer);
+            if !customer_managed || is_deleted(&metadata) {
+                continue;
+            }
+            if owned_by(&self.tags(&key_id).await?, &ctx.stack, &address) {
+                return Ok(Some(Created {
+                    id: key_id,
+                    outputs: key_outputs(&metadata),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn delete_note(&self, inputs: &Inputs) -> Option<String> {
+        let days = deletion_window_days(inputs).unwrap_or(DEFAULT_DELETION_WINDOW_DAYS as i32);
+        Some(format!(
+            "scheduled for deletion in {days} days (KMS keys cannot be deleted at once)"
+        ))
+    }
+}
+
+/// `aws_kms_alias`. Its id is the alias name.
+pub struct KmsAlias {
+    kms: aws_sdk_kms::Client,
+    schema: Schema,
+}
+
+impl KmsAlias {
+    pub fn new(kms: aws_sdk_kms::Client) -> Self {
+        KmsAlias {
+            kms,
+            schema: Schema::new("aws_kms_alias", &["name"], false),
+        }
+    }
+
+    /// The alias with this name, from ListAliases (there is no GetAlias).
+    async fn find(
+        &self,
+        name: &str,
+    ) -> Result<Option<aws_sdk_kms::types::AliasListEntry>, ProviderError> {
+        let pages = self
+            .kms
+            .list_aliases()
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("ListAliases", e))?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|p| p.aliases.unwrap_or_default())
+            .find(|a| a.alias_name() == Some(name)))
+    }
+
+    async fn outputs_of(&self, name: &str) -> Result<Outputs, ProviderError> {
+        let entry = self.find(name).await?.ok_or_else(|| {
+            ProviderError::Other(format!("alias {name} not found right after creating it"))
+        })?;
+        Ok(alias_outputs(name, &entry))
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for KmsAlias {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, _ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let name = required_str(inputs, "name")?;
+        self.kms
+            .create_alias()
+            .alias_name(name)
+            .target_key_id(required_str(inputs, "target_key_id")?)
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateAlias", e))?;
+        Ok(Created {
+            id: name.to_string(),
+            outputs: self.outputs_of(name).await?,
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let Some(entry) = self.find(id).await? else {
+            return Ok(Observed::Gone);
+        };
+        let live_target = entry.target_key_id().unwrap_or_default();
+        let target = match optional_str(applied, "target_key_id") {
+            Some(applied) if same_key(applied, live_target) => applied.to_string(),
+            _ => live_target.to_string(),
+        };
+        let mut inputs = Inputs::new();
+        inputs.insert("name".into(), Value::str(id));
+        inputs.insert("target_key_id".into(), Value::String(target));
+        Ok(Observed::Present {
+            inputs,
+            outputs: alias_outputs(id, &entry),
+        })
+    }
+
+    async fn update(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        _old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        self.kms
+            .update_alias()
+            .alias_name(id)
+            .target_key_id(required_str(new, "target_key_id")?)
+            .send()
+            .await
+            .map_err(|e| aws_error("UpdateAlias", e))?;
+        self.outputs_of(id).await
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        match self.kms.delete_alias().alias_name(id).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let err = aws_error("DeleteAlias", err);
+                if has_code(&err, &[NOT_FOUND]) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Aliases have no tags: an alias with the desired name that already points at the
+    /// desired key is the one an interrupted create made. One pointing elsewhere is not
+    /// adopted (creating then fails with `AlreadyExistsException`).
+    async fn find_existing(
+        &self,
+        _ctx: &OpContext,
+        inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let name = required_str(inputs, "name")?;
+        let target = required_str(inputs, "target_key_id")?;
+        Ok(self
+            .find(name)
+            .await?
+            .filter(|entry| same_key(target, entry.target_key_id().unwrap_or_default()))
+            .map(|entry| Created {
+                id: name.to_string(),
+                outputs: alias_outputs(name, &entry),
+            }))
+    }
+}
+
+fn key_outputs(metadata: &KeyMetadata) -> Outputs {
+    let mut outputs = Outputs::new();
+    outputs.insert("id".into(), Value::str(metadata.key_id()));
+    outputs.insert("key_id".into(), Value::str(metadata.key_id()));
+    outputs.insert("arn".into(), Value::str(metadata.arn().unwrap_or_default()));
+    outputs
+}
+
+fn alias_outputs(name: &str, entry: &aws_sdk_kms::types::AliasListEntry) -> Outputs {
+    let mut outputs = Outputs::new();
+    outputs.insert("id".into(), Value::str(name));
+    outputs.insert("name".into(), Value::str(name));
+    outputs.insert(
+        "arn".into(),
+        Value::str(entry.alias_arn().unwrap_or_default()),
+    );
+    outputs
+}
+
+/// A key scheduled for deletion counts as gone: it can never be used again by nova.
+fn is_deleted(metadata: &KeyMetadata) -> bool {
+    matches!(
+        metadata.key_state(),
+        Some(KeyState::PendingDeletion) | Some(KeyState::PendingReplicaDeletion)
+    )
+}
+
+fn rotation_wanted(inputs: &Inputs) -> bool {
+    inputs
+        .get("enable_key_rotation")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// `deletion_window_days`, 7 when absent; KMS accepts 7 to 30.
+fn deletion_window_days(inputs: &Inputs) -> Result<i32, ProviderError> {
+    let days = match inputs.get("deletion_window_days") {
+        None | Some(Value::Null) => DEFAULT_DELETION_WINDOW_DAYS,
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| ProviderError::invalid("deletion_window_days", "must be an integer"))?,
+    };
+    if !(7..=30).contains(&days) {
+        return Err(ProviderError::invalid(
+            "deletion_window_days",
+            format!("must be between 7 and 30, got {days}"),
+        ));
+    }
+    Ok(days as i32)
+}
+
+/// True when a `target_key_id` input (a key id or key ARN) names the same key as the live
+/// target (ListAliases reports a key id; LocalStack reports the ARN when the alias was
+/// retargeted with one).
+fn same_key(target: &str, live_target: &str) -> bool {
+    !live_target.is_empty() && key_id_part(target) == key_id_part(live_target)
+}
+
+/// The key id in a key ARN (`arn:aws:kms:<region>:<account>:key/<id>`), or the text itself.
+fn key_id_part(key: &str) -> &str {
+    key.rsplit_once(":key/").map_or(key, |(_, id)| id)
+}
+
+fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .tag_key(k)
+                .tag_value(v)
+                .build()
+                .map_err(|e| ProviderError::Other(format!("building KMS tag {k}: {e}")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_target_matches_by_id_or_arn() {
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert!(same_key(id, id));
+        assert!(same_key(
+            &format!("arn:aws:kms:us-east-1:000000000000:key/{id}"),
+            id
+        ));
+        assert!(same_key(
+            id,
+            &format!("arn:aws:kms:us-east-1:000000000000:key/{id}")
+        ));
+        assert!(!same_key("other", id));
+        assert!(!same_key("x", ""));
+    }
+
+    #[test]
+    fn deletion_window_defaults_to_seven_and_is_bounded() {
+        assert_eq!(deletion_window_days(&Inputs::new()).ok(), Some(7));
+        let mut inputs = Inputs::new();
+        inputs.insert("deletion_window_days".into(), Value::Int(30));
+        assert_eq!(deletion_window_days(&inputs).ok(), Some(30));
+        inputs.insert("deletion_window_days".into(), Value::Int(3));
+        assert!(deletion_window_days(&inputs).is_err());
+    }
+
+    #[test]
+    fn delete_note_names_the_window() {
+        let provider = KmsKey {
+            kms: aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::Config::builder()
+                    .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+                    .build(),
+            ),
+            schema: Schema::new("aws_kms_key", &[], true),
+        };
+        let mut inputs = Inputs::new();
+        inputs.insert("deletion_window_days".into(), Value::Int(10));
+        assert_eq!(
+            provider.delete_note(&inputs).as_deref(),
+            Some("scheduled for deletion in 10 days (KMS keys cannot be deleted at once)")
+        );
+    }
+}

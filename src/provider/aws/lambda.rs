@@ -1,0 +1,975 @@
+//! Lambda: the `aws_lambda_function` provider (code from a source directory zipped by
+//! [`super::lambda_package`], configuration, VPC attachment, tags) and the
+//! `aws_lambda_permission` provider (one statement of a function's resource policy).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{
+    Environment, FunctionCode, FunctionConfiguration, LastUpdateStatus, Runtime, State, VpcConfig,
+};
+use aws_sdk_lambda::Client;
+
+use super::lambda_package::{hex_to_base64, package_source, Package};
+use super::live::{
+    optional_i32, owned_by, put_optional, put_string_map, put_string_set, string_map,
+};
+use super::tag_diff::{user_tags, TagDiff};
+use super::{
+    aws_error, has_code, required_str, retry_while, string_list, tags_of, wait_until, AwsClients,
+};
+use crate::model::{Inputs, Outputs, Value};
+use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+
+pub const FUNCTION: &str = "aws_lambda_function";
+pub const PERMISSION: &str = "aws_lambda_permission";
+
+const NOT_FOUND: &str = "ResourceNotFoundException";
+const CONFLICT: &str = "ResourceConflictException";
+const INVALID_PARAMETER: &str = "InvalidParameterValueException";
+
+/// How long to retry while a new IAM role (or its policies) propagates to Lambda.
+const IAM_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
+/// How long to retry while another update of the same function is in progress.
+const CONFLICT_LIMIT: Duration = Duration::from_secs(120);
+/// How long a function may stay `Pending` after create (VPC functions take minutes on AWS).
+const ACTIVE_LIMIT: Duration = Duration::from_secs(600);
+/// How long an update may stay `InProgress`.
+const UPDATED_LIMIT: Duration = Duration::from_secs(600);
+/// How long a deleted function may still be visible.
+const DELETED_LIMIT: Duration = Duration::from_secs(300);
+
+/// The providers of this module.
+pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
+    vec![
+        Arc::new(FunctionProvider::new(clients.lambda.clone())),
+        Arc::new(PermissionProvider::new(clients.lambda.clone())),
+    ]
+}
+
+/// True for the errors Lambda gives while a just-created role or its policies are not yet
+/// visible to it.
+fn iam_not_yet_propagated(err: &ProviderError) -> bool {
+    match err {
+        ProviderError::Aws { code, message, .. } if code == INVALID_PARAMETER => {
+            message.contains("cannot be assumed by Lambda")
+                || message.contains("does not have permissions to call")
+        }
+        _ => false,
+    }
+}
+
+fn update_in_progress(err: &ProviderError) -> bool {
+    has_code(err, &[CONFLICT])
+}
+
+fn not_found(err: &ProviderError) -> bool {
+    has_code(err, &[NOT_FOUND])
+}
+
+// ---------------------------------------------------------------------------------------
+// aws_lambda_function
+// ---------------------------------------------------------------------------------------
+
+/// `aws_lambda_function`: id = the function name.
+pub struct FunctionProvider {
+    lambda: Client,
+    schema: Schema,
+}
+
+/// The configuration part of a function's inputs (everything but code, name and tags).
+struct FunctionConfig {
+    runtime: String,
+    handler: String,
+    role: String,
+    environment: BTreeMap<String, String>,
+    subnet_ids: Vec<String>,
+    security_group_ids: Vec<String>,
+    memory_size: Option<i32>,
+    timeout: Option<i32>,
+}
+
+impl FunctionConfig {
+    fn from_inputs(inputs: &Inputs) -> Result<Self, ProviderError> {
+        Ok(FunctionConfig {
+            runtime: required_str(inputs, "runtime")?.to_string(),
+            handler: required_str(inputs, "handler")?.to_string(),
+            role: required_str(inputs, "role")?.to_string(),
+            environment: string_map(inputs, "environment"),
+            subnet_ids: string_list(inputs, "subnet_ids"),
+            security_group_ids: string_list(inputs, "security_group_ids"),
+            memory_size: optional_i32(inputs, "memory_size")?,
+            timeout: optional_i32(inputs, "timeout")?,
+        })
+    }
+
+    fn environment(&self) -> Environment {
+        Environment::builder()
+            .set_variables(Some(self.environment.clone().into_iter().collect()))
+            .build()
+    }
+
+    fn vpc_config(&self) -> VpcConfig {
+        VpcConfig::builder()
+            .set_subnet_ids(Some(self.subnet_ids.clone()))
+            .set_security_group_ids(Some(self.security_group_ids.clone()))
+            .build()
+    }
+
+    fn has_vpc(&self) -> bool {
+        !self.subnet_ids.is_empty() || !self.security_group_ids.is_empty()
+    }
+}
+
+/// Rebuilds the zip of `source_dir` and checks it against the planned `code_sha256`.
+fn verified_package(inputs: &Inputs) -> Result<Package, ProviderError> {
+    let source_dir = required_str(inputs, "source_dir")?;
+    let planned = required_str(inputs, "code_sha256")?;
+    let package = package_source(Path::new(source_dir))?;
+    if package.sha256_hex != planned {
+        return Err(ProviderError::invalid(
+            "code_sha256",
+            format!(
+                "the zip of {source_dir} now hashes to {}, but the plan was made for {planned}: \
+                 the source changed after planning; run plan again",
+                package.sha256_hex
+            ),
+        ));
+    }
+    Ok(package)
+}
+
+/// The ARN API Gateway uses to invoke a function (AWS_PROXY integrations).
+fn invoke_arn(function_arn: &str) -> String {
+    let parts: Vec<&str> = function_arn.split(':').collect();
+    let partition = parts.get(1).copied().unwrap_or("aws");
+    let region = parts.get(3).copied().unwrap_or_default();
+    format!(
+        "arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+    )
+}
+
+fn function_outputs(name: &str, function_arn: &str) -> Outputs {
+    Outputs::from([
+        ("id".to_string(), Value::str(name)),
+        ("arn".to_string(), Value::str(function_arn)),
+        ("function_name".to_string(), Value::str(name)),
+        (
+            "invoke_arn".to_string(),
+            Value::str(invoke_arn(function_arn)),
+        ),
+    ])
+}
+
+/// The live `code_sha256`: the applied hex value when the live code is that zip, the live
+/// base64 hash otherwise (so the difference shows as drift).
+fn live_code_sha256(live_base64: Option<&str>, applied: &Inputs) -> Option<Value> {
+    let live = live_base64?;
+    let applied_hex = applied.get("code_sha256").and_then(Value::as_str);
+    match applied_hex {
+        Some(hex) if hex_to_base64(hex).as_deref() == Some(live) => Some(Value::str(hex)),
+        _ => Some(Value::str(live)),
+    }
+}
+
+impl FunctionProvider {
+    pub fn new(lambda: Client) -> Self {
+        FunctionProvider {
+            lambda,
+            schema: Schema::new(FUNCTION, &["function_name"], false),
+        }
+    }
+
+    /// The function's configuration, `None` when it does not exist.
+    async fn configuration(
+        &self,
+        name: &str,
+    ) -> Result<Option<FunctionConfiguration>, ProviderError> {
+        match self.lambda.get_function().function_name(name).send().await {
+            Ok(out) => Ok(out.configuration().cloned()),
+            Err(e) => {
+                let err = aws_error("GetFunction", e);
+                if not_found(&err) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn live_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+        let out = self
+            .lambda
+            .list_tags()
+            .resource(arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListTags", e))?;
+        Ok(user_tags(out.tags().cloned().unwrap_or_default()))
+    }
+
+    async fn wait_active(&self, ctx: &OpContext, name: &str) -> Result<String, ProviderError> {
+        wait_until(
+            ctx,
+            &format!("function {name} to be Active"),
+            ACTIVE_LIMIT,
+            || async {
+                let config = self.configuration(name).await?.ok_or_else(|| {
+                    ProviderError::Other(format!("function {name} disappeared while being created"))
+                })?;
+                match config.state() {
+                    Some(State::Active) => {
+                        Ok(Some(config.function_arn().unwrap_or_default().to_string()))
+                    }
+                    Some(State::Failed) => Err(ProviderError::Other(format!(
+                        "function {name} failed to become Active: {} ({})",
+                        config.state_reason().unwrap_or("no reason given"),
+                        config
+                            .state_reason_code()
+                            .map(|c| c.as_str())
+                            .unwrap_or("no reason code")
+                    ))),
+                    _ => Ok(None),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Waits until the last update finished (`LastUpdateStatus: Successful`); returns the
+    /// function ARN.
+    async fn wait_updated(&self, ctx: &OpContext, name: &str) -> Result<String, ProviderError> {
+        wait_until(
+            ctx,
+            &format!("update of function {name} to finish"),
+            UPDATED_LIMIT,
+            || async {
+                let config = self.configuration(name).await?.ok_or_else(|| {
+                    ProviderError::Other(format!("function {name} disappeared while being updated"))
+                })?;
+                match config.last_update_status() {
+                    Some(LastUpdateStatus::Failed) => Err(ProviderError::Other(format!(
+                        "update of function {name} failed: {}",
+                        config
+                            .last_update_status_reason()
+                            .unwrap_or("no reason given")
+                    ))),
+                    Some(LastUpdateStatus::InProgress) => Ok(None),
+                    // Successful, or absent (never updated): only once the function is no
+                    // longer Pending.
+                    _ if config.state() == Some(&State::Pending) => Ok(None),
+                    _ => Ok(Some(config.function_arn().unwrap_or_default().to_string())),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn create_function(
+        &self,
+        ctx: &OpContext,
+        name: &str,
+        config: &FunctionConfig,
+        package: &Package,
+        tags: &[(String, String)],
+    ) -> Result<(), ProviderError> {
+        retry_while(
+            ctx,
+            &format!("creating function {name}"),
+            IAM_PROPAGATION_LIMIT,
+            iam_not_yet_propagated,
+            || async {
+                let mut request = self
+                    .lambda
+                    .create_function()
+                    .function_name(name)
+                    .runtime(Runtime::from(config.runtime.as_str()))
+                    .handler(&config.handler)
+                    .role(&config.role)
+                    .code(
+                        FunctionCode::builder()
+                            .zip_file(Blob::new(package.zip.clone()))
+                            .build(),
+                    )
+                    .environment(config.environment())
+                    .set_memory_size(config.memory_size)
+                    .set_timeout(config.timeout);
+                if config.has_vpc() {
+                    request = request.vpc_config(config.vpc_config());
+                }
+                if !tags.is_empty() {
+                    request = request.set_tags(Some(tags.iter().cloned().collect()));
+                }
+                request
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| aws_error("CreateFunction", e))
+            },
+        )
+        .await
+    }
+
+    async fn update_code(
+        &self,
+        ctx: &OpContext,
+        name: &str,
+        package: &Package,
+    ) -> Result<(), ProviderError> {
+        ctx.note(&format!("uploading new code for function {name}"));
+        retry_while(
+            ctx,
+            &format!("updating the code of function {name}"),
+            CONFLICT_LIMIT,
+            update_in_progress,
+            || async {
+                self.lambda
+                    .update_function_code()
+                    .function_name(name)
+                    .zip_file(Blob::new(package.zip.clone()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| aws_error("UpdateFunctionCode", e))
+            },
+        )
+        .await?;
+        self.wait_updated(ctx, name).await.map(|_| ())
+    }
+
+    async fn update_configuration(
+        &self,
+        ctx: &OpContext,
+        name: &str,
+        config: &FunctionConfig,
+    ) -> Result<(), ProviderError> {
+        ctx.note(&format!("updating the configuration of function {name}"));
+        retry_while(
+            ctx,
+            &format!("updating the configuration of function {name}"),
+            IAM_PROPAGATION_LIMIT.max(CONFLICT_LIMIT),
+            |err| update_in_progress(err) || iam_not_yet_propagated(err),
+            || async {
+                self.lambda
+                    .update_function_configuration()
+                    .function_name(name)
+                    .runtime(Runtime::from(config.runtime.as_str()))
+                    .handler(&config.handler)
+                    .role(&config.role)
+                    .environment(config.environment())
+                    // Empty lists detach the function from its VPC.
+                    .vpc_config(config.vpc_config())
+                    .set_memory_size(config.memory_size)
+                    .set_timeout(config.timeout)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| aws_error("UpdateFunctionConfiguration", e))
+            },
+        )
+        .await?;
+        self.wait_updated(ctx, name).await.map(|_| ())
+    }
+
+    async fn apply_tags(&self, arn: &str, desired: &Inputs) -> Result<(), ProviderError> {
+        let live = self.live_tags(arn).await?;
+        let diff = TagDiff::between(&live, &tags_of(desired));
+        if !diff.remove.is_empty() {
+            self.lambda
+                .untag_resource()
+                .resource(arn)
+                .set_tag_keys(Some(diff.remove.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("UntagResource", e))?;
+        }
+        if !diff.set.is_empty() {
+            self.lambda
+                .tag_resource()
+                .resource(arn)
+                .set_tags(Some(diff.set.into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| aws_error("TagResource", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The live configuration in the shape of the inputs.
+fn function_inputs(
+    name: &str,
+    config: &FunctionConfiguration,
+    tags: BTreeMap<String, String>,
+    applied: &Inputs,
+) -> Inputs {
+    let mut inputs = Inputs::new();
+    inputs.insert("function_name".to_string(), Value::str(name));
+    let text = |s: Option<&str>| s.map(Value::str);
+    put_optional(
+        &mut inputs,
+        applied,
+        "runtime",
+        text(config.runtime().map(|r| r.as_str())),
+    );
+    put_optional(&mut inputs, applied, "handler", text(config.handler()));
+    put_optional(&mut inputs, applied, "role", text(config.role()));
+    // Not readable from AWS: the directory the code came from.
+    put_optional(
+        &mut inputs,
+        applied,
+        "source_dir",
+        applied.get("source_dir").cloned(),
+    );
+    put_optional(
+        &mut inputs,
+        applied,
+        "code_sha256",
+        live_code_sha256(config.code_sha256(), applied),
+    );
+    let environment: BTreeMap<String, String> = config
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    put_string_map(&mut inputs, applied, "environment", environment);
+    let vpc = config.vpc_config();
+    put_string_set(
+        &mut inputs,
+        applied,
+        "subnet_ids",
+        vpc.map(|v| v.subnet_ids().to_vec()).unwrap_or_default(),
+    );
+    put_string_set(
+        &mut inputs,
+        applied,
+        "security_group_ids",
+        vpc.map(|v| v.security_group_ids().to_vec())
+            .unwrap_or_default(),
+    );
+    let int = |i: Option<i32>| i.map(|i| Value::Int(i64::from(i)));
+    put_optional(
+        &mut inputs,
+        applied,
+        "memory_size",
+        int(config.memory_size()),
+    );
+    put_optional(&mut inputs, applied, "timeout", int(config.timeout()));
+    put_string_map(&mut inputs, applied, "tags", tags);
+    inputs
+}
+
+/// The code part of two inputs differs (a new zip must be uploaded).
+fn code_changed(old: &Inputs, new: &Inputs) -> bool {
+    old.get("code_sha256") != new.get("code_sha256")
+}
+
+const CONFIG_FIELDS: &[&str] = &[
+    "runtime",
+    "handler",
+    "role",
+    "environment",
+    "subnet_ids",
+    "security_group_ids",
+    "memory_size",
+    "timeout",
+];
+
+#[async_trait]
+impl ResourceProvider for FunctionProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let name = required_str(inputs, "function_name")?;
+        let config = FunctionConfig::from_inputs(inputs)?;
+        let package = verified_package(inputs)?;
+        ctx.note(&format!(
+            "creating function {name} ({} byte zip)",
+            package.zip.len()
+        ));
+        self.create_function(ctx, name, &config, &package, &tags_of(inputs))
+            .await?;
+        let arn = self.wait_active(ctx, name).await?;
+        Ok(Created {
+            id: name.to_string(),
+            outputs: function_outputs(name, &arn),
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let out = match self.lambda.get_function().function_name(id).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let err = aws_error("GetFunction", e);
+                return if not_found(&err) {
+                    Ok(Observed::Gone)
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        let Some(config) = out.configuration() else {
+            return Err(ProviderError::Other(format!(
+                "GetFunction returned no configuration for {id}"
+            )));
+        };
+        let arn = config.function_arn().unwrap_or_default();
+        let tags = match self.live_tags(arn).await {
+            Ok(tags) => tags,
+            Err(err) if not_found(&err) => return Ok(Observed::Gone),
+            Err(err) => return Err(err),
+        };
+        Ok(Observed::Present {
+            inputs: function_inputs(id, config, tags, applied),
+            outputs: function_outputs(id, arn),
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        let config = FunctionConfig::from_inputs(new)?;
+        // Whatever ran before (a create, an earlier update) must have finished.
+        self.wait_updated(ctx, id).await?;
+        if code_changed(old, new) {
+            let package = verified_package(new)?;
+            self.update_code(ctx, id, &package).await?;
+        }
+        if CONFIG_FIELDS.iter().any(|f| old.get(*f) != new.get(*f)) {
+            self.update_configuration(ctx, id, &config).await?;
+        }
+        let arn = self.wait_updated(ctx, id).await?;
+        self.apply_tags(&arn, new).await?;
+        Ok(function_outputs(id, &arn))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        ctx.note(&format!("deleting function {id}"));
+        let deleted = retry_while(
+            ctx,
+            &format!("deleting function {id}"),
+            CONFLICT_LIMIT,
+            update_in_progress,
+            || async {
+                self.lambda
+                    .delete_function()
+                    .function_name(id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| aws_error("DeleteFunction", e))
+            },
+        )
+        .await;
+        match deleted {
+            Ok(()) => {}
+            Err(err) if not_found(&err) => return Ok(()),
+            Err(err) => return Err(err),
+        }
+        wait_until(
+            ctx,
+            &format!("function {id} to be deleted"),
+            DELETED_LIMIT,
+            || async { Ok(self.configuration(id).await?.is_none().then_some(())) },
+        )
+        .await
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let name = required_str(inputs, "function_name")?;
+        let Some(config) = self.configuration(name).await? else {
+            return Ok(None);
+        };
+        let arn = config.function_arn().unwrap_or_default();
+        let tags = self.live_tags(arn).await?;
+        if !owned_by(&tags, &ctx.stack, &ctx.address.to_string()) {
+            return Ok(None);
+        }
+        Ok(Some(Created {
+            id: name.to_string(),
+            outputs: function_outputs(name, arn),
+        }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// aws_lambda_permission
+// ---------------------------------------------------------------------------------------
+
+/// `aws_lambda_permission`: id = `<function_name>/<statement_id>`.
+pub struct PermissionProvider {
+    lambda: Client,
+    schema: Schema,
+}
+
+/// One statement of a function policy, in the shape of the permission's inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Statement {
+    action: Option<String>,
+    principal: Option<String>,
+    source_arn: Option<String>,
+}
+
+fn permission_id(function_name: &str, statement_id: &str) -> String {
+    format!("{function_name}/{statement_id}")
+}
+
+/// Splits a permission id into function name and statement id. Neither may contain `/`
+/// (Lambda's naming rules), except a function given by ARN, which has none either.
+fn split_permission_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    id.rsplit_once('/')
+        .filter(|(f, s)| !f.is_empty() && !s.is_empty())
+        .ok_or_else(|| {
+            ProviderError::Other(format!(
+                "malformed aws_lambda_permission id {id:?}: expected <function_name>/<statement_id>"
+            ))
+        })
+}
+
+/// Finds statement `sid` in a function policy document.
+fn find_statement(policy: &str, sid: &str) -> Result<Option<Statement>, ProviderError> {
+    let doc: serde_json::Value = serde_json::from_str(policy)
+        .map_err(|e| ProviderError::Other(format!("function policy is not JSON: {e}")))?;
+    let statements = match doc.get("Statement") {
+        Some(serde_json::Value::Array(items)) => items.clone(),
+        Some(single @ serde_json::Value::Object(_)) => vec![single.clone()],
+        _ => Vec::new(),
+    };
+    let Some(found) = statements
+        .iter()
+        .find(|s| s.get("Sid").and_then(serde_json::Value::as_str) == Some(sid))
+    else {
+        return Ok(None);
+    };
+    let as_string = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
+    let principal = match found.get("Principal") {
+        Some(serde_json::Value::String(p)) => Some(p.clone()),
+        Some(serde_json::Value::Object(map)) => as_string(map.get("Service"))
+            .or_else(|| as_string(map.get("AWS")))
+            .or_else(|| {
+                map.values()
+                    .next()
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            }),
+        _ => None,
+    };
+    let source_arn = found.get("Condition").and_then(|c| {
+        ["ArnLike", "ArnEquals", "StringEquals", "StringLike"]
+            .iter()
+            .find_map(|op| as_string(c.get(*op).and_then(|m| m.get("AWS:SourceArn"))))
+    });
+    Ok(Some(Statement {
+        action: as_string(found.get("Action")),
+        principal,
+        source_arn,
+    }))
+}
+
+impl PermissionProvider {
+    pub fn new(lambda: Client) -> Self {
+        PermissionProvider {
+            lambda,
+            schema: Schema::new(
+                PERMISSION,
+                &[
+                    "function_name",
+                    "statement_id",
+                    "action",
+                    "principal",
+                    "source_arn",
+                ],
+                false,
+            ),
+        }
+    }
+
+    /// The statement, `None` when the function, its policy or the statement is gone.
+    async fn statement(
+        &self,
+        function_name: &str,
+        sid: &str,
+    ) -> Result<Option<Statement>, ProviderError> {
+        match self
+            .lambda
+            .get_policy()
+            .function_name(function_name)
+            .send()
+            .await
+        {
+            Ok(out) => find_statement(out.policy().unwrap_or("{}"), sid),
+            Err(e) => {
+                let err = aws_error("GetPolicy", e);
+                if not_found(&err) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn add(&self, ctx: &OpContext, inputs: &Inputs) -> Result<String, ProviderError> {
+        let function_name = required_str(inputs, "function_name")?;
+        let sid = required_str(inputs, "statement_id")?;
+        let action = required_str(inputs, "action")?;
+        let principal = required_str(inputs, "principal")?;
+        let source_arn = super::optional_str(inputs, "source_arn");
+        ctx.note(&format!(
+            "adding permission {sid} to function {function_name}"
+        ));
+        retry_while(
+            ctx,
+            &format!("adding permission {sid} to function {function_name}"),
+            CONFLICT_LIMIT,
+            update_in_progress,
+            || async {
+                self.lambda
+                    .add_permission()
+                    .function_name(function_name)
+                    .statement_id(sid)
+                    .action(action)
+                    .principal(principal)
+                    .set_source_arn(source_arn.map(str::to_string))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| aws_error("AddPermission", e))
+            },
+        )
+        .await?;
+        Ok(permission_id(function_name, sid))
+    }
+}
+
+fn permission_outputs(id: &str) -> Outputs {
+    Outputs::from([("id".to_string(), Value::str(id))])
+}
+
+#[async_trait]
+impl ResourceProvider for PermissionProvider {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let id = self.add(ctx, inputs).await?;
+        Ok(Created {
+            outputs: permission_outputs(&id),
+            id,
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        let (function_name, sid) = split_permission_id(id)?;
+        let Some(statement) = self.statement(function_name, sid).await? else {
+            return Ok(Observed::Gone);
+        };
+        let mut inputs = Inputs::new();
+        // The function as the inputs named it (a name or an ARN).
+        let applied_function = applied
+            .get("function_name")
+            .cloned()
+            .unwrap_or_else(|| Value::str(function_name));
+        inputs.insert("function_name".to_string(), applied_function);
+        inputs.insert("statement_id".to_string(), Value::str(sid));
+        put_optional(
+            &mut inputs,
+            applied,
+            "action",
+            statement.action.map(Value::str),
+        );
+        put_optional(
+            &mut inputs,
+            applied,
+            "principal",
+            statement.principal.map(Value::str),
+        );
+        put_optional(
+            &mut inputs,
+            applied,
+            "source_arn",
+            statement.source_arn.map(Value::str),
+        );
+        Ok(Observed::Present {
+            inputs,
+            outputs: permission_outputs(id),
+        })
+    }
+
+    /// Every field forces replacement, so the planner never asks for an in-place update;
+    /// should it, the statement is replaced under the same id.
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        self.delete(ctx, id, old, outputs).await?;
+        let new_id = self.add(ctx, new).await?;
+        if new_id != id {
+            return Err(ProviderError::Other(format!(
+                "aws_lambda_permission {id} cannot be renamed in place to {new_id}"
+            )));
+        }
+        Ok(permission_outputs(&new_id))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let (function_name, sid) = split_permission_id(id)?;
+        ctx.note(&format!(
+            "removing permission {sid} from function {function_name}"
+        ));
+        let removed = retry_while(
+            ctx,
+            &format!("removing permission {sid} from function {function_name}"),
+            CONFLICT_LIMIT,
+            update_in_progress,
+            || async {
+                self.lambda
+                    .remove_permission()
+                    .function_name(function_name)
+                    .statement_id(sid)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| aws_error("RemovePermission", e))
+            },
+        )
+        .await;
+        match removed {
+            Err(err) if not_found(&err) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn find_existing(
+        &self,
+        _ctx: &OpContext,
+        inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let function_name = required_str(inputs, "function_name")?;
+        let sid = required_str(inputs, "statement_id")?;
+        if self.statement(function_name, sid).await?.is_none() {
+            return Ok(None);
+        }
+        let id = permission_id(function_name, sid);
+        Ok(Some(Created {
+            outputs: permission_outputs(&id),
+            id,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoke_arn_uses_partition_and_region_of_the_function() {
+        assert_eq!(
+            invoke_arn("arn:aws:lambda:eu-west-1:123456789012:function:f"),
+            "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/\
+             arn:aws:lambda:eu-west-1:123456789012:function:f/invocations"
+        );
+    }
+
+    #[test]
+    fn permission_ids_round_trip() {
+        let id = permission_id("fn-a", "AllowEvents");
+        assert_eq!(split_permission_id(&id).ok(), Some(("fn-a", "AllowEvents")));
+        assert!(split_permission_id("nosep").is_err());
+        assert!(split_permission_id("/x").is_err());
+    }
+
+    #[test]
+    fn finds_statement_with_service_principal_and_source_arn() {
+        let policy = r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"other","Action":"lambda:InvokeFunction","Principal":"*"},
+            {"Sid":"s1","Effect":"Allow","Action":"lambda:InvokeFunction",
+             "Principal":{"Service":"events.amazonaws.com"},
+             "Condition":{"ArnLike":{"AWS:SourceArn":"arn:aws:events:us-east-1:1:rule/r"}}}]}"#;
+        let found = find_statement(policy, "s1").ok().flatten();
+        assert_eq!(
+            found,
+            Some(Statement {
+                action: Some("lambda:InvokeFunction".into()),
+                principal: Some("events.amazonaws.com".into()),
+                source_arn: Some("arn:aws:events:us-east-1:1:rule/r".into()),
+            })
+        );
+        assert_eq!(find_statement(policy, "missing").ok().flatten(), None);
+        let other = find_statement(policy, "other").ok().flatten();
+        assert_eq!(other.and_then(|s| s.principal), Some("*".to_string()));
+    }
+
+    #[test]
+    fn live_code_hash_keeps_applied_hex_only_when_equal() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let b64 = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        let applied = Inputs::from([("code_sha256".to_string(), Value::str(hex))]);
+        assert_eq!(live_code_sha256(Some(b64), &applied), Some(Value::str(hex)));
+        assert_eq!(
+            live_code_sha256(Some("AAAA"), &applied),
+            Some(Value::str("AAAA"))
+        );
+    }
+
+    #[test]
+    fn iam_propagation_errors_are_recognised() {
+        let err = ProviderError::Aws {
+            operation: "CreateFunction".into(),
+            code: INVALID_PARAMETER.into(),
+            message: "The role defined for the function cannot be assumed by Lambda.".into(),
+            request_id: None,
+        };
+        assert!(iam_not_yet_propagated(&err));
+        let other = ProviderError::Aws {
+            operation: "CreateFunction".into(),
+            code: INVALID_PARAMETER.into(),
+            message: "Unsupported runtime".into(),
+            request_id: None,
+        };
+        assert!(!iam_not_yet_propagated(&other));
+    }
+}

@@ -1,0 +1,211 @@
+//! The per-stack lock file: created with O_EXCL so only one nova changes a stack at a time,
+//! holding who took it (pid, host, command, since) so a refused run can say who holds it.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::StateError;
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockInfo {
+    pub pid: u32,
+    pub host: String,
+    pub command: String,
+    /// RFC 3339 time the lock was taken.
+    pub since: String,
+}
+
+impl fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pid {} on host {} running `{}` since {}",
+            self.pid, self.host, self.command, self.since
+        )
+    }
+}
+
+impl LockInfo {
+    /// A description of this process, about to run `command`.
+    pub fn current(command: &str) -> Self {
+        LockInfo {
+            pid: std::process::id(),
+            host: hostname(),
+            command: command.to_string(),
+            since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        }
+    }
+
+    /// True when the holder ran on this host and its process no longer exists.
+    pub fn is_stale(&self) -> bool {
+        self.host == hostname() && !pid_alive(self.pid)
+    }
+}
+
+/// A held lock; the lock file is removed when this is dropped.
+#[derive(Debug)]
+pub struct StateLock {
+    path: PathBuf,
+    info: LockInfo,
+}
+
+impl StateLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Nothing useful can be done if this fails; the next run reports a stale lock.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Creates the lock file at `path` or reports who holds it.
+pub(crate) fn acquire(path: &Path, command: &str) -> Result<StateLock, StateError> {
+    let info = LockInfo::current(command);
+    let text = serde_json::to_string(&info).map_err(|e| StateError::Serialize {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let io = |action, source| StateError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    let mut file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(held(path)),
+        Err(e) => return Err(io("create lock file", e)),
+    };
+    let lock = StateLock {
+        path: path.to_path_buf(),
+        info,
+    };
+    // From here on, dropping `lock` removes the file if writing it fails.
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io("write lock file", e))?;
+    Ok(lock)
+}
+
+/// The error for a lock file that already exists.
+fn held(path: &Path) -> StateError {
+    match read(path) {
+        Ok(Some(holder)) if holder.is_stale() => StateError::StaleLock {
+            path: path.to_path_buf(),
+            holder,
+        },
+        Ok(Some(holder)) => StateError::Locked {
+            path: path.to_path_buf(),
+            holder,
+        },
+        // Removed between our create and our read: report it as busy all the same.
+        Ok(None) => StateError::LockUnreadable {
+            path: path.to_path_buf(),
+            message: "it was removed while being read; try again".to_string(),
+        },
+        Err(e) => e,
+    }
+}
+
+/// Reads the lock file: `None` when there is none.
+pub(crate) fn read(path: &Path) -> Result<Option<LockInfo>, StateError> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(StateError::Io {
+                path: path.to_path_buf(),
+                action: "read lock file",
+                source: e,
+            })
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| StateError::LockUnreadable {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+/// Removes the lock file if its holder is dead, or unconditionally with `force`.
+pub(crate) fn force_unlock(path: &Path, force: bool) -> Result<Option<LockInfo>, StateError> {
+    let holder = match read(path) {
+        Ok(None) => return Ok(None),
+        Ok(Some(h)) => Some(h),
+        Err(StateError::LockUnreadable { .. }) if force => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(h) = &holder {
+        if !force && !h.is_stale() {
+            return Err(StateError::Locked {
+                path: path.to_path_buf(),
+                holder: h.clone(),
+            });
+        }
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(holder),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(holder),
+        Err(e) => Err(StateError::Io {
+            path: path.to_path_buf(),
+            action: "remove lock file",
+            source: e,
+        }),
+    }
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    if let Ok(name) = fs::read_to_string("/proc/sys/kernel/hostname") {
+        let name = name.trim();
+        if !name.is_empty() {
+            return name.to_string();
+        }
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname NUL-terminates
+    // within it (or truncates, which we tolerate).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Whether a process with this pid exists (on this host).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission check.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}

@@ -1,0 +1,802 @@
+//! The EC2 networking providers against LocalStack with the real SDK: create, read,
+//! in-place update, replacement, delete, drift made out of band, crash recovery by tags
+//! and NAT gateway idempotency.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aws_sdk_ec2::types::{Filter, Tag};
+use nova::model::{Address, Inputs, Outputs, Value};
+use nova::provider::aws::{ec2_network, AwsClients};
+use nova::provider::{Created, Observed, OpContext, ResourceProvider, SilentProgress};
+
+/// One test's world: clients, the providers and a stack name of its own.
+struct World {
+    clients: AwsClients,
+    providers: Vec<Arc<dyn ResourceProvider>>,
+    stack: String,
+}
+
+impl World {
+    async fn new(prefix: &str) -> World {
+        let clients = AwsClients::from_config(common::sdk_config().await);
+        World {
+            providers: ec2_network::providers(&clients),
+            clients,
+            stack: common::unique_stack(prefix),
+        }
+    }
+
+    fn ec2(&self) -> &aws_sdk_ec2::Client {
+        &self.clients.ec2
+    }
+
+    fn provider(&self, kind: &str) -> Arc<dyn ResourceProvider> {
+        self.providers
+            .iter()
+            .find(|p| p.schema().kind == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no provider for {kind}"))
+    }
+
+    fn ctx(&self, address: &str) -> OpContext {
+        let address: Address = address.parse().expect("valid address");
+        OpContext {
+            stack: self.stack.clone(),
+            client_token: format!("{}-{}", self.stack, address)
+                .chars()
+                .take(64)
+                .collect(),
+            address,
+            progress: Arc::new(SilentProgress),
+        }
+    }
+
+    /// The ownership tags for `address`, plus `extra`.
+    fn tags(&self, address: &str, extra: &[(&str, &str)]) -> Value {
+        let mut map = Inputs::new();
+        map.insert("nova:stack".into(), s(&self.stack));
+        map.insert("nova:address".into(), s(address));
+        map.insert("ManagedBy".into(), s("nova"));
+        for (k, v) in extra {
+            map.insert(k.to_string(), s(v));
+        }
+        Value::Map(map)
+    }
+
+    async fn create(&self, address: &str, inputs: &Inputs) -> Created {
+        let kind = address.split('.').next().expect("kind");
+        self.provider(kind)
+            .create(&self.ctx(address), inputs)
+            .await
+            .unwrap_or_else(|e| panic!("create {address}: {e}"))
+    }
+
+    async fn read(&self, address: &str, id: &str, applied: &Inputs) -> Observed {
+        let kind = address.split('.').next().expect("kind");
+        self.provider(kind)
+            .read(&self.ctx(address), id, applied)
+            .await
+            .unwrap_or_else(|e| panic!("read {address}: {e}"))
+    }
+
+    /// The live inputs and outputs; panics when the resource is gone.
+    async fn present(&self, address: &str, id: &str, applied: &Inputs) -> (Inputs, Outputs) {
+        match self.read(address, id, applied).await {
+            Observed::Present { inputs, outputs } => (inputs, outputs),
+            Observed::Gone => panic!("{address} ({id}) is gone"),
+        }
+    }
+
+    async fn update(
+        &self,
+        address: &str,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        outputs: &Outputs,
+    ) -> Outputs {
+        let kind = address.split('.').next().expect("kind");
+        self.provider(kind)
+            .update(&self.ctx(address), id, old, new, outputs)
+            .await
+            .unwrap_or_else(|e| panic!("update {address}: {e}"))
+    }
+
+    async fn delete(&self, address: &str, created: &Created, inputs: &Inputs) {
+        let kind = address.split('.').next().expect("kind");
+        self.provider(kind)
+            .delete(&self.ctx(address), &created.id, inputs, &created.outputs)
+            .await
+            .unwrap_or_else(|e| panic!("delete {address}: {e}"))
+    }
+
+    /// Deletes, then checks that read says Gone and that deleting again succeeds.
+    async fn delete_and_check_gone(&self, address: &str, created: &Created, inputs: &Inputs) {
+        self.delete(address, created, inputs).await;
+        assert_eq!(
+            self.read(address, &created.id, inputs).await,
+            Observed::Gone,
+            "{address} still there after delete"
+        );
+        self.delete(address, created, inputs).await;
+    }
+
+    async fn vpc(&self, name: &str, cidr: &str) -> (Created, Inputs) {
+        let address = format!("aws_vpc.{name}");
+        let inputs = fields(vec![
+            ("cidr_block", s(cidr)),
+            ("enable_dns_support", Value::Bool(true)),
+            ("enable_dns_hostnames", Value::Bool(true)),
+            ("tags", self.tags(&address, &[("Name", name)])),
+        ]);
+        (self.create(&address, &inputs).await, inputs)
+    }
+
+    async fn subnet(&self, name: &str, vpc_id: &str, cidr: &str) -> (Created, Inputs) {
+        let address = format!("aws_subnet.{name}");
+        let inputs = fields(vec![
+            ("vpc_id", s(vpc_id)),
+            ("cidr_block", s(cidr)),
+            ("availability_zone", s("us-east-1a")),
+            ("map_public_ip_on_launch", Value::Bool(false)),
+            ("tags", self.tags(&address, &[])),
+        ]);
+        (self.create(&address, &inputs).await, inputs)
+    }
+
+    async fn igw(&self, name: &str, vpc_id: &str) -> (Created, Inputs) {
+        let address = format!("aws_internet_gateway.{name}");
+        let inputs = fields(vec![
+            ("vpc_id", s(vpc_id)),
+            ("tags", self.tags(&address, &[])),
+        ]);
+        (self.create(&address, &inputs).await, inputs)
+    }
+
+    async fn eip(&self, name: &str) -> (Created, Inputs) {
+        let address = format!("aws_eip.{name}");
+        let inputs = fields(vec![("tags", self.tags(&address, &[]))]);
+        (self.create(&address, &inputs).await, inputs)
+    }
+
+    fn nat_inputs(&self, name: &str, subnet_id: &str, allocation_id: &str) -> Inputs {
+        fields(vec![
+            ("subnet_id", s(subnet_id)),
+            ("allocation_id", s(allocation_id)),
+            ("tags", self.tags(&format!("aws_nat_gateway.{name}"), &[])),
+        ])
+    }
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.to_string())
+}
+
+fn fields(pairs: Vec<(&str, Value)>) -> Inputs {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn with(inputs: &Inputs, field: &str, value: Value) -> Inputs {
+    let mut out = inputs.clone();
+    out.insert(field.to_string(), value);
+    out
+}
+
+fn out_str<'a>(outputs: &'a Outputs, field: &str) -> &'a str {
+    outputs
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("output {field} missing in {outputs:?}"))
+}
+
+#[tokio::test]
+async fn vpc_create_read_update_replace_delete() {
+    let w = World::new("vpc").await;
+    let (vpc, inputs) = w.vpc("main", "10.10.0.0/16").await;
+    assert!(vpc.id.starts_with("vpc-"), "{}", vpc.id);
+    assert_eq!(out_str(&vpc.outputs, "id"), vpc.id);
+    assert_eq!(out_str(&vpc.outputs, "cidr_block"), "10.10.0.0/16");
+    assert!(out_str(&vpc.outputs, "arn").ends_with(&format!(":vpc/{}", vpc.id)));
+
+    let (live, _) = w.present("aws_vpc.main", &vpc.id, &inputs).await;
+    assert_eq!(live, inputs, "read matches the inputs");
+
+    // In place: tags and DNS hostnames.
+    let new = with(
+        &with(&inputs, "enable_dns_hostnames", Value::Bool(false)),
+        "tags",
+        w.tags("aws_vpc.main", &[("Environment", "Production")]),
+    );
+    w.update("aws_vpc.main", &vpc.id, &inputs, &new, &vpc.outputs)
+        .await;
+    let (live, _) = w.present("aws_vpc.main", &vpc.id, &new).await;
+    assert_eq!(
+        live, new,
+        "read shows the update (Name tag removed, DNS off)"
+    );
+
+    // Forcing change (CBD): new VPC with the new CIDR, then the old one deleted.
+    let replaced = with(&new, "cidr_block", s("10.11.0.0/16"));
+    let vpc2 = w.create("aws_vpc.main", &replaced).await;
+    assert_ne!(vpc2.id, vpc.id);
+    w.delete("aws_vpc.main", &vpc, &new).await;
+    assert_eq!(w.read("aws_vpc.main", &vpc.id, &new).await, Observed::Gone);
+    let (live, _) = w.present("aws_vpc.main", &vpc2.id, &replaced).await;
+    assert_eq!(live["cidr_block"], s("10.11.0.0/16"));
+
+    w.delete_and_check_gone("aws_vpc.main", &vpc2, &replaced)
+        .await;
+}
+
+#[tokio::test]
+async fn vpc_drift_out_of_band_and_find_existing() {
+    let w = World::new("vpcdrift").await;
+    let (vpc, inputs) = w.vpc("main", "10.12.0.0/16").await;
+
+    let found = w
+        .provider("aws_vpc")
+        .find_existing(&w.ctx("aws_vpc.main"), &inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(vpc.id.clone()));
+    let none = w
+        .provider("aws_vpc")
+        .find_existing(&w.ctx("aws_vpc.unknown"), &inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(none, None);
+
+    // A tag changed by someone else shows as drift.
+    w.ec2()
+        .create_tags()
+        .resources(&vpc.id)
+        .tags(Tag::builder().key("Name").value("hacked").build())
+        .send()
+        .await
+        .expect("raw CreateTags");
+    let (live, _) = w.present("aws_vpc.main", &vpc.id, &inputs).await;
+    let tags = live["tags"].as_map().expect("tags map");
+    assert_eq!(tags.get("Name"), Some(&s("hacked")));
+    assert_ne!(live["tags"], inputs["tags"]);
+
+    // Deleted out of band: read says Gone, delete succeeds.
+    w.ec2()
+        .delete_vpc()
+        .vpc_id(&vpc.id)
+        .send()
+        .await
+        .expect("raw DeleteVpc");
+    assert_eq!(
+        w.read("aws_vpc.main", &vpc.id, &inputs).await,
+        Observed::Gone
+    );
+    w.delete("aws_vpc.main", &vpc, &inputs).await;
+}
+
+#[tokio::test]
+async fn subnet_create_read_update_replace_delete() {
+    let w = World::new("subnet").await;
+    let (vpc, vpc_inputs) = w.vpc("main", "10.20.0.0/16").await;
+    let address = "aws_subnet.public[0]";
+    let inputs = fields(vec![
+        ("vpc_id", s(&vpc.id)),
+        ("cidr_block", s("10.20.1.0/24")),
+        ("availability_zone", s("us-east-1a")),
+        ("map_public_ip_on_launch", Value::Bool(true)),
+        ("tags", w.tags(address, &[("Name", "public-1")])),
+    ]);
+    let subnet = w.create(address, &inputs).await;
+    assert!(subnet.id.starts_with("subnet-"));
+    assert_eq!(out_str(&subnet.outputs, "availability_zone"), "us-east-1a");
+    assert!(out_str(&subnet.outputs, "arn").contains(&subnet.id));
+    let (live, _) = w.present(address, &subnet.id, &inputs).await;
+    assert_eq!(live, inputs);
+
+    let new = with(
+        &with(&inputs, "map_public_ip_on_launch", Value::Bool(false)),
+        "tags",
+        w.tags(address, &[("Name", "public-1b")]),
+    );
+    w.update(address, &subnet.id, &inputs, &new, &subnet.outputs)
+        .await;
+    let (live, _) = w.present(address, &subnet.id, &new).await;
+    assert_eq!(live, new);
+
+    // Forcing change (not CBD): delete the old one, then create the new one.
+    let replaced = with(&new, "cidr_block", s("10.20.2.0/24"));
+    w.delete(address, &subnet, &new).await;
+    let subnet2 = w.create(address, &replaced).await;
+    assert_ne!(subnet2.id, subnet.id);
+    assert_eq!(w.read(address, &subnet.id, &new).await, Observed::Gone);
+
+    // Deleted out of band.
+    w.ec2()
+        .delete_subnet()
+        .subnet_id(&subnet2.id)
+        .send()
+        .await
+        .expect("raw DeleteSubnet");
+    assert_eq!(
+        w.read(address, &subnet2.id, &replaced).await,
+        Observed::Gone
+    );
+    w.delete(address, &subnet2, &replaced).await;
+
+    w.delete_and_check_gone("aws_vpc.main", &vpc, &vpc_inputs)
+        .await;
+}
+
+#[tokio::test]
+async fn internet_gateway_attach_reattach_delete() {
+    let w = World::new("igw").await;
+    let (vpc1, vpc1_inputs) = w.vpc("one", "10.30.0.0/16").await;
+    let (vpc2, vpc2_inputs) = w.vpc("two", "10.31.0.0/16").await;
+    let address = "aws_internet_gateway.main";
+    let (igw, inputs) = w.igw("main", &vpc1.id).await;
+    assert!(igw.id.starts_with("igw-"));
+    let (live, _) = w.present(address, &igw.id, &inputs).await;
+    assert_eq!(live, inputs);
+
+    // Re-attach to another VPC, with a tag change.
+    let new = with(
+        &with(&inputs, "vpc_id", s(&vpc2.id)),
+        "tags",
+        w.tags(address, &[("Name", "igw")]),
+    );
+    w.update(address, &igw.id, &inputs, &new, &igw.outputs)
+        .await;
+    let (live, _) = w.present(address, &igw.id, &new).await;
+    assert_eq!(live, new);
+    let raw = w
+        .ec2()
+        .describe_internet_gateways()
+        .internet_gateway_ids(&igw.id)
+        .send()
+        .await
+        .expect("raw DescribeInternetGateways");
+    let attached: Vec<_> = raw.internet_gateways()[0]
+        .attachments()
+        .iter()
+        .filter_map(|a| a.vpc_id())
+        .collect();
+    assert_eq!(attached, [vpc2.id.as_str()], "detached from the first VPC");
+
+    let found = w
+        .provider("aws_internet_gateway")
+        .find_existing(&w.ctx(address), &new)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(igw.id.clone()));
+
+    // Delete detaches first: both VPCs can be deleted afterwards.
+    w.delete_and_check_gone(address, &igw, &new).await;
+    w.delete_and_check_gone("aws_vpc.one", &vpc1, &vpc1_inputs)
+        .await;
+    w.delete_and_check_gone("aws_vpc.two", &vpc2, &vpc2_inputs)
+        .await;
+}
+
+#[tokio::test]
+async fn eip_and_nat_gateway_lifecycle() {
+    let w = World::new("nat").await;
+    let (vpc, vpc_inputs) = w.vpc("main", "10.40.0.0/16").await;
+    let (igw, igw_inputs) = w.igw("main", &vpc.id).await;
+    let (subnet, subnet_inputs) = w.subnet("public", &vpc.id, "10.40.1.0/24").await;
+    let (eip, eip_inputs) = w.eip("nat0").await;
+    assert!(eip.id.starts_with("eipalloc-"));
+    assert_eq!(out_str(&eip.outputs, "allocation_id"), eip.id);
+    assert!(!out_str(&eip.outputs, "public_ip").is_empty());
+    let (live, _) = w.present("aws_eip.nat0", &eip.id, &eip_inputs).await;
+    assert_eq!(live, eip_inputs);
+
+    // EIP tags update in place.
+    let eip_new = with(
+        &eip_inputs,
+        "tags",
+        w.tags("aws_eip.nat0", &[("Name", "nat")]),
+    );
+    w.update("aws_eip.nat0", &eip.id, &eip_inputs, &eip_new, &eip.outputs)
+        .await;
+    let (live, _) = w.present("aws_eip.nat0", &eip.id, &eip_new).await;
+    assert_eq!(live, eip_new);
+
+    // NAT gateway: create twice with the same client token gives one gateway.
+    let address = "aws_nat_gateway.main";
+    let nat_inputs = w.nat_inputs("main", &subnet.id, &eip.id);
+    let nat = w.create(address, &nat_inputs).await;
+    assert!(nat.id.starts_with("nat-"));
+    assert_eq!(
+        out_str(&nat.outputs, "public_ip"),
+        out_str(&eip.outputs, "public_ip")
+    );
+    let again = w.create(address, &nat_inputs).await;
+    assert_eq!(again.id, nat.id, "same client token, same NAT gateway");
+    let (live, _) = w.present(address, &nat.id, &nat_inputs).await;
+    assert_eq!(live, nat_inputs);
+
+    let found = w
+        .provider("aws_nat_gateway")
+        .find_existing(&w.ctx(address), &nat_inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(nat.id.clone()));
+    let none = w
+        .provider("aws_nat_gateway")
+        .find_existing(&w.ctx("aws_nat_gateway.other"), &nat_inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(none, None);
+
+    // Tags in place.
+    let nat_new = with(&nat_inputs, "tags", w.tags(address, &[("Name", "nat")]));
+    w.update(address, &nat.id, &nat_inputs, &nat_new, &nat.outputs)
+        .await;
+    let (live, _) = w.present(address, &nat.id, &nat_new).await;
+    assert_eq!(live, nat_new);
+
+    // Forcing change (allocation_id, not CBD): delete, then create with a new address.
+    let (eip2, eip2_inputs) = w.eip("nat1").await;
+    w.delete(address, &nat, &nat_new).await;
+    assert_eq!(w.read(address, &nat.id, &nat_new).await, Observed::Gone);
+    let mut replaced = with(&nat_new, "allocation_id", s(&eip2.id));
+    let ctx2 = OpContext {
+        client_token: format!("{}-replacement", w.stack),
+        ..w.ctx(address)
+    };
+    let nat2 = w
+        .provider("aws_nat_gateway")
+        .create(&ctx2, &replaced)
+        .await
+        .expect("create the replacement NAT gateway");
+    assert_ne!(nat2.id, nat.id);
+    let (live, _) = w.present(address, &nat2.id, &replaced).await;
+    assert_eq!(live["allocation_id"], s(&eip2.id));
+
+    // The first address is free again once the old gateway is deleted.
+    w.delete_and_check_gone("aws_eip.nat0", &eip, &eip_new)
+        .await;
+
+    replaced.insert("tags".into(), w.tags(address, &[]));
+    w.delete_and_check_gone(address, &nat2, &replaced).await;
+    w.delete_and_check_gone("aws_eip.nat1", &eip2, &eip2_inputs)
+        .await;
+    w.delete_and_check_gone("aws_subnet.public", &subnet, &subnet_inputs)
+        .await;
+    w.delete_and_check_gone("aws_internet_gateway.main", &igw, &igw_inputs)
+        .await;
+    w.delete_and_check_gone("aws_vpc.main", &vpc, &vpc_inputs)
+        .await;
+}
+
+#[tokio::test]
+async fn eip_deleted_out_of_band_is_gone() {
+    let w = World::new("eipgone").await;
+    let (eip, inputs) = w.eip("x").await;
+    w.ec2()
+        .release_address()
+        .allocation_id(&eip.id)
+        .send()
+        .await
+        .expect("raw ReleaseAddress");
+    assert_eq!(w.read("aws_eip.x", &eip.id, &inputs).await, Observed::Gone);
+    w.delete("aws_eip.x", &eip, &inputs).await;
+}
+
+fn route(dest: &str, field: &str, target: &str) -> Value {
+    Value::Map(fields(vec![
+        ("destination_cidr_block", s(dest)),
+        (field, s(target)),
+    ]))
+}
+
+/// The routes of a table as (destination, target), without the local route.
+async fn raw_routes(w: &World, id: &str) -> BTreeSet<(String, String)> {
+    let out = w
+        .ec2()
+        .describe_route_tables()
+        .route_table_ids(id)
+        .send()
+        .await
+        .expect("raw DescribeRouteTables");
+    out.route_tables()[0]
+        .routes()
+        .iter()
+        .filter_map(|r| {
+            let target = r.nat_gateway_id().or(r.gateway_id())?;
+            (target != "local").then(|| {
+                (
+                    r.destination_cidr_block().unwrap_or_default().to_string(),
+                    target.to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn route_table_routes_and_associations_by_difference() {
+    let w = World::new("rt").await;
+    let (vpc, vpc_inputs) = w.vpc("main", "10.50.0.0/16").await;
+    let (vpc2, vpc2_inputs) = w.vpc("other", "10.51.0.0/16").await;
+    let (igw, igw_inputs) = w.igw("main", &vpc.id).await;
+    let (sub_a, sub_a_inputs) = w.subnet("a", &vpc.id, "10.50.1.0/24").await;
+    let (sub_b, sub_b_inputs) = w.subnet("b", &vpc.id, "10.50.2.0/24").await;
+    let (eip, eip_inputs) = w.eip("nat").await;
+    let nat_inputs = w.nat_inputs("main", &sub_a.id, &eip.id);
+    let nat = w.create("aws_nat_gateway.main", &nat_inputs).await;
+
+    let address = "aws_route_table.private";
+    let inputs = fields(vec![
+        ("vpc_id", s(&vpc.id)),
+        (
+            "routes",
+            Value::List(vec![
+                route("0.0.0.0/0", "gateway_id", &igw.id),
+                route("192.168.0.0/16", "gateway_id", &igw.id),
+            ]),
+        ),
+        ("subnet_ids", Value::list_of_strings([sub_a.id.as_str()])),
+        ("tags", w.tags(address, &[])),
+    ]);
+    let rt = w.create(address, &inputs).await;
+    assert!(rt.id.starts_with("rtb-"));
+    let assoc = rt.outputs["association_ids"].as_map().expect("map");
+    assert_eq!(assoc.keys().collect::<Vec<_>>(), [&sub_a.id]);
+    let (live, _) = w.present(address, &rt.id, &inputs).await;
+    assert_eq!(live, inputs);
+
+    // Change one route's target, drop one route, add one; move the association a -> b.
+    let new = fields(vec![
+        ("vpc_id", s(&vpc.id)),
+        (
+            "routes",
+            Value::List(vec![
+                route("0.0.0.0/0", "nat_gateway_id", &nat.id),
+                route("172.16.0.0/12", "gateway_id", &igw.id),
+            ]),
+        ),
+        ("subnet_ids", Value::list_of_strings([sub_b.id.as_str()])),
+        ("tags", w.tags(address, &[("Name", "private")])),
+    ]);
+    let outputs = w.update(address, &rt.id, &inputs, &new, &rt.outputs).await;
+    let assoc = outputs["association_ids"].as_map().expect("map");
+    assert_eq!(assoc.keys().collect::<Vec<_>>(), [&sub_b.id]);
+    let (live, live_outputs) = w.present(address, &rt.id, &new).await;
+    assert_eq!(live, new);
+    assert_eq!(live_outputs, outputs);
+    let expected: BTreeSet<_> = [
+        ("0.0.0.0/0".to_string(), nat.id.clone()),
+        ("172.16.0.0/12".to_string(), igw.id.clone()),
+    ]
+    .into();
+    assert_eq!(raw_routes(&w, &rt.id).await, expected);
+
+    // A route deleted out of band shows as drift.
+    w.ec2()
+        .delete_route()
+        .route_table_id(&rt.id)
+        .destination_cidr_block("172.16.0.0/12")
+        .send()
+        .await
+        .expect("raw DeleteRoute");
+    let (live, _) = w.present(address, &rt.id, &new).await;
+    assert_eq!(
+        live["routes"],
+        Value::List(vec![route("0.0.0.0/0", "nat_gateway_id", &nat.id)])
+    );
+
+    // Forcing change (vpc_id, not CBD): delete, then create in the other VPC.
+    w.delete(address, &rt, &new).await;
+    assert_eq!(w.read(address, &rt.id, &new).await, Observed::Gone);
+    let replaced = fields(vec![
+        ("vpc_id", s(&vpc2.id)),
+        ("routes", Value::List(vec![])),
+        ("subnet_ids", Value::List(vec![])),
+        ("tags", w.tags(address, &[])),
+    ]);
+    let rt2 = w.create(address, &replaced).await;
+    assert_ne!(rt2.id, rt.id);
+    let (live, _) = w.present(address, &rt2.id, &replaced).await;
+    assert_eq!(live, replaced);
+    w.delete_and_check_gone(address, &rt2, &replaced).await;
+
+    w.delete_and_check_gone("aws_nat_gateway.main", &nat, &nat_inputs)
+        .await;
+    w.delete_and_check_gone("aws_eip.nat", &eip, &eip_inputs)
+        .await;
+    w.delete_and_check_gone("aws_subnet.a", &sub_a, &sub_a_inputs)
+        .await;
+    w.delete_and_check_gone("aws_subnet.b", &sub_b, &sub_b_inputs)
+        .await;
+    w.delete_and_check_gone("aws_internet_gateway.main", &igw, &igw_inputs)
+        .await;
+    w.delete_and_check_gone("aws_vpc.main", &vpc, &vpc_inputs)
+        .await;
+    w.delete_and_check_gone("aws_vpc.other", &vpc2, &vpc2_inputs)
+        .await;
+}
+
+fn rule(port: i64, cidrs: &[&str]) -> Value {
+    Value::Map(fields(vec![
+        ("protocol", s("tcp")),
+        ("from_port", Value::Int(port)),
+        ("to_port", Value::Int(port)),
+        ("cidr_blocks", Value::list_of_strings(cidrs.iter().copied())),
+    ]))
+}
+
+/// The group's ingress rules by (port, cidr) with their AWS rule ids.
+async fn raw_ingress(w: &World, group_id: &str) -> Vec<(i32, String, String)> {
+    let out = w
+        .ec2()
+        .describe_security_group_rules()
+        .filters(Filter::builder().name("group-id").values(group_id).build())
+        .send()
+        .await
+        .expect("raw DescribeSecurityGroupRules");
+    let mut rules: Vec<_> = out
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.is_egress() == Some(false))
+        .map(|r| {
+            (
+                r.from_port().unwrap_or(-1),
+                r.cidr_ipv4().unwrap_or_default().to_string(),
+                r.security_group_rule_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    rules.sort();
+    rules
+}
+
+async fn raw_egress_cidrs(w: &World, group_id: &str) -> Vec<(String, String)> {
+    let out = w
+        .ec2()
+        .describe_security_groups()
+        .group_ids(group_id)
+        .send()
+        .await
+        .expect("raw DescribeSecurityGroups");
+    let mut rules: Vec<_> = out.security_groups()[0]
+        .ip_permissions_egress()
+        .iter()
+        .flat_map(|p| {
+            p.ip_ranges().iter().map(|r| {
+                (
+                    p.ip_protocol().unwrap_or_default().to_string(),
+                    r.cidr_ip().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect();
+    rules.sort();
+    rules
+}
+
+#[tokio::test]
+async fn security_group_rules_by_difference() {
+    let w = World::new("sg").await;
+    let (vpc, vpc_inputs) = w.vpc("main", "10.60.0.0/16").await;
+    let address = "aws_security_group.web";
+    let inputs = fields(vec![
+        ("name", s(&format!("{}-web", w.stack))),
+        ("description", s("web servers")),
+        ("vpc_id", s(&vpc.id)),
+        (
+            "ingress",
+            Value::List(vec![rule(80, &["0.0.0.0/0"]), rule(22, &["10.0.0.0/8"])]),
+        ),
+        ("egress", Value::List(vec![rule(443, &["0.0.0.0/0"])])),
+        ("tags", w.tags(address, &[])),
+    ]);
+    let sg = w.create(address, &inputs).await;
+    assert!(sg.id.starts_with("sg-"));
+    assert!(out_str(&sg.outputs, "arn").ends_with(&format!(":security-group/{}", sg.id)));
+    let (live, _) = w.present(address, &sg.id, &inputs).await;
+    assert_eq!(
+        live, inputs,
+        "read matches, default allow-all egress revoked"
+    );
+    assert_eq!(
+        raw_egress_cidrs(&w, &sg.id).await,
+        [("tcp".to_string(), "0.0.0.0/0".to_string())]
+    );
+
+    // Add 443, remove 80: the port 22 rule must keep its rule id (not revoked + re-added).
+    let before = raw_ingress(&w, &sg.id).await;
+    let rule22 = before.iter().find(|r| r.0 == 22).cloned().expect("22 rule");
+    let new = with(
+        &inputs,
+        "ingress",
+        Value::List(vec![rule(443, &["0.0.0.0/0"]), rule(22, &["10.0.0.0/8"])]),
+    );
+    w.update(address, &sg.id, &inputs, &new, &sg.outputs).await;
+    let after = raw_ingress(&w, &sg.id).await;
+    let ports: Vec<_> = after.iter().map(|r| r.0).collect();
+    assert_eq!(ports, [22, 443]);
+    assert!(
+        after.contains(&rule22),
+        "22 rule untouched: {before:?} -> {after:?}"
+    );
+    let (live, _) = w.present(address, &sg.id, &new).await;
+    assert_eq!(live, new);
+
+    // Rules revoked and tags changed out of band show as drift, in sorted form.
+    w.ec2()
+        .revoke_security_group_ingress()
+        .group_id(&sg.id)
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("raw RevokeSecurityGroupIngress");
+    let (live, _) = w.present(address, &sg.id, &new).await;
+    assert_eq!(
+        live["ingress"],
+        Value::List(vec![rule(22, &["10.0.0.0/8"])])
+    );
+
+    // Updating from the drifted state puts the rule back.
+    w.update(address, &sg.id, &live, &new, &sg.outputs).await;
+    let (live, _) = w.present(address, &sg.id, &new).await;
+    assert_eq!(live, new);
+
+    // Allow-all egress kept when wanted.
+    let all = Value::Map(fields(vec![
+        ("protocol", s("-1")),
+        ("from_port", Value::Int(0)),
+        ("to_port", Value::Int(0)),
+        ("cidr_blocks", Value::list_of_strings(["0.0.0.0/0"])),
+    ]));
+    let open = with(&new, "egress", Value::List(vec![all]));
+    w.update(address, &sg.id, &new, &open, &sg.outputs).await;
+    assert_eq!(
+        raw_egress_cidrs(&w, &sg.id).await,
+        [("-1".to_string(), "0.0.0.0/0".to_string())]
+    );
+    let (live, _) = w.present(address, &sg.id, &open).await;
+    assert_eq!(live, open);
+
+    let found = w
+        .provider("aws_security_group")
+        .find_existing(&w.ctx(address), &open)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(sg.id.clone()));
+
+    // Forcing change (name, not CBD): delete, then create with the new name.
+    w.delete(address, &sg, &open).await;
+    assert_eq!(w.read(address, &sg.id, &open).await, Observed::Gone);
+    let renamed = with(&open, "name", s(&format!("{}-web2", w.stack)));
+    let sg2 = w.create(address, &renamed).await;
+    assert_ne!(sg2.id, sg.id);
+    let (live, _) = w.present(address, &sg2.id, &renamed).await;
+    assert_eq!(live, renamed);
+
+    // Deleted out of band.
+    w.ec2()
+        .delete_security_group()
+        .group_id(&sg2.id)
+        .send()
+        .await
+        .expect("raw DeleteSecurityGroup");
+    assert_eq!(w.read(address, &sg2.id, &renamed).await, Observed::Gone);
+    w.delete(address, &sg2, &renamed).await;
+
+    w.delete_and_check_gone("aws_vpc.main", &vpc, &vpc_inputs)
+        .await;
+}

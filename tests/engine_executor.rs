@@ -1,0 +1,947 @@
+//! The executor and crash recovery against an in-memory fake provider: dependency order,
+//! bounded parallelism, failure isolation, destroy order, replacement order, crash at
+//! the K-th create followed by recovery, and coalesced state writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use nova::apply::{
+    apply, recover_pending, ApplyObserver, ApplyOptions, ApplyReport, Resolution, SilentObserver,
+};
+use nova::model::{Address, Blueprint, Inputs, Outputs, Resource, Value};
+use nova::plan::{Action, Change, Plan};
+use nova::provider::{
+    Created, Observed, OpContext, ProviderError, Providers, ResourceProvider, Schema,
+};
+use nova::state::{self, Operation, State, StateStore, StateWriter};
+
+// ---------------------------------------------------------------- the fake cloud
+
+#[derive(Debug, Clone)]
+struct Object {
+    kind: String,
+    inputs: Inputs,
+    /// (stack, address) it was created for: what `find_existing` looks for.
+    owner: (String, Address),
+}
+
+/// One provider call: its sequence numbers at start and end.
+#[derive(Debug, Clone)]
+struct Call {
+    address: Address,
+    op: &'static str,
+    start: u64,
+    end: u64,
+    id: String,
+}
+
+#[derive(Default)]
+struct Cloud {
+    objects: Mutex<BTreeMap<String, Object>>,
+    log: Mutex<Vec<Call>>,
+    seq: AtomicU64,
+    next_id: AtomicU64,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    creates: AtomicUsize,
+    delay: Mutex<Duration>,
+    fail_create: Mutex<BTreeSet<Address>>,
+    /// Hang forever (after making the object) on the K-th create, waking the notify.
+    crash_at: Mutex<Option<(usize, Arc<Notify>)>>,
+}
+
+impl Cloud {
+    fn new(delay: Duration) -> Arc<Cloud> {
+        let cloud = Cloud::default();
+        *cloud.delay.lock().unwrap() = delay;
+        Arc::new(cloud)
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn objects(&self) -> BTreeMap<String, Object> {
+        self.objects.lock().unwrap().clone()
+    }
+
+    fn tick(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// Counts a call in flight for as long as it lives (also when its future is dropped).
+struct Gauge<'a>(&'a Cloud);
+
+impl<'a> Gauge<'a> {
+    fn enter(cloud: &'a Cloud) -> Self {
+        let now = cloud.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        cloud.peak.fetch_max(now, Ordering::SeqCst);
+        Gauge(cloud)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+struct Fake {
+    schema: Schema,
+    cloud: Arc<Cloud>,
+}
+
+fn outputs_for(id: &str) -> Outputs {
+    let mut o = Outputs::new();
+    o.insert("id".into(), Value::str(id));
+    o.insert("arn".into(), Value::str(format!("arn:fake:{id}")));
+    o
+}
+
+impl Fake {
+    async fn pause(&self) {
+        let delay = *self.cloud.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn log(&self, ctx: &OpContext, op: &'static str, start: u64, id: &str) {
+        let end = self.cloud.tick();
+        self.cloud.log.lock().unwrap().push(Call {
+            address: ctx.address.clone(),
+            op,
+            start,
+            end,
+            id: id.to_string(),
+        });
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for Fake {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let _gauge = Gauge::enter(&self.cloud);
+        assert!(ctx.client_token.len() <= 64 && !ctx.client_token.is_empty());
+        assert!(inputs.values().all(Value::is_known), "{inputs:?}");
+        let start = self.cloud.tick();
+        self.pause().await;
+        if self
+            .cloud
+            .fail_create
+            .lock()
+            .unwrap()
+            .contains(&ctx.address)
+        {
+            self.log(ctx, "create-failed", start, "");
+            return Err(ProviderError::Other("injected failure".into()));
+        }
+        let id = format!(
+            "{}-{}",
+            self.schema.kind,
+            self.cloud.next_id.fetch_add(1, Ordering::SeqCst)
+        );
+        self.cloud.objects.lock().unwrap().insert(
+            id.clone(),
+            Object {
+                kind: self.schema.kind.clone(),
+                inputs: inputs.clone(),
+                owner: (ctx.stack.clone(), ctx.address.clone()),
+            },
+        );
+        let made = self.cloud.creates.fetch_add(1, Ordering::SeqCst) + 1;
+        let crash = {
+            let mut slot = self.cloud.crash_at.lock().unwrap();
+            match slot.as_ref() {
+                Some((k, _)) if *k == made => slot.take().map(|(_, n)| n),
+                _ => None,
+            }
+        };
+        if let Some(notify) = crash {
+            notify.notify_one();
+            std::future::pending::<()>().await;
+        }
+        self.log(ctx, "create", start, &id);
+        Ok(Created {
+            outputs: outputs_for(&id),
+            id,
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        _applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        Ok(match self.cloud.objects.lock().unwrap().get(id) {
+            Some(o) => Observed::Present {
+                inputs: o.inputs.clone(),
+                outputs: outputs_for(id),
+            },
+            None => Observed::Gone,
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        let _gauge = Gauge::enter(&self.cloud);
+        let start = self.cloud.tick();
+        self.pause().await;
+        match self.cloud.objects.lock().unwrap().get_mut(id) {
+            Some(o) => o.inputs = new.clone(),
+            None => return Err(ProviderError::Other(format!("{id} does not exist"))),
+        }
+        self.log(ctx, "update", start, id);
+        Ok(outputs_for(id))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let _gauge = Gauge::enter(&self.cloud);
+        let start = self.cloud.tick();
+        self.pause().await;
+        self.cloud.objects.lock().unwrap().remove(id);
+        self.log(ctx, "delete", start, id);
+        Ok(())
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let owner = (ctx.stack.clone(), ctx.address.clone());
+        let objects = self.cloud.objects.lock().unwrap();
+        Ok(objects
+            .iter()
+            .find(|(_, o)| o.owner == owner)
+            .map(|(id, _)| Created {
+                id: id.clone(),
+                outputs: outputs_for(id),
+            }))
+    }
+}
+
+/// Kinds: `fake_thing` (replaced delete-first), `fake_cbd` (create-before-destroy).
+fn providers(cloud: &Arc<Cloud>) -> Providers {
+    let mut p = Providers::new();
+    for (kind, cbd) in [("fake_thing", false), ("fake_cbd", true)] {
+        p.register(Arc::new(Fake {
+            schema: Schema::new(kind, &["name"], cbd),
+            cloud: cloud.clone(),
+        }));
+    }
+    p
+}
+
+// ---------------------------------------------------------------- plans by hand
+
+fn addr(name: &str) -> Address {
+    Address::new("fake_thing", name)
+}
+
+/// A `fake_thing` whose input `dep_<d>` refers to each dependency's id.
+fn thing(name: &str, deps: &[&str]) -> Resource {
+    let mut r = Resource::new(addr(name)).with("name", name);
+    for d in deps {
+        r = r.with(&format!("dep_{d}"), Value::reference(&addr(d), "id"));
+    }
+    r
+}
+
+fn blueprint(resources: Vec<Resource>) -> Blueprint {
+    let mut outputs = BTreeMap::new();
+    if let Some(first) = resources.first() {
+        outputs.insert("first_arn".into(), Value::reference(&first.address, "arn"));
+    }
+    Blueprint { resources, outputs }
+}
+
+/// `n` resources in a binary tree: `r<i>` depends on `r<(i-1)/2>`.
+fn tree(n: usize) -> Blueprint {
+    blueprint(
+        (0..n)
+            .map(|i| {
+                let name = format!("r{i:02}");
+                if i == 0 {
+                    thing(&name, &[])
+                } else {
+                    thing(&name, &[&format!("r{:02}", (i - 1) / 2)])
+                }
+            })
+            .collect(),
+    )
+}
+
+fn change(address: &Address, action: Action) -> Change {
+    Change {
+        address: address.clone(),
+        action,
+        before: None,
+        after: None,
+        diffs: Vec::new(),
+        reasons: Vec::new(),
+        dependencies: BTreeSet::new(),
+        prior_dependencies: BTreeSet::new(),
+    }
+}
+
+/// The tiny planner of these tests: resources absent from the state are created,
+/// present ones left alone, state-only ones deleted.
+fn converge_plan(bp: &Blueprint, state: &State) -> Plan {
+    let mut changes = Vec::new();
+    for r in &bp.resources {
+        let action = if state.get(&r.address).is_some() {
+            Action::NoOp
+        } else {
+            Action::Create
+        };
+        let mut c = change(&r.address, action);
+        c.dependencies = r.dependencies();
+        if let Some(s) = state.get(&r.address) {
+            c.prior_dependencies = s.dependencies.clone();
+        }
+        changes.push(c);
+    }
+    for s in &state.resources {
+        if bp.get(&s.address).is_none() {
+            let mut c = change(&s.address, Action::Delete);
+            c.prior_dependencies = s.dependencies.clone();
+            changes.push(c);
+        }
+    }
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    Plan {
+        stack: "test".into(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        blueprint: bp.clone(),
+        changes,
+    }
+}
+
+fn destroy_plan(state: &State) -> Plan {
+    converge_plan(&Blueprint::default(), state)
+}
+
+// ---------------------------------------------------------------- harness
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    store: StateStore,
+    cloud: Arc<Cloud>,
+    providers: Providers,
+    stack: String,
+}
+
+impl Harness {
+    fn new(delay: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = "test".to_string();
+        let store = StateStore::new(dir.path(), &stack);
+        let cloud = Cloud::new(delay);
+        let providers = providers(&cloud);
+        Harness {
+            _dir: dir,
+            store,
+            cloud,
+            providers,
+            stack,
+        }
+    }
+
+    fn options(&self, parallelism: usize) -> ApplyOptions {
+        ApplyOptions {
+            parallelism,
+            stack: self.stack.clone(),
+        }
+    }
+
+    /// Applies `plan` with a fresh writer on the state on disk; returns the report, the
+    /// closed state and the writer's write count.
+    async fn run(&self, plan: &Plan, parallelism: usize) -> (ApplyReport, State, u64) {
+        let writer = state::writer::spawn(self.store.clone(), self.store.load().unwrap());
+        let report = apply(
+            plan,
+            &self.providers,
+            &writer,
+            Arc::new(SilentObserver),
+            &self.options(parallelism),
+        )
+        .await;
+        let writes_handle = writer.clone();
+        let state = writer.close().await.unwrap();
+        (report, state, writes_handle.writes())
+    }
+
+    async fn converge(&self, bp: &Blueprint, parallelism: usize) -> (ApplyReport, State, u64) {
+        let plan = converge_plan(bp, &self.store.load().unwrap());
+        self.run(&plan, parallelism).await
+    }
+}
+
+fn find_call<'a>(calls: &'a [Call], address: &Address, op: &str) -> &'a Call {
+    calls
+        .iter()
+        .find(|c| &c.address == address && c.op == op)
+        .unwrap_or_else(|| panic!("no {op} of {address} in {calls:#?}"))
+}
+
+fn assert_before(calls: &[Call], first: (&Address, &str), then: (&Address, &str)) {
+    let a = find_call(calls, first.0, first.1);
+    let b = find_call(calls, then.0, then.1);
+    assert!(
+        a.end < b.start,
+        "{} {} (ended at {}) must finish before {} {} starts (at {})",
+        first.1,
+        first.0,
+        a.end,
+        then.1,
+        then.0,
+        b.start
+    );
+}
+
+fn assert_clean(report: &ApplyReport) {
+    assert!(
+        report.is_success(),
+        "failed: {:?} skipped: {:?} not started: {:?}",
+        report
+            .failed
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        report.skipped,
+        report.not_started
+    );
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dependencies_finish_before_their_dependents_start() {
+    let h = Harness::new(Duration::from_millis(5));
+    let bp = tree(15);
+    let (report, state, _) = h.converge(&bp, 4).await;
+    assert_clean(&report);
+    let calls = h.cloud.calls();
+    assert_eq!(calls.len(), 15);
+    for r in &bp.resources {
+        for dep in r.dependencies() {
+            assert_before(&calls, (&dep, "create"), (&r.address, "create"));
+        }
+    }
+    assert_eq!(state.resources.len(), 15);
+    assert!(state.pending.is_empty());
+    // Inputs were resolved from the dependency's real id.
+    let r01 = state.get(&addr("r01")).unwrap();
+    let r00 = state.get(&addr("r00")).unwrap();
+    assert_eq!(r01.inputs["dep_r00"], Value::str(&r00.id));
+    assert_eq!(r01.dependencies, [addr("r00")].into());
+    assert_eq!(
+        state.outputs["first_arn"],
+        Value::str(format!("arn:fake:{}", r00.id))
+    );
+    // Planning again changes nothing.
+    assert!(!converge_plan(&bp, &h.store.load().unwrap()).has_changes());
+}
+
+#[test]
+fn peak_concurrency_equals_parallelism() {
+    for n in [1, 4, 10] {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        let h = Harness::new(Duration::from_millis(30));
+        let bp = blueprint((0..40).map(|i| thing(&format!("w{i:02}"), &[])).collect());
+        let (report, state, _) = rt.block_on(h.converge(&bp, n));
+        assert_clean(&report);
+        assert_eq!(state.resources.len(), 40);
+        let peak = h.cloud.peak.load(Ordering::SeqCst);
+        println!("parallelism {n}: peak in-flight provider calls {peak}");
+        assert_eq!(peak, n, "parallelism {n}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_skips_only_its_dependents() {
+    let h = Harness::new(Duration::from_millis(2));
+    // a <- b <- c <- f, and d, e independent; e also depends on a.
+    let bp = blueprint(vec![
+        thing("a", &[]),
+        thing("b", &["a"]),
+        thing("c", &["b"]),
+        thing("d", &[]),
+        thing("e", &["a"]),
+        thing("f", &["c"]),
+    ]);
+    h.cloud.fail_create.lock().unwrap().insert(addr("b"));
+    let (report, state, _) = h.converge(&bp, 4).await;
+    assert_eq!(report.failed.len(), 1);
+    let message = report.failed[0].to_string();
+    assert_eq!(
+        message, "fake_thing.b: create failed: injected failure",
+        "{message}"
+    );
+    let skipped: BTreeSet<(Address, Address)> = report.skipped.iter().cloned().collect();
+    assert_eq!(
+        skipped,
+        [(addr("c"), addr("b")), (addr("f"), addr("b"))].into()
+    );
+    let in_state: BTreeSet<Address> = state.resources.iter().map(|r| r.address.clone()).collect();
+    assert_eq!(in_state, [addr("a"), addr("d"), addr("e")].into());
+    assert!(
+        state.pending.is_empty(),
+        "the failed create is no longer pending"
+    );
+    let called: BTreeSet<Address> = h.cloud.calls().iter().map(|c| c.address.clone()).collect();
+    assert!(!called.contains(&addr("c")) && !called.contains(&addr("f")));
+    assert_eq!(h.cloud.objects().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn destroy_deletes_dependents_first() {
+    let h = Harness::new(Duration::from_millis(3));
+    let bp = tree(15);
+    let (report, _, _) = h.converge(&bp, 10).await;
+    assert_clean(&report);
+    let before = h.cloud.calls().len();
+
+    let state = h.store.load().unwrap();
+    let (report, state, _) = h.run(&destroy_plan(&state), 10).await;
+    assert_clean(&report);
+    let deletes: Vec<Call> = h.cloud.calls()[before..].to_vec();
+    assert_eq!(deletes.len(), 15);
+    for r in &bp.resources {
+        for dep in r.dependencies() {
+            assert_before(&deletes, (&r.address, "delete"), (&dep, "delete"));
+        }
+    }
+    assert!(h.cloud.objects().is_empty());
+    assert!(state.resources.is_empty());
+    assert!(state.pending.is_empty());
+}
+
+/// `x` (of `kind`) and `r`, whose input refers to `x.id`.
+fn pair(kind: &str) -> (Address, Blueprint) {
+    let x = Address::new(kind, "x");
+    let bp = blueprint(vec![
+        Resource::new(x.clone()).with("name", "x1"),
+        Resource::new(addr("r"))
+            .with("name", "r")
+            .with("x_id", Value::reference(&x, "id")),
+    ]);
+    (x, bp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_before_destroy_replacement_creates_updates_then_deletes() {
+    let h = Harness::new(Duration::from_millis(2));
+    let (x, mut bp) = pair("fake_cbd");
+    let (report, state, _) = h.converge(&bp, 4).await;
+    assert_clean(&report);
+    let old_id = state.get(&x).unwrap().id.clone();
+
+    bp.resources[0] = Resource::new(x.clone()).with("name", "x2");
+    let mut cx = change(
+        &x,
+        Action::Replace {
+            create_before_destroy: true,
+        },
+    );
+    let mut cr = change(&addr("r"), Action::Update);
+    cr.dependencies = [x.clone()].into();
+    cr.prior_dependencies = [x.clone()].into();
+    cx.dependencies = BTreeSet::new();
+    let plan = Plan {
+        stack: "test".into(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        blueprint: bp.clone(),
+        changes: vec![cr, cx],
+    };
+    let before = h.cloud.calls().len();
+    let (report, state, _) = h.run(&plan, 4).await;
+    assert_clean(&report);
+    let calls = h.cloud.calls()[before..].to_vec();
+    let ops: Vec<(String, &str)> = calls
+        .iter()
+        .map(|c| (c.address.to_string(), c.op))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("fake_cbd.x".to_string(), "create"),
+            ("fake_thing.r".to_string(), "update"),
+            ("fake_cbd.x".to_string(), "delete"),
+        ]
+    );
+    assert_eq!(calls[2].id, old_id, "the old object is the one deleted");
+    let new_id = &state.get(&x).unwrap().id;
+    assert_ne!(new_id, &old_id);
+    assert_eq!(
+        state.get(&addr("r")).unwrap().inputs["x_id"],
+        Value::str(new_id)
+    );
+    assert!(state.deposed.is_empty());
+    assert_eq!(h.cloud.objects().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_before_create_replacement_deletes_dependents_first() {
+    let h = Harness::new(Duration::from_millis(2));
+    let (x, mut bp) = pair("fake_thing");
+    let (report, state, _) = h.converge(&bp, 4).await;
+    assert_clean(&report);
+
+    bp.resources[0] = Resource::new(x.clone()).with("name", "x2");
+    let replace = Action::Replace {
+        create_before_destroy: false,
+    };
+    let cx = change(&x, replace);
+    let mut cr = change(&addr("r"), replace);
+    cr.dependencies = [x.clone()].into();
+    cr.prior_dependencies = [x.clone()].into();
+    let plan = Plan {
+        stack: "test".into(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        blueprint: bp.clone(),
+        changes: vec![cr, cx],
+    };
+    let before = h.cloud.calls().len();
+    let (report, state, _) = h.run(&plan, 4).await;
+    assert_clean(&report);
+    let ops: Vec<(String, &str)> = h.cloud.calls()[before..]
+        .iter()
+        .map(|c| (c.address.to_string(), c.op))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("fake_thing.r".to_string(), "delete"),
+            ("fake_thing.x".to_string(), "delete"),
+            ("fake_thing.x".to_string(), "create"),
+            ("fake_thing.r".to_string(), "create"),
+        ]
+    );
+    assert_eq!(state.resources.len(), 2);
+    assert_eq!(
+        state.get(&addr("r")).unwrap().dependencies,
+        [x.clone()].into()
+    );
+    assert_eq!(h.cloud.objects().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_with_unchanged_resolved_inputs_makes_no_call() {
+    let h = Harness::new(Duration::ZERO);
+    let bp = blueprint(vec![thing("a", &[]), thing("b", &["a"])]);
+    let (report, state, _) = h.converge(&bp, 2).await;
+    assert_clean(&report);
+    let plan = Plan {
+        stack: "test".into(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        blueprint: bp.clone(),
+        changes: vec![change(&addr("b"), Action::Update)],
+    };
+    let before = h.cloud.calls().len();
+    let (report, _, _) = h.run(&plan, 2).await;
+    assert_clean(&report);
+    assert_eq!(h.cloud.calls().len(), before, "no provider call");
+    assert_eq!(report.completed.len(), 1);
+    assert!(!report.completed[0].call_made);
+}
+
+/// Records which addresses were reported skipped, to check the observer is told.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<String>>,
+}
+
+impl ApplyObserver for Recorder {
+    fn started(&self, address: &Address, what: &str) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("start {what} {address}"));
+    }
+    fn finished(
+        &self,
+        address: &Address,
+        what: &str,
+        _elapsed: Duration,
+        error: Option<&nova::apply::ApplyError>,
+    ) {
+        let status = if error.is_some() { "failed" } else { "done" };
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("{status} {what} {address}"));
+    }
+    fn skipped(&self, address: &Address, upstream: &Address) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("skip {address} after {upstream}"));
+    }
+    fn note(&self, _address: &Address, _message: &str) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_hears_starts_finishes_and_skips() {
+    let h = Harness::new(Duration::ZERO);
+    let bp = blueprint(vec![thing("a", &[]), thing("b", &["a"])]);
+    h.cloud.fail_create.lock().unwrap().insert(addr("a"));
+    let writer = state::writer::spawn(h.store.clone(), State::new());
+    let recorder = Arc::new(Recorder::default());
+    let plan = converge_plan(&bp, &State::new());
+    let report = apply(
+        &plan,
+        &h.providers,
+        &writer,
+        recorder.clone(),
+        &h.options(2),
+    )
+    .await;
+    writer.close().await.unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(
+        *recorder.events.lock().unwrap(),
+        [
+            "start create fake_thing.a",
+            "failed create fake_thing.a",
+            "skip fake_thing.b after fake_thing.a",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cyclic_plan_is_refused_before_any_call() {
+    let h = Harness::new(Duration::ZERO);
+    let bp = blueprint(vec![thing("a", &["b"]), thing("b", &["a"])]);
+    let plan = converge_plan(&bp, &State::new());
+    let (report, state, _) = h.run(&plan, 2).await;
+    assert_eq!(report.failed.len(), 1);
+    let message = report.failed[0].to_string();
+    assert!(message.contains("cycle"), "{message}");
+    assert!(message.contains("fake_thing.a (create)"), "{message}");
+    assert!(message.contains("fake_thing.b (create)"), "{message}");
+    assert!(h.cloud.calls().is_empty());
+    assert!(state.resources.is_empty());
+}
+
+/// Crashes the apply of a 15-resource tree once the fake has made its `k`-th object (the
+/// call never returns; the runtime is dropped), then recovers and applies again.
+fn crash_then_recover(k: usize) {
+    let h = Harness::new(Duration::from_millis(3));
+    let bp = tree(15);
+    let crashed = Arc::new(Notify::new());
+    *h.cloud.crash_at.lock().unwrap() = Some((k, crashed.clone()));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let state = h.store.load().unwrap();
+        let writer = state::writer::spawn(h.store.clone(), state.clone());
+        let plan = converge_plan(&bp, &state);
+        let options = h.options(4);
+        tokio::select! {
+            _ = apply(&plan, &h.providers, &writer, Arc::new(SilentObserver), &options) => {
+                panic!("the apply finished without reaching create #{k}")
+            }
+            () = crashed.notified() => {}
+        }
+    });
+    // The "process" dies: every task is dropped mid-flight, nothing more is written.
+    rt.shutdown_timeout(Duration::from_secs(5));
+    assert!(h.cloud.objects().len() >= k);
+
+    let state = h.store.load().unwrap();
+    assert!(
+        !state.pending.is_empty(),
+        "K={k}: the interrupted create is pending on disk"
+    );
+    let pending_creates = state.pending.len();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let final_state = rt.block_on(async {
+        let writer: StateWriter = state::writer::spawn(h.store.clone(), state.clone());
+        let recovery = recover_pending(
+            &state,
+            &h.providers,
+            &writer,
+            Arc::new(SilentObserver),
+            &h.stack,
+        )
+        .await
+        .unwrap();
+        assert_eq!(recovery.recovered.len(), pending_creates);
+        assert!(recovery
+            .recovered
+            .iter()
+            .any(|r| matches!(r.resolution, Resolution::Adopted { .. })));
+        let now = writer.snapshot().await.unwrap();
+        assert!(now.pending.is_empty());
+        assert!(
+            h.store.load().unwrap().pending.is_empty(),
+            "recovery is saved"
+        );
+
+        let plan = converge_plan(&bp, &now);
+        let report = apply(
+            &plan,
+            &h.providers,
+            &writer,
+            Arc::new(SilentObserver),
+            &h.options(4),
+        )
+        .await;
+        assert_clean(&report);
+        writer.close().await.unwrap()
+    });
+
+    let objects = h.cloud.objects();
+    let mut per_address: BTreeMap<Address, usize> = BTreeMap::new();
+    for o in objects.values() {
+        assert_eq!(o.owner.0, h.stack);
+        assert_eq!(o.kind, "fake_thing");
+        *per_address.entry(o.owner.1.clone()).or_default() += 1;
+    }
+    assert_eq!(per_address.len(), 15, "K={k}: every address exists");
+    assert!(
+        per_address.values().all(|n| *n == 1),
+        "K={k}: duplicates {per_address:?}"
+    );
+    assert!(final_state.pending.is_empty());
+    assert_eq!(final_state.resources.len(), 15);
+    for r in &final_state.resources {
+        assert_eq!(
+            objects[&r.id].owner.1, r.address,
+            "K={k}: state id matches cloud"
+        );
+    }
+    assert_eq!(h.store.load().unwrap(), final_state);
+}
+
+#[test]
+fn crash_after_the_kth_create_then_recover_leaves_no_duplicates() {
+    for k in [1, 3, 7, 12] {
+        crash_then_recover(k);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_writer_coalesces_state_writes() {
+    let h = Harness::new(Duration::ZERO);
+    let n = 1000;
+    let bp = blueprint((0..n).map(|i| thing(&format!("c{i:04}"), &[])).collect());
+    let started = std::time::Instant::now();
+    let (report, state, writes) = h.converge(&bp, 10).await;
+    assert_clean(&report);
+    assert_eq!(state.resources.len(), n);
+    println!(
+        "{n} resources at parallelism 10: {writes} state writes (naive: {}), {:?}",
+        2 * n,
+        started.elapsed()
+    );
+    assert!(
+        writes as usize <= n + 2,
+        "{writes} writes for {n} resources"
+    );
+    assert_eq!(h.store.load().unwrap().serial, writes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_of_interrupted_updates_and_deletes() {
+    let h = Harness::new(Duration::ZERO);
+    let bp = blueprint(vec![thing("a", &[]), thing("b", &[]), thing("c", &[])]);
+    let (report, mut state, _) = h.converge(&bp, 2).await;
+    assert_clean(&report);
+    let id = |s: &State, n: &str| s.get(&addr(n)).unwrap().id.clone();
+    // `a`: update interrupted. `b`: delete interrupted after the object went.
+    // `c`: delete interrupted before anything happened.
+    let mut new_inputs = state.get(&addr("a")).unwrap().inputs.clone();
+    new_inputs.insert("extra".into(), Value::Int(1));
+    let pending = |n: &str, operation, inputs: Inputs| nova::state::PendingOperation {
+        address: addr(n),
+        kind: "fake_thing".into(),
+        operation,
+        id: Some(id(&state, n)),
+        inputs,
+        dependencies: BTreeSet::new(),
+        client_token: "nova-test".into(),
+        started_at: "2024-01-01T00:00:00Z".into(),
+    };
+    let ops = vec![
+        pending("a", Operation::Update, new_inputs.clone()),
+        pending("b", Operation::Delete, Inputs::new()),
+        pending("c", Operation::Delete, Inputs::new()),
+    ];
+    h.cloud.objects.lock().unwrap().remove(&id(&state, "b"));
+    state.pending = ops;
+    h.store.write(&mut state).unwrap();
+
+    let state = h.store.load().unwrap();
+    let writer = state::writer::spawn(h.store.clone(), state.clone());
+    let report = recover_pending(
+        &state,
+        &h.providers,
+        &writer,
+        Arc::new(SilentObserver),
+        &h.stack,
+    )
+    .await
+    .unwrap();
+    let resolutions: Vec<(String, Resolution)> = report
+        .recovered
+        .iter()
+        .map(|r| (r.address.to_string(), r.resolution.clone()))
+        .collect();
+    assert_eq!(
+        resolutions,
+        [
+            ("fake_thing.a".to_string(), Resolution::Refreshed),
+            ("fake_thing.b".to_string(), Resolution::Gone),
+            ("fake_thing.c".to_string(), Resolution::StillPresent),
+        ]
+    );
+    let after = writer.close().await.unwrap();
+    assert!(after.pending.is_empty());
+    assert_eq!(after.get(&addr("a")).unwrap().inputs, new_inputs);
+    assert!(after.get(&addr("b")).is_none());
+    assert!(after.get(&addr("c")).is_some());
+    assert_eq!(h.store.load().unwrap(), after);
+}
