@@ -78,7 +78,9 @@ fn naming_problem(r: &ResourceView) -> Option<(&ResourceView, String)> {
     let Some(name) = r.tag("Name") else {
         return Some((r, format!("missing tag Name (expected `{base}-...`)")));
     };
-    if !name.starts_with(&format!("{base}-")) {
+    // Path-like names (log groups: `/aws/lambda/<P>-health`) are judged by their last part.
+    let leaf = name.rsplit('/').next().unwrap_or(name);
+    if !leaf.starts_with(&format!("{base}-")) {
         return Some((r, format!("Name `{name}` does not start with `{base}-`")));
     }
     for field in ["name", "function_name"] {
@@ -154,6 +156,21 @@ mod tests {
         let report = assert_fires_only(&bp, &["NOVA-TAG-002"]);
         assert_eq!(report.warnings(), 1);
         assert_eq!(report.exit_code(), crate::policy::EXIT_CLEAN);
+    }
+
+    #[test]
+    fn path_like_names_are_judged_by_their_last_part() {
+        let mut bp = blueprint();
+        let lg = "aws_cloudwatch_log_group.health";
+        set_tag(
+            &mut bp,
+            lg,
+            "Name",
+            Some("/aws/lambda/nova-production-health"),
+        );
+        assert_fires_only(&bp, &[]);
+        set_tag(&mut bp, lg, "Name", Some("/aws/lambda/health"));
+        assert_fires_only(&bp, &["NOVA-TAG-002"]);
     }
 
     #[test]

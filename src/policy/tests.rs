@@ -271,3 +271,37 @@ fn sarif_has_the_required_structure() {
     assert_eq!(logical["kind"], "resource");
     assert_eq!(results[2]["level"], "warning");
 }
+
+/// The real blueprint (`nova::stack`) for Nova.toml's production stack.
+fn real_blueprint() -> (crate::model::Blueprint, crate::config::StackConfig) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Nova.toml");
+    let config = crate::config::load(&path, "production", &|_| None).expect("Nova.toml");
+    let context = crate::stack::StackContext {
+        account_id: "123456789012".into(),
+        ami: "ami-0123456789abcdef0".into(),
+        health_code_sha256: "ab".repeat(32),
+    };
+    (crate::stack::blueprint(&config, &context), config)
+}
+
+#[test]
+fn the_real_production_blueprint_has_no_findings() {
+    let (bp, config) = real_blueprint();
+    let view = StackView::from_blueprint(&bp, &config.region, "123456789012", &config.environment);
+    let report = evaluate(&view);
+    assert_eq!(report.findings, vec![], "{}", render_table(&report, false));
+}
+
+#[test]
+fn the_real_production_blueprint_has_no_findings_live() {
+    let (bp, config) = real_blueprint();
+    let view = StackView::from_live(
+        live_resources(&bp),
+        bp.outputs.keys().cloned().collect(),
+        &config.region,
+        "123456789012",
+        &config.environment,
+    );
+    let report = evaluate(&view);
+    assert_eq!(report.findings, vec![], "{}", render_table(&report, false));
+}
