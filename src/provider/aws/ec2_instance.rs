@@ -18,9 +18,10 @@ use aws_sdk_ec2::types::{
 use base64::Engine as _;
 use tokio::sync::OnceCell;
 
+use super::ec2_tags::{has_ownership_tags, ownership_filters, sync_tags, tag_specification};
 use super::{
     aws_error, has_code, optional_str, required_str, retry_while, string_list, tags_of, tags_value,
-    wait_until, AwsClients, TAG_ADDRESS, TAG_STACK,
+    wait_until, AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
@@ -44,8 +45,7 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
 
 /// `aws_instance`. Its id is the instance id.
 pub struct Ec2Instance {
-    ec2: aws_sdk_ec2::Client,
-    sts: aws_sdk_sts::Client,
+    clients: AwsClients,
     region: String,
     account: OnceCell<String>,
     schema: Schema,
@@ -54,8 +54,7 @@ pub struct Ec2Instance {
 impl Ec2Instance {
     pub fn new(clients: &AwsClients) -> Self {
         Ec2Instance {
-            ec2: clients.ec2.clone(),
-            sts: clients.sts.clone(),
+            clients: clients.clone(),
             region: clients
                 .config
                 .region()
@@ -82,7 +81,8 @@ impl Ec2Instance {
     async fn account(&self) -> Result<&str, ProviderError> {
         self.account
             .get_or_try_init(|| async {
-                self.sts
+                self.clients
+                    .sts
                     .get_caller_identity()
                     .send()
                     .await
@@ -99,7 +99,13 @@ impl Ec2Instance {
     /// The instance, or `None` when it does not exist (or no longer: terminated or
     /// shutting down).
     async fn describe(&self, id: &str) -> Result<Option<Instance>, ProviderError> {
-        let result = self.ec2.describe_instances().instance_ids(id).send().await;
+        let result = self
+            .clients
+            .ec2
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await;
         let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
             Ok(out) => out,
             Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(None),
@@ -117,10 +123,10 @@ impl Ec2Instance {
     /// Live instances (not terminated or shutting down) with this resource's ownership tags.
     async fn owned_instances(&self, ctx: &OpContext) -> Result<Vec<Instance>, ProviderError> {
         let pages = self
+            .clients
             .ec2
             .describe_instances()
-            .filters(tag_filter(TAG_STACK, &ctx.stack))
-            .filters(tag_filter(TAG_ADDRESS, &ctx.address.to_string()))
+            .set_filters(Some(ownership_filters(ctx)))
             .filters(
                 Filter::builder()
                     .name("instance-state-name")
@@ -139,7 +145,7 @@ impl Ec2Instance {
             .iter()
             .flat_map(|p| p.reservations())
             .flat_map(|r| r.instances())
-            .filter(|i| !is_ending(i))
+            .filter(|i| !is_ending(i) && has_ownership_tags(ctx, i.tags()))
             .cloned()
             .collect();
         instances.sort_by(|a, b| a.instance_id().cmp(&b.instance_id()));
@@ -158,6 +164,7 @@ impl Ec2Instance {
     /// The AMI's root device name, so the block device mapping replaces its root volume.
     async fn root_device_name(&self, ami: &str) -> Result<String, ProviderError> {
         let images = self
+            .clients
             .ec2
             .describe_images()
             .image_ids(ami)
@@ -180,8 +187,8 @@ impl Ec2Instance {
         let root_device = self.root_device_name(ami).await?;
         let mut instance_tags = tags_of(inputs);
         instance_tags.push((TAG_CLIENT_TOKEN.to_string(), ctx.client_token.clone()));
-        let volume_tags = tags_of(inputs);
         let mut request = self
+            .clients
             .ec2
             .run_instances()
             .client_token(&ctx.client_token)
@@ -194,8 +201,8 @@ impl Ec2Instance {
             .block_device_mappings(root_volume(&root_device, inputs)?)
             .metadata_options(metadata_options(inputs))
             .tag_specifications(tag_spec(ResourceType::Instance, &instance_tags));
-        if !volume_tags.is_empty() {
-            request = request.tag_specifications(tag_spec(ResourceType::Volume, &volume_tags));
+        if let Some(spec) = tag_specification(ResourceType::Volume, inputs) {
+            request = request.tag_specifications(spec);
         }
         if let Some(profile) =
             optional_str(inputs, "iam_instance_profile").filter(|p| !p.is_empty())
@@ -239,7 +246,13 @@ impl Ec2Instance {
             &format!("instance {id} to be running"),
             STATE_WAIT,
             || async {
-                let result = self.ec2.describe_instances().instance_ids(id).send().await;
+                let result = self
+                    .clients
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(id)
+                    .send()
+                    .await;
                 let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
                     Ok(out) => out,
                     // A new instance may not be visible to Describe* yet.
@@ -276,6 +289,7 @@ impl Ec2Instance {
             return Ok(None);
         };
         let result = self
+            .clients
             .ec2
             .describe_volumes()
             .volume_ids(&volume_id)
@@ -290,6 +304,7 @@ impl Ec2Instance {
 
     async fn user_data(&self, id: &str) -> Result<String, ProviderError> {
         let out = self
+            .clients
             .ec2
             .describe_instance_attribute()
             .instance_id(id)
@@ -329,39 +344,6 @@ impl Ec2Instance {
             ),
         );
         Ok(outputs)
-    }
-
-    async fn sync_tags(
-        &self,
-        resource_id: &str,
-        old: &Inputs,
-        new: &Inputs,
-    ) -> Result<(), ProviderError> {
-        let diff = super::tag_diff::tag_diff(old, new);
-        if !diff.remove.is_empty() {
-            self.ec2
-                .delete_tags()
-                .resources(resource_id)
-                .set_tags(Some(
-                    diff.remove
-                        .iter()
-                        .map(|k| Tag::builder().key(k).build())
-                        .collect(),
-                ))
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteTags", e))?;
-        }
-        if !diff.set.is_empty() {
-            self.ec2
-                .create_tags()
-                .resources(resource_id)
-                .set_tags(Some(sdk_tags(&diff.set)))
-                .send()
-                .await
-                .map_err(|e| aws_error("CreateTags", e))?;
-        }
-        Ok(())
     }
 }
 
@@ -465,7 +447,8 @@ impl ResourceProvider for Ec2Instance {
         old_groups.sort();
         new_groups.sort();
         if old_groups != new_groups {
-            self.ec2
+            self.clients
+                .ec2
                 .modify_instance_attribute()
                 .instance_id(id)
                 .set_groups(Some(new_groups))
@@ -475,7 +458,8 @@ impl ResourceProvider for Ec2Instance {
         }
         if optional_str(old, "metadata_http_tokens") != optional_str(new, "metadata_http_tokens") {
             let tokens = optional_str(new, "metadata_http_tokens").unwrap_or("required");
-            self.ec2
+            self.clients
+                .ec2
                 .modify_instance_metadata_options()
                 .instance_id(id)
                 .http_tokens(HttpTokensState::from(tokens))
@@ -484,13 +468,13 @@ impl ResourceProvider for Ec2Instance {
                 .await
                 .map_err(|e| aws_error("ModifyInstanceMetadataOptions", e))?;
         }
-        self.sync_tags(id, old, new).await?;
+        sync_tags(&self.clients, id, old, new).await?;
         if let Some(volume_id) = outputs
             .get("root_volume_id")
             .and_then(Value::as_str)
             .filter(|v| !v.is_empty())
         {
-            self.sync_tags(volume_id, old, new).await?;
+            sync_tags(&self.clients, volume_id, old, new).await?;
         }
         let instance = self.describe(id).await?.ok_or_else(|| {
             ProviderError::Other(format!("instance {id} disappeared during update"))
@@ -508,7 +492,14 @@ impl ResourceProvider for Ec2Instance {
         if self.describe(id).await?.is_none() {
             return Ok(());
         }
-        match self.ec2.terminate_instances().instance_ids(id).send().await {
+        match self
+            .clients
+            .ec2
+            .terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(err) => {
                 let err = aws_error("TerminateInstances", err);
@@ -522,7 +513,13 @@ impl ResourceProvider for Ec2Instance {
             &format!("instance {id} to terminate"),
             STATE_WAIT,
             || async {
-                let result = self.ec2.describe_instances().instance_ids(id).send().await;
+                let result = self
+                    .clients
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(id)
+                    .send()
+                    .await;
                 let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
                     Ok(out) => out,
                     Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(Some(())),
@@ -715,13 +712,6 @@ fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
-}
-
-fn tag_filter(key: &str, value: &str) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{key}"))
-        .values(value)
-        .build()
 }
 
 fn tag_spec(resource_type: ResourceType, tags: &[(String, String)]) -> TagSpecification {

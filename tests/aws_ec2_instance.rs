@@ -1,0 +1,607 @@
+//! The `aws_instance` provider against LocalStack with the real SDK: launch with an
+//! encrypted root volume and instance profile, read, in-place updates, replacement,
+//! out-of-band changes, idempotent create, adoption and termination; plus the AL2023 AMI
+//! lookup.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ec2::types::{Filter, Tag};
+use nova::model::{Address, Inputs, Outputs, Value};
+use nova::provider::aws::{ec2_instance, iam, kms, tags_value, AwsClients};
+use nova::provider::{Created, Observed, OpContext, Progress, ResourceProvider, SilentProgress};
+
+async fn clients() -> AwsClients {
+    AwsClients::from_config(common::sdk_config().await)
+}
+
+fn provider(providers: Vec<Arc<dyn ResourceProvider>>, kind: &str) -> Arc<dyn ResourceProvider> {
+    providers
+        .into_iter()
+        .find(|p| p.schema().kind == kind)
+        .unwrap_or_else(|| panic!("no provider for {kind}"))
+}
+
+fn ctx(stack: &str, kind: &str, name: &str, token: &str) -> OpContext {
+    OpContext {
+        stack: stack.to_string(),
+        address: Address::new(kind, name),
+        client_token: format!("{stack}-{token}"),
+        progress: Arc::new(SilentProgress),
+    }
+}
+
+fn tags(ctx: &OpContext, extra: &[(&str, &str)]) -> Value {
+    let mut map: BTreeMap<String, String> = [
+        ("Environment", "Test"),
+        ("Project", "nova"),
+        ("ManagedBy", "nova"),
+        ("Name", ctx.address.name()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    map.insert("nova:stack".into(), ctx.stack.clone());
+    map.insert("nova:address".into(), ctx.address.to_string());
+    for (k, v) in extra {
+        map.insert(k.to_string(), v.to_string());
+    }
+    tags_value(map)
+}
+
+fn present(observed: Observed) -> (Inputs, Outputs) {
+    match observed {
+        Observed::Present { inputs, outputs } => (inputs, outputs),
+        Observed::Gone => panic!("expected the resource to exist, read says Gone"),
+    }
+}
+
+/// What the instance needs around it, made with the raw SDK and nova's KMS/IAM providers.
+struct Fixture {
+    clients: AwsClients,
+    stack: String,
+    vpc_id: String,
+    subnet_id: String,
+    sg_a: String,
+    sg_b: String,
+    key: Created,
+    key_inputs: Inputs,
+    role: Created,
+    role_inputs: Inputs,
+    profile: Created,
+    profile_inputs: Inputs,
+    ami: String,
+}
+
+impl Fixture {
+    async fn new(prefix: &str) -> Fixture {
+        let clients = clients().await;
+        let stack = common::unique_stack(prefix);
+        let ec2 = &clients.ec2;
+        let vpc_id = ec2
+            .create_vpc()
+            .cidr_block("10.42.0.0/16")
+            .send()
+            .await
+            .expect("CreateVpc")
+            .vpc
+            .and_then(|v| v.vpc_id)
+            .expect("vpc id");
+        let subnet_id = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.42.1.0/24")
+            .send()
+            .await
+            .expect("CreateSubnet")
+            .subnet
+            .and_then(|s| s.subnet_id)
+            .expect("subnet id");
+        let mut sgs = Vec::new();
+        for name in ["a", "b"] {
+            let id = ec2
+                .create_security_group()
+                .group_name(format!("{stack}-{name}"))
+                .description("nova instance test")
+                .vpc_id(&vpc_id)
+                .send()
+                .await
+                .expect("CreateSecurityGroup")
+                .group_id
+                .expect("group id");
+            sgs.push(id);
+        }
+        sgs.sort();
+
+        let kms_providers = kms::providers(&clients);
+        let keys = provider(kms_providers, "aws_kms_key");
+        let key_ctx = ctx(&stack, "aws_kms_key", "main", "key");
+        let key_inputs: Inputs = [
+            ("description".to_string(), Value::str("instance test key")),
+            (
+                "policy".to_string(),
+                Value::String(format!(
+                    r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#,
+                    common::ACCOUNT_ID
+                )),
+            ),
+            ("enable_key_rotation".to_string(), Value::Bool(true)),
+            ("deletion_window_days".to_string(), Value::Int(7)),
+            ("tags".to_string(), tags(&key_ctx, &[])),
+        ]
+        .into_iter()
+        .collect();
+        let key = keys.create(&key_ctx, &key_inputs).await.expect("key");
+
+        let iam_providers = iam::providers(&clients);
+        let roles = provider(iam_providers.clone(), "aws_iam_role");
+        let profiles = provider(iam_providers, "aws_iam_instance_profile");
+        let role_ctx = ctx(&stack, "aws_iam_role", "web", "role");
+        let role_inputs: Inputs = [
+            ("name".to_string(), Value::String(format!("{stack}-web"))),
+            (
+                "assume_role_policy".to_string(),
+                Value::str(
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+                ),
+            ),
+            (
+                "managed_policy_arns".to_string(),
+                Value::list_of_strings(["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]),
+            ),
+            ("inline_policies".to_string(), Value::Map(BTreeMap::new())),
+            ("description".to_string(), Value::str("web")),
+            ("tags".to_string(), tags(&role_ctx, &[])),
+        ]
+        .into_iter()
+        .collect();
+        let role = roles.create(&role_ctx, &role_inputs).await.expect("role");
+        let profile_ctx = ctx(&stack, "aws_iam_instance_profile", "web", "profile");
+        let profile_inputs: Inputs = [
+            ("name".to_string(), Value::String(format!("{stack}-web"))),
+            ("role".to_string(), Value::str(&role.id)),
+            ("tags".to_string(), tags(&profile_ctx, &[])),
+        ]
+        .into_iter()
+        .collect();
+        let profile = profiles
+            .create(&profile_ctx, &profile_inputs)
+            .await
+            .expect("profile");
+        let ami = ec2_instance::latest_amazon_linux_2023(&clients)
+            .await
+            .expect("AL2023 AMI");
+
+        Fixture {
+            clients,
+            stack,
+            vpc_id,
+            subnet_id,
+            sg_a: sgs[0].clone(),
+            sg_b: sgs[1].clone(),
+            key,
+            key_inputs,
+            role,
+            role_inputs,
+            profile,
+            profile_inputs,
+            ami,
+        }
+    }
+
+    fn instance_inputs(
+        &self,
+        ctx: &OpContext,
+        groups: &[&str],
+        user_data: &str,
+        extra_tags: &[(&str, &str)],
+    ) -> Inputs {
+        let mut groups: Vec<&str> = groups.to_vec();
+        groups.sort();
+        [
+            ("ami", Value::str(&self.ami)),
+            ("instance_type", Value::str("t3.micro")),
+            ("subnet_id", Value::str(&self.subnet_id)),
+            ("security_group_ids", Value::list_of_strings(groups)),
+            ("iam_instance_profile", Value::str(&self.profile.id)),
+            ("user_data", Value::str(user_data)),
+            ("root_volume_size", Value::Int(12)),
+            ("kms_key_id", self.key.outputs["arn"].clone()),
+            ("metadata_http_tokens", Value::str("required")),
+            ("tags", tags(ctx, extra_tags)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Live (not terminated) instances carrying this address's ownership tags.
+    async fn owned_instance_ids(&self, ctx: &OpContext) -> Vec<String> {
+        let out = self
+            .clients
+            .ec2
+            .describe_instances()
+            .filters(tag_filter("nova:stack", &ctx.stack))
+            .filters(tag_filter("nova:address", &ctx.address.to_string()))
+            .send()
+            .await
+            .expect("DescribeInstances");
+        let mut ids: Vec<String> = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| {
+                !matches!(
+                    i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                    Some("terminated") | Some("shutting-down")
+                )
+            })
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    async fn cleanup(self) {
+        let ec2 = &self.clients.ec2;
+        for sg in [&self.sg_a, &self.sg_b] {
+            ec2.delete_security_group()
+                .group_id(sg)
+                .send()
+                .await
+                .expect("DeleteSecurityGroup");
+        }
+        ec2.delete_subnet()
+            .subnet_id(&self.subnet_id)
+            .send()
+            .await
+            .expect("DeleteSubnet");
+        ec2.delete_vpc()
+            .vpc_id(&self.vpc_id)
+            .send()
+            .await
+            .expect("DeleteVpc");
+        let iam_providers = iam::providers(&self.clients);
+        let profile_ctx = ctx(&self.stack, "aws_iam_instance_profile", "web", "profile");
+        provider(iam_providers.clone(), "aws_iam_instance_profile")
+            .delete(
+                &profile_ctx,
+                &self.profile.id,
+                &self.profile_inputs,
+                &self.profile.outputs,
+            )
+            .await
+            .expect("delete profile");
+        let role_ctx = ctx(&self.stack, "aws_iam_role", "web", "role");
+        provider(iam_providers, "aws_iam_role")
+            .delete(
+                &role_ctx,
+                &self.role.id,
+                &self.role_inputs,
+                &self.role.outputs,
+            )
+            .await
+            .expect("delete role");
+        let key_ctx = ctx(&self.stack, "aws_kms_key", "main", "key");
+        provider(kms::providers(&self.clients), "aws_kms_key")
+            .delete(&key_ctx, &self.key.id, &self.key_inputs, &self.key.outputs)
+            .await
+            .expect("delete key");
+    }
+}
+
+fn tag_filter(key: &str, value: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+#[tokio::test]
+async fn instance_lifecycle() {
+    let fx = Fixture::new("ec2inst").await;
+    let instances = provider(ec2_instance::providers(&fx.clients), "aws_instance");
+    let ctx = ctx(&fx.stack, "aws_instance", "web", "create-1");
+
+    // Create, and read back exactly what was applied.
+    let v1 = fx.instance_inputs(&ctx, &[&fx.sg_a], "#!/bin/sh\necho hello\n", &[]);
+    let created = instances.create(&ctx, &v1).await.expect("create instance");
+    assert!(created.id.starts_with("i-"), "{}", created.id);
+    assert_eq!(
+        created.outputs["arn"],
+        Value::String(format!(
+            "arn:aws:ec2:{}:{}:instance/{}",
+            common::REGION,
+            common::ACCOUNT_ID,
+            created.id
+        ))
+    );
+    for output in ["private_ip", "root_volume_id", "availability_zone"] {
+        assert!(
+            created.outputs[output]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "output {output} is empty"
+        );
+    }
+    let (live, outputs) = present(instances.read(&ctx, &created.id, &v1).await.expect("read"));
+    assert_eq!(
+        live, v1,
+        "a fresh instance reads back as applied (no drift)"
+    );
+    assert_eq!(outputs, created.outputs);
+
+    // The root volume is encrypted with the given key, gp3, and tagged.
+    let volume_id = created.outputs["root_volume_id"]
+        .as_str()
+        .expect("volume id");
+    let volume = fx
+        .clients
+        .ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .expect("DescribeVolumes")
+        .volumes
+        .and_then(|v| v.into_iter().next())
+        .expect("root volume");
+    assert_eq!(volume.encrypted(), Some(true));
+    assert_eq!(volume.kms_key_id(), fx.key.outputs["arn"].as_str());
+    assert_eq!(volume.size(), Some(12));
+    assert_eq!(volume.volume_type().map(|t| t.as_str()), Some("gp3"));
+    assert!(volume
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("nova:address") && t.value() == Some("aws_instance.web")));
+
+    // Creating again with the same client token yields the same single instance.
+    let again = instances.create(&ctx, &v1).await.expect("repeated create");
+    assert_eq!(again.id, created.id);
+    assert_eq!(fx.owned_instance_ids(&ctx).await, vec![created.id.clone()]);
+
+    // In place: tags and security groups.
+    let v2 = fx.instance_inputs(
+        &ctx,
+        &[&fx.sg_a, &fx.sg_b],
+        "#!/bin/sh\necho hello\n",
+        &[("Owner", "ops")],
+    );
+    instances
+        .update(&ctx, &created.id, &v1, &v2, &created.outputs)
+        .await
+        .expect("update instance");
+    let (live, _) = present(instances.read(&ctx, &created.id, &v2).await.expect("read"));
+    assert_eq!(live, v2);
+    let volume_tags = fx
+        .clients
+        .ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .expect("DescribeVolumes")
+        .volumes()[0]
+        .tags()
+        .to_vec();
+    assert!(
+        volume_tags
+            .iter()
+            .any(|t| t.key() == Some("Owner") && t.value() == Some("ops")),
+        "root volume tags follow the instance's: {volume_tags:?}"
+    );
+
+    // Out-of-band tag change is drift.
+    fx.clients
+        .ec2
+        .create_tags()
+        .resources(&created.id)
+        .tags(Tag::builder().key("Owner").value("intruder").build())
+        .send()
+        .await
+        .expect("CreateTags");
+    let (live, _) = present(instances.read(&ctx, &created.id, &v2).await.expect("read"));
+    assert_eq!(
+        live["tags"].as_map().expect("map")["Owner"],
+        Value::str("intruder")
+    );
+    assert_ne!(live, v2);
+
+    // Adoption by ownership tags (and this create's client token).
+    let found = instances
+        .find_existing(&ctx, &v2)
+        .await
+        .expect("find")
+        .expect("adopted");
+    assert_eq!(found.id, created.id);
+
+    // Replacement (create before destroy): new user data, new client token.
+    assert!(instances.schema().force_new.contains("user_data"));
+    assert!(instances.schema().create_before_destroy);
+    let ctx2 = ctx_with_token(&ctx, "create-2");
+    let v3 = fx.instance_inputs(&ctx2, &[&fx.sg_a, &fx.sg_b], "#!/bin/sh\necho v3\n", &[]);
+    let replacement = instances
+        .create(&ctx2, &v3)
+        .await
+        .expect("create replacement");
+    assert_ne!(replacement.id, created.id);
+    // The new create's find_existing picks the new instance, never the old one.
+    let found = instances
+        .find_existing(&ctx2, &v3)
+        .await
+        .expect("find")
+        .expect("adopted");
+    assert_eq!(found.id, replacement.id);
+    instances
+        .delete(&ctx, &created.id, &v2, &created.outputs)
+        .await
+        .expect("delete old instance");
+    assert_eq!(
+        instances.read(&ctx, &created.id, &v2).await.expect("read"),
+        Observed::Gone
+    );
+    let (live, _) = present(
+        instances
+            .read(&ctx2, &replacement.id, &v3)
+            .await
+            .expect("read"),
+    );
+    assert_eq!(live["user_data"], Value::str("#!/bin/sh\necho v3\n"));
+
+    // Delete, read Gone, delete again is fine.
+    instances
+        .delete(&ctx2, &replacement.id, &v3, &replacement.outputs)
+        .await
+        .expect("delete instance");
+    assert_eq!(
+        instances
+            .read(&ctx2, &replacement.id, &v3)
+            .await
+            .expect("read"),
+        Observed::Gone
+    );
+    instances
+        .delete(&ctx2, &replacement.id, &v3, &replacement.outputs)
+        .await
+        .expect("second delete");
+    assert!(fx.owned_instance_ids(&ctx).await.is_empty());
+    assert!(instances
+        .find_existing(&ctx2, &v3)
+        .await
+        .expect("find")
+        .is_none());
+
+    fx.cleanup().await;
+}
+
+fn ctx_with_token(ctx: &OpContext, token: &str) -> OpContext {
+    let mut other = ctx.clone();
+    other.client_token = format!("{}-{token}", ctx.stack);
+    other
+}
+
+#[tokio::test]
+async fn instance_terminated_out_of_band_is_gone() {
+    let fx = Fixture::new("ec2gone").await;
+    let instances = provider(ec2_instance::providers(&fx.clients), "aws_instance");
+    let ctx = ctx(&fx.stack, "aws_instance", "web", "create-1");
+    let v1 = fx.instance_inputs(&ctx, &[&fx.sg_a], "", &[]);
+    let created = instances.create(&ctx, &v1).await.expect("create");
+    fx.clients
+        .ec2
+        .terminate_instances()
+        .instance_ids(&created.id)
+        .send()
+        .await
+        .expect("TerminateInstances");
+    assert_eq!(
+        instances.read(&ctx, &created.id, &v1).await.expect("read"),
+        Observed::Gone
+    );
+    assert!(instances
+        .find_existing(&ctx, &v1)
+        .await
+        .expect("find")
+        .is_none());
+    instances
+        .delete(&ctx, &created.id, &v1, &created.outputs)
+        .await
+        .expect("delete of a terminated instance");
+    fx.cleanup().await;
+}
+
+/// RunInstances is retried while the instance profile is not usable yet (IAM eventual
+/// consistency): here the profile appears only after the first launch attempt failed.
+#[tokio::test]
+async fn launch_waits_for_a_new_instance_profile() {
+    let fx = Fixture::new("ec2prof").await;
+    let instances = provider(ec2_instance::providers(&fx.clients), "aws_instance");
+    let profiles = provider(iam::providers(&fx.clients), "aws_iam_instance_profile");
+    let notes = Arc::new(Notes::default());
+    let mut ctx = ctx(&fx.stack, "aws_instance", "web", "create-1");
+    ctx.progress = notes.clone();
+    let late_name = format!("{}-late", fx.stack);
+    let mut v1 = fx.instance_inputs(&ctx, &[&fx.sg_a], "", &[]);
+    v1.insert("iam_instance_profile".into(), Value::str(&late_name));
+
+    let profile_ctx = ctx_for(&fx.stack, "aws_iam_instance_profile", "late");
+    let profile_inputs: Inputs = [
+        ("name".to_string(), Value::str(&late_name)),
+        ("role".to_string(), Value::str(&fx.role.id)),
+        ("tags".to_string(), tags(&profile_ctx, &[])),
+    ]
+    .into_iter()
+    .collect();
+    let make_profile_later = async {
+        // Simulates IAM propagation delay: the profile exists only a moment later.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        profiles.create(&profile_ctx, &profile_inputs).await
+    };
+    let (launched, profile) = tokio::join!(instances.create(&ctx, &v1), make_profile_later);
+    let profile = profile.expect("create late profile");
+    let launched = launched.expect("launch retried until the profile existed");
+    let retries: Vec<String> = notes
+        .0
+        .lock()
+        .expect("notes lock")
+        .iter()
+        .filter(|n| n.contains("launching the instance") && n.contains("retrying"))
+        .cloned()
+        .collect();
+    assert!(
+        !retries.is_empty(),
+        "RunInstances was retried at least once"
+    );
+    let (live, _) = present(instances.read(&ctx, &launched.id, &v1).await.expect("read"));
+    assert_eq!(live["iam_instance_profile"], Value::str(&late_name));
+
+    instances
+        .delete(&ctx, &launched.id, &v1, &launched.outputs)
+        .await
+        .expect("delete instance");
+    profiles
+        .delete(&profile_ctx, &profile.id, &profile_inputs, &profile.outputs)
+        .await
+        .expect("delete profile");
+    fx.cleanup().await;
+}
+
+/// Keeps every progress note, to check that a retry really happened.
+#[derive(Default)]
+struct Notes(Mutex<Vec<String>>);
+
+impl Progress for Notes {
+    fn note(&self, _address: &Address, message: &str) {
+        self.0.lock().expect("notes lock").push(message.to_string());
+    }
+}
+
+fn ctx_for(stack: &str, kind: &str, name: &str) -> OpContext {
+    ctx(stack, kind, name, name)
+}
+
+#[tokio::test]
+async fn latest_al2023_ami_is_an_amazon_al2023_image() {
+    let clients = clients().await;
+    let ami = ec2_instance::latest_amazon_linux_2023(&clients)
+        .await
+        .expect("LocalStack ships AL2023 images");
+    let image = clients
+        .ec2
+        .describe_images()
+        .image_ids(&ami)
+        .send()
+        .await
+        .expect("DescribeImages")
+        .images
+        .and_then(|i| i.into_iter().next())
+        .expect("the image exists");
+    let name = image.name().unwrap_or_default();
+    assert!(
+        name.starts_with("al2023-ami-2023.") && name.ends_with("-x86_64"),
+        "{name}"
+    );
+    assert_eq!(image.image_owner_alias(), Some("amazon"));
+}
