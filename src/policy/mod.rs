@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::model::Address;
 
-pub use render::{render_json, render_sarif, render_table};
+pub use render::{render_json, render_sarif, render_table, summary_line};
 pub use tags::UNTAGGABLE_KINDS;
 pub use view::{ResourceView, StackView};
 
