@@ -212,6 +212,18 @@ impl Scheduler<'_> {
         self.report.not_started = left.into_iter().collect();
     }
 
+    /// The object an update starts from: as recorded, but with the inputs the plan
+    /// compared against. After a refresh those are the live inputs, so drift made behind
+    /// nova's back is both seen by the no-change shortcut and undone by the provider,
+    /// which changes the object from `old` to `new`.
+    fn update_from(&self, address: &Address, recorded: &ResourceState) -> ResourceState {
+        let mut old = recorded.clone();
+        if let Some(before) = self.plan.change(address).and_then(|c| c.before.as_ref()) {
+            old.inputs = before.clone();
+        }
+        old
+    }
+
     /// Builds the job for `op`; `None` when there is nothing to do.
     fn prepare(&self, op: &OpKey) -> Result<Option<Job>, ApplyError> {
         let address = &op.address;
@@ -237,7 +249,7 @@ impl Scheduler<'_> {
                 let dependencies = resource.dependencies();
                 match self.current.get(address) {
                     Some(old) => Work::Update {
-                        old: old.clone(),
+                        old: self.update_from(address, old),
                         inputs,
                         dependencies,
                     },
