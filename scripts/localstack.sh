@@ -17,7 +17,10 @@
 #                                  no-op Lambda executor (localstack/noop_executor)
 #   .localstack/<port>/pid         pid of the LocalStack process we started
 #   .localstack/<port>/localstack.log
-#   .localstack/<port>/fs/         LocalStack's own files (state, tmp) for that port
+#   .localstack/<port>/fs/         LocalStack's own files for that port
+#   .localstack/<port>/tmp/        its temporary directory (TMPDIR), which holds
+#                                  its in-memory state's files (CloudWatch's
+#                                  metrics.db, Lambda tasks) and is wiped on exit
 #
 # See docs/testbed.md.
 set -euo pipefail
@@ -198,18 +201,23 @@ cmd_start() {
             exit 1
         fi
         ensure_venv
-        mkdir -p "$RUN_DIR/fs"
+        mkdir -p "$RUN_DIR/fs" "$RUN_DIR/tmp"
         : >"$LOG_FILE"
         # setsid: own session and process group (pgid == pid), so `stop` can
         # signal everything LocalStack spawns and a closing terminal does not.
         # Output goes to the log only, so callers' pipes are not held open.
-        # FILESYSTEM_ROOT keeps each port's files (state, tmp) apart; DNS_ADDRESS=0
-        # stops LocalStack from taking port 53.
+        # Each port's files apart: FILESYSTEM_ROOT (outside a container) and
+        # TMPDIR. In a container LocalStack ignores FILESYSTEM_ROOT and keeps its
+        # state (CloudWatch's metrics.db, ...) under $TMPDIR/localstack, which
+        # it deletes on exit: a shared /tmp let one instance stopping break
+        # CloudWatch in every other one ("unable to open database file").
+        # DNS_ADDRESS=0 stops LocalStack from taking port 53.
         env \
             GATEWAY_LISTEN="127.0.0.1:$PORT" \
             LOCALSTACK_HOST="127.0.0.1:$PORT" \
             LAMBDA_RUNTIME_EXECUTOR="$EXECUTOR" \
             FILESYSTEM_ROOT="$RUN_DIR/fs" \
+            TMPDIR="$RUN_DIR/tmp" \
             PERSISTENCE=0 \
             DNS_ADDRESS=0 \
             SKIP_SSL_CERT_DOWNLOAD=1 \
