@@ -12,7 +12,8 @@
 #    tests: `cargo nextest run --workspace --all-targets --no-fail-fast` when
 #    cargo-nextest is installed, else `cargo test --workspace --all-targets
 #    --no-fail-fast`.
-# 5. Runs pytest on tests/python/ when that directory exists.
+# 5. Runs pytest on tests/python/ when that directory exists, with NOVA_BIN
+#    set to the nova binary the Rust tests built.
 # 6. Stops LocalStack if step 2 started it.
 #
 # Exits non-zero when any step fails. See docs/testbed.md.
@@ -91,6 +92,10 @@ fi
 # --- Python tests --------------------------------------------------------------
 if [[ -d tests/python ]]; then
     banner "Python tests (pytest tests/python)"
+    # The nova binary the Rust tests just built: test_stack_health.py deploys a
+    # stack with it (a NOVA_BIN set by the caller wins).
+    export NOVA_BIN="${NOVA_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/nova}"
+    echo "NOVA_BIN=$NOVA_BIN"
     echo "+ .venv/tools/bin/python -m pytest tests/python"
     rc=0
     .venv/tools/bin/python -m pytest tests/python || rc=$?
