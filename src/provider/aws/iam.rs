@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::{InstanceProfile, Role, Tag};
 
 use super::policy_doc::{decode_iam_document, observed_policy, policies_equal};
-use super::tag_diff::{owned_by, tag_diff};
+use super::tag_diff::{is_aws_reserved, owned_by, tag_diff};
 use super::{
     aws_error, has_code, optional_str, required_str, retry_while, string_list, tags_of, tags_value,
     AwsClients,
@@ -126,6 +126,7 @@ impl IamRole {
             .iter()
             .flat_map(|p| p.tags())
             .map(|t| (t.key().to_string(), t.value().to_string()))
+            .filter(|(k, _)| !is_aws_reserved(k))
             .collect();
         tags.sort();
         Ok(tags)
@@ -465,6 +466,7 @@ impl IamInstanceProfile {
             .iter()
             .flat_map(|p| p.tags())
             .map(|t| (t.key().to_string(), t.value().to_string()))
+            .filter(|(k, _)| !is_aws_reserved(k))
             .collect();
         tags.sort();
         Ok(tags)

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 
 use super::policy_doc::{observed_policy, policies_equal};
-use super::tag_diff::{owned_by, tag_diff};
+use super::tag_diff::{is_aws_reserved, owned_by, tag_diff};
 use super::{
     aws_error, has_code, optional_str, required_str, tags_of, tags_value, wait_until, AwsClients,
 };
@@ -74,6 +74,7 @@ impl KmsKey {
             .iter()
             .flat_map(|page| page.tags())
             .map(|t| (t.tag_key().to_string(), t.tag_value().to_string()))
+            .filter(|(k, _)| !is_aws_reserved(k))
             .collect();
         tags.sort();
         Ok(tags)
