@@ -310,12 +310,13 @@ impl ResourceProvider for IamRole {
 
     async fn update(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
-        old: &Inputs,
+        _old: &Inputs,
         new: &Inputs,
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
+        let old = &live_inputs(self.read(ctx, id, new).await?, &format!("role {id}"))?;
         let new_trust = required_str(new, "assume_role_policy")?;
         if !policies_equal(
             optional_str(old, "assume_role_policy").unwrap_or_default(),
@@ -579,10 +580,14 @@ impl ResourceProvider for IamInstanceProfile {
         &self,
         ctx: &OpContext,
         id: &str,
-        old: &Inputs,
+        _old: &Inputs,
         new: &Inputs,
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
+        let old = &live_inputs(
+            self.read(ctx, id, new).await?,
+            &format!("instance profile {id}"),
+        )?;
         let new_role = optional_str(new, "role").unwrap_or_default();
         if optional_str(old, "role").unwrap_or_default() != new_role {
             let profile = self
@@ -728,6 +733,17 @@ fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
                 .map_err(|e| ProviderError::Other(format!("building IAM tag {k}: {e}")))
         })
         .collect()
+}
+
+/// The live inputs from a `read` done at the start of an update (updates diff against
+/// what is live, so out-of-band changes are undone too).
+fn live_inputs(observed: Observed, what: &str) -> Result<Inputs, ProviderError> {
+    match observed {
+        Observed::Present { inputs, .. } => Ok(inputs),
+        Observed::Gone => Err(ProviderError::Other(format!(
+            "{what} no longer exists; refresh and plan again"
+        ))),
+    }
 }
 
 #[cfg(test)]

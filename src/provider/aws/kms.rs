@@ -235,12 +235,13 @@ impl ResourceProvider for KmsKey {
 
     async fn update(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
-        old: &Inputs,
+        _old: &Inputs,
         new: &Inputs,
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
+        let old = &live_inputs(self.read(ctx, id, new).await?, &format!("KMS key {id}"))?;
         let new_description = optional_str(new, "description").unwrap_or_default();
         if optional_str(old, "description").unwrap_or_default() != new_description {
             self.kms
@@ -572,6 +573,17 @@ fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
                 .map_err(|e| ProviderError::Other(format!("building KMS tag {k}: {e}")))
         })
         .collect()
+}
+
+/// The live inputs from a `read` done at the start of an update (updates diff against
+/// what is live, so out-of-band changes are undone too).
+fn live_inputs(observed: Observed, what: &str) -> Result<Inputs, ProviderError> {
+    match observed {
+        Observed::Present { inputs, .. } => Ok(inputs),
+        Observed::Gone => Err(ProviderError::Other(format!(
+            "{what} no longer exists; refresh and plan again"
+        ))),
+    }
 }
 
 #[cfg(test)]
