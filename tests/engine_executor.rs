@@ -51,6 +51,8 @@ struct Cloud {
     creates: AtomicUsize,
     delay: Mutex<Duration>,
     fail_create: Mutex<BTreeSet<Address>>,
+    /// Physical ids whose delete fails.
+    fail_delete: Mutex<BTreeSet<String>>,
     /// Hang forever (after making the object) on the K-th create, waking the notify.
     crash_at: Mutex<Option<(usize, Arc<Notify>)>>,
 }
@@ -222,6 +224,10 @@ impl ResourceProvider for Fake {
         let _gauge = Gauge::enter(&self.cloud);
         let start = self.cloud.tick();
         self.pause().await;
+        if self.cloud.fail_delete.lock().unwrap().contains(id) {
+            self.log(ctx, "delete-failed", start, id);
+            return Err(ProviderError::Other("injected delete failure".into()));
+        }
         self.cloud.objects.lock().unwrap().remove(id);
         self.log(ctx, "delete", start, id);
         Ok(())
@@ -339,6 +345,7 @@ fn converge_plan(bp: &Blueprint, state: &State) -> Plan {
         serial: state.serial,
         blueprint: bp.clone(),
         changes,
+        deposed: Vec::new(),
     }
 }
 
@@ -583,6 +590,7 @@ async fn create_before_destroy_replacement_creates_updates_then_deletes() {
         serial: state.serial,
         blueprint: bp.clone(),
         changes: vec![cr, cx],
+        deposed: Vec::new(),
     };
     let before = h.cloud.calls().len();
     let (report, state, _) = h.run(&plan, 4).await;
@@ -632,6 +640,7 @@ async fn delete_before_create_replacement_deletes_dependents_first() {
         serial: state.serial,
         blueprint: bp.clone(),
         changes: vec![cr, cx],
+        deposed: Vec::new(),
     };
     let before = h.cloud.calls().len();
     let (report, state, _) = h.run(&plan, 4).await;
@@ -669,6 +678,7 @@ async fn an_update_with_unchanged_resolved_inputs_makes_no_call() {
         serial: state.serial,
         blueprint: bp.clone(),
         changes: vec![change(&addr("b"), Action::Update)],
+        deposed: Vec::new(),
     };
     let before = h.cloud.calls().len();
     let (report, _, _) = h.run(&plan, 2).await;
@@ -944,4 +954,87 @@ async fn recovery_of_interrupted_updates_and_deletes() {
     assert!(after.get(&addr("b")).is_none());
     assert!(after.get(&addr("c")).is_some());
     assert_eq!(h.store.load().unwrap(), after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_write_failure_stops_the_run_before_any_call() {
+    let h = Harness::new(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "x").unwrap();
+    let store = StateStore::new(blocker.join("state"), "test");
+    let writer = state::writer::spawn(store, State::new());
+    let bp = blueprint(vec![thing("a", &[]), thing("b", &[]), thing("c", &[])]);
+    let plan = converge_plan(&bp, &State::new());
+    let report = apply(
+        &plan,
+        &h.providers,
+        &writer,
+        Arc::new(SilentObserver),
+        &h.options(1),
+    )
+    .await;
+    assert_eq!(report.failed.len(), 1);
+    let message = report.failed[0].to_string();
+    assert!(
+        message.starts_with("fake_thing.a: create not started: the state could not be saved"),
+        "{message}"
+    );
+    assert_eq!(report.not_started, [addr("b"), addr("c")]);
+    assert!(
+        h.cloud.calls().is_empty(),
+        "no provider call after the failure"
+    );
+    assert!(writer.close().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_object_left_by_a_failed_delete_is_deleted_by_the_next_apply() {
+    let h = Harness::new(Duration::ZERO);
+    let (x, mut bp) = pair("fake_cbd");
+    let (report, state, _) = h.converge(&bp, 2).await;
+    assert_clean(&report);
+    let old_id = state.get(&x).unwrap().id.clone();
+    h.cloud.fail_delete.lock().unwrap().insert(old_id.clone());
+
+    bp.resources[0] = Resource::new(x.clone()).with("name", "x2");
+    let mut cr = change(&addr("r"), Action::Update);
+    cr.dependencies = [x.clone()].into();
+    cr.prior_dependencies = [x.clone()].into();
+    let plan = Plan {
+        stack: "test".into(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        blueprint: bp.clone(),
+        changes: vec![
+            cr,
+            change(
+                &x,
+                Action::Replace {
+                    create_before_destroy: true,
+                },
+            ),
+        ],
+        deposed: Vec::new(),
+    };
+    let (report, state, _) = h.run(&plan, 2).await;
+    assert_eq!(report.failed.len(), 1, "the old object's delete failed");
+    assert_eq!(state.deposed.len(), 1);
+    assert_eq!(state.deposed[0].id, old_id);
+    assert_ne!(state.get(&x).unwrap().id, old_id);
+    assert_eq!(h.cloud.objects().len(), 3);
+
+    h.cloud.fail_delete.lock().unwrap().clear();
+    let plan = converge_plan(&bp, &state);
+    assert!(!plan.has_changes());
+    let (report, state, _) = h.run(&plan, 2).await;
+    assert_clean(&report);
+    assert_eq!(report.completed.len(), 1);
+    assert_eq!(
+        report.completed[0].what,
+        format!("delete deposed object {old_id}")
+    );
+    assert!(state.deposed.is_empty());
+    assert_eq!(h.cloud.objects().len(), 2);
+    assert!(!h.cloud.objects().contains_key(&old_id));
 }

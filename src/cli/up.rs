@@ -72,7 +72,9 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     };
     let report = apply::apply(&plan, &aws.providers, &writer, observer, &options).await;
     writer.close().await?;
-    Ok(finish(&plan, &report, "Apply"))
+    let code = finish(&plan, &report, "Apply");
+    println!("AWS API calls: {}", aws.clients.calls.count());
+    Ok(code)
 }
 
 /// A saved plan applies only to the state it was made from.

@@ -68,6 +68,7 @@ pub fn empty_state() -> State {
         resources: Vec::new(),
         outputs: BTreeMap::new(),
         pending: Vec::new(),
+        deposed: Vec::new(),
     }
 }
 

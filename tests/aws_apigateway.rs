@@ -1,0 +1,784 @@
+//! The API Gateway providers against LocalStack with the real SDK: create, read, in-place
+//! update, replacement, out-of-band changes and delete for every kind, and the account
+//! singleton restoring the role it found.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use nova::model::{Address, Inputs, Outputs, Value};
+use nova::provider::aws::apigateway;
+use nova::provider::aws::AwsClients;
+use nova::provider::{Observed, OpContext, ProviderError, ResourceProvider, SilentProgress};
+
+/// The providers under test, by kind, and raw clients for out-of-band changes.
+struct Env {
+    stack: String,
+    clients: AwsClients,
+    providers: BTreeMap<String, Arc<dyn ResourceProvider>>,
+}
+
+impl Env {
+    async fn new(prefix: &str) -> Env {
+        let clients = AwsClients::from_config(common::sdk_config().await);
+        let providers = apigateway::providers(&clients)
+            .into_iter()
+            .map(|p| (p.schema().kind.clone(), p))
+            .collect();
+        Env {
+            stack: common::unique_stack(prefix),
+            clients,
+            providers,
+        }
+    }
+
+    fn provider(&self, kind: &str) -> &Arc<dyn ResourceProvider> {
+        self.providers
+            .get(kind)
+            .unwrap_or_else(|| panic!("no provider for {kind}"))
+    }
+
+    fn ctx(&self, kind: &str, name: &str) -> OpContext {
+        OpContext {
+            stack: self.stack.clone(),
+            address: Address::new(kind, name),
+            client_token: format!("{}-{name}", self.stack),
+            progress: Arc::new(SilentProgress),
+        }
+    }
+
+    /// The standard tags for `kind.name`, plus `extra`.
+    fn tags(&self, kind: &str, name: &str, extra: &[(&str, &str)]) -> Value {
+        let mut tags = vec![
+            ("Environment".to_string(), "test".to_string()),
+            ("ManagedBy".to_string(), "nova".to_string()),
+            ("nova:stack".to_string(), self.stack.clone()),
+            (
+                "nova:address".to_string(),
+                Address::new(kind, name).to_string(),
+            ),
+        ];
+        tags.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        nova::provider::aws::tags_value(tags)
+    }
+
+    async fn create(&self, kind: &str, name: &str, inputs: &Inputs) -> (String, Outputs) {
+        let created = self
+            .provider(kind)
+            .create(&self.ctx(kind, name), inputs)
+            .await
+            .unwrap_or_else(|e| panic!("create {kind}.{name}: {e}"));
+        assert_eq!(
+            created.outputs.get("id"),
+            Some(&Value::str(&created.id)),
+            "outputs include the id"
+        );
+        (created.id, created.outputs)
+    }
+
+    async fn read(&self, kind: &str, name: &str, id: &str, applied: &Inputs) -> Observed {
+        self.provider(kind)
+            .read(&self.ctx(kind, name), id, applied)
+            .await
+            .unwrap_or_else(|e| panic!("read {kind}.{name}: {e}"))
+    }
+
+    /// Reads and expects the resource present: its inputs and outputs.
+    async fn present(
+        &self,
+        kind: &str,
+        name: &str,
+        id: &str,
+        applied: &Inputs,
+    ) -> (Inputs, Outputs) {
+        match self.read(kind, name, id, applied).await {
+            Observed::Present { inputs, outputs } => (inputs, outputs),
+            Observed::Gone => panic!("{kind}.{name} ({id}) is gone"),
+        }
+    }
+
+    async fn update(
+        &self,
+        kind: &str,
+        name: &str,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        outputs: &Outputs,
+    ) -> Outputs {
+        self.provider(kind)
+            .update(&self.ctx(kind, name), id, old, new, outputs)
+            .await
+            .unwrap_or_else(|e| panic!("update {kind}.{name}: {e}"))
+    }
+
+    async fn delete(&self, kind: &str, name: &str, id: &str, inputs: &Inputs, outputs: &Outputs) {
+        self.try_delete(kind, name, id, inputs, outputs)
+            .await
+            .unwrap_or_else(|e| panic!("delete {kind}.{name}: {e}"));
+    }
+
+    async fn try_delete(
+        &self,
+        kind: &str,
+        name: &str,
+        id: &str,
+        inputs: &Inputs,
+        outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        self.provider(kind)
+            .delete(&self.ctx(kind, name), id, inputs, outputs)
+            .await
+    }
+
+    /// A REST API for tests of the kinds that live in one: (id, root resource id).
+    async fn api(&self) -> (String, Inputs, Outputs) {
+        let inputs = self.api_inputs("main", "for tests");
+        let (id, outputs) = self.create(API, "main", &inputs).await;
+        (id, inputs, outputs)
+    }
+
+    fn api_inputs(&self, name: &str, description: &str) -> Inputs {
+        inputs(&[
+            ("name", Value::str(format!("{}-api", self.stack))),
+            ("description", Value::str(description)),
+            ("tags", self.tags(API, name, &[])),
+        ])
+    }
+}
+
+const API: &str = "aws_api_gateway_rest_api";
+const RESOURCE: &str = "aws_api_gateway_resource";
+const METHOD: &str = "aws_api_gateway_method";
+const INTEGRATION: &str = "aws_api_gateway_integration";
+const DEPLOYMENT: &str = "aws_api_gateway_deployment";
+const STAGE: &str = "aws_api_gateway_stage";
+const ACCOUNT: &str = "aws_api_gateway_account";
+
+fn inputs(pairs: &[(&str, Value)]) -> Inputs {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+fn out_str<'a>(outputs: &'a Outputs, key: &str) -> &'a str {
+    outputs
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("output {key} missing in {outputs:?}"))
+}
+
+fn lambda_uri(function: &str) -> String {
+    format!(
+        "arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/arn:aws:lambda:{region}:{account}:function:{function}/invocations",
+        region = common::REGION,
+        account = common::ACCOUNT_ID
+    )
+}
+
+#[tokio::test]
+async fn rest_api_create_read_update_drift_delete() {
+    let env = Env::new("apigw-api").await;
+    let applied = env.api_inputs("main", "first");
+    let (id, outputs) = env.create(API, "main", &applied).await;
+
+    // Outputs: the root resource is the `/` resource, the execution ARN names the account.
+    let resources = env
+        .clients
+        .apigateway
+        .get_resources()
+        .rest_api_id(&id)
+        .send()
+        .await
+        .expect("GetResources");
+    let root = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/"))
+        .and_then(|r| r.id())
+        .expect("a / resource");
+    assert_eq!(out_str(&outputs, "root_resource_id"), root);
+    assert_eq!(
+        out_str(&outputs, "execution_arn"),
+        format!("arn:aws:execute-api:us-east-1:{}:{id}", common::ACCOUNT_ID)
+    );
+
+    // Read matches what was applied.
+    let (live, read_outputs) = env.present(API, "main", &id, &applied).await;
+    assert_eq!(live, applied);
+    assert_eq!(read_outputs, outputs);
+
+    // find_existing finds it by its ownership tags.
+    let found = env
+        .provider(API)
+        .find_existing(&env.ctx(API, "main"), &applied)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(id.clone()));
+    let other = env
+        .provider(API)
+        .find_existing(&env.ctx(API, "other"), &applied)
+        .await
+        .expect("find_existing");
+    assert_eq!(other, None, "another address owns nothing");
+
+    // In place: a new description, a changed tag, an added tag, a removed tag.
+    let mut updated = env.api_inputs("main", "second");
+    let mut tags = updated["tags"].as_map().expect("tags").clone();
+    tags.remove("Environment");
+    tags.insert("ManagedBy".into(), Value::str("nova-2"));
+    tags.insert("Owner".into(), Value::str("team"));
+    updated.insert("tags".into(), Value::Map(tags));
+    let new_outputs = env
+        .update(API, "main", &id, &applied, &updated, &outputs)
+        .await;
+    assert_eq!(new_outputs, outputs);
+    let (live, _) = env.present(API, "main", &id, &updated).await;
+    assert_eq!(live, updated);
+
+    // Out of band: someone adds a tag and changes another; read shows the drift.
+    let arn = format!("arn:aws:apigateway:us-east-1::/restapis/{id}");
+    env.clients
+        .apigateway
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags("Rogue", "yes")
+        .tags("Owner", "someone-else")
+        .send()
+        .await
+        .expect("TagResource out of band");
+    let (live, _) = env.present(API, "main", &id, &updated).await;
+    let live_tags = live["tags"].as_map().expect("tags");
+    assert_eq!(live_tags.get("Rogue"), Some(&Value::str("yes")));
+    assert_eq!(live_tags.get("Owner"), Some(&Value::str("someone-else")));
+    assert_ne!(live, updated, "drift is visible");
+
+    // Updating from the drifted state restores the desired tags exactly.
+    env.update(API, "main", &id, &live, &updated, &outputs)
+        .await;
+    let (live, _) = env.present(API, "main", &id, &updated).await;
+    assert_eq!(live, updated);
+
+    // Delete, then it is gone; deleting again succeeds.
+    env.delete(API, "main", &id, &updated, &outputs).await;
+    assert_eq!(env.read(API, "main", &id, &updated).await, Observed::Gone);
+    env.delete(API, "main", &id, &updated, &outputs).await;
+}
+
+#[tokio::test]
+async fn resource_method_integration_lifecycle() {
+    let env = Env::new("apigw-rmi").await;
+    let (api_id, api_inputs, api_outputs) = env.api().await;
+    let root = out_str(&api_outputs, "root_resource_id").to_string();
+
+    // Resource: create, read.
+    let res_inputs = inputs(&[
+        ("rest_api_id", Value::str(&api_id)),
+        ("parent_id", Value::str(&root)),
+        ("path_part", Value::str("health")),
+    ]);
+    let (res_id, res_outputs) = env.create(RESOURCE, "health", &res_inputs).await;
+    assert_eq!(out_str(&res_outputs, "path"), "/health");
+    let (live, outputs) = env.present(RESOURCE, "health", &res_id, &res_inputs).await;
+    assert_eq!(live, res_inputs);
+    assert_eq!(outputs, res_outputs);
+    let found = env
+        .provider(RESOURCE)
+        .find_existing(&env.ctx(RESOURCE, "health"), &res_inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(res_id.clone()));
+
+    // Method: create with no authorization, read, update to AWS_IAM, read.
+    let method_inputs = inputs(&[
+        ("rest_api_id", Value::str(&api_id)),
+        ("resource_id", Value::str(&res_id)),
+        ("http_method", Value::str("GET")),
+        ("authorization", Value::str("NONE")),
+    ]);
+    let (method_id, method_outputs) = env.create(METHOD, "get", &method_inputs).await;
+    assert_eq!(method_id, format!("{api_id}/{res_id}/GET"));
+    let (live, _) = env.present(METHOD, "get", &method_id, &method_inputs).await;
+    assert_eq!(live, method_inputs);
+    let mut iam = method_inputs.clone();
+    iam.insert("authorization".into(), Value::str("AWS_IAM"));
+    env.update(
+        METHOD,
+        "get",
+        &method_id,
+        &method_inputs,
+        &iam,
+        &method_outputs,
+    )
+    .await;
+    // Read with the old inputs: it reports the live value, not what it was given.
+    let (live, _) = env.present(METHOD, "get", &method_id, &method_inputs).await;
+    assert_eq!(live, iam);
+
+    // Integration: create, read, new uri in place, read.
+    let int_inputs = inputs(&[
+        ("rest_api_id", Value::str(&api_id)),
+        ("resource_id", Value::str(&res_id)),
+        ("http_method", Value::str("GET")),
+        ("type", Value::str("AWS_PROXY")),
+        ("integration_http_method", Value::str("POST")),
+        ("uri", Value::str(lambda_uri(&format!("{}-one", env.stack)))),
+    ]);
+    let (int_id, int_outputs) = env.create(INTEGRATION, "get", &int_inputs).await;
+    let (live, _) = env.present(INTEGRATION, "get", &int_id, &int_inputs).await;
+    assert_eq!(live, int_inputs);
+    let mut moved = int_inputs.clone();
+    moved.insert(
+        "uri".into(),
+        Value::str(lambda_uri(&format!("{}-two", env.stack))),
+    );
+    env.update(
+        INTEGRATION,
+        "get",
+        &int_id,
+        &int_inputs,
+        &moved,
+        &int_outputs,
+    )
+    .await;
+    let (live, _) = env.present(INTEGRATION, "get", &int_id, &int_inputs).await;
+    assert_eq!(live, moved);
+
+    // Out of band: the integration is deleted; read says Gone, delete still succeeds.
+    env.clients
+        .apigateway
+        .delete_integration()
+        .rest_api_id(&api_id)
+        .resource_id(&res_id)
+        .http_method("GET")
+        .send()
+        .await
+        .expect("DeleteIntegration out of band");
+    assert_eq!(
+        env.read(INTEGRATION, "get", &int_id, &moved).await,
+        Observed::Gone
+    );
+    env.delete(INTEGRATION, "get", &int_id, &moved, &int_outputs)
+        .await;
+
+    // Method delete, then gone.
+    env.delete(METHOD, "get", &method_id, &iam, &method_outputs)
+        .await;
+    assert_eq!(
+        env.read(METHOD, "get", &method_id, &iam).await,
+        Observed::Gone
+    );
+
+    // A new path part forces replacement: the new resource, then the old one deleted.
+    assert!(env
+        .provider(RESOURCE)
+        .schema()
+        .force_new
+        .contains("path_part"));
+    let mut renamed = res_inputs.clone();
+    renamed.insert("path_part".into(), Value::str("status"));
+    let (new_id, new_outputs) = env.create(RESOURCE, "health", &renamed).await;
+    assert_ne!(new_id, res_id);
+    assert_eq!(out_str(&new_outputs, "path"), "/status");
+    env.delete(RESOURCE, "health", &res_id, &res_inputs, &res_outputs)
+        .await;
+    assert_eq!(
+        env.read(RESOURCE, "health", &res_id, &res_inputs).await,
+        Observed::Gone
+    );
+    let (live, _) = env.present(RESOURCE, "health", &new_id, &renamed).await;
+    assert_eq!(live, renamed);
+    env.delete(RESOURCE, "health", &new_id, &renamed, &new_outputs)
+        .await;
+    assert_eq!(
+        env.read(RESOURCE, "health", &new_id, &renamed).await,
+        Observed::Gone
+    );
+
+    env.delete(API, "main", &api_id, &api_inputs, &api_outputs)
+        .await;
+}
+
+/// Creates a log group with the raw client and returns its ARN as DescribeLogGroups gives
+/// it (ending in `:*`, like the log group provider's `arn` output).
+async fn log_group(env: &Env, suffix: &str) -> String {
+    let name = format!("/aws/apigateway/{}-{suffix}", env.stack);
+    env.clients
+        .logs
+        .create_log_group()
+        .log_group_name(&name)
+        .send()
+        .await
+        .expect("CreateLogGroup");
+    let groups = env
+        .clients
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(&name)
+        .send()
+        .await
+        .expect("DescribeLogGroups");
+    groups
+        .log_groups()
+        .iter()
+        .find(|g| g.log_group_name() == Some(name.as_str()))
+        .and_then(|g| g.arn())
+        .expect("the log group's ARN")
+        .to_string()
+}
+
+async fn delete_log_group(env: &Env, arn: &str) {
+    let name = arn
+        .trim_end_matches(":*")
+        .rsplit_once(":log-group:")
+        .map(|(_, n)| n.to_string())
+        .expect("a log group ARN");
+    env.clients
+        .logs
+        .delete_log_group()
+        .log_group_name(name)
+        .send()
+        .await
+        .expect("DeleteLogGroup");
+}
+
+const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","status":"$context.status"}"#;
+
+#[tokio::test]
+async fn deployment_and_stage_lifecycle_with_redeploy() {
+    let env = Env::new("apigw-stage").await;
+    let (api_id, api_inputs, api_outputs) = env.api().await;
+    let root = out_str(&api_outputs, "root_resource_id").to_string();
+    let (res_id, _) = env
+        .create(
+            RESOURCE,
+            "health",
+            &inputs(&[
+                ("rest_api_id", Value::str(&api_id)),
+                ("parent_id", Value::str(&root)),
+                ("path_part", Value::str("health")),
+            ]),
+        )
+        .await;
+    let method_inputs = inputs(&[
+        ("rest_api_id", Value::str(&api_id)),
+        ("resource_id", Value::str(&res_id)),
+        ("http_method", Value::str("GET")),
+        ("authorization", Value::str("NONE")),
+    ]);
+    env.create(METHOD, "get", &method_inputs).await;
+    let int_inputs = inputs(&[
+        ("rest_api_id", Value::str(&api_id)),
+        ("resource_id", Value::str(&res_id)),
+        ("http_method", Value::str("GET")),
+        ("type", Value::str("AWS_PROXY")),
+        ("integration_http_method", Value::str("POST")),
+        ("uri", Value::str(lambda_uri(&format!("{}-fn", env.stack)))),
+    ]);
+    env.create(INTEGRATION, "get", &int_inputs).await;
+    let group_one = log_group(&env, "one").await;
+    let group_two = log_group(&env, "two").await;
+
+    // Deployment: create, read, description in place.
+    let deploy_inputs = |trigger: &str, description: &str| {
+        inputs(&[
+            ("rest_api_id", Value::str(&api_id)),
+            ("description", Value::str(description)),
+            (
+                "triggers",
+                Value::Map([("redeployment".to_string(), Value::str(trigger))].into()),
+            ),
+        ])
+    };
+    let first = deploy_inputs("hash-1", "first");
+    let (dep_one, dep_one_outputs) = env.create(DEPLOYMENT, "main", &first).await;
+    let (live, _) = env.present(DEPLOYMENT, "main", &dep_one, &first).await;
+    assert_eq!(live, first);
+    let first_v2 = deploy_inputs("hash-1", "first, described again");
+    env.update(
+        DEPLOYMENT,
+        "main",
+        &dep_one,
+        &first,
+        &first_v2,
+        &dep_one_outputs,
+    )
+    .await;
+    let (live, _) = env.present(DEPLOYMENT, "main", &dep_one, &first).await;
+    assert_eq!(live, first_v2);
+
+    // Stage: create with access logs (ARN with `:*`), INFO logging, metrics; read matches.
+    let stage_inputs = inputs(&[
+        ("rest_api_id", Value::str(&api_id)),
+        ("stage_name", Value::str("prod")),
+        ("deployment_id", Value::str(&dep_one)),
+        ("access_log_destination_arn", Value::str(&group_one)),
+        ("access_log_format", Value::str(ACCESS_LOG_FORMAT)),
+        ("logging_level", Value::str("INFO")),
+        ("metrics_enabled", Value::Bool(true)),
+        ("tags", env.tags(STAGE, "prod", &[])),
+    ]);
+    let (stage_id, stage_outputs) = env.create(STAGE, "prod", &stage_inputs).await;
+    assert_eq!(stage_id, format!("{api_id}/prod"));
+    assert_eq!(
+        out_str(&stage_outputs, "invoke_url"),
+        format!("https://{api_id}.execute-api.us-east-1.amazonaws.com/prod")
+    );
+    assert_eq!(
+        out_str(&stage_outputs, "arn"),
+        format!("arn:aws:apigateway:us-east-1::/restapis/{api_id}/stages/prod")
+    );
+    let raw = env
+        .clients
+        .apigateway
+        .get_stage()
+        .rest_api_id(&api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .expect("GetStage");
+    let log = raw.access_log_settings().expect("access log settings");
+    assert_eq!(
+        log.destination_arn(),
+        Some(group_one.trim_end_matches(":*")),
+        "the destination is the log group ARN without `:*`"
+    );
+    assert_eq!(log.format(), Some(ACCESS_LOG_FORMAT));
+    let (live, read_outputs) = env.present(STAGE, "prod", &stage_id, &stage_inputs).await;
+    assert_eq!(live, stage_inputs);
+    assert_eq!(read_outputs, stage_outputs);
+
+    let found = env
+        .provider(STAGE)
+        .find_existing(&env.ctx(STAGE, "prod"), &stage_inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(stage_id.clone()));
+    let not_ours = env
+        .provider(STAGE)
+        .find_existing(&env.ctx(STAGE, "other"), &stage_inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(
+        not_ours, None,
+        "a stage tagged for another address is not adopted"
+    );
+
+    // The deployment the stage serves cannot be deleted: a bounded wait, then a clear error.
+    // (Checked here, right after CreateStage: LocalStack stops enforcing this once the
+    // stage's deployment has been changed with UpdateStage.)
+    let err = env
+        .try_delete(DEPLOYMENT, "main", &dep_one, &first_v2, &dep_one_outputs)
+        .await
+        .expect_err("the stage still points at the deployment");
+    let message = err.to_string();
+    assert!(
+        message.contains("still used by a stage") && message.contains(&dep_one),
+        "unclear error: {message}"
+    );
+    let (live, _) = env.present(DEPLOYMENT, "main", &dep_one, &first_v2).await;
+    assert_eq!(live, first_v2);
+
+    // In place: logging level, access log destination, tags.
+    let mut changed = stage_inputs.clone();
+    changed.insert("logging_level".into(), Value::str("ERROR"));
+    changed.insert("access_log_destination_arn".into(), Value::str(&group_two));
+    changed.insert("tags".into(), env.tags(STAGE, "prod", &[("Owner", "team")]));
+    env.update(
+        STAGE,
+        "prod",
+        &stage_id,
+        &stage_inputs,
+        &changed,
+        &stage_outputs,
+    )
+    .await;
+    let (live, _) = env.present(STAGE, "prod", &stage_id, &changed).await;
+    assert_eq!(live, changed);
+
+    // Redeploy: new triggers force a new deployment (create before destroy); the stage
+    // moves to it, then the old deployment is deleted.
+    let schema = env.provider(DEPLOYMENT).schema().clone();
+    assert!(schema.force_new.contains("triggers") && schema.create_before_destroy);
+    let second = deploy_inputs("hash-2", "first, described again");
+    let (dep_two, dep_two_outputs) = env.create(DEPLOYMENT, "main", &second).await;
+    assert_ne!(dep_two, dep_one);
+    let mut moved = changed.clone();
+    moved.insert("deployment_id".into(), Value::str(&dep_two));
+    env.update(STAGE, "prod", &stage_id, &changed, &moved, &stage_outputs)
+        .await;
+    let (live, _) = env.present(STAGE, "prod", &stage_id, &changed).await;
+    assert_eq!(live, moved);
+    env.delete(DEPLOYMENT, "main", &dep_one, &first_v2, &dep_one_outputs)
+        .await;
+    assert_eq!(
+        env.read(DEPLOYMENT, "main", &dep_one, &first_v2).await,
+        Observed::Gone
+    );
+    env.delete(DEPLOYMENT, "main", &dep_one, &first_v2, &dep_one_outputs)
+        .await;
+
+    // Out of band: the stage is deleted; read says Gone; delete still succeeds.
+    env.clients
+        .apigateway
+        .delete_stage()
+        .rest_api_id(&api_id)
+        .stage_name("prod")
+        .send()
+        .await
+        .expect("DeleteStage out of band");
+    assert_eq!(
+        env.read(STAGE, "prod", &stage_id, &moved).await,
+        Observed::Gone
+    );
+    env.delete(STAGE, "prod", &stage_id, &moved, &stage_outputs)
+        .await;
+
+    env.delete(DEPLOYMENT, "main", &dep_two, &second, &dep_two_outputs)
+        .await;
+    assert_eq!(
+        env.read(DEPLOYMENT, "main", &dep_two, &second).await,
+        Observed::Gone
+    );
+    env.delete(API, "main", &api_id, &api_inputs, &api_outputs)
+        .await;
+    delete_log_group(&env, &group_one).await;
+    delete_log_group(&env, &group_two).await;
+}
+
+/// The API Gateway setting, read with the raw client ("" when unset).
+async fn account_role(env: &Env) -> String {
+    env.clients
+        .apigateway
+        .get_account()
+        .send()
+        .await
+        .expect("GetAccount")
+        .cloudwatch_role_arn()
+        .unwrap_or("")
+        .to_string()
+}
+
+async fn set_account_role(env: &Env, role: &str) {
+    env.clients
+        .apigateway
+        .update_account()
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/cloudwatchRoleArn")
+                .value(role)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("UpdateAccount");
+}
+
+const TRUST_APIGATEWAY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"apigateway.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+async fn role(env: &Env, suffix: &str) -> String {
+    let out = env
+        .clients
+        .iam
+        .create_role()
+        .role_name(format!("{}-{suffix}", env.stack))
+        .assume_role_policy_document(TRUST_APIGATEWAY)
+        .send()
+        .await
+        .expect("CreateRole");
+    out.role().expect("a role").arn().to_string()
+}
+
+async fn delete_role(env: &Env, suffix: &str) {
+    env.clients
+        .iam
+        .delete_role()
+        .role_name(format!("{}-{suffix}", env.stack))
+        .send()
+        .await
+        .expect("DeleteRole");
+}
+
+/// Every account test in one function: the setting is account-wide, so they must not race.
+#[tokio::test]
+async fn account_singleton_records_and_restores_the_previous_role() {
+    let env = Env::new("apigw-acct").await;
+    let found_at_start = account_role(&env).await;
+    let previous = role(&env, "prev").await;
+    let first = role(&env, "first").await;
+    let second = role(&env, "second").await;
+
+    // A role set before nova is recorded and restored on delete.
+    set_account_role(&env, &previous).await;
+    let applied = inputs(&[("cloudwatch_role_arn", Value::str(&first))]);
+    let (id, outputs) = env.create(ACCOUNT, "main", &applied).await;
+    assert_eq!(
+        out_str(&outputs, "previous_cloudwatch_role_arn"),
+        previous.as_str()
+    );
+    assert_eq!(account_role(&env).await, first);
+    let (live, read_outputs) = env.present(ACCOUNT, "main", &id, &applied).await;
+    assert_eq!(live, applied);
+    assert_eq!(read_outputs, outputs, "read keeps the previous role");
+
+    // Role change in place.
+    let changed = inputs(&[("cloudwatch_role_arn", Value::str(&second))]);
+    let new_outputs = env
+        .update(ACCOUNT, "main", &id, &applied, &changed, &outputs)
+        .await;
+    assert_eq!(new_outputs, outputs);
+    let (live, _) = env.present(ACCOUNT, "main", &id, &changed).await;
+    assert_eq!(live, changed);
+
+    // Out of band: someone sets another role; read shows it (never Gone).
+    set_account_role(&env, &first).await;
+    let (live, _) = env.present(ACCOUNT, "main", &id, &changed).await;
+    assert_eq!(live["cloudwatch_role_arn"], Value::str(&first));
+
+    // find_existing adopts only the desired role, with no previous role known.
+    let adopted = env
+        .provider(ACCOUNT)
+        .find_existing(&env.ctx(ACCOUNT, "main"), &applied)
+        .await
+        .expect("find_existing")
+        .expect("the account setting names the desired role");
+    assert_eq!(
+        out_str(&adopted.outputs, "previous_cloudwatch_role_arn"),
+        ""
+    );
+    let not_adopted = env
+        .provider(ACCOUNT)
+        .find_existing(&env.ctx(ACCOUNT, "main"), &changed)
+        .await
+        .expect("find_existing");
+    assert_eq!(not_adopted, None);
+
+    // Delete restores the previous role; a second delete changes nothing.
+    env.delete(ACCOUNT, "main", &id, &changed, &outputs).await;
+    assert_eq!(account_role(&env).await, previous);
+    env.delete(ACCOUNT, "main", &id, &changed, &outputs).await;
+    assert_eq!(account_role(&env).await, previous);
+
+    // With no role before nova, delete clears the setting again.
+    set_account_role(&env, "").await;
+    assert_eq!(
+        account_role(&env).await,
+        "",
+        "an empty value clears the setting"
+    );
+    let (id, outputs) = env.create(ACCOUNT, "main", &applied).await;
+    assert_eq!(id, "account");
+    assert_eq!(out_str(&outputs, "previous_cloudwatch_role_arn"), "");
+    assert_eq!(account_role(&env).await, first);
+    env.delete(ACCOUNT, "main", &id, &applied, &outputs).await;
+    assert_eq!(account_role(&env).await, "");
+
+    // Leave the account as it was found.
+    set_account_role(&env, &found_at_start).await;
+    for suffix in ["prev", "first", "second"] {
+        delete_role(&env, suffix).await;
+    }
+}
