@@ -367,15 +367,18 @@ fn version_prints_the_crate_version() {
     );
 }
 
-/// Clap's usage errors exit 2, the code `plan --detailed-exitcode` uses for "changes".
+/// Usage errors exit 1 like every other error: 2 means "the plan has changes"
+/// (`plan --detailed-exitcode`), so a typo in a CI script must not read as "changes".
 #[test]
-fn unknown_subcommand_is_a_usage_error_with_exit_code_2() {
+fn unknown_subcommand_is_a_usage_error_with_exit_code_1() {
     let stack = Stack::offline("usage");
     let out = stack.run(&["frobnicate"]);
-    out.expect_code(2)
+    out.expect_code(1)
         .expect_stderr_has(&["unrecognized subcommand", "frobnicate", "Usage: nova"]);
     let out = stack.run(&["plan", "--no-such-flag"]);
-    out.expect_code(2).expect_stderr_has(&["--no-such-flag"]);
+    out.expect_code(1).expect_stderr_has(&["--no-such-flag"]);
+    let out = stack.run(&["--help"]);
+    out.expect_code(0);
 }
 
 #[test]

@@ -13,8 +13,9 @@ const GLOBAL: &str = "Global options";
 /// AWS credentials, profile and endpoint come from the standard AWS environment
 /// (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL for LocalStack, ...).
 ///
-/// Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, 2 changes present
-/// (plan --detailed-exitcode), 3 policy findings (check, or up refusing an unsafe plan).
+/// Exit codes: 0 success (no changes with --detailed-exitcode), 1 error (including usage
+/// errors), 2 changes present (plan --detailed-exitcode), 3 policy findings (check, or up
+/// refusing an unsafe plan).
 #[derive(Debug, Parser)]
 #[command(name = "nova", bin_name = "nova", version, about, long_about)]
 pub struct Cli {
