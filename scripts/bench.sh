@@ -302,9 +302,9 @@ One warm-up \`up\` + \`destroy\` ran first and is not counted (LocalStack loads
 each service on its first request). The rounds alternate between parallelism 1
 and 10, so a change in the machine's load affects both alike. Wall time is that
 of each command as seen by the shell (process start to exit, so it includes
-loading the configuration, the refresh and the plan). API calls is the count nova prints on its last line
-(\`AWS API calls: N\`: every API operation nova starts through the SDK; the SDK's
-own retries of one operation count once).
+loading the configuration, the refresh and the plan). API calls is the count
+nova prints on its last line (\`AWS API calls: N\`: every API operation nova
+starts through the SDK; the SDK's own retries of one operation count once).
 
 $(summary_table)
 
