@@ -11,6 +11,7 @@ use super::exit::{EXIT_CHANGES, EXIT_OK};
 use super::progress::Printer;
 use super::session::{blueprint, Session};
 use super::{check, style};
+use crate::apply::{ApplyObserver, SilentObserver};
 use crate::plan::{render_human, render_json, Plan};
 
 /// A saved plan file: `nova plan --out FILE`.
@@ -39,15 +40,14 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
             session.store.path().display()
         );
     }
+    // With --json, stdout is the plan document only: no progress lines.
+    let observer: Arc<dyn ApplyObserver> = if args.json {
+        Arc::new(SilentObserver)
+    } else {
+        Arc::new(Printer)
+    };
     let plan = session
-        .plan(
-            &aws,
-            &blueprint,
-            &state,
-            args.refresh,
-            10,
-            Arc::new(Printer),
-        )
+        .plan(&aws, &blueprint, &state, args.refresh, 10, observer)
         .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
