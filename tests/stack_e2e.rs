@@ -836,7 +836,7 @@ async fn full_stack_meets_every_checklist_item() {
     let vpc_config = config.vpc_config().expect("Lambda VpcConfig");
     assert_eq!(
         vpc_config.security_group_ids(),
-        [lambda_sg.clone()],
+        std::slice::from_ref(&lambda_sg),
         "Lambda has the lambda SG"
     );
     assert_eq!(
