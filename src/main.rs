@@ -5,6 +5,7 @@ use clap::Parser;
 use nova::cli::{self, Cli, EXIT_ERROR};
 
 fn main() {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -21,4 +22,13 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`nova plan | head`) would panic;
+/// like other command-line tools, nova just stops quietly instead.
+fn restore_default_sigpipe() {
+    // SAFETY: called once at start-up, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -345,6 +345,7 @@ fn converge_plan(bp: &Blueprint, state: &State) -> Plan {
         serial: state.serial,
         blueprint: bp.clone(),
         changes,
+        deposed: Vec::new(),
     }
 }
 
@@ -589,6 +590,7 @@ async fn create_before_destroy_replacement_creates_updates_then_deletes() {
         serial: state.serial,
         blueprint: bp.clone(),
         changes: vec![cr, cx],
+        deposed: Vec::new(),
     };
     let before = h.cloud.calls().len();
     let (report, state, _) = h.run(&plan, 4).await;
@@ -638,6 +640,7 @@ async fn delete_before_create_replacement_deletes_dependents_first() {
         serial: state.serial,
         blueprint: bp.clone(),
         changes: vec![cr, cx],
+        deposed: Vec::new(),
     };
     let before = h.cloud.calls().len();
     let (report, state, _) = h.run(&plan, 4).await;
@@ -675,6 +678,7 @@ async fn an_update_with_unchanged_resolved_inputs_makes_no_call() {
         serial: state.serial,
         blueprint: bp.clone(),
         changes: vec![change(&addr("b"), Action::Update)],
+        deposed: Vec::new(),
     };
     let before = h.cloud.calls().len();
     let (report, _, _) = h.run(&plan, 2).await;
@@ -1011,6 +1015,7 @@ async fn a_deposed_object_left_by_a_failed_delete_is_deleted_by_the_next_apply()
                 },
             ),
         ],
+        deposed: Vec::new(),
     };
     let (report, state, _) = h.run(&plan, 2).await;
     assert_eq!(report.failed.len(), 1, "the old object's delete failed");

@@ -247,6 +247,7 @@ mod tests {
             serial: 0,
             blueprint: Blueprint::default(),
             changes,
+            deposed: Vec::new(),
         }
     }
 

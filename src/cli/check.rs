@@ -1,33 +1,106 @@
-//! `nova check`: the policy rules over the plan (offline) or the live account; and the
-//! automatic check at the start of `nova plan` / `nova up`.
+//! `nova check`: the policy rules over the configuration (no AWS call) or over what is
+//! deployed (`--live`: every resource in the state read back from AWS); and the automatic
+//! check that `nova plan` and `nova up` run on the planned stack.
 
-use super::args::CheckArgs;
-use super::session::Session;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+
+use super::args::{CheckArgs, CheckFormat};
+use super::session::{blueprint, Session, OFFLINE_ACCOUNT_ID};
+use super::style;
 use crate::config::StackConfig;
 use crate::model::Blueprint;
-use crate::plan::Plan;
-use crate::stack::StackContext;
+use crate::policy::{
+    self, render_json, render_sarif, render_table, Report, ResourceView, StackView,
+};
+use crate::provider::aws;
+use crate::provider::{Observed, SilentProgress};
 
-/// Findings placeholder until the policy engine lands.
-pub struct Findings;
-
-pub fn findings_for_plan(
-    _config: &StackConfig,
-    _context: &StackContext,
-    _blueprint: &Blueprint,
-) -> Findings {
-    Findings
+/// The rules run over a planned stack.
+pub fn plan_report(config: &StackConfig, account_id: &str, blueprint: &Blueprint) -> Report {
+    let view =
+        StackView::from_blueprint(blueprint, &config.region, account_id, &config.environment);
+    policy::evaluate(&view)
 }
 
-pub fn findings_for_saved_or_fresh(_config: &StackConfig, _plan: &Plan) -> Findings {
-    Findings
+/// Prints the findings of the automatic check (to stderr, so `--json` output stays clean);
+/// returns true when there are error-level findings.
+pub fn print_plan_findings(report: &Report) -> bool {
+    if report.findings.is_empty() {
+        eprintln!("Policy check: {}", policy::summary_line(report));
+    } else {
+        eprintln!("\nPolicy check of the plan (`nova check` for details):");
+        eprint!("{}", render_table(report, style::color_stderr()));
+    }
+    report.has_errors()
 }
 
-/// Prints the findings; returns true when there are error-level ones.
-pub fn print_plan_findings(_findings: &Findings) -> bool {
-    false
+pub async fn run(session: &Session, args: &CheckArgs) -> anyhow::Result<i32> {
+    let config = session.config()?;
+    let state = session.load_state()?;
+    let report = if args.live {
+        live_report(session, &config, &state).await?
+    } else {
+        let context = session.offline_context(&config, &state)?;
+        plan_report(&config, OFFLINE_ACCOUNT_ID, &blueprint(&config, &context))
+    };
+    match args.format {
+        CheckFormat::Table => print!("{}", render_table(&report, style::color_stdout())),
+        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&render_json(&report))?),
+        CheckFormat::Sarif => println!("{}", serde_json::to_string_pretty(&render_sarif(&report))?),
+    }
+    Ok(report.exit_code())
 }
 
-pub async fn run(_session: &Session, _args: &CheckArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("nova check is not built yet")
+/// Reads every resource of the state back from AWS and checks what is really there.
+async fn live_report(
+    session: &Session,
+    config: &StackConfig,
+    state: &crate::state::State,
+) -> anyhow::Result<Report> {
+    if state.resources.is_empty() {
+        bail!(
+            "stack `{}` has no resources in {}: nothing is deployed to check (run `nova up`, or `nova check` without --live to check the configuration)",
+            session.stack,
+            session.store.path().display()
+        );
+    }
+    let aws_side = session.connect(config).await;
+    let identity = aws_side
+        .clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| aws::aws_error("GetCallerIdentity", e))
+        .context("cannot reach AWS to learn the account id")?;
+    let observed = crate::refresh::refresh(
+        &session.stack,
+        state,
+        &aws_side.providers,
+        10,
+        Arc::new(SilentProgress),
+    )
+    .await?;
+    let mut resources = Vec::new();
+    for recorded in &state.resources {
+        // A resource deleted out of band is simply absent: the rules that need it fire.
+        if let Some(Observed::Present { inputs, outputs }) = observed.get(&recorded.address) {
+            resources.push(ResourceView {
+                address: recorded.address.clone(),
+                inputs: inputs.clone(),
+                id: Some(recorded.id.clone()),
+                outputs: outputs.clone(),
+            });
+        }
+    }
+    let view = StackView::from_live(
+        resources,
+        state.outputs.keys().cloned().collect(),
+        &config.region,
+        identity.account().unwrap_or_default(),
+        &config.environment,
+    );
+    Ok(policy::evaluate(&view))
 }

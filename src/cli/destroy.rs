@@ -43,5 +43,7 @@ pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
     };
     let report = apply::apply(&plan, &aws.providers, &writer, observer, &options).await;
     writer.close().await?;
-    Ok(up::finish(&plan, &report, "Destroy"))
+    let code = up::finish(&plan, &report, "Destroy");
+    println!("AWS API calls: {}", aws.clients.calls.count());
+    Ok(code)
 }

@@ -32,7 +32,7 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
     let aws = session.connect(&config).await;
     let context = session.stack_context(&aws, &config, &state).await?;
     let blueprint = blueprint(&config, &context);
-    let findings = check::findings_for_plan(&config, &context, &blueprint);
+    let findings = check::plan_report(&config, &context.account_id, &blueprint);
     if !state.pending.is_empty() {
         eprintln!(
             "Warning: {} operation(s) of an interrupted run are pending in {}; `nova up` resolves them before applying.",

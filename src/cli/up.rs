@@ -31,6 +31,7 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     let writer = state::writer::spawn(session.store.clone(), state);
     let state = recover(session, &aws, &writer, observer.clone()).await?;
 
+    let context = session.stack_context(&aws, &config, &state).await?;
     let plan = match saved {
         Some(saved) => {
             if state.serial != saved.serial {
@@ -39,7 +40,6 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
             saved
         }
         None => {
-            let context = session.stack_context(&aws, &config, &state).await?;
             let blueprint = blueprint(&config, &context);
             session
                 .plan(
@@ -55,7 +55,7 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     };
     print!("{}", render_human(&plan, style::color_stdout()));
 
-    let findings = check::findings_for_saved_or_fresh(&config, &plan);
+    let findings = check::plan_report(&config, &context.account_id, &plan.blueprint);
     if check::print_plan_findings(&findings) && !args.allow_findings {
         eprintln!("\nRefusing to apply: the plan has error-level findings. Fix them, or pass --allow-findings to apply anyway.");
         writer.close().await?;
@@ -72,7 +72,9 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     };
     let report = apply::apply(&plan, &aws.providers, &writer, observer, &options).await;
     writer.close().await?;
-    Ok(finish(&plan, &report, "Apply"))
+    let code = finish(&plan, &report, "Apply");
+    println!("AWS API calls: {}", aws.clients.calls.count());
+    Ok(code)
 }
 
 /// A saved plan applies only to the state it was made from.

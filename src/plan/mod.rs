@@ -66,6 +66,14 @@ pub struct Change {
     pub prior_dependencies: BTreeSet<Address>,
 }
 
+/// An old object left by an interrupted create-before-destroy replacement: the next apply
+/// deletes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeposedObject {
+    pub address: Address,
+    pub id: String,
+}
+
 /// Counts for the closing line of a plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -88,6 +96,9 @@ pub struct Plan {
     pub blueprint: Blueprint,
     /// One change per address in the blueprint or the state, sorted by address.
     pub changes: Vec<Change>,
+    /// Deposed objects in the state, which the apply deletes (sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deposed: Vec<DeposedObject>,
 }
 
 impl Plan {
@@ -106,10 +117,11 @@ impl Plan {
                 Action::Delete => s.destroy += 1,
             }
         }
+        s.destroy += self.deposed.len();
         s
     }
 
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        !self.deposed.is_empty() || self.changes.iter().any(|c| c.action != Action::NoOp)
     }
 }

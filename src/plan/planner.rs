@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, Change, FieldDiff, Plan};
+use super::{Action, Change, DeposedObject, FieldDiff, Plan};
 use crate::graph::{Graph, GraphError};
 use crate::model::{Address, Blueprint, Inputs, Outputs, Reference, Resource, Value};
 use crate::provider::{Observed, Schema, Schemas};
@@ -72,6 +72,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         serial: input.state.serial,
         blueprint: input.blueprint.clone(),
         changes: changes.into_values().collect(),
+        deposed: deposed_objects(input.state),
     })
 }
 
@@ -94,7 +95,22 @@ pub fn destroy_plan(stack: &str, state: &State) -> Plan {
         serial: state.serial,
         blueprint: Blueprint::default(),
         changes,
+        deposed: deposed_objects(state),
     }
+}
+
+/// The deposed objects of `state`, sorted.
+fn deposed_objects(state: &State) -> Vec<DeposedObject> {
+    let mut deposed: Vec<DeposedObject> = state
+        .deposed
+        .iter()
+        .map(|r| DeposedObject {
+            address: r.address.clone(),
+            id: r.id.clone(),
+        })
+        .collect();
+    deposed.sort_by(|a, b| (&a.address, &a.id).cmp(&(&b.address, &b.id)));
+    deposed
 }
 
 /// Every address once, every kind known.
@@ -709,6 +725,30 @@ mod tests {
         }
         assert_eq!(empty, d);
         assert!(!destroy_plan("test", &empty_state()).has_changes());
+    }
+
+    #[test]
+    fn deposed_objects_are_planned_for_deletion_and_shown() {
+        let mut state = applied_network_state();
+        let mut old = state.resources[0].clone();
+        old.id = "old-object-1".into();
+        state.deposed.push(old.clone());
+        let p = plan_of(&network_blueprint(), &state);
+        assert!(p.has_changes());
+        assert_eq!(p.summary().destroy, 1);
+        assert_eq!(p.deposed.len(), 1);
+        let text = crate::plan::render_human(&p, false);
+        assert!(
+            text.contains(&format!(
+                "# {} (deposed object old-object-1) will be destroyed",
+                old.address
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("Plan: 0 to add, 0 to change, 0 to replace, 1 to destroy."),
+            "{text}"
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn render_human(plan: &Plan, color: bool) -> String {
         .collect();
     changes.sort_by(|a, b| a.address.cmp(&b.address));
 
-    let mut out = legend(&changes, &paint);
+    let mut out = legend(&changes, !plan.deposed.is_empty(), &paint);
     let _ = writeln!(
         out,
         "\nnova will perform the following actions on stack {:?}:",
@@ -38,6 +38,17 @@ pub fn render_human(plan: &Plan, color: bool) -> String {
     for change in changes {
         out.push('\n');
         out.push_str(&render_change(change, &paint));
+    }
+    for deposed in &plan.deposed {
+        let _ = writeln!(
+            out,
+            "\n  # {} (deposed object {}) will be destroyed (left by an interrupted replacement)\n{} {} (deposed {})",
+            deposed.address,
+            deposed.id,
+            paint.symbol(Action::Delete),
+            deposed.address,
+            deposed.id
+        );
     }
     let s = plan.summary();
     let _ = writeln!(
@@ -62,6 +73,7 @@ pub fn render_json(plan: &Plan) -> serde_json::Value {
         "lineage": plan.lineage,
         "serial": plan.serial,
         "changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
+        "deposed": plan.deposed.iter().map(|d| json!({ "address": d.address.to_string(), "id": d.id })).collect::<Vec<_>>(),
         "summary": {
             "add": s.add,
             "change": s.change,
@@ -187,8 +199,11 @@ struct Line {
     text: String,
 }
 
-fn legend(changes: &[&Change], paint: &Paint) -> String {
-    let used: BTreeSet<Action> = changes.iter().map(|c| c.action).collect();
+fn legend(changes: &[&Change], deposed: bool, paint: &Paint) -> String {
+    let mut used: BTreeSet<Action> = changes.iter().map(|c| c.action).collect();
+    if deposed {
+        used.insert(Action::Delete);
+    }
     let mut out = String::from("Resource actions are indicated with the following symbols:\n");
     let entries = [
         (Action::Create, "create"),

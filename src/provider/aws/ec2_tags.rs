@@ -2,10 +2,9 @@
 //! read back as the `tags` input, the ownership filters that find an interrupted create,
 //! and in-place tag updates by difference.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
+use super::tag_diff::tag_diff;
 use super::{aws_error, tags_of, tags_value, AwsClients, TAG_ADDRESS, TAG_STACK};
 use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError};
@@ -66,18 +65,13 @@ pub async fn sync_tags(
     old: &Inputs,
     new: &Inputs,
 ) -> Result<(), ProviderError> {
-    let old: BTreeMap<String, String> = tags_of(old).into_iter().collect();
-    let new: BTreeMap<String, String> = tags_of(new).into_iter().collect();
-    let removed: Vec<Tag> = old
-        .keys()
-        .filter(|k| !new.contains_key(*k))
+    let diff = tag_diff(old, new);
+    let removed: Vec<Tag> = diff
+        .remove
+        .iter()
         .map(|k| Tag::builder().key(k).build())
         .collect();
-    let changed: Vec<(String, String)> = new
-        .iter()
-        .filter(|(k, v)| old.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let changed = diff.set;
     if !removed.is_empty() {
         clients
             .ec2

@@ -3,6 +3,7 @@
 
 pub mod ami;
 pub mod apigateway;
+pub mod calls;
 pub mod ec2_instance;
 pub mod ec2_network;
 pub mod ec2_tags;
@@ -59,6 +60,8 @@ pub struct AwsClients {
     pub lambda: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
+    /// API calls made through these clients.
+    pub calls: calls::CallCounter,
 }
 
 impl AwsClients {
@@ -74,15 +77,50 @@ impl AwsClients {
     }
 
     pub fn from_config(config: SdkConfig) -> Self {
+        let calls = calls::CallCounter::default();
+        let c = &calls;
         AwsClients {
-            apigateway: aws_sdk_apigateway::Client::new(&config),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            eventbridge: aws_sdk_eventbridge::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            kms: aws_sdk_kms::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            apigateway: aws_sdk_apigateway::Client::from_conf(
+                aws_sdk_apigateway::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            eventbridge: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            calls,
             config,
         }
     }

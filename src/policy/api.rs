@@ -1,0 +1,275 @@
+//! API Gateway rules: stage access logs to a KMS-encrypted log group, the account's
+//! CloudWatch role, and the execution logging level.
+
+use super::compute::ROLE;
+use super::document::trusts_service;
+use super::view::show;
+use super::{Finding, ResourceView, Rule, Severity, StackView};
+
+const REST_API: &str = "aws_api_gateway_rest_api";
+const STAGE: &str = "aws_api_gateway_stage";
+const ACCOUNT: &str = "aws_api_gateway_account";
+pub(crate) const LOG_GROUP: &str = "aws_cloudwatch_log_group";
+pub const APIGW_PUSH_TO_LOGS_POLICY_ARN: &str =
+    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs";
+/// Execution logging levels that actually log.
+pub const LOGGING_LEVELS: [&str; 2] = ["INFO", "ERROR"];
+
+pub const ACCESS_LOGGING: Rule = Rule {
+    id: "NOVA-API-001",
+    title: "Every REST API has a stage writing access logs to a log group of the stack",
+    severity: Severity::Error,
+    checklist_item: "API Gateway logging to CloudWatch is correctly implemented with proper \
+                     resource dependencies.",
+    remediation: "Give the stage `access_log_destination_arn` = the access log group's ARN \
+                  (a reference, so the log group is created first).",
+    check: check_access_logging,
+};
+
+pub const ACCESS_LOG_ENCRYPTED: Rule = Rule {
+    id: "NOVA-API-002",
+    title: "The API access log group is encrypted with the stack's KMS key",
+    severity: Severity::Error,
+    checklist_item: "CloudWatch log group for API Gateway is encrypted with KMS.",
+    remediation: "Set the access log group's `kms_key_id` to the stack key's ARN.",
+    check: check_access_log_encrypted,
+};
+
+pub const CLOUDWATCH_ROLE: Rule = Rule {
+    id: "NOVA-API-003",
+    title: "The API Gateway account uses a role with AmazonAPIGatewayPushToCloudWatchLogs",
+    severity: Severity::Error,
+    checklist_item: "IAM role for API Gateway CloudWatch logging is correctly attached.",
+    remediation: "Add aws_api_gateway_account with `cloudwatch_role_arn` = a role trusting \
+                  apigateway.amazonaws.com with AmazonAPIGatewayPushToCloudWatchLogs attached.",
+    check: check_cloudwatch_role,
+};
+
+pub const LOGGING_LEVEL: Rule = Rule {
+    id: "NOVA-API-004",
+    title: "Every stage logs executions at INFO or ERROR",
+    severity: Severity::Error,
+    checklist_item: "API Gateway logging to CloudWatch is correctly implemented with proper \
+                     resource dependencies.",
+    remediation: "Set the stage's `logging_level` to INFO (or ERROR).",
+    check: check_logging_level,
+};
+
+/// The log group a stage's access logs go to, when it is one of the stack's.
+fn access_log_group<'a>(view: &'a StackView, stage: &'a ResourceView) -> Option<&'a ResourceView> {
+    stage
+        .input("access_log_destination_arn")
+        .and_then(|v| view.target(v, LOG_GROUP))
+}
+
+fn check_access_logging(view: &StackView) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let apis: Vec<_> = view.of_kind(REST_API).collect();
+    if apis.is_empty() {
+        out.push(ACCESS_LOGGING.finding(None, "the stack has no API Gateway REST API"));
+    }
+    for api in apis {
+        let has_stage = view.of_kind(STAGE).any(|s| {
+            s.input("rest_api_id")
+                .is_some_and(|v| view.points_to(v, &api.address))
+        });
+        if !has_stage {
+            out.push(ACCESS_LOGGING.at(&api.address, "has no stage (aws_api_gateway_stage)"));
+        }
+    }
+    for stage in view.of_kind(STAGE) {
+        match stage.input("access_log_destination_arn") {
+            None => out.push(ACCESS_LOGGING.at(
+                &stage.address,
+                "has no access log destination (`access_log_destination_arn`)",
+            )),
+            Some(dest) if access_log_group(view, stage).is_none() => out.push(ACCESS_LOGGING.at(
+                &stage.address,
+                format!(
+                    "access logs go to {} which is not a log group of this stack",
+                    show(dest)
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+fn check_access_log_encrypted(view: &StackView) -> Vec<Finding> {
+    view.of_kind(STAGE)
+        .filter_map(|stage| access_log_group(view, stage))
+        .filter(|lg| {
+            !lg.input("kms_key_id")
+                .is_some_and(|k| view.points_to_stack_key(k))
+        })
+        .map(|lg| {
+            ACCESS_LOG_ENCRYPTED.at(
+                &lg.address,
+                "API access log group is not encrypted with the stack's KMS key (`kms_key_id`)",
+            )
+        })
+        .collect()
+}
+
+fn check_cloudwatch_role(view: &StackView) -> Vec<Finding> {
+    let accounts: Vec<_> = view.of_kind(ACCOUNT).collect();
+    if accounts.is_empty() {
+        return vec![CLOUDWATCH_ROLE.finding(
+            None,
+            "the stack does not set the API Gateway account's CloudWatch role \
+             (aws_api_gateway_account)",
+        )];
+    }
+    let mut out = Vec::new();
+    for account in accounts {
+        let role = account
+            .input("cloudwatch_role_arn")
+            .and_then(|v| view.target(v, ROLE));
+        let Some(role) = role else {
+            out.push(CLOUDWATCH_ROLE.at(
+                &account.address,
+                "`cloudwatch_role_arn` is not a role of this stack",
+            ));
+            continue;
+        };
+        let attached = role
+            .input_list("managed_policy_arns")
+            .iter()
+            .any(|v| v.as_str() == Some(APIGW_PUSH_TO_LOGS_POLICY_ARN));
+        if !attached {
+            out.push(CLOUDWATCH_ROLE.at(
+                &role.address,
+                "API Gateway logging role without AmazonAPIGatewayPushToCloudWatchLogs",
+            ));
+        }
+        let trusted = role
+            .input("assume_role_policy")
+            .is_some_and(|p| trusts_service(p, "apigateway.amazonaws.com"));
+        if !trusted {
+            out.push(CLOUDWATCH_ROLE.at(
+                &role.address,
+                "API Gateway logging role does not trust apigateway.amazonaws.com",
+            ));
+        }
+    }
+    out
+}
+
+fn check_logging_level(view: &StackView) -> Vec<Finding> {
+    view.of_kind(STAGE)
+        .filter(|s| {
+            !s.input_str("logging_level")
+                .is_some_and(|l| LOGGING_LEVELS.contains(&l))
+        })
+        .map(|s| {
+            let level = s.input("logging_level").map(show);
+            LOGGING_LEVEL.at(
+                &s.address,
+                format!(
+                    "execution logging level is {} (want INFO or ERROR)",
+                    level.unwrap_or_else(|| "unset".to_string())
+                ),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Value;
+    use crate::policy::fixture::*;
+
+    #[test]
+    fn default_stack_passes_every_api_rule() {
+        for rule in [
+            ACCESS_LOGGING,
+            ACCESS_LOG_ENCRYPTED,
+            CLOUDWATCH_ROLE,
+            LOGGING_LEVEL,
+        ] {
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn a_stage_without_access_logs_fires_api_001() {
+        let mut bp = blueprint();
+        unset(
+            &mut bp,
+            "aws_api_gateway_stage.prod",
+            "access_log_destination_arn",
+        );
+        assert_fires_only(&bp, &["NOVA-API-001"]);
+    }
+
+    #[test]
+    fn access_logs_to_a_foreign_log_group_fire_api_001() {
+        let mut bp = blueprint();
+        let foreign = "arn:aws:logs:us-east-1:000000000000:log-group:somewhere";
+        set(
+            &mut bp,
+            "aws_api_gateway_stage.prod",
+            "access_log_destination_arn",
+            foreign,
+        );
+        assert_fires_only(&bp, &["NOVA-API-001"]);
+    }
+
+    #[test]
+    fn an_api_without_stage_fires_api_001() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_api_gateway_stage.prod");
+        assert_fires_only(&bp, &["NOVA-API-001"]);
+    }
+
+    #[test]
+    fn an_unencrypted_access_log_group_fires_api_002() {
+        let mut bp = blueprint();
+        unset(&mut bp, "aws_cloudwatch_log_group.api_access", "kms_key_id");
+        assert_fires_only(&bp, &["NOVA-API-002"]);
+    }
+
+    #[test]
+    fn a_logging_role_without_the_push_policy_fires_api_003() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_iam_role.apigw_logs",
+            "managed_policy_arns",
+            Value::List(vec![]),
+        );
+        assert_fires_only(&bp, &["NOVA-API-003"]);
+    }
+
+    #[test]
+    fn no_account_setting_fires_api_003() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_api_gateway_account.main");
+        assert_fires_only(&bp, &["NOVA-API-003"]);
+    }
+
+    #[test]
+    fn logging_off_fires_api_004() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_api_gateway_stage.prod",
+            "logging_level",
+            "OFF",
+        );
+        assert_fires_only(&bp, &["NOVA-API-004"]);
+        set(
+            &mut bp,
+            "aws_api_gateway_stage.prod",
+            "logging_level",
+            "ERROR",
+        );
+        assert_fires_only(&bp, &[]);
+    }
+}

@@ -1,0 +1,473 @@
+//! Health-monitoring Lambda rules: a 5-minute EventBridge schedule that may invoke it, VPC
+//! placement, the role's permissions, and its KMS-encrypted log group.
+
+use super::api::LOG_GROUP;
+use super::compute::ROLE;
+use super::document::{allows, statements, trusts_service, Statement};
+use super::security_groups::SECURITY_GROUP;
+use super::view::show;
+use super::{Finding, ResourceView, Rule, Severity, StackView};
+use crate::model::Value;
+
+const FUNCTION: &str = "aws_lambda_function";
+const EVENT_RULE: &str = "aws_cloudwatch_event_rule";
+const EVENT_TARGET: &str = "aws_cloudwatch_event_target";
+const PERMISSION: &str = "aws_lambda_permission";
+const SUBNET: &str = "aws_subnet";
+pub const VPC_ACCESS_POLICY_ARN: &str =
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole";
+pub const BASIC_EXECUTION_POLICY_ARN: &str =
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+/// What the health check calls.
+pub const REQUIRED_ACTIONS: [&str; 2] = ["ec2:DescribeInstances", "cloudwatch:PutMetricData"];
+/// What a function in a VPC needs for its network interfaces.
+pub const ENI_ACTIONS: [&str; 3] = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+];
+/// What a function needs to write its logs.
+pub const LOG_ACTIONS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
+
+pub const SCHEDULE: Rule = Rule {
+    id: "NOVA-LAM-001",
+    title: "The Lambda is invoked by an enabled EventBridge rule every 5 minutes",
+    severity: Severity::Error,
+    checklist_item: "Lambda function is scheduled using EventBridge rule (every 5 minutes).",
+    remediation: "Add an aws_cloudwatch_event_rule with `schedule_expression = \"rate(5 \
+                  minutes)\"`, an aws_cloudwatch_event_target whose `arn` is the function, \
+                  and an aws_lambda_permission for events.amazonaws.com from the rule's ARN.",
+    check: check_schedule,
+};
+
+pub const VPC_CONFIG: Rule = Rule {
+    id: "NOVA-LAM-002",
+    title: "The Lambda runs in the VPC's private subnets with a security group",
+    severity: Severity::Error,
+    checklist_item: "Lambda is configured with VPC and security group.",
+    remediation: "Set the function's `subnet_ids` to the private subnets and \
+                  `security_group_ids` to aws_security_group.lambda.",
+    check: check_vpc_config,
+};
+
+pub const PERMISSIONS: Rule = Rule {
+    id: "NOVA-LAM-003",
+    title: "The Lambda role allows EC2 describe, PutMetricData, logging and the VPC ENI actions",
+    severity: Severity::Error,
+    checklist_item: "Lambda IAM role includes all required permissions for EC2, CloudWatch, \
+                     and VPC actions.",
+    remediation: "Grant ec2:DescribeInstances, cloudwatch:PutMetricData, \
+                  logs:CreateLogStream, logs:PutLogEvents and ec2:{Create,Describe,Delete}\
+                  NetworkInterface(s) in the role's inline policy (or attach \
+                  AWSLambdaVPCAccessExecutionRole for the ENI and log actions); the role \
+                  must trust lambda.amazonaws.com.",
+    check: check_permissions,
+};
+
+pub const LOG_GROUP_ENCRYPTED: Rule = Rule {
+    id: "NOVA-LAM-004",
+    title: "The Lambda's log group /aws/lambda/<function_name> exists and uses the stack key",
+    severity: Severity::Error,
+    checklist_item: "CloudWatch log group for Lambda is encrypted with KMS.",
+    remediation: "Create aws_cloudwatch_log_group `/aws/lambda/<function_name>` with \
+                  `kms_key_id` = the stack key's ARN, before the function.",
+    check: check_log_group,
+};
+
+/// True for `rate(5 minutes)` and for cron expressions firing every 5 minutes
+/// (`cron(*/5 * * * ? *)`, `cron(0/5 ...)`).
+pub fn every_five_minutes(expression: &str) -> bool {
+    let e = expression.trim();
+    if let Some(inner) = e.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
+        let parts: Vec<&str> = inner.split_whitespace().collect();
+        return parts == ["5", "minutes"];
+    }
+    if let Some(inner) = e.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
+        let fields: Vec<&str> = inner.split_whitespace().collect();
+        return matches!(fields.len(), 5 | 6)
+            && matches!(fields[0], "*/5" | "0/5")
+            && fields[1..].iter().all(|f| matches!(*f, "*" | "?"));
+    }
+    false
+}
+
+fn check_schedule(view: &StackView) -> Vec<Finding> {
+    let functions: Vec<_> = view.of_kind(FUNCTION).collect();
+    if functions.is_empty() {
+        return vec![SCHEDULE.finding(None, "the stack has no health-check Lambda function")];
+    }
+    functions
+        .into_iter()
+        .flat_map(|f| schedule_findings(view, f))
+        .collect()
+}
+
+fn schedule_findings(view: &StackView, function: &ResourceView) -> Vec<Finding> {
+    let rules: Vec<&ResourceView> = view
+        .of_kind(EVENT_TARGET)
+        .filter(|t| {
+            t.input("arn")
+                .is_some_and(|a| view.points_to(a, &function.address))
+        })
+        .filter_map(|t| t.input("rule").and_then(|r| view.target(r, EVENT_RULE)))
+        .collect();
+    if rules.is_empty() {
+        return vec![SCHEDULE.at(
+            &function.address,
+            "no EventBridge rule targets this function",
+        )];
+    }
+    let mut problems = Vec::new();
+    for rule in rules {
+        let expression = rule
+            .input("schedule_expression")
+            .map(show)
+            .unwrap_or_default();
+        let enabled = rule.input_str("state").is_none_or(|s| s == "ENABLED");
+        let permitted = view.of_kind(PERMISSION).any(|p| {
+            p.input("function_name")
+                .is_some_and(|f| view.points_to(f, &function.address))
+                && p.input_str("principal") == Some("events.amazonaws.com")
+                && p.input("source_arn")
+                    .is_some_and(|s| view.points_to(s, &rule.address))
+        });
+        if !every_five_minutes(&expression) {
+            problems.push(format!(
+                "rule {} runs on `{expression}`, not every 5 minutes",
+                rule.address
+            ));
+        } else if !enabled {
+            problems.push(format!("rule {} is not ENABLED", rule.address));
+        } else if !permitted {
+            problems.push(format!(
+                "no aws_lambda_permission lets events.amazonaws.com invoke it from rule {}",
+                rule.address
+            ));
+        } else {
+            return Vec::new();
+        }
+    }
+    problems
+        .into_iter()
+        .map(|p| SCHEDULE.at(&function.address, p))
+        .collect()
+}
+
+fn check_vpc_config(view: &StackView) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for function in view.of_kind(FUNCTION) {
+        let subnets = function.input_list("subnet_ids");
+        if subnets.is_empty() {
+            out.push(VPC_CONFIG.at(&function.address, "not in a VPC (`subnet_ids` is empty)"));
+        }
+        for id in subnets {
+            match view.target(id, SUBNET) {
+                None => out.push(VPC_CONFIG.at(
+                    &function.address,
+                    format!("subnet {} is not a subnet of this stack", show(id)),
+                )),
+                Some(s) if view.is_public_subnet(s) => out.push(VPC_CONFIG.at(
+                    &function.address,
+                    format!(
+                        "runs in public subnet {}; use the private subnets",
+                        s.address
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+        let groups = function.input_list("security_group_ids");
+        if groups.is_empty() {
+            out.push(VPC_CONFIG.at(
+                &function.address,
+                "has no security group (`security_group_ids` is empty)",
+            ));
+        }
+        for id in groups {
+            if view.target(id, SECURITY_GROUP).is_none() {
+                out.push(VPC_CONFIG.at(
+                    &function.address,
+                    format!("security group {} is not one of this stack", show(id)),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn check_permissions(view: &StackView) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for function in view.of_kind(FUNCTION) {
+        let Some(role) = function.input("role").and_then(|r| view.target(r, ROLE)) else {
+            out.push(PERMISSIONS.at(&function.address, "`role` is not an IAM role of this stack"));
+            continue;
+        };
+        let missing = missing_actions(role);
+        if !missing.is_empty() {
+            out.push(PERMISSIONS.at(
+                &role.address,
+                format!(
+                    "role of {} does not allow {}",
+                    function.address,
+                    missing.join(", ")
+                ),
+            ));
+        }
+        let trusted = role
+            .input("assume_role_policy")
+            .is_some_and(|p| trusts_service(p, "lambda.amazonaws.com"));
+        if !trusted {
+            out.push(PERMISSIONS.at(
+                &role.address,
+                format!(
+                    "role of {} does not trust lambda.amazonaws.com",
+                    function.address
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// The required actions a role does not allow (unreadable inline policies count as
+/// granting nothing; NOVA-IAM-001 reports them).
+fn missing_actions(role: &ResourceView) -> Vec<&'static str> {
+    let stmts: Vec<Statement> = role
+        .input("inline_policies")
+        .and_then(Value::as_map)
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, p)| statements(p).ok())
+        .flatten()
+        .collect();
+    let managed = |arn: &str| {
+        role.input_list("managed_policy_arns")
+            .iter()
+            .any(|v| v.as_str() == Some(arn))
+    };
+    let vpc_access = managed(VPC_ACCESS_POLICY_ARN);
+    let basic = vpc_access || managed(BASIC_EXECUTION_POLICY_ARN);
+    let mut missing: Vec<&'static str> = REQUIRED_ACTIONS
+        .into_iter()
+        .filter(|a| !allows(&stmts, a))
+        .collect();
+    if !vpc_access {
+        missing.extend(ENI_ACTIONS.into_iter().filter(|a| !allows(&stmts, a)));
+    }
+    if !basic {
+        missing.extend(LOG_ACTIONS.into_iter().filter(|a| !allows(&stmts, a)));
+    }
+    missing
+}
+
+fn check_log_group(view: &StackView) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for function in view.of_kind(FUNCTION) {
+        let Some(name) = function.input_str("function_name") else {
+            out.push(LOG_GROUP_ENCRYPTED.at(
+                &function.address,
+                "`function_name` is not a literal name, so its log group cannot be checked",
+            ));
+            continue;
+        };
+        let wanted = format!("/aws/lambda/{name}");
+        let group = view
+            .of_kind(LOG_GROUP)
+            .find(|lg| lg.input_str("name") == Some(wanted.as_str()));
+        match group {
+            None => out.push(LOG_GROUP_ENCRYPTED.at(
+                &function.address,
+                format!(
+                    "no log group `{wanted}` in the stack (Lambda would create it unencrypted)"
+                ),
+            )),
+            Some(lg)
+                if !lg
+                    .input("kms_key_id")
+                    .is_some_and(|k| view.points_to_stack_key(k)) =>
+            {
+                out.push(LOG_GROUP_ENCRYPTED.at(
+                    &lg.address,
+                    "Lambda log group is not encrypted with the stack's KMS key (`kms_key_id`)",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Address;
+    use crate::policy::fixture::*;
+
+    const FN: &str = "aws_lambda_function.health";
+
+    #[test]
+    fn default_stack_passes_every_lambda_rule() {
+        for rule in [SCHEDULE, VPC_CONFIG, PERMISSIONS, LOG_GROUP_ENCRYPTED] {
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn five_minute_expressions() {
+        assert!(every_five_minutes("rate(5 minutes)"));
+        assert!(every_five_minutes("cron(*/5 * * * ? *)"));
+        assert!(every_five_minutes("cron(0/5 * * * ? *)"));
+        assert!(!every_five_minutes("rate(10 minutes)"));
+        assert!(!every_five_minutes("rate(5 hours)"));
+        assert!(!every_five_minutes("cron(*/5 8 * * ? *)"));
+        assert!(!every_five_minutes(""));
+    }
+
+    #[test]
+    fn a_ten_minute_schedule_fires_lam_001() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_cloudwatch_event_rule.health",
+            "schedule_expression",
+            "rate(10 minutes)",
+        );
+        let report = assert_fires_only(&bp, &["NOVA-LAM-001"]);
+        assert!(report.findings[0].message.contains("rate(10 minutes)"));
+        set(
+            &mut bp,
+            "aws_cloudwatch_event_rule.health",
+            "schedule_expression",
+            "cron(*/5 * * * ? *)",
+        );
+        assert_fires_only(&bp, &[]);
+    }
+
+    #[test]
+    fn a_disabled_schedule_fires_lam_001() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_cloudwatch_event_rule.health",
+            "state",
+            "DISABLED",
+        );
+        assert_fires_only(&bp, &["NOVA-LAM-001"]);
+    }
+
+    #[test]
+    fn no_target_fires_lam_001() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_cloudwatch_event_target.health");
+        assert_fires_only(&bp, &["NOVA-LAM-001"]);
+    }
+
+    #[test]
+    fn no_invoke_permission_fires_lam_001() {
+        let mut bp = blueprint();
+        remove(&mut bp, "aws_lambda_permission.events");
+        assert_fires_only(&bp, &["NOVA-LAM-001"]);
+    }
+
+    #[test]
+    fn a_lambda_outside_the_vpc_fires_lam_002() {
+        let mut bp = blueprint();
+        unset(&mut bp, FN, "subnet_ids");
+        unset(&mut bp, FN, "security_group_ids");
+        // Without security groups the Lambda group is not attached either.
+        assert_fires_only(&bp, &["NOVA-LAM-002", "NOVA-SG-003"]);
+    }
+
+    #[test]
+    fn a_lambda_in_a_public_subnet_fires_lam_002() {
+        let mut bp = blueprint();
+        let public = Value::reference(&Address::new("aws_subnet", "public[0]"), "id");
+        set(&mut bp, FN, "subnet_ids", Value::List(vec![public]));
+        assert_fires_only(&bp, &["NOVA-LAM-002"]);
+    }
+
+    fn health_policy_without(bp: &mut crate::model::Blueprint, action: &str) {
+        let role = resource(bp, "aws_iam_role.health");
+        let Some(Value::Map(policies)) = role.inputs.get_mut("inline_policies") else {
+            panic!("inline policies");
+        };
+        let Some(Value::Concat(parts)) = policies.get_mut("health-check") else {
+            panic!("health-check policy");
+        };
+        let Value::String(head) = &mut parts[0] else {
+            panic!("policy head");
+        };
+        assert!(head.contains(action));
+        *head = head
+            .replace(&format!("\"{action}\","), "")
+            .replace(&format!(",\"{action}\""), "");
+        assert!(!head.contains(action), "{head}");
+    }
+
+    #[test]
+    fn a_role_without_eni_actions_fires_lam_003() {
+        let mut bp = blueprint();
+        health_policy_without(&mut bp, "ec2:CreateNetworkInterface");
+        let report = assert_fires_only(&bp, &["NOVA-LAM-003"]);
+        assert!(report.findings[0]
+            .message
+            .ends_with("does not allow ec2:CreateNetworkInterface"));
+        // The managed VPC access policy covers the ENI actions.
+        push(
+            &mut bp,
+            "aws_iam_role.health",
+            "managed_policy_arns",
+            Value::str(VPC_ACCESS_POLICY_ARN),
+        );
+        assert_fires_only(&bp, &[]);
+    }
+
+    #[test]
+    fn a_role_without_describe_instances_fires_lam_003() {
+        let mut bp = blueprint();
+        health_policy_without(&mut bp, "ec2:DescribeInstances");
+        assert_fires_only(&bp, &["NOVA-LAM-003"]);
+    }
+
+    #[test]
+    fn a_role_without_put_metric_data_fires_lam_003() {
+        let mut bp = blueprint();
+        let role = resource(&mut bp, "aws_iam_role.health");
+        let Some(Value::Map(policies)) = role.inputs.get_mut("inline_policies") else {
+            panic!("inline policies");
+        };
+        let Some(Value::Concat(parts)) = policies.get_mut("health-check") else {
+            panic!("health-check policy");
+        };
+        if let Value::String(head) = &mut parts[0] {
+            *head = head.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
+        }
+        assert_fires_only(&bp, &["NOVA-LAM-003"]);
+    }
+
+    #[test]
+    fn a_missing_lambda_log_group_fires_lam_004() {
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_cloudwatch_log_group.health",
+            "name",
+            "/aws/lambda/nova-production-other",
+        );
+        let report = assert_fires_only(&bp, &["NOVA-LAM-004"]);
+        assert!(report.findings[0]
+            .message
+            .contains("/aws/lambda/nova-production-health"));
+    }
+
+    #[test]
+    fn an_unencrypted_lambda_log_group_fires_lam_004() {
+        let mut bp = blueprint();
+        unset(&mut bp, "aws_cloudwatch_log_group.health", "kms_key_id");
+        assert_fires_only(&bp, &["NOVA-LAM-004"]);
+    }
+}

@@ -1,0 +1,182 @@
+//! Tagging rules: the `Environment` tag on every taggable resource, and names following
+//! `<project>-<stack>-...`.
+
+use super::{Finding, ResourceView, Rule, Severity, StackView};
+
+/// Kinds that have no `tags` input (docs/resources.md); every other kind must be tagged.
+pub const UNTAGGABLE_KINDS: [&str; 8] = [
+    "aws_api_gateway_account",
+    "aws_api_gateway_deployment",
+    "aws_api_gateway_integration",
+    "aws_api_gateway_method",
+    "aws_api_gateway_resource",
+    "aws_cloudwatch_event_target",
+    "aws_kms_alias",
+    "aws_lambda_permission",
+];
+
+pub const ENVIRONMENT_TAG: Rule = Rule {
+    id: "NOVA-TAG-001",
+    title: "Every taggable resource has the Environment tag of the stack",
+    severity: Severity::Error,
+    checklist_item: "All resources are tagged with `Environment: Production`.",
+    remediation: "Tag the resource `Environment = <environment>` (nova's blueprint adds it \
+                  to every taggable kind; set `environment` in Nova.toml).",
+    check: check_environment_tag,
+};
+
+pub const NAMING: Rule = Rule {
+    id: "NOVA-TAG-002",
+    title: "Resource names follow `<project>-<stack>-<role>`",
+    severity: Severity::Warning,
+    checklist_item: "Resource names follow clear naming conventions.",
+    remediation: "Name the resource `<project>-<stack>-<role>[-<n>]` (its `Name` tag and \
+                  its `name`), with `Project` and `nova:stack` tags.",
+    check: check_naming,
+};
+
+fn taggable(resource: &ResourceView) -> bool {
+    !UNTAGGABLE_KINDS.contains(&resource.address.kind())
+}
+
+fn check_environment_tag(view: &StackView) -> Vec<Finding> {
+    let want = view.environment.as_str();
+    view.resources
+        .values()
+        .filter(|r| taggable(r))
+        .filter_map(|r| match r.tag("Environment") {
+            Some(v) if v == want => None,
+            Some(v) => Some(ENVIRONMENT_TAG.at(
+                &r.address,
+                format!("tag Environment is `{v}`, expected `{want}`"),
+            )),
+            None => Some(ENVIRONMENT_TAG.at(
+                &r.address,
+                format!("missing tag Environment (expected `{want}`)"),
+            )),
+        })
+        .collect()
+}
+
+fn check_naming(view: &StackView) -> Vec<Finding> {
+    view.resources
+        .values()
+        .filter(|r| taggable(r))
+        .filter_map(naming_problem)
+        .map(|(r, message)| NAMING.at(&r.address, message))
+        .collect()
+}
+
+fn naming_problem(r: &ResourceView) -> Option<(&ResourceView, String)> {
+    let (Some(project), Some(stack)) = (r.tag("Project"), r.tag("nova:stack")) else {
+        return Some((
+            r,
+            "missing tag Project or nova:stack, so its name cannot be checked".into(),
+        ));
+    };
+    let base = format!("{project}-{stack}");
+    let Some(name) = r.tag("Name") else {
+        return Some((r, format!("missing tag Name (expected `{base}-...`)")));
+    };
+    // Path-like names (log groups: `/aws/lambda/<P>-health`) are judged by their last part.
+    let leaf = name.rsplit('/').next().unwrap_or(name);
+    if !leaf.starts_with(&format!("{base}-")) {
+        return Some((r, format!("Name `{name}` does not start with `{base}-`")));
+    }
+    for field in ["name", "function_name"] {
+        if let Some(value) = r.input_str(field).filter(|v| !v.contains(&base)) {
+            return Some((
+                r,
+                format!("`{field}` = `{value}` does not contain `{base}`"),
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::*;
+
+    #[test]
+    fn default_stack_passes_every_tag_rule() {
+        for rule in [ENVIRONMENT_TAG, NAMING] {
+            assert!(
+                passes_default(&rule),
+                "{} fires on the default stack",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_environment_tag_fires_tag_001() {
+        let mut bp = blueprint();
+        set_tag(&mut bp, "aws_vpc.main", "Environment", None);
+        let report = assert_fires_only(&bp, &["NOVA-TAG-001"]);
+        assert_eq!(report.findings[0].address, Some(addr("aws_vpc.main")));
+    }
+
+    #[test]
+    fn a_wrong_environment_fires_tag_001() {
+        let mut bp = blueprint();
+        set_tag(
+            &mut bp,
+            "aws_lambda_function.health",
+            "Environment",
+            Some("Staging"),
+        );
+        let report = assert_fires_only(&bp, &["NOVA-TAG-001"]);
+        assert!(report.findings[0].message.contains("`Staging`"));
+    }
+
+    #[test]
+    fn untaggable_kinds_are_exempt() {
+        let bp = blueprint();
+        let untagged: Vec<String> = bp
+            .resources
+            .iter()
+            .filter(|r| !r.inputs.contains_key("tags"))
+            .map(|r| r.address.kind().to_string())
+            .collect();
+        assert!(!untagged.is_empty());
+        for kind in untagged {
+            assert!(
+                UNTAGGABLE_KINDS.contains(&kind.as_str()),
+                "{kind} has no tags"
+            );
+        }
+    }
+
+    #[test]
+    fn a_free_form_name_fires_tag_002_as_a_warning() {
+        let mut bp = blueprint();
+        set_tag(&mut bp, "aws_vpc.main", "Name", Some("my-vpc"));
+        let report = assert_fires_only(&bp, &["NOVA-TAG-002"]);
+        assert_eq!(report.warnings(), 1);
+        assert_eq!(report.exit_code(), crate::policy::EXIT_CLEAN);
+    }
+
+    #[test]
+    fn path_like_names_are_judged_by_their_last_part() {
+        let mut bp = blueprint();
+        let lg = "aws_cloudwatch_log_group.health";
+        set_tag(
+            &mut bp,
+            lg,
+            "Name",
+            Some("/aws/lambda/nova-production-health"),
+        );
+        assert_fires_only(&bp, &[]);
+        set_tag(&mut bp, lg, "Name", Some("/aws/lambda/health"));
+        assert_fires_only(&bp, &["NOVA-TAG-002"]);
+    }
+
+    #[test]
+    fn a_free_form_role_name_fires_tag_002() {
+        let mut bp = blueprint();
+        set(&mut bp, "aws_iam_role.apigw_logs", "name", "apigw");
+        assert_fires_only(&bp, &["NOVA-TAG-002"]);
+    }
+}
