@@ -173,8 +173,57 @@ impl Stack {
     }
 
     /// Asserts that `nova plan --detailed-exitcode` finds nothing to do (exit 0).
+    ///
+    /// One exception, because LocalStack is shared: when the only change is the
+    /// account-wide API Gateway CloudWatch role, and the live value is *another* stack's
+    /// role, someone else's `nova up` (outside this test process's [`account_lock`]) set
+    /// it after ours. That is reported on stderr and tolerated; anything else fails.
+    /// (`full_stack_meets_every_checklist_item` checks the role right after its up.)
     pub fn assert_plan_clean(&self) {
-        self.run(&["plan", "--detailed-exitcode"]).expect_code(0);
+        let run = self.run(&["plan", "--detailed-exitcode"]);
+        if run.code == Some(2) {
+            if let Some(foreign) = self.foreign_account_role() {
+                eprintln!(
+                    "note: stack {}: plan clean except the API Gateway account role, which \
+                     another stack set to {foreign} meanwhile (shared LocalStack)",
+                    self.name
+                );
+                return;
+            }
+        }
+        run.expect_code(0);
+    }
+
+    /// The other stack's role, when the plan's only change is the API Gateway account
+    /// role and the live value is not this stack's role.
+    fn foreign_account_role(&self) -> Option<String> {
+        let plan = self.plan_json(&[]);
+        let changes: Vec<&serde_json::Value> = plan["changes"]
+            .as_array()?
+            .iter()
+            .filter(|c| c["action"] != "no_op")
+            .collect();
+        let [change] = changes.as_slice() else {
+            return None;
+        };
+        self.foreign_account_drift(change)
+    }
+
+    /// When `change` (from `nova plan --json`) only sets the API Gateway account role back
+    /// to this stack's role from another stack's: that other role. Such a change is
+    /// caused by another stack on the shared LocalStack, not by the test.
+    pub fn foreign_account_drift(&self, change: &serde_json::Value) -> Option<String> {
+        let diffs = change["diffs"].as_array()?;
+        let live = diffs.first()?["before"].as_str()?;
+        let ours = format!(":role/nova-{}-apigw-logs", self.name);
+        let only_the_role = change["address"] == "aws_api_gateway_account.main"
+            && change["action"] == "update"
+            && diffs.len() == 1
+            && diffs[0]["field"] == "cloudwatch_role_arn"
+            && diffs[0]["after"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(&ours));
+        (only_the_role && !live.ends_with(&ours)).then(|| live.to_string())
     }
 
     /// `nova output --json`, which must succeed.
