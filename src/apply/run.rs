@@ -237,7 +237,7 @@ impl Scheduler<'_> {
                 let dependencies = resource.dependencies();
                 match self.current.get(address) {
                     Some(old) => Work::Update {
-                        old: old.clone(),
+                        old: self.as_planned(old),
                         inputs,
                         dependencies,
                     },
@@ -277,6 +277,21 @@ impl Scheduler<'_> {
             observer: self.observer.clone(),
             work,
         }))
+    }
+
+    /// The object to update, with the inputs the plan saw: after a refresh these are the
+    /// live values (drift, e.g. a tag changed out of band), which the update must diff
+    /// against; the inputs last applied would hide the drift and skip the call.
+    fn as_planned(&self, old: &ResourceState) -> ResourceState {
+        let mut old = old.clone();
+        if let Some(before) = self
+            .plan
+            .change(&old.address)
+            .and_then(|c| c.before.as_ref())
+        {
+            old.inputs = before.clone();
+        }
+        old
     }
 
     fn desired(&self, address: &Address) -> Result<&Resource, ApplyError> {
