@@ -55,6 +55,8 @@ struct Cloud {
     fail_delete: Mutex<BTreeSet<String>>,
     /// Hang forever (after making the object) on the K-th create, waking the notify.
     crash_at: Mutex<Option<(usize, Arc<Notify>)>>,
+    /// (id, old inputs) of every update, in call order.
+    updated_from: Mutex<Vec<(String, Inputs)>>,
 }
 
 impl Cloud {
@@ -199,10 +201,15 @@ impl ResourceProvider for Fake {
         &self,
         ctx: &OpContext,
         id: &str,
-        _old: &Inputs,
+        old: &Inputs,
         new: &Inputs,
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
+        self.cloud
+            .updated_from
+            .lock()
+            .unwrap()
+            .push((id.to_string(), old.clone()));
         let _gauge = Gauge::enter(&self.cloud);
         let start = self.cloud.tick();
         self.pause().await;
@@ -686,6 +693,40 @@ async fn an_update_with_unchanged_resolved_inputs_makes_no_call() {
     assert_eq!(h.cloud.calls().len(), before, "no provider call");
     assert_eq!(report.completed.len(), 1);
     assert!(!report.completed[0].call_made);
+}
+
+/// After a refresh the plan's `before` holds the live inputs. When they drifted from the
+/// applied ones, the update must be made (the resolved inputs equal the applied ones, not
+/// the live ones) and must start from the live inputs, so the provider undoes the drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_of_drift_starts_from_the_refreshed_inputs() {
+    let h = Harness::new(Duration::ZERO);
+    let bp = blueprint(vec![thing("a", &[]), thing("b", &["a"])]);
+    let (report, state, _) = h.converge(&bp, 2).await;
+    assert_clean(&report);
+    let recorded = state.get(&addr("b")).unwrap().clone();
+    let mut live = recorded.inputs.clone();
+    live.insert("name".into(), Value::str("changed behind nova's back"));
+    let mut update = change(&addr("b"), Action::Update);
+    update.before = Some(live.clone());
+    let plan = Plan {
+        stack: "test".into(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        blueprint: bp.clone(),
+        changes: vec![update],
+        deposed: Vec::new(),
+    };
+    let (report, after, _) = h.run(&plan, 2).await;
+    assert_clean(&report);
+    assert_eq!(report.completed.len(), 1);
+    assert!(report.completed[0].call_made, "the drift must be undone");
+    assert_eq!(
+        h.cloud.updated_from.lock().unwrap().clone(),
+        vec![(recorded.id.clone(), live)]
+    );
+    assert_eq!(after.get(&addr("b")).unwrap().inputs, recorded.inputs);
+    assert_eq!(h.cloud.objects()[&recorded.id].inputs, recorded.inputs);
 }
 
 /// Records which addresses were reported skipped, to check the observer is told.
