@@ -6,7 +6,16 @@ use nova::cli::{self, Cli, EXIT_ERROR};
 
 fn main() {
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version go to stdout and exit 0. Usage errors exit 1, not clap's 2:
+            // 2 means "the plan has changes" under `plan --detailed-exitcode`.
+            let code = if err.use_stderr() { EXIT_ERROR } else { 0 };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

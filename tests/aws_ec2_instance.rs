@@ -408,6 +408,12 @@ async fn instance_lifecycle() {
         Value::str("intruder")
     );
     assert_ne!(live, v2);
+    instances
+        .update(&ctx, &created.id, &v2, &v2, &created.outputs)
+        .await
+        .expect("update undoes drift");
+    let (live, _) = present(instances.read(&ctx, &created.id, &v2).await.expect("read"));
+    assert_eq!(live, v2);
 
     // Adoption by ownership tags (and this create's client token).
     let found = instances

@@ -174,6 +174,12 @@ async fn kms_key_lifecycle() {
         live["tags"].as_map().expect("map")["Owner"],
         Value::str("someone-else")
     );
+    // Updating to the same desired inputs undoes it (updates diff against live).
+    keys.update(&ctx, &created.id, &v3, &v3, &created.outputs)
+        .await
+        .expect("update undoes drift");
+    let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
+    assert_eq!(live, v3);
 
     // Crash recovery finds it by its ownership tags, and only for this address.
     let found = keys
@@ -476,6 +482,12 @@ async fn iam_role_lifecycle() {
         .as_map()
         .expect("map")
         .contains_key("metrics"));
+    roles
+        .update(&ctx, &name, &v2, &v2, &created.outputs)
+        .await
+        .expect("update undoes drift");
+    let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
+    assert_eq!(live, v2);
 
     // Adoption: only with this stack's and address's ownership tags.
     let found = roles

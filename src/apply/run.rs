@@ -212,18 +212,6 @@ impl Scheduler<'_> {
         self.report.not_started = left.into_iter().collect();
     }
 
-    /// The object an update starts from: as recorded, but with the inputs the plan
-    /// compared against. After a refresh those are the live inputs, so drift made behind
-    /// nova's back is both seen by the no-change shortcut and undone by the provider,
-    /// which changes the object from `old` to `new`.
-    fn update_from(&self, address: &Address, recorded: &ResourceState) -> ResourceState {
-        let mut old = recorded.clone();
-        if let Some(before) = self.plan.change(address).and_then(|c| c.before.as_ref()) {
-            old.inputs = before.clone();
-        }
-        old
-    }
-
     /// Builds the job for `op`; `None` when there is nothing to do.
     fn prepare(&self, op: &OpKey) -> Result<Option<Job>, ApplyError> {
         let address = &op.address;
@@ -249,7 +237,7 @@ impl Scheduler<'_> {
                 let dependencies = resource.dependencies();
                 match self.current.get(address) {
                     Some(old) => Work::Update {
-                        old: self.update_from(address, old),
+                        old: self.as_planned(old),
                         inputs,
                         dependencies,
                     },
@@ -289,6 +277,21 @@ impl Scheduler<'_> {
             observer: self.observer.clone(),
             work,
         }))
+    }
+
+    /// The object to update, with the inputs the plan saw: after a refresh these are the
+    /// live values (drift, e.g. a tag changed out of band), which the update must diff
+    /// against; the inputs last applied would hide the drift and skip the call.
+    fn as_planned(&self, old: &ResourceState) -> ResourceState {
+        let mut old = old.clone();
+        if let Some(before) = self
+            .plan
+            .change(&old.address)
+            .and_then(|c| c.before.as_ref())
+        {
+            old.inputs = before.clone();
+        }
+        old
     }
 
     fn desired(&self, address: &Address) -> Result<&Resource, ApplyError> {

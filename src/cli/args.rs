@@ -4,27 +4,31 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 /// nova brings up, previews and tears down a secure production environment on AWS by
 /// calling the AWS APIs directly.
 ///
 /// AWS credentials, profile and endpoint come from the standard AWS environment
 /// (AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL for LocalStack, ...).
 ///
-/// Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, 2 changes present
-/// (plan --detailed-exitcode), 3 policy findings (check, or up refusing an unsafe plan).
+/// Exit codes: 0 success (no changes with --detailed-exitcode), 1 error (including usage
+/// errors), 2 changes present (plan --detailed-exitcode), 3 policy findings (check, or up
+/// refusing an unsafe plan).
 #[derive(Debug, Parser)]
-#[command(name = "nova", version, about, long_about)]
+#[command(name = "nova", bin_name = "nova", version, about, long_about)]
 pub struct Cli {
     /// The stack to act on; its state lives in <state-dir>/<stack>.json.
-    #[arg(long, global = true, env = "NOVA_STACK", default_value = "production")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "NOVA_STACK", default_value = "production")]
     pub stack: String,
 
     /// The configuration file.
-    #[arg(long, global = true, env = "NOVA_CONFIG", default_value = "Nova.toml")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "NOVA_CONFIG", default_value = "Nova.toml")]
     pub config: PathBuf,
 
     /// Where state files and locks live.
-    #[arg(long, global = true, env = "NOVA_STATE_DIR", default_value = "state")]
+    #[arg(long, global = true, help_heading = GLOBAL, env = "NOVA_STATE_DIR", default_value = "state")]
     pub state_dir: PathBuf,
 
     #[command(subcommand)]

@@ -16,16 +16,20 @@ pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
     let _lock = session.lock("nova destroy")?;
     let state = session.load_state()?;
     let aws = session.connect(&config).await;
-    let observer: Arc<dyn ApplyObserver> = Arc::new(Printer);
+    let observer: Arc<dyn ApplyObserver> = Arc::new(Printer::stdout());
     let writer = state::writer::spawn(session.store.clone(), state);
     let state = up::recover(session, &aws, &writer, observer.clone()).await?;
     let mut plan = destroy_plan(&session.stack, &state);
     session::add_delete_notes(&mut plan, &aws.providers);
-    print!("{}", render_human(&plan, style::color_stdout()));
     if !plan.has_changes() {
+        println!(
+            "Nothing to destroy: stack `{}` has no resources.",
+            session.stack
+        );
         writer.close().await?;
         return Ok(EXIT_OK);
     }
+    print!("{}", render_human(&plan, style::color_stdout()));
     if !confirm::confirm(
         args.yes,
         &format!(

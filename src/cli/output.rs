@@ -9,7 +9,13 @@ use crate::model::Value;
 
 pub fn run(session: &Session, args: &OutputArgs) -> anyhow::Result<i32> {
     let state = session.load_state()?;
-    if state.outputs.is_empty() && args.name.is_none() {
+    if state.outputs.is_empty() {
+        if let Some(name) = &args.name {
+            bail!(
+                "no output named `{name}`: stack `{}` has no outputs yet (run `nova up`)",
+                session.stack
+            );
+        }
         if args.json {
             println!("{{}}");
         } else {

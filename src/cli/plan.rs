@@ -46,7 +46,11 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
             &state,
             args.refresh,
             10,
-            Arc::new(Printer),
+            Arc::new(if args.json {
+                Printer::stderr()
+            } else {
+                Printer::stdout()
+            }),
         )
         .await?;
     if args.json {
@@ -81,23 +85,36 @@ fn save(plan: &Plan, path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write the plan to {}", path.display()))
 }
 
+/// The first fields of a saved plan, read before the plan itself so that a plan file of
+/// another format version is named as such rather than failing on its first changed field.
+#[derive(Debug, Deserialize)]
+struct SavedPlanHeader {
+    format: String,
+    format_version: u32,
+}
+
 /// Reads a saved plan, refusing anything that is not one.
 pub fn load_saved(path: &Path) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the plan file {}", path.display()))?;
-    let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
+    let not_a_plan = || {
         format!(
             "{} is not a plan saved by `nova plan --out`",
             path.display()
         )
-    })?;
-    if saved.format != SAVED_PLAN_FORMAT || saved.format_version != SAVED_PLAN_VERSION {
+    };
+    let header: SavedPlanHeader = serde_json::from_str(&text).with_context(not_a_plan)?;
+    if header.format != SAVED_PLAN_FORMAT {
+        anyhow::bail!("{}: its format is `{}`", not_a_plan(), header.format);
+    }
+    if header.format_version != SAVED_PLAN_VERSION {
         anyhow::bail!(
-            "{} is a {} v{} file; this nova reads {SAVED_PLAN_FORMAT} v{SAVED_PLAN_VERSION}: make a new plan",
+            "{} is a {SAVED_PLAN_FORMAT} v{} file; this nova reads {SAVED_PLAN_FORMAT} v{SAVED_PLAN_VERSION}: make a new plan with `nova plan --out`",
             path.display(),
-            saved.format,
-            saved.format_version
+            header.format_version
         );
     }
+    let saved: SavedPlan = serde_json::from_str(&text)
+        .with_context(|| format!("{} is a damaged plan file", path.display()))?;
     Ok(saved.plan)
 }

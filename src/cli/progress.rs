@@ -6,8 +6,30 @@ use std::time::Duration;
 use crate::apply::{ApplyError, ApplyObserver};
 use crate::model::Address;
 
-/// Prints progress lines to stdout (stderr would interleave badly with the plan).
-pub struct Printer;
+/// Prints progress lines: to stdout next to the plan text (stderr would interleave badly
+/// with it), or to stderr when stdout carries JSON (`nova plan --json`).
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    to_stderr: bool,
+}
+
+impl Printer {
+    pub fn stdout() -> Self {
+        Printer { to_stderr: false }
+    }
+
+    pub fn stderr() -> Self {
+        Printer { to_stderr: true }
+    }
+
+    fn line(&self, text: std::fmt::Arguments<'_>) {
+        if self.to_stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+}
 
 fn verb(what: &str) -> (&'static str, &'static str) {
     match what.split_whitespace().next().unwrap_or_default() {
@@ -34,7 +56,7 @@ impl ApplyObserver for Printer {
             .split_once(' ')
             .map(|(_, d)| format!(" ({d})"))
             .unwrap_or_default();
-        println!("{address}: {start}{detail}");
+        self.line(format_args!("{address}: {start}{detail}"));
     }
 
     fn finished(
@@ -46,16 +68,21 @@ impl ApplyObserver for Printer {
     ) {
         let (_, done) = verb(what);
         match error {
-            None => println!("{address}: {done} after {}", seconds(elapsed)),
-            Some(err) => println!("{address}: FAILED after {}: {err}", seconds(elapsed)),
+            None => self.line(format_args!("{address}: {done} after {}", seconds(elapsed))),
+            Some(err) => self.line(format_args!(
+                "{address}: FAILED after {}: {err}",
+                seconds(elapsed)
+            )),
         }
     }
 
     fn skipped(&self, address: &Address, upstream: &Address) {
-        println!("{address}: skipped (upstream failed: {upstream})");
+        self.line(format_args!(
+            "{address}: skipped (upstream failed: {upstream})"
+        ));
     }
 
     fn note(&self, address: &Address, message: &str) {
-        println!("{address}: {message}");
+        self.line(format_args!("{address}: {message}"));
     }
 }

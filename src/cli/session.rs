@@ -126,7 +126,8 @@ impl Session {
         observer: Arc<dyn ApplyObserver>,
     ) -> anyhow::Result<Plan> {
         let observed = if refresh && !state.resources.is_empty() {
-            println!("Refreshing {} resources...", state.resources.len());
+            // stderr: `nova plan --json` keeps stdout for the JSON document.
+            eprintln!("Refreshing {} resources...", state.resources.len());
             let progress: Arc<dyn Progress> = Arc::new(ObserverProgress(observer));
             Some(
                 crate::refresh::refresh(&self.stack, state, &aws.providers, parallelism, progress)

@@ -7,6 +7,7 @@ use super::args::StateCommand;
 use super::exit::EXIT_OK;
 use super::session::Session;
 use crate::model::Address;
+use crate::state::StateError;
 
 pub fn run(session: &Session, command: &StateCommand) -> anyhow::Result<i32> {
     match command {
@@ -35,10 +36,17 @@ pub fn run(session: &Session, command: &StateCommand) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(resource)?);
         }
         StateCommand::Unlock { force } => {
-            let removed = session
-                .store
-                .force_unlock(*force)
-                .context("cannot remove the lock")?;
+            let removed = match session.store.force_unlock(*force) {
+                Ok(removed) => removed,
+                Err(StateError::Locked { path, holder }) => bail!(
+                    "not removing the lock {}: it is held by {holder}, which may still be running \
+                     (the process is alive, or it ran on another host). If you are sure no nova \
+                     is running for stack `{}`, run `nova state unlock --force`",
+                    path.display(),
+                    session.stack
+                ),
+                Err(err) => return Err(err).context("cannot remove the lock"),
+            };
             match removed {
                 Some(holder) => println!("Removed the lock held by {holder}."),
                 None => println!("Stack `{}` is not locked.", session.stack),

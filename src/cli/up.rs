@@ -27,7 +27,7 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
         check_saved_plan_matches(saved, &mut state, session)?;
     }
     let aws = session.connect(&config).await;
-    let observer: Arc<dyn ApplyObserver> = Arc::new(Printer);
+    let observer: Arc<dyn ApplyObserver> = Arc::new(Printer::stdout());
     let writer = state::writer::spawn(session.store.clone(), state);
     let state = recover(session, &aws, &writer, observer.clone()).await?;
 

@@ -14,6 +14,8 @@
 
 #![allow(dead_code)]
 
+pub mod nova;
+
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};

@@ -434,19 +434,23 @@ impl ResourceProvider for Ec2Instance {
         })
     }
 
+    /// Diffs against the live instance (not `old`), so out-of-band changes are undone.
     async fn update(
         &self,
         _ctx: &OpContext,
         id: &str,
-        old: &Inputs,
+        _old: &Inputs,
         new: &Inputs,
-        outputs: &Outputs,
+        _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
-        let mut old_groups = string_list(old, "security_group_ids");
+        let instance = self.describe(id).await?.ok_or_else(|| {
+            ProviderError::Other(format!(
+                "instance {id} no longer exists; refresh and plan again"
+            ))
+        })?;
         let mut new_groups = string_list(new, "security_group_ids");
-        old_groups.sort();
         new_groups.sort();
-        if old_groups != new_groups {
+        if security_group_ids(&instance) != new_groups {
             self.clients
                 .ec2
                 .modify_instance_attribute()
@@ -456,25 +460,26 @@ impl ResourceProvider for Ec2Instance {
                 .await
                 .map_err(|e| aws_error("ModifyInstanceAttribute", e))?;
         }
-        if optional_str(old, "metadata_http_tokens") != optional_str(new, "metadata_http_tokens") {
-            let tokens = optional_str(new, "metadata_http_tokens").unwrap_or("required");
+        let live_tokens = instance
+            .metadata_options()
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str());
+        let new_tokens = optional_str(new, "metadata_http_tokens").unwrap_or("required");
+        if live_tokens != Some(new_tokens) {
             self.clients
                 .ec2
                 .modify_instance_metadata_options()
                 .instance_id(id)
-                .http_tokens(HttpTokensState::from(tokens))
+                .http_tokens(HttpTokensState::from(new_tokens))
                 .http_endpoint(InstanceMetadataEndpointState::Enabled)
                 .send()
                 .await
                 .map_err(|e| aws_error("ModifyInstanceMetadataOptions", e))?;
         }
-        sync_tags(&self.clients, id, old, new).await?;
-        if let Some(volume_id) = outputs
-            .get("root_volume_id")
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-        {
-            sync_tags(&self.clients, volume_id, old, new).await?;
+        sync_tags(&self.clients, id, &tags_input(instance.tags()), new).await?;
+        if let Some(volume) = self.root_volume(&instance).await? {
+            let volume_id = volume.volume_id().unwrap_or_default();
+            sync_tags(&self.clients, volume_id, &tags_input(volume.tags()), new).await?;
         }
         let instance = self.describe(id).await?.ok_or_else(|| {
             ProviderError::Other(format!("instance {id} disappeared during update"))
@@ -706,6 +711,11 @@ fn visible_tags(tags: &[Tag]) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+/// Live tags (without hidden and reserved ones) shaped as inputs, for [`sync_tags`].
+fn tags_input(tags: &[Tag]) -> Inputs {
+    Inputs::from([("tags".to_string(), tags_value(visible_tags(tags)))])
 }
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {

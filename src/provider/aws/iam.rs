@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::{InstanceProfile, Role, Tag};
 
 use super::policy_doc::{decode_iam_document, observed_policy, policies_equal};
-use super::tag_diff::{owned_by, tag_diff};
+use super::tag_diff::{is_aws_reserved, owned_by, tag_diff};
 use super::{
     aws_error, has_code, optional_str, required_str, retry_while, string_list, tags_of, tags_value,
     AwsClients,
@@ -126,6 +126,7 @@ impl IamRole {
             .iter()
             .flat_map(|p| p.tags())
             .map(|t| (t.key().to_string(), t.value().to_string()))
+            .filter(|(k, _)| !is_aws_reserved(k))
             .collect();
         tags.sort();
         Ok(tags)
@@ -309,12 +310,13 @@ impl ResourceProvider for IamRole {
 
     async fn update(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
-        old: &Inputs,
+        _old: &Inputs,
         new: &Inputs,
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
+        let old = &live_inputs(self.read(ctx, id, new).await?, &format!("role {id}"))?;
         let new_trust = required_str(new, "assume_role_policy")?;
         if !policies_equal(
             optional_str(old, "assume_role_policy").unwrap_or_default(),
@@ -465,6 +467,7 @@ impl IamInstanceProfile {
             .iter()
             .flat_map(|p| p.tags())
             .map(|t| (t.key().to_string(), t.value().to_string()))
+            .filter(|(k, _)| !is_aws_reserved(k))
             .collect();
         tags.sort();
         Ok(tags)
@@ -577,10 +580,14 @@ impl ResourceProvider for IamInstanceProfile {
         &self,
         ctx: &OpContext,
         id: &str,
-        old: &Inputs,
+        _old: &Inputs,
         new: &Inputs,
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
+        let old = &live_inputs(
+            self.read(ctx, id, new).await?,
+            &format!("instance profile {id}"),
+        )?;
         let new_role = optional_str(new, "role").unwrap_or_default();
         if optional_str(old, "role").unwrap_or_default() != new_role {
             let profile = self
@@ -726,6 +733,17 @@ fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
                 .map_err(|e| ProviderError::Other(format!("building IAM tag {k}: {e}")))
         })
         .collect()
+}
+
+/// The live inputs from a `read` done at the start of an update (updates diff against
+/// what is live, so out-of-band changes are undone too).
+fn live_inputs(observed: Observed, what: &str) -> Result<Inputs, ProviderError> {
+    match observed {
+        Observed::Present { inputs, .. } => Ok(inputs),
+        Observed::Gone => Err(ProviderError::Other(format!(
+            "{what} no longer exists; refresh and plan again"
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 
 use super::policy_doc::{observed_policy, policies_equal};
-use super::tag_diff::{owned_by, tag_diff};
+use super::tag_diff::{is_aws_reserved, owned_by, tag_diff};
 use super::{
     aws_error, has_code, optional_str, required_str, tags_of, tags_value, wait_until, AwsClients,
 };
@@ -74,6 +74,7 @@ impl KmsKey {
             .iter()
             .flat_map(|page| page.tags())
             .map(|t| (t.tag_key().to_string(), t.tag_value().to_string()))
+            .filter(|(k, _)| !is_aws_reserved(k))
             .collect();
         tags.sort();
         Ok(tags)
@@ -234,12 +235,13 @@ impl ResourceProvider for KmsKey {
 
     async fn update(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
-        old: &Inputs,
+        _old: &Inputs,
         new: &Inputs,
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
+        let old = &live_inputs(self.read(ctx, id, new).await?, &format!("KMS key {id}"))?;
         let new_description = optional_str(new, "description").unwrap_or_default();
         if optional_str(old, "description").unwrap_or_default() != new_description {
             self.kms
@@ -571,6 +573,17 @@ fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
                 .map_err(|e| ProviderError::Other(format!("building KMS tag {k}: {e}")))
         })
         .collect()
+}
+
+/// The live inputs from a `read` done at the start of an update (updates diff against
+/// what is live, so out-of-band changes are undone too).
+fn live_inputs(observed: Observed, what: &str) -> Result<Inputs, ProviderError> {
+    match observed {
+        Observed::Present { inputs, .. } => Ok(inputs),
+        Observed::Gone => Err(ProviderError::Other(format!(
+            "{what} no longer exists; refresh and plan again"
+        ))),
+    }
 }
 
 #[cfg(test)]
