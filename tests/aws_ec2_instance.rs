@@ -541,25 +541,24 @@ async fn launch_waits_for_a_new_instance_profile() {
     .into_iter()
     .collect();
     let make_profile_later = async {
-        // Simulates IAM propagation delay: the profile exists only a moment later.
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        // Simulates IAM propagation delay: the profile appears only once a launch attempt
+        // has failed for want of it and the provider has said it is retrying (waiting for
+        // that note, rather than a fixed time, keeps the test true on a loaded machine).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !notes.retried() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no retry within 60 s: {:?}",
+                notes.all()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         profiles.create(&profile_ctx, &profile_inputs).await
     };
     let (launched, profile) = tokio::join!(instances.create(&ctx, &v1), make_profile_later);
     let profile = profile.expect("create late profile");
     let launched = launched.expect("launch retried until the profile existed");
-    let retries: Vec<String> = notes
-        .0
-        .lock()
-        .expect("notes lock")
-        .iter()
-        .filter(|n| n.contains("launching the instance") && n.contains("retrying"))
-        .cloned()
-        .collect();
-    assert!(
-        !retries.is_empty(),
-        "RunInstances was retried at least once"
-    );
+    assert!(notes.retried(), "RunInstances was retried at least once");
     let (live, _) = present(instances.read(&ctx, &launched.id, &v1).await.expect("read"));
     assert_eq!(live["iam_instance_profile"], Value::str(&late_name));
 
@@ -577,6 +576,19 @@ async fn launch_waits_for_a_new_instance_profile() {
 /// Keeps every progress note, to check that a retry really happened.
 #[derive(Default)]
 struct Notes(Mutex<Vec<String>>);
+
+impl Notes {
+    fn all(&self) -> Vec<String> {
+        self.0.lock().expect("notes lock").clone()
+    }
+
+    /// True once the provider reported a retry of the launch.
+    fn retried(&self) -> bool {
+        self.all()
+            .iter()
+            .any(|n| n.contains("launching the instance") && n.contains("retrying"))
+    }
+}
 
 impl Progress for Notes {
     fn note(&self, _address: &Address, message: &str) {
