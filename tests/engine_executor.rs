@@ -356,6 +356,49 @@ fn converge_plan(bp: &Blueprint, state: &State) -> Plan {
     }
 }
 
+/// The real planner (`nova::plan::plan`), optionally after a real refresh through the
+/// fake provider's `read`.
+async fn real_plan(h: &Harness, bp: &Blueprint, state: &State, refresh: bool) -> Plan {
+    let observed = if refresh {
+        Some(
+            nova::refresh::refresh(
+                &h.stack,
+                state,
+                &h.providers,
+                4,
+                Arc::new(nova::provider::SilentProgress),
+            )
+            .await
+            .unwrap(),
+        )
+    } else {
+        None
+    };
+    nova::plan::plan(&nova::plan::PlanInput {
+        stack: &h.stack,
+        blueprint: bp,
+        state,
+        observed: observed.as_ref(),
+        schemas: &h.providers.schemas(),
+    })
+    .unwrap()
+}
+
+/// Every change of `plan` is a no-op.
+fn assert_all_no_op(plan: &Plan, context: &str) {
+    let changing: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| format!("{} {:?}", c.address, c.action))
+        .collect();
+    assert!(
+        changing.is_empty(),
+        "{context}: plan after apply changes {changing:?}"
+    );
+    assert!(!plan.has_changes(), "{context}");
+}
+
 fn destroy_plan(state: &State) -> Plan {
     converge_plan(&Blueprint::default(), state)
 }
@@ -871,7 +914,12 @@ fn crash_then_recover(k: usize) {
             "recovery is saved"
         );
 
-        let plan = converge_plan(&bp, &now);
+        // The real planner, refreshed: adopted resources are no-ops, the rest creates.
+        let plan = real_plan(&h, &bp, &now, true).await;
+        assert!(plan
+            .changes
+            .iter()
+            .all(|c| matches!(c.action, Action::NoOp | Action::Create)));
         let report = apply(
             &plan,
             &h.providers,
@@ -881,7 +929,9 @@ fn crash_then_recover(k: usize) {
         )
         .await;
         assert_clean(&report);
-        writer.close().await.unwrap()
+        let done = writer.close().await.unwrap();
+        assert_all_no_op(&real_plan(&h, &bp, &done, true).await, &format!("K={k}"));
+        done
     });
 
     let objects = h.cloud.objects();
@@ -905,6 +955,28 @@ fn crash_then_recover(k: usize) {
         );
     }
     assert_eq!(h.store.load().unwrap(), final_state);
+}
+
+#[tokio::test]
+async fn plan_right_after_apply_is_all_no_op() {
+    let h = Harness::new(Duration::ZERO);
+    let bp = tree(20);
+    let first = real_plan(&h, &bp, &h.store.load().unwrap(), true).await;
+    assert_eq!(first.summary().add, 20);
+    let (report, state, _) = h.run(&first, 10).await;
+    assert_clean(&report);
+    assert_eq!(
+        state.outputs["first_arn"],
+        Value::str(format!("arn:fake:{}", state.resources[0].id))
+    );
+    assert_all_no_op(&real_plan(&h, &bp, &state, false).await, "without refresh");
+    assert_all_no_op(&real_plan(&h, &bp, &state, true).await, "with refresh");
+    // And a destroy converges to nothing.
+    let destroy = nova::plan::destroy_plan(&h.stack, &state);
+    let (report, state, _) = h.run(&destroy, 10).await;
+    assert_clean(&report);
+    assert!(state.resources.is_empty() && state.pending.is_empty());
+    assert!(h.cloud.objects().is_empty());
 }
 
 #[test]
