@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use super::args::{CheckArgs, CheckFormat};
-use super::session::{blueprint, Session, OFFLINE_ACCOUNT_ID};
+use super::session::{Session, OFFLINE_ACCOUNT_ID};
 use super::style;
 use crate::config::StackConfig;
 use crate::model::Blueprint;
@@ -16,6 +16,7 @@ use crate::policy::{
 };
 use crate::provider::aws;
 use crate::provider::{Observed, SilentProgress};
+use crate::stack::blueprint;
 
 /// The rules run over a planned stack.
 pub fn plan_report(config: &StackConfig, account_id: &str, blueprint: &Blueprint) -> Report {

@@ -1,8 +1,9 @@
 //! `nova graph`: the blueprint's dependency graph as Graphviz DOT (no AWS call).
 
 use super::exit::EXIT_OK;
-use super::session::{blueprint, Session};
+use super::session::Session;
 use crate::graph::Graph;
+use crate::stack::blueprint;
 
 pub fn run(session: &Session) -> anyhow::Result<i32> {
     let config = session.config()?;

@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::args::PlanArgs;
 use super::exit::{EXIT_CHANGES, EXIT_OK};
 use super::progress::Printer;
-use super::session::{blueprint, Session};
+use super::session::Session;
 use super::{check, style};
 use crate::plan::{render_human, render_json, Plan};
+use crate::stack::blueprint;
 
 /// A saved plan file: `nova plan --out FILE`.
 #[derive(Debug, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use crate::model::{Blueprint, Value};
 use crate::plan::{self, Plan, PlanInput};
 use crate::provider::aws::{self, AwsClients};
 use crate::provider::{Progress, Providers};
-use crate::stack::{self, StackContext, HEALTH_CHECK_SOURCE_DIR};
+use crate::stack::{StackContext, HEALTH_CHECK_SOURCE_DIR};
 use crate::state::{State, StateLock, StateStore};
 
 /// The account id used when nova plans without AWS (`nova graph`, `nova check`): only
@@ -192,9 +192,4 @@ pub fn add_delete_notes(plan: &mut Plan, providers: &Providers) {
             change.reasons.push(note);
         }
     }
-}
-
-/// The blueprint for `config` in `context`.
-pub fn blueprint(config: &StackConfig, context: &StackContext) -> Blueprint {
-    stack::blueprint(config, context)
 }

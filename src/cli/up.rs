@@ -8,10 +8,11 @@ use anyhow::bail;
 use super::args::UpArgs;
 use super::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use super::progress::Printer;
-use super::session::{blueprint, Aws, Session};
+use super::session::{Aws, Session};
 use super::{check, confirm, plan as plan_cmd, style};
 use crate::apply::{self, ApplyObserver, ApplyOptions, ApplyReport};
 use crate::plan::{render_human, Plan};
+use crate::stack::blueprint;
 use crate::state::{self, State, StateWriter};
 
 pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
