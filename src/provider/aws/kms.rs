@@ -10,7 +10,8 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use super::policy_doc::{observed_policy, policies_equal};
 use super::tag_diff::{is_aws_reserved, owned_by, tag_diff};
 use super::{
-    aws_error, has_code, optional_str, required_str, tags_of, tags_value, wait_until, AwsClients,
+    aws_error, has_code, live_inputs, optional_str, required_str, tags_of, tags_value, wait_until,
+    AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
@@ -573,17 +574,6 @@ fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
                 .map_err(|e| ProviderError::Other(format!("building KMS tag {k}: {e}")))
         })
         .collect()
-}
-
-/// The live inputs from a `read` done at the start of an update (updates diff against
-/// what is live, so out-of-band changes are undone too).
-fn live_inputs(observed: Observed, what: &str) -> Result<Inputs, ProviderError> {
-    match observed {
-        Observed::Present { inputs, .. } => Ok(inputs),
-        Observed::Gone => Err(ProviderError::Other(format!(
-            "{what} no longer exists; refresh and plan again"
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
 
-use super::{OpContext, ProviderError, Providers};
+use super::{Observed, OpContext, ProviderError, Providers};
 use crate::model::{Inputs, Value};
 
 /// Every AWS resource kind nova manages, registered by kind.
@@ -262,6 +262,17 @@ where
 /// The ownership tag keys nova uses to find a resource whose create was interrupted.
 pub const TAG_STACK: &str = "nova:stack";
 pub const TAG_ADDRESS: &str = "nova:address";
+
+/// The live inputs from a `read` done at the start of an update (updates diff against
+/// what is live, so out-of-band changes are undone too).
+pub fn live_inputs(observed: Observed, what: &str) -> Result<Inputs, ProviderError> {
+    match observed {
+        Observed::Present { inputs, .. } => Ok(inputs),
+        Observed::Gone => Err(ProviderError::Other(format!(
+            "{what} no longer exists; refresh and plan again"
+        ))),
+    }
+}
 
 /// A required string input.
 pub fn required_str<'a>(inputs: &'a Inputs, field: &str) -> Result<&'a str, ProviderError> {
