@@ -1146,3 +1146,33 @@ fn answering_no_at_the_prompt_cancels_without_changes() {
     assert!(stack.files().is_empty(), "files left: {:?}", stack.files());
     assert!(vpcs_of(&stack.name).is_empty(), "a VPC was created");
 }
+
+/// `nova up` refuses a plan with error-level policy findings (exit 3, nothing created)
+/// unless `--allow-findings`; a 10-minute health schedule breaks NOVA-LAM-001.
+#[test]
+fn up_refuses_error_findings_unless_allowed() {
+    let stack = Stack::live("findings");
+    let _cleanup = Cleanup(&stack);
+    let slow = [("NOVA_HEALTH_SCHEDULE", "rate(10 minutes)")];
+
+    let out = stack.run_env(&slow, &["check"]);
+    out.expect_code(3);
+    assert!(out.stdout.contains("NOVA-LAM-001"), "{}", out.all());
+
+    let out = stack.run_env(&slow, &["up", "--yes"]);
+    out.expect_code(3).expect_stderr_has(&[
+        "NOVA-LAM-001",
+        "Refusing to apply",
+        "--allow-findings",
+    ]);
+    assert!(
+        vpcs_of(&stack.name).is_empty(),
+        "a refused up created a VPC"
+    );
+
+    stack
+        .run_env(&slow, &["up", "--yes", "--allow-findings"])
+        .expect_ok();
+    assert_eq!(vpcs_of(&stack.name).len(), 1);
+    stack.run(&["destroy", "--yes"]).expect_ok();
+}
