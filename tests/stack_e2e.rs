@@ -711,12 +711,22 @@ async fn full_stack_meets_every_checklist_item() {
     let function_name = format!("{prefix}-health");
     let lambda_log_group = format!("/aws/lambda/{function_name}");
     let access_log_group = format!("/aws/apigateway/{prefix}-access");
+    // The third is API Gateway's execution log group, named by AWS after the API id
+    // (checked against the API below), which nova creates encrypted before the stage.
+    let log_group_names = out_list(&outputs, "log_group_names");
+    assert_eq!(log_group_names.len(), 3, "{log_group_names:?}");
     assert_eq!(
-        out_list(&outputs, "log_group_names"),
-        vec![lambda_log_group.clone(), access_log_group.clone()]
+        log_group_names[..2],
+        [lambda_log_group.clone(), access_log_group.clone()]
+    );
+    let execution_log_group = log_group_names[2].clone();
+    assert!(
+        execution_log_group.starts_with("API-Gateway-Execution-Logs_")
+            && execution_log_group.ends_with("/prod"),
+        "{execution_log_group}"
     );
     let mut access_log_arn = String::new();
-    for group_name in [&lambda_log_group, &access_log_group] {
+    for group_name in [&lambda_log_group, &access_log_group, &execution_log_group] {
         let groups = aws
             .logs
             .describe_log_groups()
@@ -771,6 +781,10 @@ async fn full_stack_meets_every_checklist_item() {
         .unwrap_or_else(|| panic!("REST API {prefix}-api exists"))
         .clone();
     let api_id = api.id().unwrap().to_string();
+    assert_eq!(
+        execution_log_group,
+        format!("API-Gateway-Execution-Logs_{api_id}/prod")
+    );
     assert!(
         out_str(&outputs, "api_invoke_url").contains(&api_id),
         "invoke URL names the API"
@@ -944,7 +958,7 @@ async fn full_stack_meets_every_checklist_item() {
 
     // --- Destroy, then list: nothing of the stack is left. ---
     stack.destroy();
-    assert_nothing_left(&aws, &name, &key_id).await;
+    assert_nothing_left(&aws, &name, &key_id, &execution_log_group).await;
     // The role is deleted, so the account setting must not name it any more (destroy
     // restores the previous value; another stack may have set its own meanwhile).
     let account = aws.apigw.get_account().send().await.expect("GetAccount");
@@ -964,7 +978,7 @@ async fn full_stack_meets_every_checklist_item() {
 
 /// Lists every kind of AWS object the stack makes and asserts none of this stack's is
 /// left (the KMS key may only be scheduled for deletion).
-async fn assert_nothing_left(aws: &Aws, stack: &str, key_id: &str) {
+async fn assert_nothing_left(aws: &Aws, stack: &str, key_id: &str, execution_log_group: &str) {
     let prefix = format!("nova-{stack}-");
     let by_tag = || stack_filter(stack);
 
@@ -1099,6 +1113,7 @@ async fn assert_nothing_left(aws: &Aws, stack: &str, key_id: &str) {
     for group_prefix in [
         format!("/aws/lambda/{prefix}"),
         format!("/aws/apigateway/{prefix}"),
+        execution_log_group.to_string(),
     ] {
         let groups = aws
             .logs

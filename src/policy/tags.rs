@@ -67,6 +67,12 @@ fn check_naming(view: &StackView) -> Vec<Finding> {
         .collect()
 }
 
+/// Names AWS dictates, which no convention can change: API Gateway writes its execution
+/// logs to `API-Gateway-Execution-Logs_<api id>/<stage>`.
+fn is_name_set_by_aws(name: &str) -> bool {
+    name.starts_with("API-Gateway-Execution-Logs_")
+}
+
 fn naming_problem(r: &ResourceView) -> Option<(&ResourceView, String)> {
     let (Some(project), Some(stack)) = (r.tag("Project"), r.tag("nova:stack")) else {
         return Some((
@@ -84,7 +90,10 @@ fn naming_problem(r: &ResourceView) -> Option<(&ResourceView, String)> {
         return Some((r, format!("Name `{name}` does not start with `{base}-`")));
     }
     for field in ["name", "function_name"] {
-        if let Some(value) = r.input_str(field).filter(|v| !v.contains(&base)) {
+        if let Some(value) = r
+            .input_str(field)
+            .filter(|v| !v.contains(&base) && !is_name_set_by_aws(v))
+        {
             return Some((
                 r,
                 format!("`{field}` = `{value}` does not contain `{base}`"),

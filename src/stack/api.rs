@@ -17,9 +17,13 @@ pub const API_GATEWAY_LOGS_POLICY: &str =
 /// The access log line: one JSON object per request.
 const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath","status":"$context.status","responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency"}"#;
 
+/// The one stage nova deploys.
+const STAGE: &str = "prod";
+
 pub(crate) struct Api {
     pub stage: Address,
     pub access_log_group_name: String,
+    pub execution_log_group: Address,
 }
 
 pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
@@ -69,6 +73,25 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
             ),
         );
     let rest_api = b.add(rest_api);
+    // API Gateway writes INFO execution logs to `API-Gateway-Execution-Logs_<api>/<stage>`,
+    // creating the group unencrypted if it does not exist: nova makes it first, with the key.
+    let execution_logs = b
+        .tagged(
+            "aws_cloudwatch_log_group",
+            "api_execution",
+            &b.naming.name("api-execution-logs"),
+        )
+        .with(
+            "name",
+            Value::Concat(vec![
+                Value::str("API-Gateway-Execution-Logs_"),
+                r(&rest_api, "id"),
+                Value::str(format!("/{STAGE}")),
+            ]),
+        )
+        .with("kms_key_id", key_arn(key))
+        .with("retention_in_days", i64::from(b.config.log_retention_days));
+    let execution_log_group = b.add(execution_logs);
     let resource = Resource::new(Address::new("aws_api_gateway_resource", "health"))
         .with("rest_api_id", r(&rest_api, "id"))
         .with("parent_id", r(&rest_api, "root_resource_id"))
@@ -122,18 +145,21 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
     let stage = b
         .tagged("aws_api_gateway_stage", "prod", &b.naming.name("prod"))
         .with("rest_api_id", r(&rest_api, "id"))
-        .with("stage_name", "prod")
+        .with("stage_name", STAGE)
         .with("deployment_id", r(&deployment, "id"))
         .with("access_log_destination_arn", r(&access_logs, "arn"))
         .with("access_log_format", ACCESS_LOG_FORMAT)
         .with("logging_level", "INFO")
         .with("metrics_enabled", true)
-        // Stage logging needs the account's CloudWatch role in place.
-        .after(&account);
+        // Stage logging needs the account's CloudWatch role in place, and its execution
+        // log group made (encrypted) by nova.
+        .after(&account)
+        .after(&execution_log_group);
     let stage = b.add(stage);
     Api {
         stage,
         access_log_group_name,
+        execution_log_group,
     }
 }
 

@@ -45,9 +45,10 @@ pub(crate) fn outputs(
     put("health_function_arn", r(&health.function, "arn"));
     put(
         "log_group_names",
-        Value::list_of_strings([
-            health.log_group_name.clone(),
-            api.access_log_group_name.clone(),
+        Value::List(vec![
+            Value::str(&health.log_group_name),
+            Value::str(&api.access_log_group_name),
+            r(&api.execution_log_group, "name"),
         ]),
     );
     put("schedule_rule_arn", r(&health.rule, "arn"));

@@ -39,6 +39,7 @@ fn default_stack_has_every_piece_of_the_seed() {
         "aws_cloudwatch_event_rule.health",
         "aws_cloudwatch_event_target.health",
         "aws_cloudwatch_log_group.api_access",
+        "aws_cloudwatch_log_group.api_execution",
         "aws_cloudwatch_log_group.health",
         "aws_eip.nat[0]",
         "aws_iam_instance_profile.web[0]",
@@ -107,7 +108,7 @@ fn every_taggable_resource_is_tagged_for_production_and_ownership() {
             "{name}"
         );
     }
-    assert_eq!(tagged, 28);
+    assert_eq!(tagged, 29);
 }
 
 #[test]
