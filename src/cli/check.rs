@@ -14,7 +14,6 @@ use crate::model::Blueprint;
 use crate::policy::{
     self, render_json, render_sarif, render_table, Report, ResourceView, StackView,
 };
-use crate::provider::aws;
 use crate::provider::{Observed, SilentProgress};
 use crate::stack::blueprint;
 
@@ -68,13 +67,10 @@ async fn live_report(
         );
     }
     let aws_side = session.connect(config).await;
-    let identity = aws_side
+    let account_id = aws_side
         .clients
-        .sts
-        .get_caller_identity()
-        .send()
+        .account_id()
         .await
-        .map_err(|e| aws::aws_error("GetCallerIdentity", e))
         .context("cannot reach AWS to learn the account id")?;
     let observed = crate::refresh::refresh(
         &session.stack,
@@ -100,7 +96,7 @@ async fn live_report(
         resources,
         state.outputs.keys().cloned().collect(),
         &config.region,
-        identity.account().unwrap_or_default(),
+        account_id,
         &config.environment,
     );
     Ok(policy::evaluate(&view))

@@ -79,15 +79,9 @@ impl Session {
         config: &StackConfig,
         state: &State,
     ) -> anyhow::Result<StackContext> {
-        let identity = aws
-            .clients
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| aws::aws_error("GetCallerIdentity", e))
-            .context("cannot reach AWS to learn the account id (check your credentials, region and AWS_ENDPOINT_URL)")?;
-        let account_id = identity.account().unwrap_or_default().to_string();
+        let account_id = aws.clients.account_id().await.context(
+            "cannot reach AWS to learn the account id (check your credentials, region and AWS_ENDPOINT_URL)",
+        )?;
         let ami = match configured_or_recorded_ami(config, state) {
             Some(ami) => ami,
             None => aws::ec2_instance::latest_amazon_linux_2023(&aws.clients)

@@ -16,7 +16,6 @@ use aws_sdk_ec2::types::{
     InstanceStateName, InstanceType, ResourceType, Tag, TagSpecification, Volume, VolumeType,
 };
 use base64::Engine as _;
-use tokio::sync::OnceCell;
 
 use super::ec2_tags::{has_ownership_tags, ownership_filters, sync_tags, tag_specification};
 use super::{
@@ -47,7 +46,6 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
 pub struct Ec2Instance {
     clients: AwsClients,
     region: String,
-    account: OnceCell<String>,
     schema: Schema,
 }
 
@@ -60,7 +58,6 @@ impl Ec2Instance {
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_default(),
-            account: OnceCell::new(),
             schema: Schema::new(
                 "aws_instance",
                 &[
@@ -75,25 +72,6 @@ impl Ec2Instance {
                 true,
             ),
         }
-    }
-
-    /// The account id (STS GetCallerIdentity, asked once).
-    async fn account(&self) -> Result<&str, ProviderError> {
-        self.account
-            .get_or_try_init(|| async {
-                self.clients
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("GetCallerIdentity", e))?
-                    .account
-                    .ok_or_else(|| {
-                        ProviderError::Other("GetCallerIdentity returned no account".into())
-                    })
-            })
-            .await
-            .map(String::as_str)
     }
 
     /// The instance, or `None` when it does not exist (or no longer: terminated or
@@ -321,7 +299,7 @@ impl Ec2Instance {
         let arn = format!(
             "arn:aws:ec2:{}:{}:instance/{id}",
             self.region,
-            self.account().await?
+            self.clients.account_id().await?
         );
         let mut outputs = Outputs::new();
         outputs.insert("id".into(), Value::str(id));

@@ -18,6 +18,7 @@ pub mod policy_doc;
 pub mod tag_diff;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
@@ -25,6 +26,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
+use tokio::sync::OnceCell;
 
 use super::{Observed, OpContext, ProviderError, Providers};
 use crate::model::{Inputs, Value};
@@ -62,6 +64,8 @@ pub struct AwsClients {
     pub sts: aws_sdk_sts::Client,
     /// API calls made through these clients.
     pub calls: calls::CallCounter,
+    /// The caller's account id, asked of STS once per run (shared by every clone).
+    account_id: Arc<OnceCell<String>>,
 }
 
 impl AwsClients {
@@ -121,8 +125,30 @@ impl AwsClients {
                     .build(),
             ),
             calls,
+            account_id: Arc::default(),
             config,
         }
+    }
+}
+
+impl AwsClients {
+    /// The caller's account id (STS GetCallerIdentity, asked once and shared).
+    pub async fn account_id(&self) -> Result<String, ProviderError> {
+        let id = self
+            .account_id
+            .get_or_try_init(|| async {
+                let identity = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("GetCallerIdentity", e))?;
+                identity.account().map(str::to_string).ok_or_else(|| {
+                    ProviderError::Other("STS GetCallerIdentity returned no account".to_string())
+                })
+            })
+            .await?;
+        Ok(id.clone())
     }
 }
 

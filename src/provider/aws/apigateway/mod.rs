@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_apigateway::types::{Op, PatchOperation};
-use tokio::sync::OnceCell;
 
 use super::{aws_error, has_code, retry_while, tags_value, AwsClients, TAG_ADDRESS, TAG_STACK};
 use crate::model::{Inputs, Value};
@@ -53,18 +52,16 @@ const BUSY_RETRY_LIMIT: Duration = Duration::from_secs(180);
 #[derive(Debug)]
 pub struct Gateway {
     client: aws_sdk_apigateway::Client,
-    sts: aws_sdk_sts::Client,
+    clients: AwsClients,
     region: Option<String>,
-    account_id: OnceCell<String>,
 }
 
 impl Gateway {
     pub fn new(clients: &AwsClients) -> Self {
         Gateway {
             client: clients.apigateway.clone(),
-            sts: clients.sts.clone(),
+            clients: clients.clone(),
             region: clients.config.region().map(|r| r.to_string()),
-            account_id: OnceCell::new(),
         }
     }
 
@@ -80,23 +77,9 @@ impl Gateway {
         })
     }
 
-    /// The caller's account id, from STS GetCallerIdentity (cached).
+    /// The caller's account id (asked of STS once per run).
     async fn account_id(&self) -> Result<String, ProviderError> {
-        let id = self
-            .account_id
-            .get_or_try_init(|| async {
-                let identity = self
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("GetCallerIdentity", e))?;
-                identity.account().map(str::to_string).ok_or_else(|| {
-                    ProviderError::Other("STS GetCallerIdentity returned no account".to_string())
-                })
-            })
-            .await?;
-        Ok(id.clone())
+        self.clients.account_id().await
     }
 
     /// `arn:aws:apigateway:<region>::/restapis/<id>`: the ARN tags are attached to.
