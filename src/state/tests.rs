@@ -258,6 +258,8 @@ fn a_lock_of_a_dead_process_is_reported_stale_and_can_be_cleared() {
     child.wait().unwrap();
     assert!(!pid_alive(dead_pid));
     let info = LockInfo {
+        id: None,
+        who: None,
         pid: dead_pid,
         host: hostname(),
         command: "up".into(),
