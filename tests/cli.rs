@@ -288,7 +288,13 @@ fn help_of(args: &[&str]) -> String {
 
 #[test]
 fn help_of_every_command_documents_every_flag() {
-    const GLOBAL: &[&str] = &["--stack", "--config", "--state-dir", "--help"];
+    const GLOBAL: &[&str] = &[
+        "--stack",
+        "--config",
+        "--state-dir",
+        "--lock-timeout",
+        "--help",
+    ];
     let commands: &[(&[&str], &[&str])] = &[
         (
             &[],
@@ -325,10 +331,22 @@ fn help_of_every_command_documents_every_flag() {
             &["check"],
             &["--live", "--format", "table", "json", "sarif"],
         ),
-        (&["state"], &["list", "show", "unlock"]),
+        (
+            &["state"],
+            &[
+                "list", "show", "pull", "push", "history", "restore", "unlock",
+            ],
+        ),
         (&["state", "list"], &[]),
         (&["state", "show"], &["<ADDRESS>"]),
-        (&["state", "unlock"], &["--force"]),
+        (&["state", "pull"], &[]),
+        (
+            &["state", "push"],
+            &["<FILE>", "--force", "lineage", "serial"],
+        ),
+        (&["state", "history"], &[]),
+        (&["state", "restore"], &["<SERIAL>", "--force"]),
+        (&["state", "unlock"], &["--force", "[LOCK_ID]"]),
     ];
     for (command, flags) in commands {
         let help = help_of(command);

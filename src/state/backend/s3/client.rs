@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_config::retry::RetryConfig;
-use aws_config::BehaviorVersion;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -40,6 +40,14 @@ impl Connection {
         }
     }
 
+    /// A connection made from a given SDK configuration instead of the environment's.
+    pub fn from_sdk_config(config: &SdkConfig) -> Self {
+        Connection {
+            region: config.region().map(ToString::to_string).unwrap_or_default(),
+            client: OnceCell::new_with(Some(client_from(config))),
+        }
+    }
+
     pub async fn client(&self) -> &Client {
         self.client.get_or_init(|| build(&self.region)).await
     }
@@ -51,10 +59,16 @@ async fn build(region: &str) -> Client {
         .retry_config(RetryConfig::standard().with_max_attempts(5))
         .load()
         .await;
+    client_from(&config)
+}
+
+/// The S3 client of `config`, with path-style addressing when the endpoint is not AWS's
+/// (LocalStack and other S3-compatible stores serve buckets as paths).
+fn client_from(config: &SdkConfig) -> Client {
     let custom_endpoint = config.endpoint_url().is_some()
         || std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty())
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
-    let s3 = aws_sdk_s3::config::Builder::from(&config)
+    let s3 = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(custom_endpoint)
         .build();
     Client::from_conf(s3)
@@ -108,9 +122,10 @@ impl Failure {
         self.status == Some(409) || self.code == "ConditionalRequestConflict"
     }
 
-    /// 404: no such key.
+    /// 404 for the key (not for the bucket: `NoSuchBucket` is an error of its own). A
+    /// HEAD's 404 has no body, hence no code: it reads as `NotFound`.
     pub fn is_not_found(&self) -> bool {
-        self.status == Some(404) || self.code == "NoSuchKey" || self.code == "NotFound"
+        self.code == "NoSuchKey" || self.code == "NotFound"
     }
 
     /// 501: the request is not implemented (LocalStack's conditional delete).

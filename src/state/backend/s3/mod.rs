@@ -141,6 +141,20 @@ impl S3Backend {
         }
     }
 
+    /// Like [`S3Backend::new`], with the S3 client made from `sdk` (tests point it at
+    /// LocalStack this way) instead of the environment's AWS configuration.
+    pub fn with_sdk_config(
+        settings: &S3BackendConfig,
+        stack: &str,
+        keep_dir: &Path,
+        sdk: &aws_config::SdkConfig,
+    ) -> Self {
+        S3Backend {
+            connection: Connection::from_sdk_config(sdk),
+            ..S3Backend::new(settings, stack, keep_dir)
+        }
+    }
+
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
