@@ -160,6 +160,13 @@ pub trait StateBackend: Send + Sync + fmt::Debug {
 #[derive(Clone, Debug)]
 pub struct Backend(Arc<dyn StateBackend>);
 
+impl Backend {
+    /// A handle to any implementation (tests use in-memory ones).
+    pub fn from_shared(backend: Arc<dyn StateBackend>) -> Self {
+        Backend(backend)
+    }
+}
+
 impl From<StateStore> for Backend {
     fn from(store: StateStore) -> Self {
         Backend(Arc::new(store))
