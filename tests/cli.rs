@@ -414,7 +414,9 @@ fn bad_config_exits_1_naming_the_setting_before_any_aws_call() {
 #[test]
 fn bad_backend_config_exits_1_naming_the_setting_before_any_aws_call() {
     let stack = Stack::offline("badbackend");
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    /// Environment variables, and what the error must say.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             &[("NOVA_BACKEND_TYPE", "gcs")],
             &["NOVA_BACKEND_TYPE", "`backend.type`", "\"local\" or \"s3\""],
