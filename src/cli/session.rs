@@ -93,17 +93,9 @@ impl Session {
 
     /// The closing line about the state: how many writes, and with S3, the requests.
     pub fn state_report(&self, writes: u64) -> String {
-        let usage = self.store.usage();
         let mut line = format!("State: {writes} writes to {}", self.store.location());
-        if let Some(s3) = usage.s3 {
-            line.push_str(&format!(
-                "; S3 requests: {} writes ({} state, {} history, {} lock), {} reads",
-                s3.writes(),
-                s3.state_puts,
-                s3.history_puts,
-                s3.lock_writes,
-                s3.reads
-            ));
+        if let Some(s3) = self.store.usage().s3 {
+            line.push_str(&format!("; S3 requests: {s3}"));
         }
         line
     }

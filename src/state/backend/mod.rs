@@ -63,21 +63,17 @@ impl S3Usage {
     }
 }
 
-impl fmt::Display for Usage {
+impl fmt::Display for S3Usage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.s3 {
-            None => write!(f, "{} state writes", self.state_writes),
-            Some(s3) => write!(
-                f,
-                "{} state writes; S3 requests: {} writes ({} state, {} history, {} lock), {} reads",
-                self.state_writes,
-                s3.writes(),
-                s3.state_puts,
-                s3.history_puts,
-                s3.lock_writes,
-                s3.reads
-            ),
-        }
+        write!(
+            f,
+            "{} writes ({} state, {} history, {} lock), {} reads",
+            self.writes(),
+            self.state_puts,
+            self.history_puts,
+            self.lock_writes,
+            self.reads
+        )
     }
 }
 
