@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use super::client::{Bucket, Condition, Failure};
+use super::client::{meta, sha256_hex, Bucket, Condition, Failure};
+use super::META_SHA256;
 use crate::state::backend::HeldLock;
 use crate::state::error::StateError;
 use crate::state::location::Location;
@@ -163,6 +164,13 @@ impl Lease {
         else {
             return Ok(Seen::Absent);
         };
+        if meta(Some(&object.metadata), META_SHA256)
+            .is_some_and(|sum| sum != sha256_hex(&object.bytes))
+        {
+            return Ok(Seen::Unreadable {
+                message: "its body does not match the SHA-256 recorded with it".to_string(),
+            });
+        }
         let lock: LockObject = match serde_json::from_slice(&object.bytes) {
             Ok(lock) => lock,
             Err(e) => {
@@ -238,12 +246,13 @@ impl Lease {
     }
 
     async fn put(&self, object: &LockObject, condition: &Condition) -> Result<String, Failure> {
+        let bytes = object.to_bytes();
         self.bucket
             .put(
                 &self.key,
-                &object.to_bytes(),
+                &bytes,
                 condition,
-                &[],
+                &[(META_SHA256, sha256_hex(&bytes))],
                 &self.bucket.counters.lock_writes,
             )
             .await
