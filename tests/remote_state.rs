@@ -41,6 +41,10 @@ async fn s3() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
+            // Small objects on a loaded machine: a slow first byte is not a stall.
+            .stalled_stream_protection(
+                aws_sdk_s3::config::StalledStreamProtectionConfig::disabled(),
+            )
             .build(),
     )
 }
@@ -172,6 +176,12 @@ impl Remote {
     }
 
     fn object(&self, key: &str) -> Option<Vec<u8>> {
+        self.try_object(key)
+            .unwrap_or_else(|e| panic!("GetObject {key}: {e}"))
+    }
+
+    /// An object's body, `None` when there is none (never panics: used by `drop`).
+    fn try_object(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         block_on(async {
             match s3()
                 .await
@@ -181,18 +191,17 @@ impl Remote {
                 .send()
                 .await
             {
-                Ok(out) => Some(
-                    out.body
-                        .collect()
-                        .await
-                        .expect("read the body")
-                        .into_bytes()
-                        .to_vec(),
-                ),
+                Ok(out) => match out.body.collect().await {
+                    Ok(bytes) => Ok(Some(bytes.into_bytes().to_vec())),
+                    Err(e) => Err(format!("reading the body: {e}")),
+                },
                 Err(err) => {
                     let err = err.into_service_error();
-                    assert!(err.is_no_such_key(), "GetObject {key}: {err:?}");
-                    None
+                    if err.is_no_such_key() {
+                        Ok(None)
+                    } else {
+                        Err(format!("{err:?}"))
+                    }
                 }
             }
         })
@@ -258,12 +267,16 @@ impl Remote {
 impl Drop for Remote {
     fn drop(&mut self) {
         // Destroy what is left (a failed test), then the bucket.
-        let has_resources = self
-            .object(&self.key("state"))
-            .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
+        let read = |key: String| {
+            self.try_object(&key)
+                .ok()
+                .flatten()
+                .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
+        };
+        let has_resources = read(self.key("state"))
             .is_some_and(|s| s["resources"].as_array().is_some_and(|r| !r.is_empty()));
         if has_resources {
-            if let Some(id) = self.lock().and_then(|l| {
+            if let Some(id) = read(self.key("lock")).and_then(|l| {
                 (l["status"] == "held").then(|| l["holder"]["id"].as_str().map(str::to_string))?
             }) {
                 self.run(&["state", "unlock", "--force", &id]);

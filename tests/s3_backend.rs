@@ -145,6 +145,10 @@ async fn raw_s3() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
+            // Small objects on a loaded machine: a slow first byte is not a stall.
+            .stalled_stream_protection(
+                aws_sdk_s3::config::StalledStreamProtectionConfig::disabled(),
+            )
             .build(),
     )
 }

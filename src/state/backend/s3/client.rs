@@ -245,6 +245,11 @@ pub(super) fn rfc3339(time: &DateTime) -> Option<String> {
     time.fmt(Format::DateTime).ok()
 }
 
+/// The code of a GET whose body could not be read to its end.
+const BODY_FAILED: &str = "ReadBody";
+/// How many times a GET is made when its body is cut short.
+const GET_ATTEMPTS: u32 = 3;
+
 /// The condition a PUT is made on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Condition {
@@ -277,8 +282,20 @@ pub(super) struct Bucket {
 }
 
 impl Bucket {
-    /// GET: `None` when there is no object at `key`.
+    /// GET: `None` when there is no object at `key`. A body cut short (a stalled or
+    /// dropped stream, which the SDK does not retry once the headers arrived) is read
+    /// again: a GET is safe to repeat.
     pub async fn get(&self, key: &str) -> Result<Option<Object>, Failure> {
+        let mut attempt = 1;
+        loop {
+            match self.get_once(key).await {
+                Err(f) if f.code == BODY_FAILED && attempt < GET_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_once(&self, key: &str) -> Result<Option<Object>, Failure> {
         Counters::add(&self.counters.reads);
         let date = ServerDate::default();
         let sent = self
@@ -306,7 +323,7 @@ impl Bucket {
         let last_modified = out.last_modified().copied();
         let bytes = out.body.collect().await.map_err(|e| Failure {
             status: None,
-            code: "ReadBody".to_string(),
+            code: BODY_FAILED.to_string(),
             message: format!("reading the object's body failed: {e}"),
             request_id: None,
         })?;
