@@ -793,7 +793,22 @@ fn a_killed_holder_leaves_a_stale_lock_that_unlock_force_clears_and_up_converges
         .expect(1)
         .says(&["locked by", &format!("pid {pid}"), &id]);
     // Once the lease ran out (by S3's clock): stale, with the holder and how to break it.
-    std::thread::sleep(Duration::from_secs(5));
+    // (Waits no longer than needed: the lock turns stale about 4 s after its last beat.)
+    wait_for(
+        "the lock to be reported stale",
+        Duration::from_secs(15),
+        || {
+            std::thread::sleep(Duration::from_millis(250));
+            let plan = remote.run(&["plan"]);
+            assert_eq!(
+                plan.code,
+                Some(1),
+                "plan ran on a locked stack:\n{}",
+                plan.stdout
+            );
+            plan.stderr.contains("stale")
+        },
+    );
     let refused = remote.run(&["up", "--yes"]);
     refused.expect(1).says(&[
         "stale",
