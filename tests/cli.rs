@@ -288,7 +288,13 @@ fn help_of(args: &[&str]) -> String {
 
 #[test]
 fn help_of_every_command_documents_every_flag() {
-    const GLOBAL: &[&str] = &["--stack", "--config", "--state-dir", "--help"];
+    const GLOBAL: &[&str] = &[
+        "--stack",
+        "--config",
+        "--state-dir",
+        "--lock-timeout",
+        "--help",
+    ];
     let commands: &[(&[&str], &[&str])] = &[
         (
             &[],
@@ -325,10 +331,22 @@ fn help_of_every_command_documents_every_flag() {
             &["check"],
             &["--live", "--format", "table", "json", "sarif"],
         ),
-        (&["state"], &["list", "show", "unlock"]),
+        (
+            &["state"],
+            &[
+                "list", "show", "pull", "push", "history", "restore", "unlock",
+            ],
+        ),
         (&["state", "list"], &[]),
         (&["state", "show"], &["<ADDRESS>"]),
-        (&["state", "unlock"], &["--force"]),
+        (&["state", "pull"], &[]),
+        (
+            &["state", "push"],
+            &["<FILE>", "--force", "lineage", "serial"],
+        ),
+        (&["state", "history"], &[]),
+        (&["state", "restore"], &["<SERIAL>", "--force"]),
+        (&["state", "unlock"], &["--force", "[LOCK_ID]"]),
     ];
     for (command, flags) in commands {
         let help = help_of(command);
@@ -391,6 +409,76 @@ fn bad_config_exits_1_naming_the_setting_before_any_aws_call() {
             .expect_no_aws_call();
     }
     assert!(stack.files().is_empty(), "files left: {:?}", stack.files());
+}
+
+#[test]
+fn bad_backend_config_exits_1_naming_the_setting_before_any_aws_call() {
+    let stack = Stack::offline("badbackend");
+    /// Environment variables, and what the error must say.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            &[("NOVA_BACKEND_TYPE", "gcs")],
+            &["NOVA_BACKEND_TYPE", "`backend.type`", "\"local\" or \"s3\""],
+        ),
+        (
+            &[("NOVA_BACKEND_TYPE", "s3")],
+            &["`backend.bucket`: missing", "created"],
+        ),
+        (
+            &[
+                ("NOVA_BACKEND_TYPE", "s3"),
+                ("NOVA_BACKEND_BUCKET", "Not_A_Bucket"),
+            ],
+            &["NOVA_BACKEND_BUCKET", "not a valid S3 bucket name"],
+        ),
+        (
+            &[
+                ("NOVA_BACKEND_TYPE", "s3"),
+                ("NOVA_BACKEND_BUCKET", "acme-state"),
+                ("NOVA_BACKEND_PREFIX", "/abs"),
+            ],
+            &["NOVA_BACKEND_PREFIX", "`backend.prefix`"],
+        ),
+        (
+            &[
+                ("NOVA_BACKEND_TYPE", "s3"),
+                ("NOVA_BACKEND_BUCKET", "acme-state"),
+                ("NOVA_BACKEND_LOCK_LEASE_SECONDS", "0"),
+            ],
+            &["NOVA_BACKEND_LOCK_LEASE_SECONDS", "between 2 and 3600"],
+        ),
+        (
+            &[("NOVA_BACKEND_BUCKET", "acme-state")],
+            &["NOVA_BACKEND_BUCKET", "only applies to `type = \"s3\"`"],
+        ),
+    ];
+    for (env, words) in cases {
+        for command in [
+            &["plan"][..],
+            &["up", "--yes"],
+            &["destroy", "--yes"],
+            &["state", "list"],
+            &["state", "pull"],
+            &["state", "unlock", "--force", "x"],
+            &["output"],
+        ] {
+            let out = stack.run_env(env, command);
+            out.expect_code(1)
+                .expect_stderr_has(words)
+                .expect_no_aws_call();
+        }
+    }
+    assert!(stack.files().is_empty(), "files left: {:?}", stack.files());
+}
+
+#[test]
+fn lock_timeout_must_be_a_duration() {
+    let stack = Stack::offline("locktimeout");
+    let out = stack.run(&["--lock-timeout", "soon", "plan"]);
+    out.expect_code(1)
+        .expect_stderr_has(&["--lock-timeout", "soon", "not a duration"])
+        .expect_no_aws_call();
 }
 
 /// The control for every "no AWS call" assertion: with the closed endpoint, a command

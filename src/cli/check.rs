@@ -38,7 +38,7 @@ pub fn print_plan_findings(report: &Report) -> bool {
 
 pub async fn run(session: &Session, args: &CheckArgs) -> anyhow::Result<i32> {
     let config = session.config()?;
-    let state = session.load_state()?;
+    let state = session.load_state().await?;
     let report = if args.live {
         live_report(session, &config, &state).await?
     } else {
@@ -61,9 +61,9 @@ async fn live_report(
 ) -> anyhow::Result<Report> {
     if state.resources.is_empty() {
         bail!(
-            "stack `{}` has no resources in {}: nothing is deployed to check (run `nova up`, or `nova check` without --live to check the configuration)",
+            "stack `{}` has no resources in the state {}: nothing is deployed to check (run `nova up`, or `nova check` without --live to check the configuration)",
             session.stack,
-            session.store.path().display()
+            session.store.location()
         );
     }
     let aws_side = session.connect(config).await;

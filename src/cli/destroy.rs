@@ -13,8 +13,8 @@ use crate::state;
 
 pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
     let config = session.config()?;
-    let _lock = session.lock("nova destroy")?;
-    let state = session.load_state()?;
+    session.lock("nova destroy").await?;
+    let state = session.load_state().await?;
     let aws = session.connect(&config).await;
     let observer: Arc<dyn ApplyObserver> = Arc::new(Printer::stdout());
     let writer = state::writer::spawn(session.store.clone(), state);
@@ -46,8 +46,10 @@ pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
         stack: session.stack.clone(),
     };
     let report = apply::apply(&plan, &aws.providers, &writer, observer, &options).await;
+    let writes = writer.clone();
     writer.close().await?;
     let code = up::finish(&plan, &report, "Destroy");
+    println!("{}", session.state_report(writes.writes()));
     println!("AWS API calls: {}", aws.clients.calls.count());
     Ok(code)
 }

@@ -5,9 +5,9 @@ use super::session::Session;
 use crate::graph::Graph;
 use crate::stack::blueprint;
 
-pub fn run(session: &Session) -> anyhow::Result<i32> {
+pub async fn run(session: &Session) -> anyhow::Result<i32> {
     let config = session.config()?;
-    let state = session.load_state()?;
+    let state = session.load_state().await?;
     let context = session.offline_context(&config, &state)?;
     let graph = Graph::from_blueprint(&blueprint(&config, &context))?;
     print!("{}", graph.to_dot());

@@ -18,16 +18,21 @@ mod up;
 pub use args::{Cli, Command};
 pub use exit::{EXIT_CHANGES, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 
-/// Runs the parsed command; the error, if any, is printed by `main` (exit 1).
+/// Runs the parsed command; the error, if any, is printed by `main` (exit 1). The stack's
+/// lock, if the command took it, is released whatever the outcome.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
-    let session = session::Session::new(&cli);
-    match cli.command {
+    let session = session::Session::new(&cli)?;
+    let outcome = match cli.command {
         Command::Plan(args) => plan::run(&session, &args).await,
         Command::Up(args) => up::run(&session, &args).await,
         Command::Destroy(args) => destroy::run(&session, &args).await,
-        Command::Output(args) => output::run(&session, &args),
-        Command::Graph => graph::run(&session),
+        Command::Output(args) => output::run(&session, &args).await,
+        Command::Graph => graph::run(&session).await,
         Command::Check(args) => check::run(&session, &args).await,
-        Command::State(command) => state::run(&session, &command),
-    }
+        Command::State(command) => state::run(&session, &command).await,
+    };
+    let released = session.release().await;
+    let code = outcome?;
+    released?;
+    Ok(code)
 }

@@ -7,8 +7,8 @@ use super::exit::EXIT_OK;
 use super::session::Session;
 use crate::model::Value;
 
-pub fn run(session: &Session, args: &OutputArgs) -> anyhow::Result<i32> {
-    let state = session.load_state()?;
+pub async fn run(session: &Session, args: &OutputArgs) -> anyhow::Result<i32> {
+    let state = session.load_state().await?;
     if state.outputs.is_empty() {
         if let Some(name) = &args.name {
             bail!(

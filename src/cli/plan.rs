@@ -27,17 +27,17 @@ const SAVED_PLAN_VERSION: u32 = 1;
 
 pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
     let config = session.config()?;
-    let _lock = session.lock("nova plan")?;
-    let state = session.load_state()?;
+    session.lock("nova plan").await?;
+    let state = session.load_state().await?;
     let aws = session.connect(&config).await;
     let context = session.stack_context(&aws, &config, &state).await?;
     let blueprint = blueprint(&config, &context);
     let findings = check::plan_report(&config, &context.account_id, &blueprint);
     if !state.pending.is_empty() {
         eprintln!(
-            "Warning: {} operation(s) of an interrupted run are pending in {}; `nova up` resolves them before applying.",
+            "Warning: {} operation(s) of an interrupted run are pending in the state {}; `nova up` resolves them before applying.",
             state.pending.len(),
-            session.store.path().display()
+            session.store.location()
         );
     }
     let plan = session

@@ -1,8 +1,9 @@
-//! What every command shares: the stack's config, state store, AWS connection, the facts
-//! the blueprint needs, and planning (refresh + pure planner + delete notes).
+//! What every command shares: the stack's config, state backend and lock, AWS connection,
+//! the facts the blueprint needs, and planning (refresh + pure planner + delete notes).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -14,7 +15,7 @@ use crate::plan::{self, Plan, PlanInput};
 use crate::provider::aws::{self, AwsClients};
 use crate::provider::{Progress, Providers};
 use crate::stack::{StackContext, HEALTH_CHECK_SOURCE_DIR};
-use crate::state::{State, StateLock, StateStore};
+use crate::state::{Backend, LockGuard, State};
 
 /// The account id used when nova plans without AWS (`nova graph`, `nova check`): only
 /// the KMS key policy text depends on it, and no rule looks at the number.
@@ -24,8 +25,13 @@ pub const OFFLINE_AMI: &str = "ami-00000000000000000";
 
 pub struct Session {
     pub stack: String,
-    pub config_path: PathBuf,
-    pub store: StateStore,
+    /// The validated configuration, read once.
+    config: StackConfig,
+    /// Where the state lives: the one place the backend is opened.
+    pub store: Backend,
+    lock_timeout: Duration,
+    /// The stack's lock while this command holds it.
+    lock: tokio::sync::Mutex<Option<LockGuard>>,
 }
 
 /// The AWS side of a run.
@@ -35,35 +41,63 @@ pub struct Aws {
 }
 
 impl Session {
-    pub fn new(cli: &Cli) -> Self {
-        Session {
+    /// Reads and validates the configuration and opens the state backend it names (no
+    /// AWS call is made before both succeed).
+    pub fn new(cli: &Cli) -> anyhow::Result<Self> {
+        let config = config::load(&cli.config, &cli.stack, &|k| std::env::var(k).ok())?;
+        let store = Backend::open(&config.backend, &cli.state_dir, &cli.stack);
+        Ok(Session {
             stack: cli.stack.clone(),
-            config_path: cli.config.clone(),
-            store: StateStore::new(&cli.state_dir, &cli.stack),
-        }
+            config,
+            store,
+            lock_timeout: cli.lock_timeout,
+            lock: tokio::sync::Mutex::new(None),
+        })
     }
 
-    /// The validated configuration (no AWS call is made before this succeeds).
+    /// The validated configuration.
     pub fn config(&self) -> anyhow::Result<StackConfig> {
-        Ok(config::load(&self.config_path, &self.stack, &|k| {
-            std::env::var(k).ok()
-        })?)
+        Ok(self.config.clone())
     }
 
-    /// Takes the stack's lock for the whole run.
-    pub fn lock(&self, command: &str) -> anyhow::Result<StateLock> {
-        std::fs::create_dir_all(self.store.dir()).with_context(|| {
-            format!(
-                "cannot create the state directory {}",
-                self.store.dir().display()
-            )
-        })?;
-        Ok(self.store.lock(command)?)
+    /// Takes the stack's lock for the rest of the command (released by [`Session::release`]).
+    pub async fn lock(&self, command: &str) -> anyhow::Result<()> {
+        let timeout = self.lock_timeout;
+        let waiting = move |refusal: &crate::state::StateError| {
+            eprintln!(
+                "Waiting up to {} for the lock: {refusal}",
+                humantime::format_duration(timeout)
+            );
+        };
+        let guard = self.store.lock(command, timeout, &waiting).await?;
+        *self.lock.lock().await = Some(guard);
+        Ok(())
+    }
+
+    /// Releases the lock, if this command took it. Called once the command is over,
+    /// whatever its outcome.
+    pub async fn release(&self) -> anyhow::Result<()> {
+        if let Some(guard) = self.lock.lock().await.take() {
+            guard
+                .release()
+                .await
+                .context("the command is over, but its lock could not be released")?;
+        }
+        Ok(())
     }
 
     /// The validated state (a fresh empty one when the stack has none yet).
-    pub fn load_state(&self) -> anyhow::Result<State> {
-        Ok(self.store.load()?)
+    pub async fn load_state(&self) -> anyhow::Result<State> {
+        Ok(self.store.load().await?)
+    }
+
+    /// The closing line about the state: how many writes, and with S3, the requests.
+    pub fn state_report(&self, writes: u64) -> String {
+        let mut line = format!("State: {writes} writes to {}", self.store.location());
+        if let Some(s3) = self.store.usage().s3 {
+            line.push_str(&format!("; S3 requests: {s3}"));
+        }
+        line
     }
 
     pub async fn connect(&self, config: &StackConfig) -> Aws {

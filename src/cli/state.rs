@@ -1,5 +1,9 @@
-//! `nova state list|show|unlock`: read the state without touching AWS, or clear a lock
-//! left by a dead process.
+//! `nova state list|show|pull|push|history|restore|unlock`: read the state without touching
+//! AWS, move it between backends, bring back an earlier version, or clear a lock left by
+//! a dead process.
+
+use std::io::{Read, Write};
+use std::path::Path;
 
 use anyhow::{bail, Context};
 
@@ -7,26 +11,14 @@ use super::args::StateCommand;
 use super::exit::EXIT_OK;
 use super::session::Session;
 use crate::model::Address;
-use crate::state::StateError;
+use crate::state::{self, Location, Restore, State, StateError, Version};
 
-pub fn run(session: &Session, command: &StateCommand) -> anyhow::Result<i32> {
+pub async fn run(session: &Session, command: &StateCommand) -> anyhow::Result<i32> {
     match command {
-        StateCommand::List => {
-            let state = session.load_state()?;
-            for resource in &state.resources {
-                println!("{}", resource.address);
-            }
-            for pending in &state.pending {
-                eprintln!(
-                    "(pending {} of {} from an interrupted run)",
-                    pending.operation.as_str(),
-                    pending.address
-                );
-            }
-        }
+        StateCommand::List => list(session).await?,
         StateCommand::Show { address } => {
             let address: Address = address.parse()?;
-            let state = session.load_state()?;
+            let state = session.load_state().await?;
             let Some(resource) = state.get(&address) else {
                 bail!(
                     "{address} is not in the state of stack `{}` (see `nova state list`)",
@@ -35,23 +27,161 @@ pub fn run(session: &Session, command: &StateCommand) -> anyhow::Result<i32> {
             };
             println!("{}", serde_json::to_string_pretty(resource)?);
         }
-        StateCommand::Unlock { force } => {
-            let removed = match session.store.force_unlock(*force) {
-                Ok(removed) => removed,
-                Err(StateError::Locked { path, holder }) => bail!(
-                    "not removing the lock {}: it is held by {holder}, which may still be running \
-                     (the process is alive, or it ran on another host). If you are sure no nova \
-                     is running for stack `{}`, run `nova state unlock --force`",
-                    path.display(),
-                    session.stack
-                ),
-                Err(err) => return Err(err).context("cannot remove the lock"),
-            };
-            match removed {
-                Some(holder) => println!("Removed the lock held by {holder}."),
-                None => println!("Stack `{}` is not locked.", session.stack),
-            }
+        StateCommand::Pull => pull(session).await?,
+        StateCommand::Push { file, force } => push(session, file, *force).await?,
+        StateCommand::History => history(session).await?,
+        StateCommand::Restore { serial, force } => {
+            session.lock("nova state restore").await?;
+            let done = session.store.restore(*serial, *force).await?;
+            println!(
+                "Restored version {serial} of stack `{}` as serial {} in {}{}.",
+                session.stack,
+                done.serial,
+                session.store.location(),
+                replacing(done.previous)
+            );
         }
+        StateCommand::Unlock { force, lock_id } => unlock(session, *force, lock_id).await?,
     }
     Ok(EXIT_OK)
+}
+
+async fn list(session: &Session) -> anyhow::Result<()> {
+    let state = session.load_state().await?;
+    for resource in &state.resources {
+        println!("{}", resource.address);
+    }
+    for pending in &state.pending {
+        eprintln!(
+            "(pending {} of {} from an interrupted run)",
+            pending.operation.as_str(),
+            pending.address
+        );
+    }
+    Ok(())
+}
+
+/// Prints the state's bytes exactly as stored (after checking them).
+async fn pull(session: &Session) -> anyhow::Result<()> {
+    let Some((_, bytes)) = session.store.read().await? else {
+        return Err(StateError::NoState {
+            stack: session.stack.clone(),
+            location: session.store.location(),
+        }
+        .into());
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&bytes)?;
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn push(session: &Session, file: &Path, force: bool) -> anyhow::Result<()> {
+    let (state, what) = read_state_file(file)?;
+    session.lock("nova state push").await?;
+    let done = session.store.push(state, &what, force).await?;
+    println!(
+        "Pushed {what} to {} as serial {}{}.",
+        session.store.location(),
+        done.serial,
+        replacing(done.previous)
+    );
+    Ok(())
+}
+
+/// A state file to push, checked like a stored state; and how to name it in messages.
+fn read_state_file(file: &Path) -> anyhow::Result<(State, String)> {
+    let (bytes, location) = if file == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("cannot read the state from stdin")?;
+        (bytes, Location::File("(stdin)".into()))
+    } else {
+        let bytes = std::fs::read(file)
+            .with_context(|| format!("cannot read the state file {}", file.display()))?;
+        (bytes, Location::File(file.to_path_buf()))
+    };
+    let state = state::decode(&bytes, &location, &Restore::Pull)?;
+    let what = match &location {
+        Location::File(path) => path.display().to_string(),
+        other => other.to_string(),
+    };
+    Ok((state, what))
+}
+
+fn replacing(previous: Option<u64>) -> String {
+    match previous {
+        Some(serial) => format!(" (it was serial {serial})"),
+        None => " (there was no readable state)".to_string(),
+    }
+}
+
+async fn history(session: &Session) -> anyhow::Result<()> {
+    let versions = session.store.history().await?;
+    if versions.is_empty() {
+        println!(
+            "No versions of stack `{}` are kept in {}.",
+            session.stack,
+            session.store.history_location()
+        );
+        return Ok(());
+    }
+    print!("{}", history_table(&versions));
+    Ok(())
+}
+
+/// The versions as a table, by serial; `*` marks the current one.
+fn history_table(versions: &[Version]) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+    let rows: Vec<[String; 6]> = versions
+        .iter()
+        .map(|v| {
+            [
+                if v.current { "*" } else { "" }.to_string(),
+                v.serial.to_string(),
+                dash(&v.written),
+                dash(&v.who),
+                dash(&v.command),
+                dash(&v.lineage),
+            ]
+        })
+        .collect();
+    let header = ["", "SERIAL", "WRITTEN", "BY", "COMMAND", "LINEAGE"].map(str::to_string);
+    let mut widths = [0usize; 6];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+async fn unlock(session: &Session, force: bool, lock_id: &Option<String>) -> anyhow::Result<()> {
+    let removed = match session.store.unlock(force, lock_id.as_deref()).await {
+        Ok(removed) => removed,
+        Err(StateError::Locked { location, holder }) => bail!(
+            "not removing the lock {location}: it is held by {holder}, which may still be \
+             running (the process is alive, or it ran on another host). If you are sure no \
+             nova is running for stack `{}`, run `nova state unlock --force`",
+            session.stack
+        ),
+        Err(err) => return Err(err).context("cannot remove the lock"),
+    };
+    match removed {
+        Some(holder) => println!("Removed the lock held by {holder}."),
+        None => println!("Stack `{}` is not locked.", session.stack),
+    }
+    Ok(())
 }

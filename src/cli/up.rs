@@ -22,8 +22,8 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(plan_cmd::load_saved)
         .transpose()?;
-    let _lock = session.lock("nova up")?;
-    let mut state = session.load_state()?;
+    session.lock("nova up").await?;
+    let mut state = session.load_state().await?;
     if let Some(saved) = &saved {
         check_saved_plan_matches(saved, &mut state, session)?;
     }
@@ -72,8 +72,10 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
         stack: session.stack.clone(),
     };
     let report = apply::apply(&plan, &aws.providers, &writer, observer, &options).await;
+    let writes = writer.clone();
     writer.close().await?;
     let code = finish(&plan, &report, "Apply");
+    println!("{}", session.state_report(writes.writes()));
     println!("AWS API calls: {}", aws.clients.calls.count());
     Ok(code)
 }
@@ -98,10 +100,10 @@ fn check_saved_plan_matches(
     }
     if saved.lineage != state.lineage || saved.serial != state.serial {
         bail!(
-            "the saved plan is stale: it was made from state lineage {} serial {}, but {} is now lineage {} serial {}; make a new plan with `nova plan --out`",
+            "the saved plan is stale: it was made from state lineage {} serial {}, but the state {} is now lineage {} serial {}; make a new plan with `nova plan --out`",
             saved.lineage,
             saved.serial,
-            session.store.path().display(),
+            session.store.location(),
             state.lineage,
             state.serial
         );

@@ -1,13 +1,15 @@
 //! Stack configuration: `Nova.toml` (built-in defaults, then `[defaults]`, then
 //! `[stacks.<name>]`, then `NOVA_*` environment variables), validated into a typed
-//! [`StackConfig`] before anything talks to AWS.
+//! [`StackConfig`] before anything talks to AWS; `[backend]` says where the state lives.
 
+mod backend;
 mod cidr;
 mod settings;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use backend::{BackendConfig, S3BackendConfig, DEFAULT_LOCK_LEASE_SECONDS, DEFAULT_PREFIX};
 pub use cidr::Cidr;
 pub use settings::Settings;
 
@@ -55,6 +57,8 @@ pub struct StackConfig {
     pub health_schedule: String,
     pub lambda_memory_mb: u32,
     pub lambda_timeout_seconds: u32,
+    /// Where the state and locks live (`[backend]`).
+    pub backend: BackendConfig,
 }
 
 /// Where a setting came from, so an error can point at it.
@@ -131,7 +135,9 @@ pub fn parse(
         merged.apply(overrides, &file_source);
     }
     merged.apply_env(env)?;
-    merged.into_config(&file.project, stack, &file.region, &file_source)
+    let mut config = merged.into_config(&file.project, stack, &file.region, &file_source)?;
+    config.backend = backend::parse(file.backend.as_ref(), &file_source, env, &config.region)?;
+    Ok(config)
 }
 
 /// Project and stack names end up in AWS resource names: lowercase letters, digits and

@@ -17,6 +17,9 @@ pub(super) struct ConfigFile {
     pub defaults: Settings,
     #[serde(default)]
     pub stacks: BTreeMap<String, Settings>,
+    /// `[backend]`, checked by `config::backend`.
+    #[serde(default)]
+    pub backend: Option<toml::Table>,
 }
 
 /// One table of settings (`[defaults]` or `[stacks.<name>]`), keys checked against [`KEYS`].
@@ -368,6 +371,7 @@ impl Layered {
                 900,
                 "Lambda timeout in seconds",
             )?,
+            backend: super::BackendConfig::Local,
         })
     }
 

@@ -174,3 +174,188 @@ fn missing_file_says_what_to_do() {
         .to_string();
     assert!(err.contains("--config PATH"), "{err}");
 }
+
+// --- [backend] ----------------------------------------------------------------------
+
+fn backend_of(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<BackendConfig, String> {
+    parse(text, Path::new("Nova.toml"), "production", env)
+        .map(|c| c.backend)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn backend_is_local_by_default() {
+    assert_eq!(backend_of(BASE, &no_env), Ok(BackendConfig::Local));
+    let text = format!("{BASE}\n[backend]\ntype = \"local\"\n");
+    assert_eq!(backend_of(&text, &no_env), Ok(BackendConfig::Local));
+}
+
+#[test]
+fn s3_backend_takes_exactly_the_documented_keys_with_defaults() {
+    let text = format!("{BASE}\n[backend]\ntype = \"s3\"\nbucket = \"acme-nova-state\"\n");
+    let BackendConfig::S3(s3) = backend_of(&text, &no_env).unwrap() else {
+        panic!("not s3");
+    };
+    assert_eq!(s3.bucket, "acme-nova-state");
+    assert_eq!(s3.prefix, DEFAULT_PREFIX);
+    assert_eq!(s3.region, "us-east-1", "the stack's region by default");
+    assert_eq!(s3.kms_key_id, None);
+    assert_eq!(s3.lock_lease.as_secs(), DEFAULT_LOCK_LEASE_SECONDS);
+
+    let text = format!(
+        "{BASE}\n[backend]\ntype = \"s3\"\nbucket = \"acme.state-1\"\nprefix = \"team/nova/\"\n\
+         region = \"eu-west-1\"\nkms_key_id = \"alias/nova-state\"\nlock_lease_seconds = 30\n"
+    );
+    let BackendConfig::S3(s3) = backend_of(&text, &no_env).unwrap() else {
+        panic!("not s3");
+    };
+    assert_eq!(s3.prefix, "team/nova/");
+    assert_eq!(
+        s3.region, "eu-west-1",
+        "the bucket may live in another region"
+    );
+    assert_eq!(s3.kms_key_id.as_deref(), Some("alias/nova-state"));
+    assert_eq!(s3.lock_lease.as_secs(), 30);
+    // An empty prefix puts the layout at the bucket's root.
+    let text = format!("{BASE}\n[backend]\ntype = \"s3\"\nbucket = \"b-1\"\nprefix = \"\"\n");
+    let BackendConfig::S3(s3) = backend_of(&text, &no_env).unwrap() else {
+        panic!("not s3");
+    };
+    assert_eq!(s3.prefix, "");
+}
+
+#[test]
+fn backend_env_variables_override_the_file() {
+    let text = format!("{BASE}\n[backend]\ntype = \"s3\"\nbucket = \"from-file\"\n");
+    let env = |k: &str| match k {
+        "NOVA_BACKEND_BUCKET" => Some("from-env".to_string()),
+        "NOVA_BACKEND_PREFIX" => Some("ci/".to_string()),
+        "NOVA_BACKEND_KMS_KEY_ID" => Some("1234abcd-12ab-34cd-56ef-1234567890ab".to_string()),
+        "NOVA_BACKEND_LOCK_LEASE_SECONDS" => Some("5".to_string()),
+        _ => None,
+    };
+    let BackendConfig::S3(s3) = backend_of(&text, &env).unwrap() else {
+        panic!("not s3");
+    };
+    assert_eq!(s3.bucket, "from-env");
+    assert_eq!(s3.prefix, "ci/");
+    assert_eq!(s3.lock_lease.as_secs(), 5);
+    assert!(s3.kms_key_id.is_some());
+
+    // The whole backend from the environment, no [backend] in the file.
+    let env = |k: &str| match k {
+        "NOVA_BACKEND_TYPE" => Some("s3".to_string()),
+        "NOVA_BACKEND_BUCKET" => Some("only-env".to_string()),
+        _ => None,
+    };
+    assert!(matches!(backend_of(BASE, &env), Ok(BackendConfig::S3(s)) if s.bucket == "only-env"));
+
+    // NOVA_BACKEND_TYPE=local over an S3 file: the file's S3 keys are ignored (moving a
+    // state back to a local file), but S3 keys set in the environment are still refused.
+    let env = |k: &str| (k == "NOVA_BACKEND_TYPE").then(|| "local".to_string());
+    assert_eq!(backend_of(&text, &env), Ok(BackendConfig::Local));
+    let env = |k: &str| match k {
+        "NOVA_BACKEND_TYPE" => Some("local".to_string()),
+        "NOVA_BACKEND_BUCKET" => Some("b-1".to_string()),
+        _ => None,
+    };
+    let err = backend_of(&text, &env).unwrap_err();
+    assert!(
+        err.starts_with("environment variable NOVA_BACKEND_BUCKET: `backend.bucket`: only applies to `type = \"s3\"`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_backend_values_are_refused_naming_key_and_reason() {
+    let cases = [
+        (
+            "type = \"gcs\"",
+            "`backend.type`: must be \"local\" or \"s3\"",
+        ),
+        ("type = 3", "`backend.type`: must be a string"),
+        ("type = \"s3\"", "`backend.bucket`: missing"),
+        (
+            "type = \"s3\"\nbucket = \"Acme_State\"",
+            "`backend.bucket`: `Acme_State` is not a valid S3 bucket name",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"ab\"",
+            "is not a valid S3 bucket name",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"-acme\"",
+            "is not a valid S3 bucket name",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"a..b\"",
+            "is not a valid S3 bucket name",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"192.168.1.1\"",
+            "is not a valid S3 bucket name",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nprefix = \"nova\"",
+            "`backend.prefix`: `nova` must be empty or a relative key prefix ending with `/`",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nprefix = \"/nova/\"",
+            "`backend.prefix`",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nprefix = \"a//b/\"",
+            "`backend.prefix`",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nprefix = \"a/../b/\"",
+            "`backend.prefix`",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nprefix = \"my prefix/\"",
+            "`backend.prefix`",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nregion = \"mars-1\"",
+            "`backend.region`: `mars-1` is not an AWS region",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nkms_key_id = \"my key\"",
+            "`backend.kms_key_id`: `my key` is not a KMS key id",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nlock_lease_seconds = 1",
+            "`backend.lock_lease_seconds`: must be between 2 and 3600",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nlock_lease_seconds = \"60\"",
+            "`backend.lock_lease_seconds`: must be an integer",
+        ),
+        (
+            "type = \"s3\"\nbucket = \"b-1\"\nbukcet = \"b\"",
+            "`backend.bukcet`: unknown key; known keys: type, bucket, prefix, region, kms_key_id",
+        ),
+        (
+            "bucket = \"b-1\"",
+            "`backend.bucket`: only applies to `type = \"s3\"`",
+        ),
+    ];
+    for (lines, expected) in cases {
+        let text = format!("{BASE}\n[backend]\n{lines}\n");
+        let err = backend_of(&text, &no_env).unwrap_err();
+        assert!(
+            err.contains(expected),
+            "for `{lines}` expected `{expected}` in: {err}"
+        );
+        assert!(
+            err.starts_with("Nova.toml: "),
+            "error names the file: {err}"
+        );
+    }
+    let env = |k: &str| (k == "NOVA_BACKEND_LOCK_LEASE_SECONDS").then(|| "soon".to_string());
+    let text = format!("{BASE}\n[backend]\ntype = \"s3\"\nbucket = \"b-1\"\n");
+    assert_eq!(
+        backend_of(&text, &env).unwrap_err(),
+        "environment variable NOVA_BACKEND_LOCK_LEASE_SECONDS: `backend.lock_lease_seconds`: `soon` is not an integer"
+    );
+}

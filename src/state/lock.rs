@@ -1,5 +1,6 @@
-//! The per-stack lock file: created with O_EXCL so only one nova changes a stack at a time,
-//! holding who took it (pid, host, command, since) so a refused run can say who holds it.
+//! The per-stack lock file of the local backend: created with O_EXCL so only one nova
+//! changes a stack at a time, holding who took it (id, user, pid, host, command, since) so a
+//! refused run can say who holds it. [`LockInfo`] is also what the S3 lock records.
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -11,32 +12,49 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::error::StateError;
+use super::location::Location;
 
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockInfo {
+    /// Random id of this lock, made when it was taken (`nova state unlock --force ID`).
+    /// Lock files of older nova releases have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The user who ran the command, as the operating system knows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
     pub pid: u32,
     pub host: String,
     pub command: String,
-    /// RFC 3339 time the lock was taken.
+    /// RFC 3339 time the lock was taken (the holder's clock; informational).
     pub since: String,
 }
 
 impl fmt::Display for LockInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(who) = &self.who {
+            write!(f, "{who}, ")?;
+        }
         write!(
             f,
             "pid {} on host {} running `{}` since {}",
             self.pid, self.host, self.command, self.since
-        )
+        )?;
+        if let Some(id) = &self.id {
+            write!(f, ", lock id {id}")?;
+        }
+        Ok(())
     }
 }
 
 impl LockInfo {
-    /// A description of this process, about to run `command`.
+    /// A description of this process, about to run `command`, with a new lock id.
     pub fn current(command: &str) -> Self {
         LockInfo {
+            id: Some(uuid::Uuid::new_v4().to_string()),
+            who: Some(username()),
             pid: std::process::id(),
             host: hostname(),
             command: command.to_string(),
@@ -78,7 +96,7 @@ impl Drop for StateLock {
 pub(crate) fn acquire(path: &Path, command: &str) -> Result<StateLock, StateError> {
     let info = LockInfo::current(command);
     let text = serde_json::to_string(&info).map_err(|e| StateError::Serialize {
-        path: path.to_path_buf(),
+        location: Location::File(path.to_path_buf()),
         message: e.to_string(),
     })?;
     let io = |action, source| StateError::Io {
@@ -115,15 +133,15 @@ fn held(path: &Path) -> StateError {
     match read(path) {
         Ok(Some(holder)) if holder.is_stale() => StateError::StaleLock {
             path: path.to_path_buf(),
-            holder,
+            holder: Box::new(holder),
         },
         Ok(Some(holder)) => StateError::Locked {
-            path: path.to_path_buf(),
-            holder,
+            location: Location::File(path.to_path_buf()),
+            holder: Box::new(holder),
         },
         // Removed between our create and our read: report it as busy all the same.
         Ok(None) => StateError::LockUnreadable {
-            path: path.to_path_buf(),
+            location: Location::File(path.to_path_buf()),
             message: "it was removed while being read; try again".to_string(),
         },
         Err(e) => e,
@@ -146,13 +164,18 @@ pub(crate) fn read(path: &Path) -> Result<Option<LockInfo>, StateError> {
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| StateError::LockUnreadable {
-            path: path.to_path_buf(),
+            location: Location::File(path.to_path_buf()),
             message: e.to_string(),
         })
 }
 
-/// Removes the lock file if its holder is dead, or unconditionally with `force`.
-pub(crate) fn force_unlock(path: &Path, force: bool) -> Result<Option<LockInfo>, StateError> {
+/// Removes the lock file if its holder is dead, or unconditionally with `force`. With an
+/// `id`, the lock must carry that id (a lock file of an older nova has none and matches).
+pub(crate) fn force_unlock(
+    path: &Path,
+    force: bool,
+    id: Option<&str>,
+) -> Result<Option<LockInfo>, StateError> {
     let holder = match read(path) {
         Ok(None) => return Ok(None),
         Ok(Some(h)) => Some(h),
@@ -160,10 +183,19 @@ pub(crate) fn force_unlock(path: &Path, force: bool) -> Result<Option<LockInfo>,
         Err(e) => return Err(e),
     };
     if let Some(h) = &holder {
+        if let (Some(given), Some(actual)) = (id, &h.id) {
+            if given != actual {
+                return Err(StateError::UnlockWrongId {
+                    location: Location::File(path.to_path_buf()),
+                    given: given.to_string(),
+                    holder: Box::new(h.clone()),
+                });
+            }
+        }
         if !force && !h.is_stale() {
             return Err(StateError::Locked {
-                path: path.to_path_buf(),
-                holder: h.clone(),
+                location: Location::File(path.to_path_buf()),
+                holder: Box::new(h.clone()),
             });
         }
     }
@@ -176,6 +208,17 @@ pub(crate) fn force_unlock(path: &Path, force: bool) -> Result<Option<LockInfo>,
             source: e,
         }),
     }
+}
+
+/// The name of the user running nova (`USER`, `LOGNAME`, else the numeric uid).
+pub fn username() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            format!("uid {}", unsafe { libc::getuid() })
+        })
 }
 
 /// This machine's host name.

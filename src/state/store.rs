@@ -1,15 +1,17 @@
-//! Where a stack's state lives on disk (`<dir>/<stack>.json`), and how it is read
-//! (validated, never modified) and written (validated, backed up, atomically replaced).
+//! The local backend's files: where a stack's state lives on disk (`<dir>/<stack>.json`),
+//! and how it is read (validated, never modified) and written (validated, backed up,
+//! atomically replaced). `backend::local` puts it behind the backend trait.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::codec::{decode, encode_next};
 use super::error::StateError;
-use super::format::{State, STATE_VERSION};
+use super::format::State;
+use super::location::{Location, Restore};
 use super::lock::{self, LockInfo, StateLock};
-use super::validate::validate;
 
 /// The files of one stack's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,74 +51,42 @@ impl StateStore {
         self.dir.join(format!("{}.lock", self.stack))
     }
 
+    /// Where the state file is, for messages.
+    pub fn location(&self) -> Location {
+        Location::File(self.path())
+    }
+
     /// Reads and validates the state. A missing file is a fresh, empty state (nothing is
     /// written). The file is never modified.
     pub fn load(&self) -> Result<State, StateError> {
-        let path = self.path();
-        let bytes = match fs::read(&path) {
+        Ok(self.read()?.unwrap_or_default())
+    }
+
+    /// Reads and validates the state file: `None` when there is none.
+    pub fn read(&self) -> Result<Option<State>, StateError> {
+        Ok(self.read_file(&self.path())?.map(|(state, _)| state))
+    }
+
+    /// Reads and validates one state file (the state or its backup), with its bytes.
+    pub(crate) fn read_file(&self, path: &Path) -> Result<Option<(State, Vec<u8>)>, StateError> {
+        let bytes = match fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(State::new()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(StateError::Io {
-                    path,
+                    path: path.to_path_buf(),
                     action: "read state file",
                     source: e,
                 })
             }
         };
-        let mut state = self.parse(&bytes)?;
-        state.resources.sort_by(|a, b| a.address.cmp(&b.address));
-        Ok(state)
-    }
-
-    /// Parses and validates the bytes of a state file.
-    fn parse(&self, bytes: &[u8]) -> Result<State, StateError> {
-        let path = self.path();
-        let backup = self.backup_path();
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(StateError::Empty { path, backup });
-        }
-        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-            if e.is_eof() {
-                StateError::Truncated {
-                    path: path.clone(),
-                    line: e.line(),
-                    column: e.column(),
-                    backup: backup.clone(),
-                }
-            } else {
-                StateError::NotJson {
-                    path: path.clone(),
-                    line: e.line(),
-                    column: e.column(),
-                    message: strip_position(&e),
-                    backup: backup.clone(),
-                }
-            }
-        })?;
-        let Some(version) = json.get("version").and_then(serde_json::Value::as_u64) else {
-            return Err(StateError::NoVersion { path, backup });
+        let restore = if path == self.path() {
+            Restore::Backup(self.backup_path())
+        } else {
+            Restore::Backup(self.path())
         };
-        if version != u64::from(STATE_VERSION) {
-            return Err(StateError::UnsupportedVersion {
-                path,
-                found: version,
-                supported: STATE_VERSION,
-            });
-        }
-        let state: State = serde_json::from_slice(bytes).map_err(|e| StateError::Malformed {
-            path: path.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: strip_position(&e),
-            backup: backup.clone(),
-        })?;
-        validate(&state).map_err(|problem| StateError::Invalid {
-            path,
-            problem: Box::new(problem),
-            backup,
-        })?;
-        Ok(state)
+        let state = decode(&bytes, &Location::File(path.to_path_buf()), &restore)?;
+        Ok(Some((state, bytes)))
     }
 
     /// Writes `state` with its serial incremented (the increment is kept only if the write
@@ -130,20 +100,8 @@ impl StateStore {
 
     /// Validates `state` and serializes it as the next version (serial + 1), without
     /// touching disk. `state` itself is left unchanged.
-    pub fn encode_next(&self, state: &mut State) -> Result<Vec<u8>, StateError> {
-        validate(state).map_err(|problem| StateError::InvalidToWrite {
-            path: self.path(),
-            problem: Box::new(problem),
-        })?;
-        state.serial += 1;
-        let encoded = serde_json::to_vec_pretty(state);
-        state.serial -= 1;
-        let mut bytes = encoded.map_err(|e| StateError::Serialize {
-            path: self.path(),
-            message: e.to_string(),
-        })?;
-        bytes.push(b'\n');
-        Ok(bytes)
+    pub fn encode_next(&self, state: &State) -> Result<Vec<u8>, StateError> {
+        encode_next(state, &self.location())
     }
 
     /// Replaces the state file with `bytes`: copies the current file to `.backup`, writes
@@ -220,9 +178,19 @@ impl StateStore {
 
     /// Removes the lock file when its holder is a dead process on this host, or always
     /// with `force`. Returns the holder removed (`None`: there was no lock, or with
-    /// `force`, an unreadable one). A live holder without `force` is an error.
+    /// `force`, an unreadable one). A live holder without `force` is an error, and so is
+    /// an `id` other than the lock's.
     pub fn force_unlock(&self, force: bool) -> Result<Option<LockInfo>, StateError> {
-        lock::force_unlock(&self.lock_path(), force)
+        lock::force_unlock(&self.lock_path(), force, None)
+    }
+
+    /// [`StateStore::force_unlock`] of the lock with this id only.
+    pub fn force_unlock_id(
+        &self,
+        force: bool,
+        id: Option<&str>,
+    ) -> Result<Option<LockInfo>, StateError> {
+        lock::force_unlock(&self.lock_path(), force, id)
     }
 }
 
@@ -234,13 +202,4 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
-}
-
-/// serde_json's message without its trailing " at line L column C" (we print those).
-fn strip_position(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
 }

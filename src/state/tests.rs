@@ -258,6 +258,8 @@ fn a_lock_of_a_dead_process_is_reported_stale_and_can_be_cleared() {
     child.wait().unwrap();
     assert!(!pid_alive(dead_pid));
     let info = LockInfo {
+        id: None,
+        who: None,
         pid: dead_pid,
         host: hostname(),
         command: "up".into(),
@@ -382,4 +384,116 @@ fn deleting_a_dependency_drops_it_from_dependents_and_deposed_objects_are_kept()
     let subnet = s.get(&Address::new("aws_subnet", "a")).unwrap();
     assert!(subnet.dependencies.is_empty());
     validate(&s).unwrap();
+}
+
+/// A backend whose writes fail from the `fail_from`-th on, like a fenced S3 write, and
+/// which records what the writer asks it to keep after that.
+#[derive(Debug, Default)]
+struct Refusing {
+    fail_from: u64,
+    writes: std::sync::Mutex<Vec<State>>,
+    kept: std::sync::Mutex<Option<State>>,
+}
+
+#[async_trait::async_trait]
+impl StateBackend for Refusing {
+    fn location(&self) -> Location {
+        Location::s3("bucket", "state/prod.json")
+    }
+    fn lock_location(&self) -> Location {
+        Location::s3("bucket", "locks/prod.json")
+    }
+    fn history_location(&self) -> Location {
+        Location::s3("bucket", "history/prod/")
+    }
+    fn usage(&self) -> Usage {
+        Usage::default()
+    }
+    async fn read(&self) -> Result<Option<(State, Vec<u8>)>, StateError> {
+        Ok(None)
+    }
+    async fn write_next(&self, state: &State) -> Result<(), StateError> {
+        let mut writes = self.writes.lock().unwrap();
+        if writes.len() as u64 + 1 >= self.fail_from {
+            return Err(StateError::Fenced {
+                location: self.location(),
+                expected: "ETag \"x\"".into(),
+                kept: Kept::File {
+                    path: "/tmp/prod.unsaved.json".into(),
+                    serial: state.serial + 1,
+                },
+            });
+        }
+        writes.push(state.clone());
+        Ok(())
+    }
+    async fn keep_unsaved(&self, state: &State) -> Option<std::path::PathBuf> {
+        *self.kept.lock().unwrap() = Some(state.clone());
+        Some("/tmp/prod.unsaved.json".into())
+    }
+    async fn try_lock(&self, _command: &str) -> Result<LockGuard, StateError> {
+        unimplemented!("not used by the writer")
+    }
+    async fn unlock(&self, _: bool, _: Option<&str>) -> Result<Option<LockInfo>, StateError> {
+        unimplemented!("not used by the writer")
+    }
+    async fn history(&self) -> Result<Vec<Version>, StateError> {
+        Ok(Vec::new())
+    }
+    async fn version(&self, serial: u64) -> Result<State, StateError> {
+        Err(StateError::NoSuchVersion {
+            serial,
+            location: self.history_location(),
+            available: "none".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_refused_write_stops_every_later_begin_and_close_keeps_the_newest_state() {
+    let backend = std::sync::Arc::new(Refusing {
+        fail_from: 2,
+        ..Refusing::default()
+    });
+    let w = writer::spawn(Backend::from_shared(backend.clone()), State::new());
+    let vpc = Address::new("aws_vpc", "main");
+    let subnet = Address::new("aws_subnet", "a");
+    w.begin(pending(&vpc, Operation::Create)).await.unwrap();
+    let err = w
+        .begin(pending(&subnet, Operation::Create))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateError::Fenced { .. }), "{err}");
+    let err = w
+        .begin(pending(&Address::new("aws_subnet", "b"), Operation::Create))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateError::WriterStopped { .. }), "{err}");
+    assert!(err.to_string().contains("/tmp/prod.unsaved.json"), "{err}");
+    // The VPC's call was in flight when the fence hit; its outcome still arrives.
+    w.record(Outcome::Created(resource("aws_vpc", "main", &[])))
+        .await;
+    assert!(w.close().await.is_err());
+
+    assert_eq!(
+        backend.writes.lock().unwrap().len(),
+        1,
+        "nothing written after the refusal"
+    );
+    let kept = backend
+        .kept
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("close kept the state");
+    assert_eq!(
+        kept.resources.len(),
+        1,
+        "the kept copy has the in-flight outcome"
+    );
+    assert!(kept.get(&vpc).is_some());
+    assert!(
+        kept.pending.iter().all(|p| p.address != vpc),
+        "the VPC's pending operation is cleared by its outcome"
+    );
 }

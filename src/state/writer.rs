@@ -1,8 +1,9 @@
 //! The single state writer: one task owns the [`State`] during a run and every change goes
 //! through it as a message. It coalesces writes (group commit): it takes one message,
-//! drains everything already queued, applies all of it, and writes the file once if any
+//! drains everything already queued, applies all of it, and writes the state once if any
 //! caller is waiting for durability (a `begin`, a `flush` or the final `close`).
-//! Completions alone only mark the state dirty and ride along with the next write.
+//! Completions alone only mark the state dirty and ride along with the next write. It
+//! writes through a [`Backend`], the same for the local file and S3.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,9 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{Address, Value};
 
+use super::backend::Backend;
 use super::error::StateError;
 use super::format::{Operation, PendingOperation, ResourceState, State};
-use super::store::StateStore;
+use super::location::Location;
 
 /// What became of a provider call (or a recovered pending operation). Each clears the
 /// matching pending operation.
@@ -45,28 +47,33 @@ enum Message {
 pub struct StateWriter {
     tx: mpsc::UnboundedSender<Message>,
     writes: Arc<AtomicU64>,
-    path: std::path::PathBuf,
+    location: Location,
 }
 
 /// Starts the writer task on the current tokio runtime; it owns `state` from now on.
-pub fn spawn(store: StateStore, state: State) -> StateWriter {
+pub fn spawn(backend: impl Into<Backend>, state: State) -> StateWriter {
+    let backend = backend.into();
     let (tx, rx) = mpsc::unbounded_channel();
     let writes = Arc::new(AtomicU64::new(0));
-    let path = store.path();
+    let location = backend.location();
     let task = Task {
-        store,
+        backend,
         state,
         dirty: false,
         failed: None,
         writes: writes.clone(),
     };
     tokio::spawn(task.run(rx));
-    StateWriter { tx, writes, path }
+    StateWriter {
+        tx,
+        writes,
+        location,
+    }
 }
 
 impl StateWriter {
-    /// Saves a pending operation; returns once it is durable on disk. Make the provider
-    /// call only after this returns `Ok`.
+    /// Saves a pending operation; returns once it is durable (on disk, or in S3). Make the
+    /// provider call only after this returns `Ok`.
     pub async fn begin(&self, op: PendingOperation) -> Result<(), StateError> {
         let (tx, rx) = oneshot::channel();
         self.send(Message::Begin(op, tx))?;
@@ -105,7 +112,7 @@ impl StateWriter {
         rx.await.map_err(|_| self.gone())?
     }
 
-    /// How many times the state file has been written by this writer.
+    /// How many times the state has been written by this writer.
     pub fn writes(&self) -> u64 {
         self.writes.load(Ordering::SeqCst)
     }
@@ -116,14 +123,14 @@ impl StateWriter {
 
     fn gone(&self) -> StateError {
         StateError::WriterStopped {
-            path: self.path.clone(),
+            location: self.location.clone(),
             reason: "the writer task has ended".to_string(),
         }
     }
 }
 
 struct Task {
-    store: StateStore,
+    backend: Backend,
     state: State,
     dirty: bool,
     /// Set by the first failed write; nothing is written after it.
@@ -149,6 +156,11 @@ impl Task {
                 self.handle(next, &mut waiters);
             }
             let closing = waiters.close.is_some();
+            if closing && self.failed.is_some() {
+                // What a refused write could not store is kept where the backend says
+                // (with S3: the local copy the error named, now with every outcome).
+                self.backend.keep_unsaved(&self.state).await;
+            }
             self.settle(waiters).await;
             if closing {
                 return;
@@ -226,15 +238,7 @@ impl Task {
     }
 
     async fn write(&mut self) -> Result<(), StateError> {
-        let bytes = self.store.encode_next(&mut self.state)?;
-        let store = self.store.clone();
-        let path = store.path();
-        tokio::task::spawn_blocking(move || store.write_bytes(&bytes))
-            .await
-            .map_err(|e| StateError::WriterStopped {
-                path,
-                reason: format!("the write task failed: {e}"),
-            })??;
+        self.backend.write_next(&self.state).await?;
         self.state.serial += 1;
         self.dirty = false;
         self.writes.fetch_add(1, Ordering::SeqCst);
@@ -243,7 +247,7 @@ impl Task {
 
     fn stopped(&self, reason: &str) -> StateError {
         StateError::WriterStopped {
-            path: self.store.path(),
+            location: self.backend.location(),
             reason: reason.to_string(),
         }
     }
