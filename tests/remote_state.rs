@@ -10,8 +10,8 @@
 //!   and keeps its own version locally; pushing that version back converges.
 //!
 //! Witnesses are raw SDK reads: the S3 objects, and every object the stack is made of
-//! (listed by tag or name, compared with the ids the state records). A latency proxy
-//! (`common::latency`) stretches a run so that a test can act in its middle.
+//! (listed by tag or name, compared with the ids the state records). awssim, with only a
+//! fixed latency (`common::awssim::latency_only`), stretches a run so that a test can act in its middle.
 
 mod common;
 
@@ -21,7 +21,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::latency::LatencyProxy;
+use common::awssim::{latency_only, Realistic};
 use serde_json::Value as Json;
 
 const PREFIX: &str = "team/nova/";
@@ -169,7 +169,7 @@ impl Remote {
         Run::from(out, started.elapsed())
     }
 
-    fn spawn(&self, proxy: &LatencyProxy, args: &[&str]) -> Child {
+    fn spawn(&self, proxy: &Realistic, args: &[&str]) -> Child {
         self.command(&proxy.endpoint(), args)
             .spawn()
             .expect("start nova")
@@ -429,6 +429,12 @@ async fn inventory(stack: &str) -> BTreeMap<String, BTreeSet<String>> {
         "aws_nat_gateway",
         out.nat_gateways()
             .iter()
+            // LocalStack ignores tag filters on DescribeNatGateways: check the tag here.
+            .filter(|n| {
+                n.tags()
+                    .iter()
+                    .any(|t| t.key() == Some("nova:stack") && t.value() == Some(stack))
+            })
             .filter(|n| {
                 !matches!(
                     n.state(),
@@ -619,7 +625,7 @@ fn eight_concurrent_ups_one_applies_then_plan_pull_push_restore_destroy() {
         ("AWS_SESSION_TOKEN".into(), token.clone()),
     ];
     // Slow enough that the winner still holds the lock when the last loser starts.
-    let proxy = LatencyProxy::start(&common::localstack_endpoint(), Duration::from_millis(40));
+    let proxy = Realistic::start(latency_only(Duration::from_millis(40)), 1.0);
 
     // Each run is timed from its own start to its own exit (waited for on its own thread).
     let waiting: Vec<(u32, std::thread::JoinHandle<Run>)> = (0..8)
@@ -764,7 +770,7 @@ fn a_killed_holder_leaves_a_stale_lock_that_unlock_force_clears_and_up_converges
     let _account = common::nova::account_lock();
     let mut remote = Remote::new("team-kill");
     remote.env = vec![("NOVA_BACKEND_LOCK_LEASE_SECONDS".into(), "3".into())];
-    let proxy = LatencyProxy::start(&common::localstack_endpoint(), Duration::from_millis(30));
+    let proxy = Realistic::start(latency_only(Duration::from_millis(30)), 1.0);
     let mut child = remote.spawn(&proxy, &["up", "--yes", "--parallelism", "2"]);
     let pid = child.id();
     wait_for("a state with 10 resources", Duration::from_secs(60), || {
@@ -855,7 +861,7 @@ fn a_killed_holder_leaves_a_stale_lock_that_unlock_force_clears_and_up_converges
 fn a_state_written_behind_a_running_novas_back_stops_it_and_its_version_is_kept() {
     let _account = common::nova::account_lock();
     let remote = Remote::new("team-fence");
-    let proxy = LatencyProxy::start(&common::localstack_endpoint(), Duration::from_millis(30));
+    let proxy = Realistic::start(latency_only(Duration::from_millis(30)), 1.0);
     let started = Instant::now();
     let mut child = remote.spawn(&proxy, &["up", "--yes", "--parallelism", "2"]);
     wait_for("a state with 5 resources", Duration::from_secs(60), || {

@@ -14,7 +14,7 @@
 
 #![allow(dead_code)]
 
-pub mod latency;
+pub mod awssim;
 pub mod nova;
 
 use std::io::{Read, Write};
