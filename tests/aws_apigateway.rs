@@ -24,7 +24,7 @@ impl Env {
         let clients = AwsClients::from_config(common::sdk_config().await);
         let providers = apigateway::providers(&clients)
             .into_iter()
-            .map(|p| (p.schema().kind.clone(), p))
+            .map(|p| (p.schema().kind.to_string(), p))
             .collect();
         Env {
             stack: common::unique_stack(prefix),
@@ -372,11 +372,7 @@ async fn resource_method_integration_lifecycle() {
     );
 
     // A new path part forces replacement: the new resource, then the old one deleted.
-    assert!(env
-        .provider(RESOURCE)
-        .schema()
-        .force_new
-        .contains("path_part"));
+    assert!(env.provider(RESOURCE).schema().is_force_new("path_part"));
     let mut renamed = res_inputs.clone();
     renamed.insert("path_part".into(), Value::str("status"));
     let (new_id, new_outputs) = env.create(RESOURCE, "health", &renamed).await;
@@ -601,7 +597,7 @@ async fn deployment_and_stage_lifecycle_with_redeploy() {
     // Redeploy: new triggers force a new deployment (create before destroy); the stage
     // moves to it, then the old deployment is deleted.
     let schema = env.provider(DEPLOYMENT).schema().clone();
-    assert!(schema.force_new.contains("triggers") && schema.create_before_destroy);
+    assert!(schema.is_force_new("triggers") && schema.create_before_destroy);
     let second = deploy_inputs("hash-2", "first, described again");
     let (dep_two, dep_two_outputs) = env.create(DEPLOYMENT, "main", &second).await;
     assert_ne!(dep_two, dep_one);

@@ -424,7 +424,7 @@ async fn instance_lifecycle() {
     assert_eq!(found.id, created.id);
 
     // Replacement (create before destroy): new user data, new client token.
-    assert!(instances.schema().force_new.contains("user_data"));
+    assert!(instances.schema().is_force_new("user_data"));
     assert!(instances.schema().create_before_destroy);
     let ctx2 = ctx_with_token(&ctx, "create-2");
     let v3 = fx.instance_inputs(&ctx2, &[&fx.sg_a, &fx.sg_b], "#!/bin/sh\necho v3\n", &[]);

@@ -485,6 +485,48 @@ async fn eip_deleted_out_of_band_is_gone() {
     w.delete("aws_eip.x", &eip, &inputs).await;
 }
 
+/// Addresses with an index (`aws_eip.nat[0]`, as the blueprint makes one per AZ) are found
+/// again: ownership is compared exactly on nova's side. (A server-side EC2 tag filter on
+/// `nova:address` is a glob on LocalStack, where `[0]` is a character class that never
+/// matches the literal `[0]`.)
+#[tokio::test]
+async fn find_existing_matches_indexed_addresses_exactly() {
+    let w = World::new("findidx").await;
+    let (first, inputs0) = w.eip("nat[0]").await;
+    let (second, inputs1) = w.eip("nat[1]").await;
+    for (address, created, inputs) in [
+        ("aws_eip.nat[0]", &first, &inputs0),
+        ("aws_eip.nat[1]", &second, &inputs1),
+    ] {
+        let found = w
+            .provider("aws_eip")
+            .find_existing(&w.ctx(address), inputs)
+            .await
+            .expect("find_existing");
+        assert_eq!(
+            found.as_ref().map(|c| c.id.as_str()),
+            Some(created.id.as_str())
+        );
+    }
+    let none = w
+        .provider("aws_eip")
+        .find_existing(&w.ctx("aws_eip.nat0"), &inputs0)
+        .await
+        .expect("find_existing");
+    assert_eq!(none, None, "`nat0` is not `nat[0]`");
+    let (vpc, vpc_inputs) = w.vpc("main[0]", "10.42.0.0/16").await;
+    let found = w
+        .provider("aws_vpc")
+        .find_existing(&w.ctx("aws_vpc.main[0]"), &vpc_inputs)
+        .await
+        .expect("find_existing");
+    assert_eq!(found.map(|c| c.id), Some(vpc.id.clone()));
+    w.delete_and_check_gone("aws_vpc.main[0]", &vpc, &vpc_inputs)
+        .await;
+    w.delete("aws_eip.nat[0]", &first, &inputs0).await;
+    w.delete("aws_eip.nat[1]", &second, &inputs1).await;
+}
+
 fn route(dest: &str, field: &str, target: &str) -> Value {
     Value::Map(fields(vec![
         ("destination_cidr_block", s(dest)),

@@ -298,7 +298,7 @@ async fn kms_alias_lifecycle() {
         .is_none());
 
     // Replacement (name is force-new): create the new one, delete the old.
-    assert!(aliases.schema().force_new.contains("name"));
+    assert!(aliases.schema().is_force_new("name"));
     let new_name = format!("alias/{stack}-2");
     let v3 = inputs(&[
         ("name", Value::str(&new_name)),
@@ -505,7 +505,7 @@ async fn iam_role_lifecycle() {
         .is_none());
 
     // Replacement (name is force-new, no create-before-destroy): delete old, create new.
-    assert!(roles.schema().force_new.contains("name"));
+    assert!(roles.schema().is_force_new("name"));
     assert!(!roles.schema().create_before_destroy);
     let new_name = format!("{stack}-web2");
     let v3 = role_inputs(&ctx, &new_name, &[CW_AGENT], &[], "web role v3", &[]);

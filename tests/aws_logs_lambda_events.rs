@@ -236,7 +236,7 @@ async fn log_group_lifecycle() {
     assert_eq!(live, desired);
 
     // forcing change: a new name replaces it (create new, delete old: not CBD)
-    assert!(p.schema().force_new.contains("name"));
+    assert!(p.schema().is_force_new("name"));
     assert!(!p.schema().create_before_destroy);
     let renamed_name = format!("{name}-v2");
     let mut renamed = desired.clone();
@@ -366,7 +366,7 @@ async fn event_rule_and_target_lifecycle() {
     target = retargeted;
 
     // target: forcing change (new target_id) replaces it
-    assert!(targets.schema().force_new.contains("target_id"));
+    assert!(targets.schema().is_force_new("target_id"));
     let mut moved = target.clone();
     moved.insert("target_id".into(), Value::str("health-2"));
     targets
@@ -382,7 +382,7 @@ async fn event_rule_and_target_lifecycle() {
     assert_eq!(live, moved);
 
     // rule: forcing change (new name) replaces it; the target goes first
-    assert!(rules.schema().force_new.contains("name"));
+    assert!(rules.schema().is_force_new("name"));
     targets
         .delete(&tc, &t2.id, &moved, &t2.outputs)
         .await
@@ -749,7 +749,7 @@ async fn lambda_scenario(
         .expect("find permission");
     assert_eq!(found.map(|f| f.id), Some(perm.id.clone()));
     assert_eq!(
-        permissions.schema().force_new.len(),
+        permissions.schema().force_new().count(),
         5,
         "every field forces replacement"
     );
@@ -769,7 +769,7 @@ async fn lambda_scenario(
         .is_none());
 
     // forcing change: a new function name replaces it
-    assert!(functions.schema().force_new.contains("function_name"));
+    assert!(functions.schema().is_force_new("function_name"));
     let renamed_name = format!("{name}-2");
     let mut renamed = desired.clone();
     renamed.insert("function_name".into(), Value::str(&renamed_name));

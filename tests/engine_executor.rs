@@ -158,7 +158,7 @@ impl ResourceProvider for Fake {
         self.cloud.objects.lock().unwrap().insert(
             id.clone(),
             Object {
-                kind: self.schema.kind.clone(),
+                kind: self.schema.kind.to_string(),
                 inputs: inputs.clone(),
                 owner: (ctx.stack.clone(), ctx.address.clone()),
             },

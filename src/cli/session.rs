@@ -1,6 +1,7 @@
 //! What every command shares: the stack's config, state store, AWS connection, the facts
 //! the blueprint needs, and planning (refresh + pure planner + delete notes).
 
+use crate::provider::aws::kinds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -149,7 +150,7 @@ fn configured_or_recorded_ami(config: &StackConfig, state: &State) -> Option<Str
         state
             .resources
             .iter()
-            .filter(|r| r.kind == "aws_instance")
+            .filter(|r| r.kind == kinds::INSTANCE)
             .find_map(|r| {
                 r.inputs
                     .get("ami")

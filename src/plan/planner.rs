@@ -229,7 +229,8 @@ fn create_diffs(after: &Inputs) -> Vec<FieldDiff> {
 
 /// The fields that differ, over the union of field names, sorted. A field that is not yet
 /// known counts as changed; an absent field and a `null` one are the same; lists are sets
-/// (their order never matters, see [`Value::same_as`]).
+/// (their order never matters, see [`Value::same_as`]) unless the kind's schema declares
+/// the field an ordered list.
 fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDiff> {
     let fields: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     fields
@@ -239,6 +240,7 @@ fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDif
             let a = present(after.get(field));
             let changed = a.is_some_and(|v| !v.is_known())
                 || match (b, a) {
+                    (Some(b), Some(a)) if schema.is_ordered(field) => b != a,
                     (Some(b), Some(a)) => !b.same_as(a),
                     (b, a) => b != a,
                 };
@@ -246,7 +248,7 @@ fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDif
                 field: field.clone(),
                 before: b.cloned(),
                 after: a.cloned(),
-                forces_replacement: schema.force_new.contains(field),
+                forces_replacement: schema.is_force_new(field),
             })
         })
         .collect()

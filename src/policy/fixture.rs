@@ -2,6 +2,7 @@
 //! references between resources), its live counterpart (concrete ids, as providers read
 //! them back), and helpers to break one item and see which rules fire.
 
+use crate::provider::aws::kinds;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{evaluate, Report, ResourceView, StackView};
@@ -472,13 +473,13 @@ fn fake_id(resource: &Resource, n: usize) -> String {
     };
     let kind = resource.address.kind();
     let named = match kind {
-        "aws_iam_role"
-        | "aws_iam_instance_profile"
-        | "aws_cloudwatch_log_group"
-        | "aws_cloudwatch_event_rule"
-        | "aws_kms_alias" => input("name"),
-        "aws_lambda_function" => input("function_name"),
-        "aws_api_gateway_account" => Some("account".to_string()),
+        kinds::IAM_ROLE
+        | kinds::IAM_INSTANCE_PROFILE
+        | kinds::LOG_GROUP
+        | kinds::EVENT_RULE
+        | kinds::KMS_ALIAS => input("name"),
+        kinds::LAMBDA_FUNCTION => input("function_name"),
+        kinds::API_ACCOUNT => Some("account".to_string()),
         _ => None,
     };
     named.unwrap_or_else(|| {
@@ -489,13 +490,13 @@ fn fake_id(resource: &Resource, n: usize) -> String {
 
 fn fake_arn(kind: &str, id: &str) -> String {
     match kind {
-        "aws_iam_role" => format!("arn:aws:iam::{ACCOUNT}:role/{id}"),
-        "aws_iam_instance_profile" => format!("arn:aws:iam::{ACCOUNT}:instance-profile/{id}"),
-        "aws_cloudwatch_log_group" => {
+        kinds::IAM_ROLE => format!("arn:aws:iam::{ACCOUNT}:role/{id}"),
+        kinds::IAM_INSTANCE_PROFILE => format!("arn:aws:iam::{ACCOUNT}:instance-profile/{id}"),
+        kinds::LOG_GROUP => {
             format!("arn:aws:logs:{STACK_REGION}:{ACCOUNT}:log-group:{id}")
         }
-        "aws_lambda_function" => format!("arn:aws:lambda:{STACK_REGION}:{ACCOUNT}:function:{id}"),
-        "aws_kms_key" => format!("arn:aws:kms:{STACK_REGION}:{ACCOUNT}:key/{id}"),
+        kinds::LAMBDA_FUNCTION => format!("arn:aws:lambda:{STACK_REGION}:{ACCOUNT}:function:{id}"),
+        kinds::KMS_KEY => format!("arn:aws:kms:{STACK_REGION}:{ACCOUNT}:key/{id}"),
         _ => {
             let service = kind.trim_start_matches("aws_").replace('_', "-");
             format!("arn:aws:{service}:{STACK_REGION}:{ACCOUNT}:{id}")
@@ -526,7 +527,7 @@ pub fn live_resources(bp: &Blueprint) -> Vec<ResourceView> {
             out.entry(r.output.clone())
                 .or_insert_with(|| Value::str(format!("{id}/{}", r.output)));
         }
-        if resource.address.kind() == "aws_kms_key" {
+        if resource.address.kind() == kinds::KMS_KEY {
             out.insert("key_id".into(), Value::str(&id));
         }
         outputs.insert(resource.address.clone(), out);

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::model::Address;
 
 pub use render::{render_json, render_sarif, render_table, summary_line};
-pub use tags::UNTAGGABLE_KINDS;
+pub use tags::untaggable_kinds;
 pub use view::{ResourceView, StackView};
 
 /// `nova check` exit code: no error-level finding (warnings may be present).

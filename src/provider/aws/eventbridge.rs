@@ -1,7 +1,6 @@
 //! EventBridge: the `aws_cloudwatch_event_rule` provider (a scheduled rule on the default
 //! bus, with tags) and the `aws_cloudwatch_event_target` provider (one target of a rule).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,14 +8,13 @@ use aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 use aws_sdk_eventbridge::Client;
 
-use super::live::{owned_by, put_optional, put_string_map};
-use super::tag_diff::{user_tags, TagDiff};
-use super::{aws_error, has_code, optional_str, required_str, tags_of, AwsClients};
+use super::live::{put_optional, put_string_map};
+use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::{aws_error, has_code, ok_if_gone, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const RULE: &str = "aws_cloudwatch_event_rule";
-pub const TARGET: &str = "aws_cloudwatch_event_target";
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 
@@ -28,8 +26,46 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     ]
 }
 
+/// The codes of a rule or target that does not exist.
+const GONE: &[&str] = &[NOT_FOUND];
+
 fn not_found(err: &ProviderError) -> bool {
-    has_code(err, &[NOT_FOUND])
+    has_code(err, GONE)
+}
+
+/// EventBridge's tag calls on a rule ARN.
+struct EventsTags<'a>(&'a Client);
+
+#[async_trait]
+impl TagApi for EventsTags<'_> {
+    async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
+        let out = self
+            .0
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await;
+        let out = out.map_err(|e| aws_error("ListTagsForResource", e))?;
+        Ok(user_tags(out.tags().iter().map(|t| (t.key(), t.value()))))
+    }
+
+    async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let call = self.0.tag_resource().resource_arn(arn);
+        call.set_tags(Some(sdk_tags(tags.clone())?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TagResource", e))
+    }
+
+    async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
+        let call = self.0.untag_resource().resource_arn(arn);
+        call.set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UntagResource", e))
+    }
 }
 
 fn build_error(what: &str, err: impl std::fmt::Display) -> ProviderError {
@@ -52,10 +88,35 @@ fn sdk_tags(tags: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Tag>
 // aws_cloudwatch_event_rule
 // ---------------------------------------------------------------------------------------
 
+/// `aws_cloudwatch_event_rule`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static EVENT_RULE_SCHEMA: Schema = Schema::declare(
+    kinds::EVENT_RULE,
+    &[
+        f::string("name").required().force_new(),
+        f::string("schedule_expression"),
+        f::string("description"),
+        f::string("state"),
+        f::TAGS,
+    ],
+    &["id", "arn", "name"],
+    false,
+);
+
+/// `aws_cloudwatch_event_target`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static EVENT_TARGET_SCHEMA: Schema = Schema::declare(
+    kinds::EVENT_TARGET,
+    &[
+        f::string("rule").required().force_new(),
+        f::string("target_id").required().force_new(),
+        f::string("arn").required(),
+    ],
+    &["id"],
+    false,
+);
+
 /// `aws_cloudwatch_event_rule`: id = the rule name.
 pub struct RuleProvider {
     events: Client,
-    schema: Schema,
 }
 
 fn rule_outputs(name: &str, arn: &str) -> Outputs {
@@ -68,35 +129,12 @@ fn rule_outputs(name: &str, arn: &str) -> Outputs {
 
 impl RuleProvider {
     pub fn new(events: Client) -> Self {
-        RuleProvider {
-            events,
-            schema: Schema::new(RULE, &["name"], false),
-        }
+        RuleProvider { events }
     }
 
     async fn describe(&self, name: &str) -> Result<Option<DescribeRuleOutput>, ProviderError> {
-        match self.events.describe_rule().name(name).send().await {
-            Ok(out) => Ok(Some(out)),
-            Err(e) => {
-                let err = aws_error("DescribeRule", e);
-                if not_found(&err) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
-    }
-
-    async fn live_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
-        let out = self
-            .events
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListTagsForResource", e))?;
-        Ok(user_tags(out.tags().iter().map(|t| (t.key(), t.value()))))
+        let result = self.events.describe_rule().name(name).send().await;
+        unless_gone(result.map_err(|e| aws_error("DescribeRule", e)), GONE)
     }
 
     /// PutRule with every field of `inputs` (creates or overwrites); returns the ARN.
@@ -123,36 +161,12 @@ impl RuleProvider {
             .map(str::to_string)
             .ok_or_else(|| ProviderError::Other(format!("PutRule returned no ARN for {name}")))
     }
-
-    async fn apply_tags(&self, arn: &str, desired: &Inputs) -> Result<(), ProviderError> {
-        let live = self.live_tags(arn).await?;
-        let diff = TagDiff::between(&live, &tags_of(desired));
-        if !diff.remove.is_empty() {
-            self.events
-                .untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(diff.remove.clone()))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagResource", e))?;
-        }
-        if !diff.set.is_empty() {
-            self.events
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(sdk_tags(diff.set)?))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagResource", e))?;
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
 impl ResourceProvider for RuleProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &EVENT_RULE_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -188,10 +202,8 @@ impl ResourceProvider for RuleProvider {
             return Ok(Observed::Gone);
         };
         let arn = rule.arn().unwrap_or_default().to_string();
-        let tags = match self.live_tags(&arn).await {
-            Ok(tags) => tags,
-            Err(err) if not_found(&err) => return Ok(Observed::Gone),
-            Err(err) => return Err(err),
+        let Some(tags) = unless_gone(EventsTags(&self.events).list(&arn).await, GONE)? else {
+            return Ok(Observed::Gone);
         };
         let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(Value::str);
         let mut inputs = Inputs::new();
@@ -237,7 +249,7 @@ impl ResourceProvider for RuleProvider {
         ctx.note(&format!("updating rule {id}"));
         // Tags are changed by difference below, not by PutRule (which only adds).
         let arn = self.put_rule(new, None).await?;
-        self.apply_tags(&arn, new).await?;
+        sync_live_tags(&EventsTags(&self.events), &arn, &tags_of(new)).await?;
         Ok(rule_outputs(id, &arn))
     }
 
@@ -249,17 +261,8 @@ impl ResourceProvider for RuleProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         ctx.note(&format!("deleting rule {id}"));
-        match self.events.delete_rule().name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = aws_error("DeleteRule", e);
-                if not_found(&err) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        let result = self.events.delete_rule().name(id).send().await;
+        ok_if_gone(result.map_err(|e| aws_error("DeleteRule", e)), GONE)
     }
 
     async fn find_existing(
@@ -272,8 +275,7 @@ impl ResourceProvider for RuleProvider {
             return Ok(None);
         };
         let arn = rule.arn().unwrap_or_default();
-        let tags = self.live_tags(arn).await?;
-        if !owned_by(&tags, &ctx.stack, &ctx.address.to_string()) {
+        if !is_owned(&EventsTags(&self.events), arn, ctx).await? {
             return Ok(None);
         }
         Ok(Some(Created {
@@ -290,7 +292,6 @@ impl ResourceProvider for RuleProvider {
 /// `aws_cloudwatch_event_target`: id = `<rule>/<target_id>`.
 pub struct TargetProvider {
     events: Client,
-    schema: Schema,
 }
 
 fn target_id(rule: &str, target: &str) -> String {
@@ -314,10 +315,7 @@ fn target_outputs(id: &str) -> Outputs {
 
 impl TargetProvider {
     pub fn new(events: Client) -> Self {
-        TargetProvider {
-            events,
-            schema: Schema::new(TARGET, &["rule", "target_id"], false),
-        }
+        TargetProvider { events }
     }
 
     /// The target's ARN, `None` when the rule or the target is gone.
@@ -385,7 +383,7 @@ impl TargetProvider {
 #[async_trait]
 impl ResourceProvider for TargetProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &EVENT_TARGET_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {

@@ -10,25 +10,36 @@ use aws_sdk_apigateway::types::{Integration, IntegrationType};
 
 use super::{id_outputs, is_not_found, retry_busy, set_str, split_method_id, Gateway};
 use crate::model::{Inputs, Outputs};
+use crate::provider::aws::kinds;
 use crate::provider::aws::{aws_error, optional_str, required_str};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const KIND: &str = "aws_api_gateway_integration";
 
 const DEFAULT_TYPE: &str = "AWS_PROXY";
 const DEFAULT_INTEGRATION_METHOD: &str = "POST";
 
+/// `aws_api_gateway_integration`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_INTEGRATION_SCHEMA: Schema = Schema::declare(
+    kinds::API_INTEGRATION,
+    &[
+        f::string("rest_api_id").required().force_new(),
+        f::string("resource_id").required().force_new(),
+        f::string("http_method").required().force_new(),
+        f::string("type"),
+        f::string("integration_http_method"),
+        f::string("uri").required(),
+    ],
+    &["id"],
+    false,
+);
+
 pub struct IntegrationProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl IntegrationProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        IntegrationProvider {
-            gateway,
-            schema: Schema::new(KIND, &["rest_api_id", "resource_id", "http_method"], false),
-        }
+        IntegrationProvider { gateway }
     }
 
     /// PutIntegration with the type, integration method and uri in `inputs`.
@@ -96,7 +107,7 @@ impl IntegrationProvider {
 #[async_trait]
 impl ResourceProvider for IntegrationProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_INTEGRATION_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {

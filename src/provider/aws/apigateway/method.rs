@@ -7,25 +7,34 @@ use async_trait::async_trait;
 
 use super::{id_outputs, is_not_found, replace, retry_busy, set_str, split_method_id, Gateway};
 use crate::model::{Inputs, Outputs};
+use crate::provider::aws::kinds;
 use crate::provider::aws::{aws_error, optional_str, required_str};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const KIND: &str = "aws_api_gateway_method";
 
 /// The authorization type used when the input leaves it out.
 const DEFAULT_AUTHORIZATION: &str = "NONE";
 
+/// `aws_api_gateway_method`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_METHOD_SCHEMA: Schema = Schema::declare(
+    kinds::API_METHOD,
+    &[
+        f::string("rest_api_id").required().force_new(),
+        f::string("resource_id").required().force_new(),
+        f::string("http_method").required().force_new(),
+        f::string("authorization"),
+    ],
+    &["id"],
+    false,
+);
+
 pub struct MethodProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl MethodProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        MethodProvider {
-            gateway,
-            schema: Schema::new(KIND, &["rest_api_id", "resource_id", "http_method"], false),
-        }
+        MethodProvider { gateway }
     }
 
     /// The live authorization type, or `None` when the method (or its resource) is gone.
@@ -68,7 +77,7 @@ fn authorization_of(inputs: &Inputs) -> &str {
 #[async_trait]
 impl ResourceProvider for MethodProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_METHOD_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {

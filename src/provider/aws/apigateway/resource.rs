@@ -8,22 +8,30 @@ use aws_sdk_apigateway::types::Resource;
 
 use super::{is_not_found, retry_busy, set_str, Gateway};
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
 use crate::provider::aws::{aws_error, required_str};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
-pub const KIND: &str = "aws_api_gateway_resource";
+/// `aws_api_gateway_resource`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_RESOURCE_SCHEMA: Schema = Schema::declare(
+    kinds::API_RESOURCE,
+    &[
+        f::string("rest_api_id").required().force_new(),
+        f::string("parent_id").required().force_new(),
+        f::string("path_part").required().force_new(),
+    ],
+    &["id", "path"],
+    false,
+);
 
 pub struct ApiResourceProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl ApiResourceProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        ApiResourceProvider {
-            gateway,
-            schema: Schema::new(KIND, &["rest_api_id", "parent_id", "path_part"], false),
-        }
+        ApiResourceProvider { gateway }
     }
 
     /// The resource, or `None` when it (or its API) no longer exists.
@@ -62,7 +70,7 @@ fn outputs_of(id: &str, path: Option<&str>) -> Outputs {
 #[async_trait]
 impl ResourceProvider for ApiResourceProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_RESOURCE_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {

@@ -6,24 +6,32 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 
-use super::{is_not_found, owned_by, replace, retry_busy, set_str, set_tags, Gateway};
+use super::{is_not_found, owned, replace, retry_busy, set_str, set_tags, Gateway};
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
 use crate::provider::aws::{aws_error, optional_str, required_str, tags_of};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
-pub const KIND: &str = "aws_api_gateway_rest_api";
+/// `aws_api_gateway_rest_api`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_REST_API_SCHEMA: Schema = Schema::declare(
+    kinds::API_REST_API,
+    &[
+        f::string("name").required(),
+        f::string("description"),
+        f::TAGS,
+    ],
+    &["id", "root_resource_id", "execution_arn"],
+    false,
+);
 
 pub struct RestApiProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl RestApiProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        RestApiProvider {
-            gateway,
-            schema: Schema::new(KIND, &[], false),
-        }
+        RestApiProvider { gateway }
     }
 
     /// The id of the API's `/` resource: from the API itself when AWS returns it, else the
@@ -75,7 +83,7 @@ impl RestApiProvider {
 #[async_trait]
 impl ResourceProvider for RestApiProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_REST_API_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -214,7 +222,7 @@ impl ResourceProvider for RestApiProvider {
             let found = page
                 .items()
                 .iter()
-                .find(|api| owned_by(api.tags(), ctx))
+                .find(|api| owned(api.tags(), ctx))
                 .and_then(|api| api.id().map(|id| (id.to_string(), api.root_resource_id())));
             if let Some((id, root)) = found {
                 let root = root.map(str::to_string);
