@@ -1,6 +1,6 @@
 //! End-to-end: the real `nova` binary brings the production stack up on LocalStack, and
 //! the stack is checked item by item against the seed checklist
-//! (`MODEL_FAILURES.md`) with the raw AWS SDK — never through nova's own state. Then the
+//! (`docs/checklist.md`) with the raw AWS SDK — never through nova's own state. Then the
 //! instance count is scaled up and back down, and everything is destroyed and checked
 //! gone by listing.
 //!

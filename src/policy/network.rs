@@ -8,8 +8,8 @@ use super::view::{default_routes, show};
 use super::{Finding, Rule, Severity, StackView};
 use crate::model::Value;
 
-/// The only region the checklist allows.
-pub const REQUIRED_REGION: &str = "us-east-1";
+// The only region the checklist allows (the config refuses any other for this stack).
+use crate::config::REGION as REQUIRED_REGION;
 
 pub const REGION: Rule = Rule {
     id: "NOVA-NET-001",
