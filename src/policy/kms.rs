@@ -175,6 +175,11 @@ mod tests {
     fn logs_without_the_key_fire_kms_001() {
         let mut bp = blueprint();
         unset(&mut bp, "aws_cloudwatch_log_group.api_access", "kms_key_id");
+        unset(
+            &mut bp,
+            "aws_cloudwatch_log_group.api_execution",
+            "kms_key_id",
+        );
         unset(&mut bp, "aws_cloudwatch_log_group.health", "kms_key_id");
         // Each log group's own rule fires too: the key is used for no log at all.
         let report = assert_fires_only(&bp, &["NOVA-API-002", "NOVA-KMS-001", "NOVA-LAM-004"]);
