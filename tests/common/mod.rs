@@ -14,6 +14,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake;
 pub mod nova;
 
 use std::io::{Read, Write};
