@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::conformance::Case;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -178,11 +180,30 @@ fn lambda_uri(function: &str) -> String {
     )
 }
 
+/// `aws_api_gateway_rest_api`: changed in place to a new description and tags (changed,
+/// added, removed); drift = tags added and changed by hand.
 #[tokio::test]
-async fn rest_api_create_read_update_drift_delete() {
+async fn rest_api_conformance() {
     let env = Env::new("apigw-api").await;
     let applied = env.api_inputs("main", "first");
-    let (id, outputs) = env.create(API, "main", &applied).await;
+    // In place: a new description, a changed tag, an added tag, a removed tag.
+    let mut updated = env.api_inputs("main", "second");
+    let mut tags = updated["tags"].as_map().expect("tags").clone();
+    tags.remove("Environment");
+    tags.insert("ManagedBy".into(), Value::str("nova-2"));
+    tags.insert("Owner".into(), Value::str("team"));
+    updated.insert("tags".into(), Value::Map(tags));
+    let case = Case {
+        provider: env.provider(API).clone(),
+        ctx: env.ctx(API, "main"),
+        other: env.ctx(API, "other"),
+        desired: applied.clone(),
+        changes: vec![updated.clone()],
+    };
+    // Read matches what was applied; find_existing finds it by its ownership tags, and
+    // another address owns nothing.
+    let created = case.create().await;
+    let (id, outputs) = (created.id.clone(), created.outputs.clone());
 
     // Outputs: the root resource is the `/` resource, the execution ARN names the account.
     let resources = env
@@ -205,66 +226,31 @@ async fn rest_api_create_read_update_drift_delete() {
         format!("arn:aws:execute-api:us-east-1:{}:{id}", common::ACCOUNT_ID)
     );
 
-    // Read matches what was applied.
-    let (live, read_outputs) = env.present(API, "main", &id, &applied).await;
-    assert_eq!(live, applied);
-    assert_eq!(read_outputs, outputs);
-
-    // find_existing finds it by its ownership tags.
-    let found = env
-        .provider(API)
-        .find_existing(&env.ctx(API, "main"), &applied)
-        .await
-        .expect("find_existing");
-    assert_eq!(found.map(|c| c.id), Some(id.clone()));
-    let other = env
-        .provider(API)
-        .find_existing(&env.ctx(API, "other"), &applied)
-        .await
-        .expect("find_existing");
-    assert_eq!(other, None, "another address owns nothing");
-
-    // In place: a new description, a changed tag, an added tag, a removed tag.
-    let mut updated = env.api_inputs("main", "second");
-    let mut tags = updated["tags"].as_map().expect("tags").clone();
-    tags.remove("Environment");
-    tags.insert("ManagedBy".into(), Value::str("nova-2"));
-    tags.insert("Owner".into(), Value::str("team"));
-    updated.insert("tags".into(), Value::Map(tags));
-    let new_outputs = env
-        .update(API, "main", &id, &applied, &updated, &outputs)
-        .await;
+    let new_outputs = case.update(&created, &applied, &updated).await;
     assert_eq!(new_outputs, outputs);
-    let (live, _) = env.present(API, "main", &id, &updated).await;
-    assert_eq!(live, updated);
 
-    // Out of band: someone adds a tag and changes another; read shows the drift.
-    let arn = format!("arn:aws:apigateway:us-east-1::/restapis/{id}");
-    env.clients
-        .apigateway
-        .tag_resource()
-        .resource_arn(&arn)
-        .tags("Rogue", "yes")
-        .tags("Owner", "someone-else")
-        .send()
-        .await
-        .expect("TagResource out of band");
-    let (live, _) = env.present(API, "main", &id, &updated).await;
-    let live_tags = live["tags"].as_map().expect("tags");
-    assert_eq!(live_tags.get("Rogue"), Some(&Value::str("yes")));
-    assert_eq!(live_tags.get("Owner"), Some(&Value::str("someone-else")));
-    assert_ne!(live, updated, "drift is visible");
-
-    // Updating from the drifted state restores the desired tags exactly.
-    env.update(API, "main", &id, &live, &updated, &outputs)
-        .await;
-    let (live, _) = env.present(API, "main", &id, &updated).await;
-    assert_eq!(live, updated);
+    // Out of band: someone adds a tag and changes another; read shows the drift, and
+    // updating from the drifted state restores the desired tags exactly.
+    case.drift_and_restore(&created, &updated, async |_| {
+        let arn = format!("arn:aws:apigateway:us-east-1::/restapis/{id}");
+        env.clients
+            .apigateway
+            .tag_resource()
+            .resource_arn(&arn)
+            .tags("Rogue", "yes")
+            .tags("Owner", "someone-else")
+            .send()
+            .await
+            .expect("TagResource out of band");
+        let (live, _) = env.present(API, "main", &id, &updated).await;
+        let live_tags = live["tags"].as_map().expect("tags");
+        assert_eq!(live_tags.get("Rogue"), Some(&Value::str("yes")));
+        assert_eq!(live_tags.get("Owner"), Some(&Value::str("someone-else")));
+    })
+    .await;
 
     // Delete, then it is gone; deleting again succeeds.
-    env.delete(API, "main", &id, &updated, &outputs).await;
-    assert_eq!(env.read(API, "main", &id, &updated).await, Observed::Gone);
-    env.delete(API, "main", &id, &updated, &outputs).await;
+    case.delete(&created, &updated).await;
 }
 
 #[tokio::test]

@@ -4,10 +4,12 @@
 
 mod common;
 
+use common::conformance::Case;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use aws_sdk_ec2::types::{Filter, Tag};
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, Tag};
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::aws::{ec2_network, AwsClients};
 use nova::provider::{Created, Observed, OpContext, ResourceProvider, SilentProgress};
@@ -124,15 +126,37 @@ impl World {
         self.delete(address, created, inputs).await;
     }
 
-    async fn vpc(&self, name: &str, cidr: &str) -> (Created, Inputs) {
-        let address = format!("aws_vpc.{name}");
-        let inputs = fields(vec![
+    /// The conformance table of one resource at `address` (the other address is
+    /// `<kind>.other`).
+    fn case(&self, address: &str, desired: &Inputs, changes: Vec<Inputs>) -> Case {
+        let kind = address.split('.').next().expect("kind");
+        Case {
+            provider: self.provider(kind),
+            ctx: self.ctx(address),
+            other: self.ctx(&format!("{kind}.other")),
+            desired: desired.clone(),
+            changes,
+        }
+    }
+
+    fn vpc_inputs(&self, name: &str, cidr: &str) -> Inputs {
+        fields(vec![
             ("cidr_block", s(cidr)),
             ("enable_dns_support", Value::Bool(true)),
             ("enable_dns_hostnames", Value::Bool(true)),
-            ("tags", self.tags(&address, &[("Name", name)])),
-        ]);
-        (self.create(&address, &inputs).await, inputs)
+            (
+                "tags",
+                self.tags(&format!("aws_vpc.{name}"), &[("Name", name)]),
+            ),
+        ])
+    }
+
+    async fn vpc(&self, name: &str, cidr: &str) -> (Created, Inputs) {
+        let inputs = self.vpc_inputs(name, cidr);
+        (
+            self.create(&format!("aws_vpc.{name}"), &inputs).await,
+            inputs,
+        )
     }
 
     async fn subnet(&self, name: &str, vpc_id: &str, cidr: &str) -> (Created, Inputs) {
@@ -192,38 +216,47 @@ fn out_str<'a>(outputs: &'a Outputs, field: &str) -> &'a str {
         .unwrap_or_else(|| panic!("output {field} missing in {outputs:?}"))
 }
 
+/// `aws_vpc`: created with DNS support and hostnames and a Name tag; changed in place to
+/// DNS hostnames off and other tags; drift = a Name tag set by someone else.
 #[tokio::test]
-async fn vpc_create_read_update_replace_delete() {
+async fn vpc_conformance_and_replacement() {
     let w = World::new("vpc").await;
-    let (vpc, inputs) = w.vpc("main", "10.10.0.0/16").await;
-    assert!(vpc.id.starts_with("vpc-"), "{}", vpc.id);
-    assert_eq!(out_str(&vpc.outputs, "id"), vpc.id);
-    assert_eq!(out_str(&vpc.outputs, "cidr_block"), "10.10.0.0/16");
-    assert!(out_str(&vpc.outputs, "arn").ends_with(&format!(":vpc/{}", vpc.id)));
-
-    let (live, _) = w.present("aws_vpc.main", &vpc.id, &inputs).await;
-    assert_eq!(live, inputs, "read matches the inputs");
-
-    // In place: tags and DNS hostnames.
+    let inputs = w.vpc_inputs("main", "10.10.0.0/16");
+    // In place: tags and DNS hostnames (the Name tag removed, DNS hostnames off).
     let new = with(
         &with(&inputs, "enable_dns_hostnames", Value::Bool(false)),
         "tags",
         w.tags("aws_vpc.main", &[("Environment", "Production")]),
     );
-    w.update("aws_vpc.main", &vpc.id, &inputs, &new, &vpc.outputs)
-        .await;
-    let (live, _) = w.present("aws_vpc.main", &vpc.id, &new).await;
-    assert_eq!(
-        live, new,
-        "read shows the update (Name tag removed, DNS off)"
-    );
+    let case = w.case("aws_vpc.main", &inputs, vec![new.clone()]);
+    let vpc = case.create().await;
+    assert!(vpc.id.starts_with("vpc-"), "{}", vpc.id);
+    assert_eq!(out_str(&vpc.outputs, "id"), vpc.id);
+    assert_eq!(out_str(&vpc.outputs, "cidr_block"), "10.10.0.0/16");
+    assert!(out_str(&vpc.outputs, "arn").ends_with(&format!(":vpc/{}", vpc.id)));
+    let current = case.update_each(&vpc).await;
+
+    // A tag changed by someone else shows as drift, and an update puts it back.
+    case.drift_and_restore(&vpc, &current, async |vpc| {
+        w.ec2()
+            .create_tags()
+            .resources(&vpc.id)
+            .tags(Tag::builder().key("Name").value("hacked").build())
+            .send()
+            .await
+            .expect("raw CreateTags");
+        let (live, _) = w.present("aws_vpc.main", &vpc.id, &current).await;
+        let tags = live["tags"].as_map().expect("tags map");
+        assert_eq!(tags.get("Name"), Some(&s("hacked")));
+        assert_ne!(live["tags"], current["tags"]);
+    })
+    .await;
 
     // Forcing change (CBD): new VPC with the new CIDR, then the old one deleted.
     let replaced = with(&new, "cidr_block", s("10.11.0.0/16"));
     let vpc2 = w.create("aws_vpc.main", &replaced).await;
     assert_ne!(vpc2.id, vpc.id);
-    w.delete("aws_vpc.main", &vpc, &new).await;
-    assert_eq!(w.read("aws_vpc.main", &vpc.id, &new).await, Observed::Gone);
+    case.delete(&vpc, &new).await;
     let (live, _) = w.present("aws_vpc.main", &vpc2.id, &replaced).await;
     assert_eq!(live["cidr_block"], s("10.11.0.0/16"));
 
@@ -232,36 +265,9 @@ async fn vpc_create_read_update_replace_delete() {
 }
 
 #[tokio::test]
-async fn vpc_drift_out_of_band_and_find_existing() {
+async fn vpc_deleted_out_of_band_is_gone() {
     let w = World::new("vpcdrift").await;
     let (vpc, inputs) = w.vpc("main", "10.12.0.0/16").await;
-
-    let found = w
-        .provider("aws_vpc")
-        .find_existing(&w.ctx("aws_vpc.main"), &inputs)
-        .await
-        .expect("find_existing");
-    assert_eq!(found.map(|c| c.id), Some(vpc.id.clone()));
-    let none = w
-        .provider("aws_vpc")
-        .find_existing(&w.ctx("aws_vpc.unknown"), &inputs)
-        .await
-        .expect("find_existing");
-    assert_eq!(none, None);
-
-    // A tag changed by someone else shows as drift.
-    w.ec2()
-        .create_tags()
-        .resources(&vpc.id)
-        .tags(Tag::builder().key("Name").value("hacked").build())
-        .send()
-        .await
-        .expect("raw CreateTags");
-    let (live, _) = w.present("aws_vpc.main", &vpc.id, &inputs).await;
-    let tags = live["tags"].as_map().expect("tags map");
-    assert_eq!(tags.get("Name"), Some(&s("hacked")));
-    assert_ne!(live["tags"], inputs["tags"]);
-
     // Deleted out of band: read says Gone, delete succeeds.
     w.ec2()
         .delete_vpc()
@@ -277,7 +283,7 @@ async fn vpc_drift_out_of_band_and_find_existing() {
 }
 
 #[tokio::test]
-async fn subnet_create_read_update_replace_delete() {
+async fn subnet_conformance_and_replacement() {
     let w = World::new("subnet").await;
     let (vpc, vpc_inputs) = w.vpc("main", "10.20.0.0/16").await;
     let address = "aws_subnet.public[0]";
@@ -288,29 +294,34 @@ async fn subnet_create_read_update_replace_delete() {
         ("map_public_ip_on_launch", Value::Bool(true)),
         ("tags", w.tags(address, &[("Name", "public-1")])),
     ]);
-    let subnet = w.create(address, &inputs).await;
-    assert!(subnet.id.starts_with("subnet-"));
-    assert_eq!(out_str(&subnet.outputs, "availability_zone"), "us-east-1a");
-    assert!(out_str(&subnet.outputs, "arn").contains(&subnet.id));
-    let (live, _) = w.present(address, &subnet.id, &inputs).await;
-    assert_eq!(live, inputs);
-
     let new = with(
         &with(&inputs, "map_public_ip_on_launch", Value::Bool(false)),
         "tags",
         w.tags(address, &[("Name", "public-1b")]),
     );
-    w.update(address, &subnet.id, &inputs, &new, &subnet.outputs)
-        .await;
-    let (live, _) = w.present(address, &subnet.id, &new).await;
-    assert_eq!(live, new);
+    let case = w.case(address, &inputs, vec![new.clone()]);
+    let subnet = case.create().await;
+    assert!(subnet.id.starts_with("subnet-"));
+    assert_eq!(out_str(&subnet.outputs, "availability_zone"), "us-east-1a");
+    assert!(out_str(&subnet.outputs, "arn").contains(&subnet.id));
+    let current = case.update_each(&subnet).await;
+    // Public IPs switched back on by hand: drift, and the update turns them off again.
+    case.drift_and_restore(&subnet, &current, async |subnet| {
+        w.ec2()
+            .modify_subnet_attribute()
+            .subnet_id(&subnet.id)
+            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .expect("raw ModifySubnetAttribute");
+    })
+    .await;
 
     // Forcing change (not CBD): delete the old one, then create the new one.
     let replaced = with(&new, "cidr_block", s("10.20.2.0/24"));
-    w.delete(address, &subnet, &new).await;
+    case.delete(&subnet, &new).await;
     let subnet2 = w.create(address, &replaced).await;
     assert_ne!(subnet2.id, subnet.id);
-    assert_eq!(w.read(address, &subnet.id, &new).await, Observed::Gone);
 
     // Deleted out of band.
     w.ec2()

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::conformance::Case;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -404,19 +406,6 @@ async fn iam_role_lifecycle() {
         "web role",
         &[],
     );
-    let created = roles.create(&ctx, &v1).await.expect("create role");
-    assert_eq!(created.id, name);
-    assert_eq!(
-        created.outputs["arn"],
-        Value::String(format!("arn:aws:iam::{}:role/{name}", common::ACCOUNT_ID))
-    );
-    assert!(created.outputs["unique_id"]
-        .as_str()
-        .is_some_and(|s| !s.is_empty()));
-    let (live, outputs) = present(roles.read(&ctx, &name, &v1).await.expect("read"));
-    assert_eq!(live, v1, "a fresh role reads back as applied (no drift)");
-    assert_eq!(outputs, created.outputs);
-
     // In place: swap the managed policy, change the inline one and add another, tags,
     // description.
     let v2 = role_inputs(
@@ -430,12 +419,24 @@ async fn iam_role_lifecycle() {
         "web role v2",
         &[("Owner", "ops")],
     );
-    roles
-        .update(&ctx, &name, &v1, &v2, &created.outputs)
-        .await
-        .expect("update role");
-    let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(live, v2);
+    let case = Case {
+        provider: roles.clone(),
+        ctx: ctx.clone(),
+        other: ctx_for_other_address(&ctx, "aws_iam_role"),
+        desired: v1.clone(),
+        changes: vec![v2.clone()],
+    };
+    // A fresh role reads back as applied (no drift); adopted for its address only.
+    let created = case.create().await;
+    assert_eq!(created.id, name);
+    assert_eq!(
+        created.outputs["arn"],
+        Value::String(format!("arn:aws:iam::{}:role/{name}", common::ACCOUNT_ID))
+    );
+    assert!(created.outputs["unique_id"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    case.update_each(&created).await;
     let attached = clients
         .iam
         .list_attached_role_policies()
@@ -450,52 +451,45 @@ async fn iam_role_lifecycle() {
         .collect();
     assert_eq!(arns, [SSM_CORE]);
 
-    // Out-of-band: a tag changed and an inline policy removed show as drift.
-    clients
-        .iam
-        .tag_role()
-        .role_name(&name)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("Owner")
-                .value("intruder")
-                .build()
-                .expect("tag"),
-        )
-        .send()
-        .await
-        .expect("TagRole");
-    clients
-        .iam
-        .delete_role_policy()
-        .role_name(&name)
-        .policy_name("metrics")
-        .send()
-        .await
-        .expect("DeleteRolePolicy");
-    let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(
-        live["tags"].as_map().expect("map")["Owner"],
-        Value::str("intruder")
-    );
-    assert!(!live["inline_policies"]
-        .as_map()
-        .expect("map")
-        .contains_key("metrics"));
-    roles
-        .update(&ctx, &name, &v2, &v2, &created.outputs)
-        .await
-        .expect("update undoes drift");
-    let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(live, v2);
+    // Out-of-band: a tag changed and an inline policy removed show as drift; an update
+    // undoes it.
+    case.drift_and_restore(&created, &v2, async |_| {
+        clients
+            .iam
+            .tag_role()
+            .role_name(&name)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("Owner")
+                    .value("intruder")
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("TagRole");
+        clients
+            .iam
+            .delete_role_policy()
+            .role_name(&name)
+            .policy_name("metrics")
+            .send()
+            .await
+            .expect("DeleteRolePolicy");
+        let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
+        assert_eq!(
+            live["tags"].as_map().expect("map")["Owner"],
+            Value::str("intruder")
+        );
+        assert!(!live["inline_policies"]
+            .as_map()
+            .expect("map")
+            .contains_key("metrics"));
+    })
+    .await;
 
     // Adoption: only with this stack's and address's ownership tags.
-    let found = roles
-        .find_existing(&ctx, &v2)
-        .await
-        .expect("find")
-        .expect("adopted");
-    assert_eq!(found.id, name);
+    case.assert_found(&created).await;
     let mut foreign = ctx.clone();
     foreign.stack = format!("{stack}-other");
     assert!(roles
@@ -523,18 +517,7 @@ async fn iam_role_lifecycle() {
     assert_eq!(live, v3);
 
     // Delete (with an attached policy) and read Gone; delete again is fine.
-    roles
-        .delete(&ctx, &new_name, &v3, &replaced.outputs)
-        .await
-        .expect("delete role");
-    assert_eq!(
-        roles.read(&ctx, &new_name, &v3).await.expect("read"),
-        Observed::Gone
-    );
-    roles
-        .delete(&ctx, &new_name, &v3, &replaced.outputs)
-        .await
-        .expect("second delete");
+    case.delete(&replaced, &v3).await;
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::conformance::Case;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -127,8 +129,10 @@ async fn schedule_key_deletion(clients: &AwsClients, arn: &str) {
         .await;
 }
 
+/// `aws_cloudwatch_log_group`: created KMS-encrypted with 7 days' retention; changed in
+/// place to 30 days and another Name tag; drift = a tag set by hand.
 #[tokio::test]
-async fn log_group_lifecycle() {
+async fn log_group_conformance_and_replacement() {
     let clients = clients().await;
     let stack = common::unique_stack("logs");
     let p = provider(&clients, "aws_cloudwatch_log_group");
@@ -136,44 +140,35 @@ async fn log_group_lifecycle() {
     let key1 = kms_key_arn(&clients, &stack).await;
     let key2 = kms_key_arn(&clients, &stack).await;
     let name = format!("/aws/lambda/{stack}-health");
-    let mut desired = inputs(&[
+    let desired = inputs(&[
         ("name", Value::str(&name)),
         ("kms_key_id", Value::str(&key1)),
         ("retention_in_days", Value::Int(7)),
         ("tags", tags(&c, &[("Name", "health")])),
     ]);
+    // update in place: retention and tags
+    let mut updated = desired.clone();
+    updated.insert("retention_in_days".into(), Value::Int(30));
+    updated.insert("tags".into(), tags(&c, &[("Name", "health-2")]));
+    let case = Case {
+        provider: p.clone(),
+        ctx: c.clone(),
+        other: ctx(&stack, "aws_cloudwatch_log_group", "other"),
+        desired: desired.clone(),
+        changes: vec![updated.clone()],
+    };
 
-    // create -> read matches
-    let created = p.create(&c, &desired).await.expect("create log group");
+    // create -> read matches; crash recovery finds it by name + ownership tags, not for
+    // another address
+    let created = case.create().await;
     assert_eq!(created.id, name);
     assert_eq!(out_str(&created.outputs, "name"), name);
     assert_eq!(
         out_str(&created.outputs, "arn"),
         format!("arn:aws:logs:us-east-1:000000000000:log-group:{name}")
     );
-    let (live, outputs) = read_present(&*p, &c, &name, &desired).await;
-    assert_eq!(live, desired, "read after create");
-    assert_eq!(outputs, created.outputs);
 
-    // crash recovery finds it by name + ownership tags; not for another address
-    let found = p.find_existing(&c, &desired).await.expect("find_existing");
-    assert_eq!(found.map(|f| f.id), Some(name.clone()));
-    let other = ctx(&stack, "aws_cloudwatch_log_group", "other");
-    assert!(p
-        .find_existing(&other, &desired)
-        .await
-        .expect("find")
-        .is_none());
-
-    // update in place: retention and tags
-    let mut updated = desired.clone();
-    updated.insert("retention_in_days".into(), Value::Int(30));
-    updated.insert("tags".into(), tags(&c, &[("Name", "health-2")]));
-    p.update(&c, &name, &desired, &updated, &created.outputs)
-        .await
-        .expect("update retention and tags");
-    let (live, _) = read_present(&*p, &c, &name, &updated).await;
-    assert_eq!(live, updated, "read after retention/tag update");
+    let mut desired = case.update_each(&created).await;
     let raw = clients
         .logs
         .describe_log_groups()
@@ -187,7 +182,6 @@ async fn log_group_lifecycle() {
         .find(|g| g.log_group_name() == Some(name.as_str()))
         .expect("log group listed");
     assert_eq!(group.retention_in_days(), Some(30));
-    desired = updated;
 
     // update in place: KMS key (AssociateKmsKey). LocalStack 4.8 does not implement it:
     // then the provider must have made exactly that call.
@@ -208,32 +202,25 @@ async fn log_group_lifecycle() {
         Err(err) => panic!("KMS key update failed: {err}"),
     }
 
-    // out-of-band tag change => drift
-    clients
-        .logs
-        .tag_resource()
-        .resource_arn(out_str(&created.outputs, "arn"))
-        .tags("Name", "changed-by-hand")
-        .send()
-        .await
-        .expect("TagResource out of band");
-    let (live, _) = read_present(&*p, &c, &name, &desired).await;
-    assert_ne!(
-        live, desired,
-        "an out-of-band tag change must show as drift"
-    );
-    assert_eq!(
-        live.get("tags")
-            .and_then(Value::as_map)
-            .and_then(|m| m.get("Name")),
-        Some(&Value::str("changed-by-hand"))
-    );
-    // ... and update puts it back
-    p.update(&c, &name, &live, &desired, &created.outputs)
-        .await
-        .expect("update restores tags");
-    let (live, _) = read_present(&*p, &c, &name, &desired).await;
-    assert_eq!(live, desired);
+    // out-of-band tag change => drift, and update puts it back
+    case.drift_and_restore(&created, &desired, async |created| {
+        clients
+            .logs
+            .tag_resource()
+            .resource_arn(out_str(&created.outputs, "arn"))
+            .tags("Name", "changed-by-hand")
+            .send()
+            .await
+            .expect("TagResource out of band");
+        let (live, _) = read_present(&*p, &c, &name, &desired).await;
+        assert_eq!(
+            live.get("tags")
+                .and_then(Value::as_map)
+                .and_then(|m| m.get("Name")),
+            Some(&Value::str("changed-by-hand"))
+        );
+    })
+    .await;
 
     // forcing change: a new name replaces it (create new, delete old: not CBD)
     assert!(p.schema().is_force_new("name"));
@@ -250,13 +237,11 @@ async fn log_group_lifecycle() {
     assert_eq!(live, renamed);
 
     // delete -> Gone; deleting again succeeds
-    p.delete(&c, &renamed_name, &renamed, &replacement.outputs)
-        .await
-        .expect("delete");
-    assert_gone(&*p, &c, &renamed_name, &renamed).await;
-    p.delete(&c, &renamed_name, &renamed, &replacement.outputs)
-        .await
-        .expect("delete of a deleted log group succeeds");
+    let renamed_case = Case {
+        desired: renamed.clone(),
+        ..case
+    };
+    renamed_case.delete(&replacement, &renamed).await;
 
     // out-of-band delete => Gone
     let oob = p.create(&c, &desired).await.expect("create again");

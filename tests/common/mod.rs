@@ -14,6 +14,7 @@
 
 #![allow(dead_code)]
 
+pub mod conformance;
 pub mod fake;
 pub mod nova;
 
