@@ -42,6 +42,9 @@ const PROFILE_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 const STATE_WAIT: Duration = Duration::from_secs(600);
 const NOT_FOUND: &str = "InvalidInstanceID.NotFound";
 
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 1] = [&INSTANCE_SCHEMA];
+
 /// The EC2 instance provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![Arc::new(Ec2Instance::new(clients))]

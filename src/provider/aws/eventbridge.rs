@@ -18,6 +18,9 @@ use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvi
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 2] = [&EVENT_RULE_SCHEMA, &EVENT_TARGET_SCHEMA];
+
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![

@@ -27,6 +27,9 @@ const NO_SUCH_ENTITY: &str = "NoSuchEntity";
 /// How long to retry while IAM has not yet propagated a new role or a removed attachment.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(60);
 
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 2] = [&IAM_ROLE_SCHEMA, &IAM_INSTANCE_PROFILE_SCHEMA];
+
 /// The IAM providers.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![

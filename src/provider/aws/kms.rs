@@ -28,6 +28,9 @@ const ENABLE_WAIT: Duration = Duration::from_secs(120);
 const NOT_FOUND: &str = "NotFoundException";
 const GONE: &[&str] = &[NOT_FOUND];
 
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 2] = [&KMS_KEY_SCHEMA, &KMS_ALIAS_SCHEMA];
+
 /// The KMS providers.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![

@@ -41,6 +41,9 @@ const UPDATED_LIMIT: Duration = Duration::from_secs(600);
 /// How long a deleted function may still be visible.
 const DELETED_LIMIT: Duration = Duration::from_secs(300);
 
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 2] = [&LAMBDA_FUNCTION_SCHEMA, &LAMBDA_PERMISSION_SCHEMA];
+
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![

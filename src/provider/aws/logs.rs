@@ -17,6 +17,9 @@ use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvi
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 1] = [&LOG_GROUP_SCHEMA];
+
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![Arc::new(LogGroupProvider::new(clients.logs.clone()))]

@@ -55,34 +55,19 @@ pub fn providers(clients: &AwsClients) -> Providers {
 }
 
 /// The schema of every kind nova manages (pure data: no clients needed), in the order of
-/// docs/resources.md.
-pub fn schemas() -> [&'static Schema; 24] {
+/// docs/resources.md; each service module lists its own next to its providers.
+pub fn schemas() -> Vec<&'static Schema> {
     [
-        &kms::KMS_KEY_SCHEMA,
-        &kms::KMS_ALIAS_SCHEMA,
-        &ec2_network::VPC_SCHEMA,
-        &ec2_network::INTERNET_GATEWAY_SCHEMA,
-        &ec2_network::SUBNET_SCHEMA,
-        &ec2_network::EIP_SCHEMA,
-        &ec2_network::NAT_GATEWAY_SCHEMA,
-        &ec2_network::ROUTE_TABLE_SCHEMA,
-        &ec2_network::SECURITY_GROUP_SCHEMA,
-        &iam::IAM_ROLE_SCHEMA,
-        &iam::IAM_INSTANCE_PROFILE_SCHEMA,
-        &ec2_instance::INSTANCE_SCHEMA,
-        &logs::LOG_GROUP_SCHEMA,
-        &lambda::LAMBDA_FUNCTION_SCHEMA,
-        &lambda::LAMBDA_PERMISSION_SCHEMA,
-        &eventbridge::EVENT_RULE_SCHEMA,
-        &eventbridge::EVENT_TARGET_SCHEMA,
-        &apigateway::API_REST_API_SCHEMA,
-        &apigateway::API_RESOURCE_SCHEMA,
-        &apigateway::API_METHOD_SCHEMA,
-        &apigateway::API_INTEGRATION_SCHEMA,
-        &apigateway::API_DEPLOYMENT_SCHEMA,
-        &apigateway::API_STAGE_SCHEMA,
-        &apigateway::API_ACCOUNT_SCHEMA,
+        &kms::SCHEMAS[..],
+        &ec2_network::SCHEMAS,
+        &iam::SCHEMAS,
+        &ec2_instance::SCHEMAS,
+        &logs::SCHEMAS,
+        &lambda::SCHEMAS,
+        &eventbridge::SCHEMAS,
+        &apigateway::SCHEMAS,
     ]
+    .concat()
 }
 
 /// The schema of `kind`, if nova manages it.

@@ -23,7 +23,7 @@ use super::live::observed_optional;
 use super::tags::{owned_by, sync_live_tags, tags_value, user_tags, TagApi, Tags};
 use super::{aws_error, has_code, retry_while, AwsClients};
 use crate::model::{Inputs, Value};
-use crate::provider::{OpContext, ProviderError, ResourceProvider};
+use crate::provider::{OpContext, ProviderError, ResourceProvider, Schema};
 
 pub use account::{AccountProvider, API_ACCOUNT_SCHEMA};
 pub use deployment::{DeploymentProvider, API_DEPLOYMENT_SCHEMA};
@@ -32,6 +32,17 @@ pub use method::{MethodProvider, API_METHOD_SCHEMA};
 pub use resource::{ApiResourceProvider, API_RESOURCE_SCHEMA};
 pub use rest_api::{RestApiProvider, API_REST_API_SCHEMA};
 pub use stage::{StageProvider, API_STAGE_SCHEMA};
+
+/// The schemas of this module's kinds (see [`crate::provider::aws::schemas`]).
+pub const SCHEMAS: [&Schema; 7] = [
+    &API_REST_API_SCHEMA,
+    &API_RESOURCE_SCHEMA,
+    &API_METHOD_SCHEMA,
+    &API_INTEGRATION_SCHEMA,
+    &API_DEPLOYMENT_SCHEMA,
+    &API_STAGE_SCHEMA,
+    &API_ACCOUNT_SCHEMA,
+];
 
 /// Every API Gateway provider, sharing one client and one cached account id.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {

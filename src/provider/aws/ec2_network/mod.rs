@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{Inputs, Value};
-use crate::provider::{ProviderError, ResourceProvider};
+use crate::provider::{ProviderError, ResourceProvider, Schema};
 
 use super::live::put_if_applied;
 use super::{has_code, unless_gone, AwsClients};
@@ -26,6 +26,17 @@ pub use route_table::{RouteTableProvider, ROUTE_TABLE_SCHEMA};
 pub use security_group::{SecurityGroupProvider, SECURITY_GROUP_SCHEMA};
 pub use subnet::{SubnetProvider, SUBNET_SCHEMA};
 pub use vpc::{VpcProvider, VPC_SCHEMA};
+
+/// The schemas of this module's kinds (see [`crate::provider::aws::schemas`]).
+pub const SCHEMAS: [&Schema; 7] = [
+    &VPC_SCHEMA,
+    &INTERNET_GATEWAY_SCHEMA,
+    &SUBNET_SCHEMA,
+    &EIP_SCHEMA,
+    &NAT_GATEWAY_SCHEMA,
+    &ROUTE_TABLE_SCHEMA,
+    &SECURITY_GROUP_SCHEMA,
+];
 
 /// Every EC2 networking provider, ready to register.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
