@@ -128,13 +128,13 @@ impl ResourceProvider for KmsKey {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let policy = required_str(inputs, "policy")?;
+        let config = KeyConfig::from_inputs(inputs)?;
         let created = self
             .kms
             .create_key()
-            .policy(policy)
-            .description(optional_str(inputs, "description").unwrap_or_default())
-            .set_tags(Some(sdk_tags(&tags_of(inputs))?).filter(|t| !t.is_empty()))
+            .policy(config.policy)
+            .description(config.description)
+            .set_tags(Some(sdk_tags(&config.tags)?).filter(|t| !t.is_empty()))
             .send()
             .await
             .map_err(|e| aws_error("CreateKey", e))?;
@@ -143,7 +143,7 @@ impl ResourceProvider for KmsKey {
             .map(|m| m.key_id().to_string())
             .ok_or_else(|| ProviderError::Other("CreateKey returned no key metadata".into()))?;
         let metadata = self.wait_enabled(ctx, &key_id).await?;
-        if rotation_wanted(inputs) {
+        if config.rotation {
             self.set_rotation(&key_id, true).await?;
         }
         Ok(Created {
@@ -214,32 +214,31 @@ impl ResourceProvider for KmsKey {
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         let old = &live_inputs(self.read(ctx, id, new).await?, &format!("KMS key {id}"))?;
-        let new_description = optional_str(new, "description").unwrap_or_default();
-        if optional_str(old, "description").unwrap_or_default() != new_description {
+        let new = KeyConfig::from_inputs(new)?;
+        if optional_str(old, "description").unwrap_or_default() != new.description {
             self.kms
                 .update_key_description()
                 .key_id(id)
-                .description(new_description)
+                .description(new.description)
                 .send()
                 .await
                 .map_err(|e| aws_error("UpdateKeyDescription", e))?;
         }
-        let new_policy = required_str(new, "policy")?;
         let old_policy = optional_str(old, "policy").unwrap_or_default();
-        if !policies_equal(old_policy, new_policy) {
+        if !policies_equal(old_policy, new.policy) {
             self.kms
                 .put_key_policy()
                 .key_id(id)
                 .policy_name(POLICY_NAME)
-                .policy(new_policy)
+                .policy(new.policy)
                 .send()
                 .await
                 .map_err(|e| aws_error("PutKeyPolicy", e))?;
         }
-        if rotation_wanted(old) != rotation_wanted(new) {
-            self.set_rotation(id, rotation_wanted(new)).await?;
+        if rotation_wanted(old) != new.rotation {
+            self.set_rotation(id, new.rotation).await?;
         }
-        sync_tags(&KmsTags(&self.kms), id, &tags_of(old), &tags_of(new)).await?;
+        sync_tags(&KmsTags(&self.kms), id, &tags_of(old), &new.tags).await?;
         Ok(outputs.clone())
     }
 
@@ -513,6 +512,25 @@ fn same_key(target: &str, live_target: &str) -> bool {
 /// The key id in a key ARN (`arn:aws:kms:<region>:<account>:key/<id>`), or the text itself.
 fn key_id_part(key: &str) -> &str {
     key.rsplit_once(":key/").map_or(key, |(_, id)| id)
+}
+
+/// A key's inputs, typed (the deletion window is checked when the key is deleted).
+struct KeyConfig<'a> {
+    description: &'a str,
+    policy: &'a str,
+    rotation: bool,
+    tags: Tags,
+}
+
+impl<'a> KeyConfig<'a> {
+    fn from_inputs(inputs: &'a Inputs) -> Result<Self, ProviderError> {
+        Ok(KeyConfig {
+            description: optional_str(inputs, "description").unwrap_or_default(),
+            policy: required_str(inputs, "policy")?,
+            rotation: rotation_wanted(inputs),
+            tags: tags_of(inputs),
+        })
+    }
 }
 
 /// KMS's tag calls on a key id.

@@ -125,6 +125,25 @@ impl LogGroupProvider {
     }
 }
 
+/// A log group's inputs, typed.
+struct LogGroupConfig<'a> {
+    name: &'a str,
+    kms_key_id: Option<&'a str>,
+    retention_in_days: Option<i32>,
+    tags: Tags,
+}
+
+impl<'a> LogGroupConfig<'a> {
+    fn from_inputs(inputs: &'a Inputs) -> Result<Self, ProviderError> {
+        Ok(LogGroupConfig {
+            name: required_str(inputs, "name")?,
+            kms_key_id: optional_str(inputs, "kms_key_id"),
+            retention_in_days: optional_i32(inputs, "retention_in_days")?,
+            tags: tags_of(inputs),
+        })
+    }
+}
+
 /// CloudWatch Logs' tag calls on a log group ARN.
 struct LogsTags<'a>(&'a Client);
 
@@ -189,17 +208,16 @@ impl ResourceProvider for LogGroupProvider {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let name = required_str(inputs, "name")?;
-        let retention = optional_i32(inputs, "retention_in_days")?;
-        let tags = tags_of(inputs);
+        let config = LogGroupConfig::from_inputs(inputs)?;
+        let (name, retention) = (config.name, config.retention_in_days);
         ctx.note(&format!("creating log group {name}"));
         let mut request = self
             .logs
             .create_log_group()
             .log_group_name(name)
-            .set_kms_key_id(optional_str(inputs, "kms_key_id").map(str::to_string));
-        if !tags.is_empty() {
-            request = request.set_tags(Some(tags.into_iter().collect()));
+            .set_kms_key_id(config.kms_key_id.map(str::to_string));
+        if !config.tags.is_empty() {
+            request = request.set_tags(Some(config.tags.into_iter().collect()));
         }
         request
             .send()
@@ -263,16 +281,15 @@ impl ResourceProvider for LogGroupProvider {
                 "log group {id} no longer exists; refresh and plan again"
             ))
         })?;
-        let new_key = optional_str(new, "kms_key_id");
-        if group.kms_key_id() != new_key {
+        let new = LogGroupConfig::from_inputs(new)?;
+        if group.kms_key_id() != new.kms_key_id {
             ctx.note(&format!("setting the KMS key of log group {id}"));
-            self.set_kms_key(id, new_key).await?;
+            self.set_kms_key(id, new.kms_key_id).await?;
         }
-        let new_retention = optional_i32(new, "retention_in_days")?;
-        if group.retention_in_days() != new_retention {
-            self.set_retention(id, new_retention).await?;
+        if group.retention_in_days() != new.retention_in_days {
+            self.set_retention(id, new.retention_in_days).await?;
         }
-        sync_live_tags(&LogsTags(&self.logs), &group_arn(&group), &tags_of(new)).await?;
+        sync_live_tags(&LogsTags(&self.logs), &group_arn(&group), &new.tags).await?;
         let group = self.require(id).await?;
         Ok(outputs_of(id, &group))
     }
