@@ -196,7 +196,7 @@ async fn rest_api_conformance() {
     let case = Case {
         provider: env.provider(API).clone(),
         ctx: env.ctx(API, "main"),
-        other: env.ctx(API, "other"),
+        other: Some(env.ctx(API, "other")),
         desired: applied.clone(),
         changes: vec![updated.clone()],
     };

@@ -133,7 +133,7 @@ impl World {
         Case {
             provider: self.provider(kind),
             ctx: self.ctx(address),
-            other: self.ctx(&format!("{kind}.other")),
+            other: Some(self.ctx(&format!("{kind}.other"))),
             desired: desired.clone(),
             changes,
         }

@@ -108,9 +108,25 @@ async fn kms_key_lifecycle() {
     let stack = common::unique_stack("kmskey");
     let ctx = ctx(&stack, "aws_kms_key", "main");
 
-    // Create, then read back exactly what was applied.
     let v1 = key_inputs(&ctx, "nova test key", true, &[]);
-    let created = keys.create(&ctx, &v1).await.expect("create key");
+    // In place: description, rotation off, tags changed; then a policy change.
+    let v2 = key_inputs(&ctx, "nova test key v2", false, &[("Owner", "ops")]);
+    let mut v3 = v2.clone();
+    v3.insert(
+        "policy".into(),
+        Value::String(key_policy("RootAdministersV3")),
+    );
+    let case = Case {
+        provider: keys.clone(),
+        ctx: ctx.clone(),
+        other: Some(ctx_for_other_address(&ctx, "aws_kms_key")),
+        desired: v1.clone(),
+        changes: vec![v2.clone(), v3.clone()],
+    };
+
+    // Create, then read back exactly what was applied; crash recovery finds it by its
+    // ownership tags, and only for this address.
+    let created = case.create().await;
     assert_eq!(created.outputs["id"], Value::str(&created.id));
     assert_eq!(created.outputs["key_id"], Value::str(&created.id));
     let arn = created.outputs["arn"].as_str().expect("arn").to_string();
@@ -118,9 +134,6 @@ async fn kms_key_lifecycle() {
         arn.starts_with("arn:aws:kms:") && arn.ends_with(&created.id),
         "{arn}"
     );
-    let (live, outputs) = present(keys.read(&ctx, &created.id, &v1).await.expect("read"));
-    assert_eq!(live, v1, "a fresh key reads back as applied (no drift)");
-    assert_eq!(outputs, created.outputs);
     let raw = clients
         .kms
         .get_key_rotation_status()
@@ -130,82 +143,52 @@ async fn kms_key_lifecycle() {
         .expect("GetKeyRotationStatus");
     assert!(raw.key_rotation_enabled(), "rotation enabled on create");
 
-    // In place: description, rotation off, tags changed.
-    let v2 = key_inputs(&ctx, "nova test key v2", false, &[("Owner", "ops")]);
-    keys.update(&ctx, &created.id, &v1, &v2, &created.outputs)
-        .await
-        .expect("update key");
-    let (live, _) = present(keys.read(&ctx, &created.id, &v2).await.expect("read"));
-    assert_eq!(live, v2);
-
-    // A policy change is applied too (and read back as the new policy).
-    let mut v3 = v2.clone();
-    v3.insert(
-        "policy".into(),
-        Value::String(key_policy("RootAdministersV3")),
-    );
-    keys.update(&ctx, &created.id, &v2, &v3, &created.outputs)
-        .await
-        .expect("update policy");
-    let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
-    assert_eq!(live["policy"], v3["policy"]);
+    // The policy change is applied too (and read back as the new policy).
+    case.update_each(&created).await;
     let (live_against_old, _) = present(keys.read(&ctx, &created.id, &v2).await.expect("read"));
     assert_ne!(
         live_against_old["policy"], v2["policy"],
         "a different live policy is drift"
     );
 
-    // Out-of-band tag change shows as drift.
-    clients
-        .kms
-        .tag_resource()
-        .key_id(&created.id)
-        .tags(
-            aws_sdk_kms::types::Tag::builder()
-                .tag_key("Owner")
-                .tag_value("someone-else")
-                .build()
-                .expect("tag"),
-        )
-        .send()
-        .await
-        .expect("TagResource");
-    let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
-    assert_ne!(live["tags"], v3["tags"]);
-    assert_eq!(
-        live["tags"].as_map().expect("map")["Owner"],
-        Value::str("someone-else")
-    );
-    // Updating to the same desired inputs undoes it (updates diff against live).
-    keys.update(&ctx, &created.id, &v3, &v3, &created.outputs)
-        .await
-        .expect("update undoes drift");
-    let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
-    assert_eq!(live, v3);
-
-    // Crash recovery finds it by its ownership tags, and only for this address.
+    // Out-of-band tag change shows as drift; updating to the same desired inputs undoes
+    // it (updates diff against live).
+    case.drift_and_restore(&created, &v3, async |created| {
+        clients
+            .kms
+            .tag_resource()
+            .key_id(&created.id)
+            .tags(
+                aws_sdk_kms::types::Tag::builder()
+                    .tag_key("Owner")
+                    .tag_value("someone-else")
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("TagResource");
+        let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
+        assert_ne!(live["tags"], v3["tags"]);
+        assert_eq!(
+            live["tags"].as_map().expect("map")["Owner"],
+            Value::str("someone-else")
+        );
+    })
+    .await;
     let found = keys
         .find_existing(&ctx, &v3)
         .await
         .expect("find")
         .expect("adopted");
-    assert_eq!(found.id, created.id);
     assert_eq!(found.outputs, created.outputs);
-    let other = ctx_for_other_address(&ctx, "aws_kms_key");
-    assert!(keys
-        .find_existing(&other, &v3)
-        .await
-        .expect("find")
-        .is_none());
 
     // Delete schedules deletion: read says Gone, and a second delete is fine.
     assert_eq!(
         keys.delete_note(&v3).as_deref(),
         Some("scheduled for deletion in 7 days (KMS keys cannot be deleted at once)")
     );
-    keys.delete(&ctx, &created.id, &v3, &created.outputs)
-        .await
-        .expect("delete");
+    case.delete(&created, &v3).await;
     let state = clients
         .kms
         .describe_key()
@@ -219,13 +202,6 @@ async fn kms_key_lifecycle() {
         state.key_state(),
         Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
     );
-    assert_eq!(
-        keys.read(&ctx, &created.id, &v3).await.expect("read"),
-        Observed::Gone
-    );
-    keys.delete(&ctx, &created.id, &v3, &created.outputs)
-        .await
-        .expect("second delete is a no-op");
     assert!(
         keys.find_existing(&ctx, &v3).await.expect("find").is_none(),
         "a key pending deletion is not adopted"
@@ -422,7 +398,7 @@ async fn iam_role_lifecycle() {
     let case = Case {
         provider: roles.clone(),
         ctx: ctx.clone(),
-        other: ctx_for_other_address(&ctx, "aws_iam_role"),
+        other: Some(ctx_for_other_address(&ctx, "aws_iam_role")),
         desired: v1.clone(),
         changes: vec![v2.clone()],
     };

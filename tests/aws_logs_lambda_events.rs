@@ -153,7 +153,7 @@ async fn log_group_conformance_and_replacement() {
     let case = Case {
         provider: p.clone(),
         ctx: c.clone(),
-        other: ctx(&stack, "aws_cloudwatch_log_group", "other"),
+        other: Some(ctx(&stack, "aws_cloudwatch_log_group", "other")),
         desired: desired.clone(),
         changes: vec![updated.clone()],
     };
@@ -279,47 +279,46 @@ async fn event_rule_and_target_lifecycle() {
         ("tags", tags(&rc, &[("Name", "health-schedule")])),
     ]);
 
-    // rule: create -> read matches
-    let created = rules.create(&rc, &rule).await.expect("create rule");
+    // rule: update schedule, description and tags in place
+    let mut updated = rule.clone();
+    updated.insert("schedule_expression".into(), Value::str("rate(10 minutes)"));
+    updated.insert("description".into(), Value::str("every ten minutes"));
+    updated.insert("tags".into(), tags(&rc, &[("Owner", "ops")]));
+    let rule_case = Case {
+        provider: rules.clone(),
+        ctx: rc.clone(),
+        other: Some(ctx(&stack, "aws_cloudwatch_event_rule", "other")),
+        desired: rule.clone(),
+        changes: vec![updated],
+    };
+
+    // rule: create -> read matches; found again for its address only
+    let created = rule_case.create().await;
     assert_eq!(created.id, rule_name);
     let rule_arn = out_str(&created.outputs, "arn").to_string();
     assert!(
         rule_arn.ends_with(&format!(":rule/{rule_name}")),
         "{rule_arn}"
     );
-    let (live, _) = read_present(&*rules, &rc, &rule_name, &rule).await;
-    assert_eq!(live, rule, "rule read after create");
     assert!(
         rules.create(&rc, &rule).await.is_err(),
         "a second create must not take over"
     );
-    let found = rules.find_existing(&rc, &rule).await.expect("find rule");
-    assert_eq!(found.map(|f| f.id), Some(rule_name.clone()));
+    rule = rule_case.update_each(&created).await;
 
-    // rule: update schedule, description and tags in place
-    let mut updated = rule.clone();
-    updated.insert("schedule_expression".into(), Value::str("rate(10 minutes)"));
-    updated.insert("description".into(), Value::str("every ten minutes"));
-    updated.insert("tags".into(), tags(&rc, &[("Owner", "ops")]));
-    rules
-        .update(&rc, &rule_name, &rule, &updated, &created.outputs)
-        .await
-        .expect("update rule");
-    let (live, _) = read_present(&*rules, &rc, &rule_name, &updated).await;
-    assert_eq!(live, updated, "rule read after update");
-    rule = updated;
-
-    // rule: out-of-band tag change => drift
-    clients
-        .eventbridge
-        .untag_resource()
-        .resource_arn(&rule_arn)
-        .tag_keys("Owner")
-        .send()
-        .await
-        .expect("UntagResource out of band");
-    let (live, _) = read_present(&*rules, &rc, &rule_name, &rule).await;
-    assert_ne!(live, rule, "an out-of-band tag removal must show as drift");
+    // rule: out-of-band tag change => drift, and an update restores it
+    rule_case
+        .drift_and_restore(&created, &rule, async |_| {
+            clients
+                .eventbridge
+                .untag_resource()
+                .resource_arn(&rule_arn)
+                .tag_keys("Owner")
+                .send()
+                .await
+                .expect("UntagResource out of band");
+        })
+        .await;
 
     // target: create -> read matches
     let fn_arn = |n: &str| format!("arn:aws:lambda:us-east-1:000000000000:function:{stack}-{n}");
@@ -328,27 +327,20 @@ async fn event_rule_and_target_lifecycle() {
         ("target_id", Value::str("health")),
         ("arn", Value::str(fn_arn("a"))),
     ]);
-    let t = targets.create(&tc, &target).await.expect("create target");
-    assert_eq!(t.id, format!("{rule_name}/health"));
-    assert_eq!(out_str(&t.outputs, "id"), t.id);
-    let (live, _) = read_present(&*targets, &tc, &t.id, &target).await;
-    assert_eq!(live, target, "target read after create");
-    let found = targets
-        .find_existing(&tc, &target)
-        .await
-        .expect("find target");
-    assert_eq!(found.map(|f| f.id), Some(t.id.clone()));
-
-    // target: update the arn in place
+    // target: update the arn in place. No tags: found again by its natural key.
     let mut retargeted = target.clone();
     retargeted.insert("arn".into(), Value::str(fn_arn("b")));
-    targets
-        .update(&tc, &t.id, &target, &retargeted, &t.outputs)
-        .await
-        .expect("update target");
-    let (live, _) = read_present(&*targets, &tc, &t.id, &retargeted).await;
-    assert_eq!(live, retargeted, "target read after update");
-    target = retargeted;
+    let target_case = Case {
+        provider: targets.clone(),
+        ctx: tc.clone(),
+        other: None,
+        desired: target.clone(),
+        changes: vec![retargeted],
+    };
+    let t = target_case.create().await;
+    assert_eq!(t.id, format!("{rule_name}/health"));
+    assert_eq!(out_str(&t.outputs, "id"), t.id);
+    target = target_case.update_each(&t).await;
 
     // target: forcing change (new target_id) replaces it
     assert!(targets.schema().is_force_new("target_id"));

@@ -19,8 +19,9 @@ pub struct Case {
     /// The resource under test.
     pub ctx: OpContext,
     /// Another address of the same kind in the same stack: `find_existing` must not take
-    /// the resource under test for it.
-    pub other: OpContext,
+    /// the resource under test for it (ownership tags). `None` for kinds without tags,
+    /// which are found by their natural key in the inputs.
+    pub other: Option<OpContext>,
     /// The inputs it is created with.
     pub desired: Inputs,
     /// Inputs after each in-place change, applied in order.
@@ -115,17 +116,20 @@ impl Case {
             "{}: find_existing",
             self.what()
         );
-        let other = self
+        let Some(other) = &self.other else {
+            return;
+        };
+        let found = self
             .provider
-            .find_existing(&self.other, &self.desired)
+            .find_existing(other, &self.desired)
             .await
-            .unwrap_or_else(|e| panic!("find_existing {}: {e}", self.other.address));
+            .unwrap_or_else(|e| panic!("find_existing {}: {e}", other.address));
         assert_eq!(
-            other.map(|f| f.id),
+            found.map(|f| f.id),
             None,
             "{} must not be found for {}",
             self.what(),
-            self.other.address
+            other.address
         );
     }
 
