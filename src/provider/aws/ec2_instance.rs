@@ -22,8 +22,8 @@ use super::ec2_tags::{
 };
 use super::tags::{sync_tags, tags_of, tags_value, Tags};
 use super::{
-    aws_error, has_code, optional_str, required_str, retry_while, string_list, wait_until,
-    AwsClients,
+    aws_error, ok_if_gone, optional_str, required_str, retry_while, string_list, unless_gone,
+    wait_until, AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -41,6 +41,7 @@ const PROFILE_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 /// How long an instance may take to reach `running` or `terminated`.
 const STATE_WAIT: Duration = Duration::from_secs(600);
 const NOT_FOUND: &str = "InvalidInstanceID.NotFound";
+const GONE: &[&str] = &[NOT_FOUND];
 
 /// The schemas of this module's kinds (see [`super::schemas`]).
 pub const SCHEMAS: [&Schema; 1] = [&INSTANCE_SCHEMA];
@@ -103,10 +104,9 @@ impl Ec2Instance {
             .instance_ids(id)
             .send()
             .await;
-        let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
-            Ok(out) => out,
-            Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(None),
-            Err(err) => return Err(err),
+        let Some(out) = unless_gone(result.map_err(|e| aws_error("DescribeInstances", e)), GONE)?
+        else {
+            return Ok(None);
         };
         Ok(out
             .reservations()
@@ -250,11 +250,10 @@ impl Ec2Instance {
                     .instance_ids(id)
                     .send()
                     .await;
-                let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
-                    Ok(out) => out,
-                    // A new instance may not be visible to Describe* yet.
-                    Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(None),
-                    Err(err) => return Err(err),
+                // A new instance may not be visible to Describe* yet.
+                let out = result.map_err(|e| aws_error("DescribeInstances", e));
+                let Some(out) = unless_gone(out, GONE)? else {
+                    return Ok(None);
                 };
                 let Some(instance) = out
                     .reservations()
@@ -292,11 +291,9 @@ impl Ec2Instance {
             .volume_ids(&volume_id)
             .send()
             .await;
-        match result.map_err(|e| aws_error("DescribeVolumes", e)) {
-            Ok(out) => Ok(out.volumes().first().cloned()),
-            Err(err) if has_code(&err, &["InvalidVolume.NotFound"]) => Ok(None),
-            Err(err) => Err(err),
-        }
+        let out = result.map_err(|e| aws_error("DescribeVolumes", e));
+        Ok(unless_gone(out, &["InvalidVolume.NotFound"])?
+            .and_then(|out| out.volumes().first().cloned()))
     }
 
     async fn user_data(&self, id: &str) -> Result<String, ProviderError> {
@@ -496,22 +493,14 @@ impl ResourceProvider for Ec2Instance {
         if self.describe(id).await?.is_none() {
             return Ok(());
         }
-        match self
+        let result = self
             .clients
             .ec2
             .terminate_instances()
             .instance_ids(id)
             .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(err) => {
-                let err = aws_error("TerminateInstances", err);
-                if !has_code(&err, &[NOT_FOUND]) {
-                    return Err(err);
-                }
-            }
-        }
+            .await;
+        ok_if_gone(result.map_err(|e| aws_error("TerminateInstances", e)), GONE)?;
         wait_until(
             ctx,
             &format!("instance {id} to terminate"),
@@ -524,10 +513,9 @@ impl ResourceProvider for Ec2Instance {
                     .instance_ids(id)
                     .send()
                     .await;
-                let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
-                    Ok(out) => out,
-                    Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(Some(())),
-                    Err(err) => return Err(err),
+                let out = result.map_err(|e| aws_error("DescribeInstances", e));
+                let Some(out) = unless_gone(out, GONE)? else {
+                    return Ok(Some(()));
                 };
                 let terminated = out
                     .reservations()

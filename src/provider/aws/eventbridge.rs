@@ -10,7 +10,7 @@ use aws_sdk_eventbridge::Client;
 
 use super::live::{put_optional, put_string_map};
 use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
-use super::{aws_error, has_code, ok_if_gone, optional_str, required_str, unless_gone, AwsClients};
+use super::{aws_error, ok_if_gone, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
@@ -31,10 +31,6 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
 
 /// The codes of a rule or target that does not exist.
 const GONE: &[&str] = &[NOT_FOUND];
-
-fn not_found(err: &ProviderError) -> bool {
-    has_code(err, GONE)
-}
 
 /// EventBridge's tag calls on a rule ARN.
 struct EventsTags<'a>(&'a Client);
@@ -325,19 +321,16 @@ impl TargetProvider {
     async fn find(&self, rule: &str, target: &str) -> Result<Option<String>, ProviderError> {
         let mut next_token: Option<String> = None;
         loop {
-            let page = match self
+            let page = self
                 .events
                 .list_targets_by_rule()
                 .rule(rule)
                 .set_next_token(next_token.take())
                 .send()
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    let err = aws_error("ListTargetsByRule", e);
-                    return if not_found(&err) { Ok(None) } else { Err(err) };
-                }
+                .await;
+            let page = page.map_err(|e| aws_error("ListTargetsByRule", e));
+            let Some(page) = unless_gone(page, GONE)? else {
+                return Ok(None);
             };
             if let Some(found) = page.targets().iter().find(|t| t.id() == target) {
                 return Ok(Some(found.arn().to_string()));
@@ -444,19 +437,15 @@ impl ResourceProvider for TargetProvider {
     ) -> Result<(), ProviderError> {
         let (rule, target) = split_target_id(id)?;
         ctx.note(&format!("removing target {target} from rule {rule}"));
-        let out = match self
+        let out = self
             .events
             .remove_targets()
             .rule(rule)
             .ids(target)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let err = aws_error("RemoveTargets", e);
-                return if not_found(&err) { Ok(()) } else { Err(err) };
-            }
+            .await;
+        let Some(out) = unless_gone(out.map_err(|e| aws_error("RemoveTargets", e)), GONE)? else {
+            return Ok(());
         };
         match out.failed_entries().first() {
             Some(failed) if failed.error_code() != Some(NOT_FOUND) => Err(ProviderError::Aws {

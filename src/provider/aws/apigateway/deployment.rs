@@ -10,10 +10,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::Deployment;
 
-use super::{id_outputs, is_not_found, replace, retry_busy, set_str, Gateway};
+use super::{id_outputs, replace, retry_busy, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, optional_str, required_str, retry_while};
+use crate::provider::aws::{
+    aws_error, ok_if_gone, optional_str, required_str, retry_while, unless_gone,
+};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -55,10 +57,10 @@ impl DeploymentProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| aws_error("GetDeployments", e)) {
-                Ok(page) => page,
-                Err(err) if is_not_found(&err) => return Ok(None),
-                Err(err) => return Err(err),
+            let Some(page) =
+                unless_gone(page.map_err(|e| aws_error("GetDeployments", e)), NOT_FOUND)?
+            else {
+                return Ok(None);
             };
             if let Some(found) = page.items().iter().find(|d| d.id() == Some(id)) {
                 return Ok(Some(found.clone()));
@@ -79,11 +81,7 @@ impl DeploymentProvider {
                 .map_err(|e| aws_error("DeleteDeployment", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 }
 

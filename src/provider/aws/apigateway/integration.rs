@@ -8,10 +8,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Integration, IntegrationType};
 
-use super::{id_outputs, is_not_found, retry_busy, set_str, split_method_id, Gateway};
+use super::{id_outputs, retry_busy, set_str, split_method_id, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, optional_str, required_str};
+use crate::provider::aws::{aws_error, ok_if_gone, optional_str, required_str, unless_gone};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -90,17 +90,13 @@ impl IntegrationProvider {
             .send()
             .await
             .map_err(|e| aws_error("GetIntegration", e));
-        match result {
-            Ok(out) => Ok(Some(
-                Integration::builder()
-                    .set_type(out.r#type)
-                    .set_http_method(out.http_method)
-                    .set_uri(out.uri)
-                    .build(),
-            )),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(err),
-        }
+        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+            Integration::builder()
+                .set_type(out.r#type)
+                .set_http_method(out.http_method)
+                .set_uri(out.uri)
+                .build()
+        }))
     }
 }
 
@@ -175,11 +171,7 @@ impl ResourceProvider for IntegrationProvider {
                 .map_err(|e| aws_error("DeleteIntegration", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     /// Integrations have no tags: the natural key (API, resource, HTTP method) is unique.

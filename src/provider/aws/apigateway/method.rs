@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{id_outputs, is_not_found, replace, retry_busy, set_str, split_method_id, Gateway};
+use super::{id_outputs, replace, retry_busy, set_str, split_method_id, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, optional_str, required_str};
+use crate::provider::aws::{aws_error, ok_if_gone, optional_str, required_str, unless_gone};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -54,15 +54,11 @@ impl MethodProvider {
             .send()
             .await
             .map_err(|e| aws_error("GetMethod", e));
-        match result {
-            Ok(out) => Ok(Some(
-                out.authorization_type()
-                    .unwrap_or(DEFAULT_AUTHORIZATION)
-                    .to_string(),
-            )),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(err),
-        }
+        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+            out.authorization_type()
+                .unwrap_or(DEFAULT_AUTHORIZATION)
+                .to_string()
+        }))
     }
 }
 
@@ -171,11 +167,7 @@ impl ResourceProvider for MethodProvider {
                 .map_err(|e| aws_error("DeleteMethod", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     /// Methods have no tags: the natural key (API, resource, HTTP method) is unique.

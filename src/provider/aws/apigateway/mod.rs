@@ -21,7 +21,7 @@ use async_trait::async_trait;
 
 use super::live::observed_optional;
 use super::tags::{owned_by, sync_live_tags, tags_value, user_tags, TagApi, Tags};
-use super::{aws_error, has_code, retry_while, AwsClients};
+use super::{aws_error, retry_while, AwsClients};
 use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -168,10 +168,8 @@ impl TagApi for GatewayTags<'_> {
     }
 }
 
-/// True for API Gateway's "does not exist" error.
-fn is_not_found(err: &ProviderError) -> bool {
-    has_code(err, &["NotFoundException"])
-}
+/// API Gateway's "does not exist" error code.
+const NOT_FOUND: &[&str] = &["NotFoundException"];
 
 /// True for errors that go away by themselves: a concurrent modification of the same API
 /// (API Gateway serializes changes per API) or throttling.

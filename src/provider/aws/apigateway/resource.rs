@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::Resource;
 
-use super::{is_not_found, retry_busy, set_str, Gateway};
+use super::{retry_busy, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, required_str};
+use crate::provider::aws::{aws_error, ok_if_gone, required_str, unless_gone};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -45,18 +45,14 @@ impl ApiResourceProvider {
             .send()
             .await
             .map_err(|e| aws_error("GetResource", e));
-        match result {
-            Ok(out) => Ok(Some(
-                Resource::builder()
-                    .set_id(out.id)
-                    .set_parent_id(out.parent_id)
-                    .set_path_part(out.path_part)
-                    .set_path(out.path)
-                    .build(),
-            )),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(err),
-        }
+        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+            Resource::builder()
+                .set_id(out.id)
+                .set_parent_id(out.parent_id)
+                .set_path_part(out.path_part)
+                .set_path(out.path)
+                .build()
+        }))
     }
 }
 
@@ -151,11 +147,7 @@ impl ResourceProvider for ApiResourceProvider {
                 .map_err(|e| aws_error("DeleteResource", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     /// Resources have no tags: the natural key is (API, parent, path part), unique in an API.
@@ -176,10 +168,10 @@ impl ResourceProvider for ApiResourceProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| aws_error("GetResources", e)) {
-                Ok(page) => page,
-                Err(err) if is_not_found(&err) => return Ok(None),
-                Err(err) => return Err(err),
+            let Some(page) =
+                unless_gone(page.map_err(|e| aws_error("GetResources", e)), NOT_FOUND)?
+            else {
+                return Ok(None);
             };
             let found = page
                 .items()

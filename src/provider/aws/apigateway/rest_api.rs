@@ -6,10 +6,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 
-use super::{is_not_found, owned, replace, retry_busy, set_str, set_tags, Gateway};
+use super::{owned, replace, retry_busy, set_str, set_tags, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, optional_str, required_str, tags_of};
+use crate::provider::aws::{
+    aws_error, ok_if_gone, optional_str, required_str, tags_of, unless_gone,
+};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -124,18 +126,15 @@ impl ResourceProvider for RestApiProvider {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let api = match self
+        let api = self
             .gateway
             .client()
             .get_rest_api()
             .rest_api_id(id)
             .send()
-            .await
-            .map_err(|e| aws_error("GetRestApi", e))
-        {
-            Ok(api) => api,
-            Err(err) if is_not_found(&err) => return Ok(Observed::Gone),
-            Err(err) => return Err(err),
+            .await;
+        let Some(api) = unless_gone(api.map_err(|e| aws_error("GetRestApi", e)), NOT_FOUND)? else {
+            return Ok(Observed::Gone);
         };
         let mut inputs = applied.clone();
         set_str(&mut inputs, "name", api.name());
@@ -198,11 +197,7 @@ impl ResourceProvider for RestApiProvider {
                 .map_err(|e| aws_error("DeleteRestApi", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     async fn find_existing(

@@ -10,10 +10,12 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::PatchOperation;
 
-use super::{is_not_found, remove, replace, retry_busy, set_str, set_tags, Gateway};
+use super::{remove, replace, retry_busy, set_str, set_tags, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, optional_str, required_str, retry_while, tags_of};
+use crate::provider::aws::{
+    aws_error, ok_if_gone, optional_str, required_str, retry_while, tags_of, unless_gone,
+};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -78,11 +80,7 @@ impl StageProvider {
             .send()
             .await
             .map_err(|e| aws_error("GetStage", e));
-        match result {
-            Ok(out) => Ok(Some(out)),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(err),
-        }
+        unless_gone(result, NOT_FOUND)
     }
 
     async fn patch(
@@ -334,11 +332,7 @@ impl ResourceProvider for StageProvider {
                 .map_err(|e| aws_error("DeleteStage", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     /// A stage name is unique in its API: the stage is adopted when it exists and carries
