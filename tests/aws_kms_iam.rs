@@ -551,7 +551,20 @@ async fn iam_instance_profile_lifecycle() {
         ("role", Value::str(&role_a.id)),
         ("tags", tags(&ctx, &[])),
     ]);
-    let created = profiles.create(&ctx, &v1).await.expect("create profile");
+    // In place: change role and tags.
+    let v2 = inputs(&[
+        ("name", Value::str(&name)),
+        ("role", Value::str(&role_b.id)),
+        ("tags", tags(&ctx, &[("Owner", "ops")])),
+    ]);
+    let case = Case {
+        provider: profiles.clone(),
+        ctx: ctx.clone(),
+        other: Some(ctx_for_other_address(&ctx, "aws_iam_instance_profile")),
+        desired: v1.clone(),
+        changes: vec![v2.clone()],
+    };
+    let created = case.create().await;
     assert_eq!(created.id, name);
     assert_eq!(
         created.outputs["arn"],
@@ -560,29 +573,23 @@ async fn iam_instance_profile_lifecycle() {
             common::ACCOUNT_ID
         ))
     );
-    let (live, _) = present(profiles.read(&ctx, &name, &v1).await.expect("read"));
-    assert_eq!(live, v1);
+    case.update_each(&created).await;
 
-    // In place: change role and tags.
-    let v2 = inputs(&[
-        ("name", Value::str(&name)),
-        ("role", Value::str(&role_b.id)),
-        ("tags", tags(&ctx, &[("Owner", "ops")])),
-    ]);
-    profiles
-        .update(&ctx, &name, &v1, &v2, &created.outputs)
-        .await
-        .expect("update profile");
-    let (live, _) = present(profiles.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(live, v2);
+    // A tag removed by hand is drift; an update restores it.
+    case.drift_and_restore(&created, &v2, async |_| {
+        clients
+            .iam
+            .untag_instance_profile()
+            .instance_profile_name(&name)
+            .tag_keys("Owner")
+            .send()
+            .await
+            .expect("UntagInstanceProfile");
+    })
+    .await;
 
     // Adoption by ownership tags.
-    let found = profiles
-        .find_existing(&ctx, &v2)
-        .await
-        .expect("find")
-        .expect("adopted");
-    assert_eq!(found.id, name);
+    case.assert_found(&created).await;
     let mut foreign = ctx.clone();
     foreign.stack = format!("{stack}-other");
     assert!(profiles
