@@ -90,7 +90,16 @@ fn every_taggable_resource_is_tagged_for_production_and_ownership() {
     let b = blueprint(&default_config(), &context());
     let mut tagged = 0;
     for r in &b.resources {
-        let Some(tags) = r.inputs.get("tags").and_then(Value::as_map) else {
+        let taggable =
+            crate::provider::aws::schema_of(r.address.kind()).is_some_and(|s| s.taggable());
+        let tags = r.inputs.get("tags").and_then(Value::as_map);
+        assert_eq!(
+            tags.is_some(),
+            taggable,
+            "{}: tagged exactly when its kind's schema is taggable",
+            r.address
+        );
+        let Some(tags) = tags else {
             continue;
         };
         tagged += 1;
