@@ -403,23 +403,31 @@ async fn eip_and_nat_gateway_lifecycle() {
     let (vpc, vpc_inputs) = w.vpc("main", "10.40.0.0/16").await;
     let (igw, igw_inputs) = w.igw("main", &vpc.id).await;
     let (subnet, subnet_inputs) = w.subnet("public", &vpc.id, "10.40.1.0/24").await;
-    let (eip, eip_inputs) = w.eip("nat0").await;
-    assert!(eip.id.starts_with("eipalloc-"));
-    assert_eq!(out_str(&eip.outputs, "allocation_id"), eip.id);
-    assert!(!out_str(&eip.outputs, "public_ip").is_empty());
-    let (live, _) = w.present("aws_eip.nat0", &eip.id, &eip_inputs).await;
-    assert_eq!(live, eip_inputs);
-
+    let eip_inputs = fields(vec![("tags", w.tags("aws_eip.nat0", &[]))]);
     // EIP tags update in place.
     let eip_new = with(
         &eip_inputs,
         "tags",
         w.tags("aws_eip.nat0", &[("Name", "nat")]),
     );
-    w.update("aws_eip.nat0", &eip.id, &eip_inputs, &eip_new, &eip.outputs)
+    let eip_case = w.case("aws_eip.nat0", &eip_inputs, vec![eip_new.clone()]);
+    let eip = eip_case.create().await;
+    assert!(eip.id.starts_with("eipalloc-"));
+    assert_eq!(out_str(&eip.outputs, "allocation_id"), eip.id);
+    assert!(!out_str(&eip.outputs, "public_ip").is_empty());
+    eip_case.update_each(&eip).await;
+    // A tag changed by hand is drift; the update puts it back.
+    eip_case
+        .drift_and_restore(&eip, &eip_new, async |eip| {
+            w.ec2()
+                .create_tags()
+                .resources(&eip.id)
+                .tags(Tag::builder().key("Name").value("hacked").build())
+                .send()
+                .await
+                .expect("raw CreateTags");
+        })
         .await;
-    let (live, _) = w.present("aws_eip.nat0", &eip.id, &eip_new).await;
-    assert_eq!(live, eip_new);
 
     // NAT gateway: create twice with the same client token gives one gateway.
     let address = "aws_nat_gateway.main";
@@ -474,8 +482,7 @@ async fn eip_and_nat_gateway_lifecycle() {
     assert_eq!(live["allocation_id"], s(&eip2.id));
 
     // The first address is free again once the old gateway is deleted.
-    w.delete_and_check_gone("aws_eip.nat0", &eip, &eip_new)
-        .await;
+    eip_case.delete(&eip, &eip_new).await;
 
     replaced.insert("tags".into(), w.tags(address, &[]));
     w.delete_and_check_gone(address, &nat2, &replaced).await;
@@ -753,14 +760,11 @@ async fn security_group_rules_by_difference() {
         ("egress", Value::List(vec![rule(443, &["0.0.0.0/0"])])),
         ("tags", w.tags(address, &[])),
     ]);
-    let sg = w.create(address, &inputs).await;
+    // Read matches (the default allow-all egress revoked); found for its address only.
+    let case = w.case(address, &inputs, vec![]);
+    let sg = case.create().await;
     assert!(sg.id.starts_with("sg-"));
     assert!(out_str(&sg.outputs, "arn").ends_with(&format!(":security-group/{}", sg.id)));
-    let (live, _) = w.present(address, &sg.id, &inputs).await;
-    assert_eq!(
-        live, inputs,
-        "read matches, default allow-all egress revoked"
-    );
     assert_eq!(
         raw_egress_cidrs(&w, &sg.id).await,
         [("tcp".to_string(), "0.0.0.0/0".to_string())]
@@ -774,7 +778,7 @@ async fn security_group_rules_by_difference() {
         "ingress",
         Value::List(vec![rule(443, &["0.0.0.0/0"]), rule(22, &["10.0.0.0/8"])]),
     );
-    w.update(address, &sg.id, &inputs, &new, &sg.outputs).await;
+    case.update(&sg, &inputs, &new).await;
     let after = raw_ingress(&w, &sg.id).await;
     let ports: Vec<_> = after.iter().map(|r| r.0).collect();
     assert_eq!(ports, [22, 443]);
@@ -782,38 +786,35 @@ async fn security_group_rules_by_difference() {
         after.contains(&rule22),
         "22 rule untouched: {before:?} -> {after:?}"
     );
-    let (live, _) = w.present(address, &sg.id, &new).await;
-    assert_eq!(live, new);
 
-    // Rules revoked and tags changed out of band show as drift, in sorted form.
-    w.ec2()
-        .revoke_security_group_ingress()
-        .group_id(&sg.id)
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(443)
-                .to_port(443)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("raw RevokeSecurityGroupIngress");
-    let (live, _) = w.present(address, &sg.id, &new).await;
-    assert_eq!(
-        live["ingress"],
-        Value::List(vec![rule(22, &["10.0.0.0/8"])])
-    );
-
-    // Updating from the drifted state puts the rule back.
-    w.update(address, &sg.id, &live, &new, &sg.outputs).await;
-    let (live, _) = w.present(address, &sg.id, &new).await;
-    assert_eq!(live, new);
+    // Rules revoked out of band show as drift, in sorted form; updating from the drifted
+    // state puts the rule back.
+    case.drift_and_restore(&sg, &new, async |sg| {
+        w.ec2()
+            .revoke_security_group_ingress()
+            .group_id(&sg.id)
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(443)
+                    .to_port(443)
+                    .ip_ranges(
+                        aws_sdk_ec2::types::IpRange::builder()
+                            .cidr_ip("0.0.0.0/0")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("raw RevokeSecurityGroupIngress");
+        let (live, _) = w.present(address, &sg.id, &new).await;
+        assert_eq!(
+            live["ingress"],
+            Value::List(vec![rule(22, &["10.0.0.0/8"])])
+        );
+    })
+    .await;
 
     // Allow-all egress kept when wanted.
     let all = Value::Map(fields(vec![
@@ -823,24 +824,15 @@ async fn security_group_rules_by_difference() {
         ("cidr_blocks", Value::list_of_strings(["0.0.0.0/0"])),
     ]));
     let open = with(&new, "egress", Value::List(vec![all]));
-    w.update(address, &sg.id, &new, &open, &sg.outputs).await;
+    case.update(&sg, &new, &open).await;
     assert_eq!(
         raw_egress_cidrs(&w, &sg.id).await,
         [("-1".to_string(), "0.0.0.0/0".to_string())]
     );
-    let (live, _) = w.present(address, &sg.id, &open).await;
-    assert_eq!(live, open);
-
-    let found = w
-        .provider("aws_security_group")
-        .find_existing(&w.ctx(address), &open)
-        .await
-        .expect("find_existing");
-    assert_eq!(found.map(|c| c.id), Some(sg.id.clone()));
+    case.assert_found(&sg).await;
 
     // Forcing change (name, not CBD): delete, then create with the new name.
-    w.delete(address, &sg, &open).await;
-    assert_eq!(w.read(address, &sg.id, &open).await, Observed::Gone);
+    case.delete(&sg, &open).await;
     let renamed = with(&open, "name", s(&format!("{}-web2", w.stack)));
     let sg2 = w.create(address, &renamed).await;
     assert_ne!(sg2.id, sg.id);
