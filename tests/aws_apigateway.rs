@@ -265,17 +265,17 @@ async fn resource_method_integration_lifecycle() {
         ("parent_id", Value::str(&root)),
         ("path_part", Value::str("health")),
     ]);
-    let (res_id, res_outputs) = env.create(RESOURCE, "health", &res_inputs).await;
+    // No tags: resources, methods and integrations are found by their natural key.
+    let case = |kind: &str, name: &str, desired: &Inputs, changes: Vec<Inputs>| Case {
+        provider: env.provider(kind).clone(),
+        ctx: env.ctx(kind, name),
+        other: None,
+        desired: desired.clone(),
+        changes,
+    };
+    let resource = case(RESOURCE, "health", &res_inputs, vec![]).create().await;
+    let (res_id, res_outputs) = (resource.id.clone(), resource.outputs.clone());
     assert_eq!(out_str(&res_outputs, "path"), "/health");
-    let (live, outputs) = env.present(RESOURCE, "health", &res_id, &res_inputs).await;
-    assert_eq!(live, res_inputs);
-    assert_eq!(outputs, res_outputs);
-    let found = env
-        .provider(RESOURCE)
-        .find_existing(&env.ctx(RESOURCE, "health"), &res_inputs)
-        .await
-        .expect("find_existing");
-    assert_eq!(found.map(|c| c.id), Some(res_id.clone()));
 
     // Method: create with no authorization, read, update to AWS_IAM, read.
     let method_inputs = inputs(&[
@@ -284,21 +284,13 @@ async fn resource_method_integration_lifecycle() {
         ("http_method", Value::str("GET")),
         ("authorization", Value::str("NONE")),
     ]);
-    let (method_id, method_outputs) = env.create(METHOD, "get", &method_inputs).await;
-    assert_eq!(method_id, format!("{api_id}/{res_id}/GET"));
-    let (live, _) = env.present(METHOD, "get", &method_id, &method_inputs).await;
-    assert_eq!(live, method_inputs);
     let mut iam = method_inputs.clone();
     iam.insert("authorization".into(), Value::str("AWS_IAM"));
-    env.update(
-        METHOD,
-        "get",
-        &method_id,
-        &method_inputs,
-        &iam,
-        &method_outputs,
-    )
-    .await;
+    let method_case = case(METHOD, "get", &method_inputs, vec![iam.clone()]);
+    let method = method_case.create().await;
+    let method_id = method.id.clone();
+    assert_eq!(method_id, format!("{api_id}/{res_id}/GET"));
+    method_case.update_each(&method).await;
     // Read with the old inputs: it reports the live value, not what it was given.
     let (live, _) = env.present(METHOD, "get", &method_id, &method_inputs).await;
     assert_eq!(live, iam);
@@ -312,23 +304,15 @@ async fn resource_method_integration_lifecycle() {
         ("integration_http_method", Value::str("POST")),
         ("uri", Value::str(lambda_uri(&format!("{}-one", env.stack)))),
     ]);
-    let (int_id, int_outputs) = env.create(INTEGRATION, "get", &int_inputs).await;
-    let (live, _) = env.present(INTEGRATION, "get", &int_id, &int_inputs).await;
-    assert_eq!(live, int_inputs);
     let mut moved = int_inputs.clone();
     moved.insert(
         "uri".into(),
         Value::str(lambda_uri(&format!("{}-two", env.stack))),
     );
-    env.update(
-        INTEGRATION,
-        "get",
-        &int_id,
-        &int_inputs,
-        &moved,
-        &int_outputs,
-    )
-    .await;
+    let int_case = case(INTEGRATION, "get", &int_inputs, vec![moved.clone()]);
+    let integration = int_case.create().await;
+    let (int_id, int_outputs) = (integration.id.clone(), integration.outputs.clone());
+    int_case.update_each(&integration).await;
     let (live, _) = env.present(INTEGRATION, "get", &int_id, &int_inputs).await;
     assert_eq!(live, moved);
 
@@ -349,13 +333,8 @@ async fn resource_method_integration_lifecycle() {
     env.delete(INTEGRATION, "get", &int_id, &moved, &int_outputs)
         .await;
 
-    // Method delete, then gone.
-    env.delete(METHOD, "get", &method_id, &iam, &method_outputs)
-        .await;
-    assert_eq!(
-        env.read(METHOD, "get", &method_id, &iam).await,
-        Observed::Gone
-    );
+    // Method delete, then gone; deleting again succeeds.
+    method_case.delete(&method, &iam).await;
 
     // A new path part forces replacement: the new resource, then the old one deleted.
     assert!(env.provider(RESOURCE).schema().is_force_new("path_part"));
