@@ -92,21 +92,6 @@ impl World {
         }
     }
 
-    async fn update(
-        &self,
-        address: &str,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Outputs {
-        let kind = address.split('.').next().expect("kind");
-        self.provider(kind)
-            .update(&self.ctx(address), id, old, new, outputs)
-            .await
-            .unwrap_or_else(|e| panic!("update {address}: {e}"))
-    }
-
     async fn delete(&self, address: &str, created: &Created, inputs: &Inputs) {
         let kind = address.split('.').next().expect("kind");
         self.provider(kind)
@@ -432,7 +417,10 @@ async fn eip_and_nat_gateway_lifecycle() {
     // NAT gateway: create twice with the same client token gives one gateway.
     let address = "aws_nat_gateway.main";
     let nat_inputs = w.nat_inputs("main", &subnet.id, &eip.id);
-    let nat = w.create(address, &nat_inputs).await;
+    // Tags in place.
+    let nat_new = with(&nat_inputs, "tags", w.tags(address, &[("Name", "nat")]));
+    let nat_case = w.case(address, &nat_inputs, vec![nat_new.clone()]);
+    let nat = nat_case.create().await;
     assert!(nat.id.starts_with("nat-"));
     assert_eq!(
         out_str(&nat.outputs, "public_ip"),
@@ -440,33 +428,11 @@ async fn eip_and_nat_gateway_lifecycle() {
     );
     let again = w.create(address, &nat_inputs).await;
     assert_eq!(again.id, nat.id, "same client token, same NAT gateway");
-    let (live, _) = w.present(address, &nat.id, &nat_inputs).await;
-    assert_eq!(live, nat_inputs);
-
-    let found = w
-        .provider("aws_nat_gateway")
-        .find_existing(&w.ctx(address), &nat_inputs)
-        .await
-        .expect("find_existing");
-    assert_eq!(found.map(|c| c.id), Some(nat.id.clone()));
-    let none = w
-        .provider("aws_nat_gateway")
-        .find_existing(&w.ctx("aws_nat_gateway.other"), &nat_inputs)
-        .await
-        .expect("find_existing");
-    assert_eq!(none, None);
-
-    // Tags in place.
-    let nat_new = with(&nat_inputs, "tags", w.tags(address, &[("Name", "nat")]));
-    w.update(address, &nat.id, &nat_inputs, &nat_new, &nat.outputs)
-        .await;
-    let (live, _) = w.present(address, &nat.id, &nat_new).await;
-    assert_eq!(live, nat_new);
+    nat_case.update_each(&nat).await;
 
     // Forcing change (allocation_id, not CBD): delete, then create with a new address.
     let (eip2, eip2_inputs) = w.eip("nat1").await;
-    w.delete(address, &nat, &nat_new).await;
-    assert_eq!(w.read(address, &nat.id, &nat_new).await, Observed::Gone);
+    nat_case.delete(&nat, &nat_new).await;
     let mut replaced = with(&nat_new, "allocation_id", s(&eip2.id));
     let ctx2 = OpContext {
         client_token: format!("{}-replacement", w.stack),
@@ -608,12 +574,11 @@ async fn route_table_routes_and_associations_by_difference() {
         ("subnet_ids", Value::list_of_strings([sub_a.id.as_str()])),
         ("tags", w.tags(address, &[])),
     ]);
-    let rt = w.create(address, &inputs).await;
+    let case = w.case(address, &inputs, vec![]);
+    let rt = case.create().await;
     assert!(rt.id.starts_with("rtb-"));
     let assoc = rt.outputs["association_ids"].as_map().expect("map");
     assert_eq!(assoc.keys().collect::<Vec<_>>(), [&sub_a.id]);
-    let (live, _) = w.present(address, &rt.id, &inputs).await;
-    assert_eq!(live, inputs);
 
     // Change one route's target, drop one route, add one; move the association a -> b.
     let new = fields(vec![
@@ -628,11 +593,10 @@ async fn route_table_routes_and_associations_by_difference() {
         ("subnet_ids", Value::list_of_strings([sub_b.id.as_str()])),
         ("tags", w.tags(address, &[("Name", "private")])),
     ]);
-    let outputs = w.update(address, &rt.id, &inputs, &new, &rt.outputs).await;
+    let outputs = case.update(&rt, &inputs, &new).await;
     let assoc = outputs["association_ids"].as_map().expect("map");
     assert_eq!(assoc.keys().collect::<Vec<_>>(), [&sub_b.id]);
-    let (live, live_outputs) = w.present(address, &rt.id, &new).await;
-    assert_eq!(live, new);
+    let (_, live_outputs) = w.present(address, &rt.id, &new).await;
     assert_eq!(live_outputs, outputs);
     let expected: BTreeSet<_> = [
         ("0.0.0.0/0".to_string(), nat.id.clone()),
@@ -641,23 +605,26 @@ async fn route_table_routes_and_associations_by_difference() {
     .into();
     assert_eq!(raw_routes(&w, &rt.id).await, expected);
 
-    // A route deleted out of band shows as drift.
-    w.ec2()
-        .delete_route()
-        .route_table_id(&rt.id)
-        .destination_cidr_block("172.16.0.0/12")
-        .send()
-        .await
-        .expect("raw DeleteRoute");
-    let (live, _) = w.present(address, &rt.id, &new).await;
-    assert_eq!(
-        live["routes"],
-        Value::List(vec![route("0.0.0.0/0", "nat_gateway_id", &nat.id)])
-    );
+    // A route deleted out of band shows as drift; the update adds it back.
+    case.drift_and_restore(&rt, &new, async |rt| {
+        w.ec2()
+            .delete_route()
+            .route_table_id(&rt.id)
+            .destination_cidr_block("172.16.0.0/12")
+            .send()
+            .await
+            .expect("raw DeleteRoute");
+        let (live, _) = w.present(address, &rt.id, &new).await;
+        assert_eq!(
+            live["routes"],
+            Value::List(vec![route("0.0.0.0/0", "nat_gateway_id", &nat.id)])
+        );
+    })
+    .await;
+    assert_eq!(raw_routes(&w, &rt.id).await, expected);
 
     // Forcing change (vpc_id, not CBD): delete, then create in the other VPC.
-    w.delete(address, &rt, &new).await;
-    assert_eq!(w.read(address, &rt.id, &new).await, Observed::Gone);
+    case.delete(&rt, &new).await;
     let replaced = fields(vec![
         ("vpc_id", s(&vpc2.id)),
         ("routes", Value::List(vec![])),
