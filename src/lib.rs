@@ -3,11 +3,13 @@
 //!
 //! Data flows `config` -> `stack` (the blueprint: desired resources) -> `plan` (pure diff
 //! against `state`, optionally refreshed through `provider`) -> `apply` (parallel executor
-//! writing `state`). `graph` orders resources; `cli` is the command-line edge.
+//! writing `state`). `engine` runs those steps in order as library functions; `graph`
+//! orders resources and operations; `cli` is the command-line edge.
 
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod graph;
 pub mod model;
 pub mod plan;

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::conformance::Case;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ impl Env {
         let clients = AwsClients::from_config(common::sdk_config().await);
         let providers = apigateway::providers(&clients)
             .into_iter()
-            .map(|p| (p.schema().kind.clone(), p))
+            .map(|p| (p.schema().kind.to_string(), p))
             .collect();
         Env {
             stack: common::unique_stack(prefix),
@@ -178,11 +180,30 @@ fn lambda_uri(function: &str) -> String {
     )
 }
 
+/// `aws_api_gateway_rest_api`: changed in place to a new description and tags (changed,
+/// added, removed); drift = tags added and changed by hand.
 #[tokio::test]
-async fn rest_api_create_read_update_drift_delete() {
+async fn rest_api_conformance() {
     let env = Env::new("apigw-api").await;
     let applied = env.api_inputs("main", "first");
-    let (id, outputs) = env.create(API, "main", &applied).await;
+    // In place: a new description, a changed tag, an added tag, a removed tag.
+    let mut updated = env.api_inputs("main", "second");
+    let mut tags = updated["tags"].as_map().expect("tags").clone();
+    tags.remove("Environment");
+    tags.insert("ManagedBy".into(), Value::str("nova-2"));
+    tags.insert("Owner".into(), Value::str("team"));
+    updated.insert("tags".into(), Value::Map(tags));
+    let case = Case {
+        provider: env.provider(API).clone(),
+        ctx: env.ctx(API, "main"),
+        other: Some(env.ctx(API, "other")),
+        desired: applied.clone(),
+        changes: vec![updated.clone()],
+    };
+    // Read matches what was applied; find_existing finds it by its ownership tags, and
+    // another address owns nothing.
+    let created = case.create().await;
+    let (id, outputs) = (created.id.clone(), created.outputs.clone());
 
     // Outputs: the root resource is the `/` resource, the execution ARN names the account.
     let resources = env
@@ -205,66 +226,31 @@ async fn rest_api_create_read_update_drift_delete() {
         format!("arn:aws:execute-api:us-east-1:{}:{id}", common::ACCOUNT_ID)
     );
 
-    // Read matches what was applied.
-    let (live, read_outputs) = env.present(API, "main", &id, &applied).await;
-    assert_eq!(live, applied);
-    assert_eq!(read_outputs, outputs);
-
-    // find_existing finds it by its ownership tags.
-    let found = env
-        .provider(API)
-        .find_existing(&env.ctx(API, "main"), &applied)
-        .await
-        .expect("find_existing");
-    assert_eq!(found.map(|c| c.id), Some(id.clone()));
-    let other = env
-        .provider(API)
-        .find_existing(&env.ctx(API, "other"), &applied)
-        .await
-        .expect("find_existing");
-    assert_eq!(other, None, "another address owns nothing");
-
-    // In place: a new description, a changed tag, an added tag, a removed tag.
-    let mut updated = env.api_inputs("main", "second");
-    let mut tags = updated["tags"].as_map().expect("tags").clone();
-    tags.remove("Environment");
-    tags.insert("ManagedBy".into(), Value::str("nova-2"));
-    tags.insert("Owner".into(), Value::str("team"));
-    updated.insert("tags".into(), Value::Map(tags));
-    let new_outputs = env
-        .update(API, "main", &id, &applied, &updated, &outputs)
-        .await;
+    let new_outputs = case.update(&created, &applied, &updated).await;
     assert_eq!(new_outputs, outputs);
-    let (live, _) = env.present(API, "main", &id, &updated).await;
-    assert_eq!(live, updated);
 
-    // Out of band: someone adds a tag and changes another; read shows the drift.
-    let arn = format!("arn:aws:apigateway:us-east-1::/restapis/{id}");
-    env.clients
-        .apigateway
-        .tag_resource()
-        .resource_arn(&arn)
-        .tags("Rogue", "yes")
-        .tags("Owner", "someone-else")
-        .send()
-        .await
-        .expect("TagResource out of band");
-    let (live, _) = env.present(API, "main", &id, &updated).await;
-    let live_tags = live["tags"].as_map().expect("tags");
-    assert_eq!(live_tags.get("Rogue"), Some(&Value::str("yes")));
-    assert_eq!(live_tags.get("Owner"), Some(&Value::str("someone-else")));
-    assert_ne!(live, updated, "drift is visible");
-
-    // Updating from the drifted state restores the desired tags exactly.
-    env.update(API, "main", &id, &live, &updated, &outputs)
-        .await;
-    let (live, _) = env.present(API, "main", &id, &updated).await;
-    assert_eq!(live, updated);
+    // Out of band: someone adds a tag and changes another; read shows the drift, and
+    // updating from the drifted state restores the desired tags exactly.
+    case.drift_and_restore(&created, &updated, async |_| {
+        let arn = format!("arn:aws:apigateway:us-east-1::/restapis/{id}");
+        env.clients
+            .apigateway
+            .tag_resource()
+            .resource_arn(&arn)
+            .tags("Rogue", "yes")
+            .tags("Owner", "someone-else")
+            .send()
+            .await
+            .expect("TagResource out of band");
+        let (live, _) = env.present(API, "main", &id, &updated).await;
+        let live_tags = live["tags"].as_map().expect("tags");
+        assert_eq!(live_tags.get("Rogue"), Some(&Value::str("yes")));
+        assert_eq!(live_tags.get("Owner"), Some(&Value::str("someone-else")));
+    })
+    .await;
 
     // Delete, then it is gone; deleting again succeeds.
-    env.delete(API, "main", &id, &updated, &outputs).await;
-    assert_eq!(env.read(API, "main", &id, &updated).await, Observed::Gone);
-    env.delete(API, "main", &id, &updated, &outputs).await;
+    case.delete(&created, &updated).await;
 }
 
 #[tokio::test]
@@ -279,17 +265,17 @@ async fn resource_method_integration_lifecycle() {
         ("parent_id", Value::str(&root)),
         ("path_part", Value::str("health")),
     ]);
-    let (res_id, res_outputs) = env.create(RESOURCE, "health", &res_inputs).await;
+    // No tags: resources, methods and integrations are found by their natural key.
+    let case = |kind: &str, name: &str, desired: &Inputs, changes: Vec<Inputs>| Case {
+        provider: env.provider(kind).clone(),
+        ctx: env.ctx(kind, name),
+        other: None,
+        desired: desired.clone(),
+        changes,
+    };
+    let resource = case(RESOURCE, "health", &res_inputs, vec![]).create().await;
+    let (res_id, res_outputs) = (resource.id.clone(), resource.outputs.clone());
     assert_eq!(out_str(&res_outputs, "path"), "/health");
-    let (live, outputs) = env.present(RESOURCE, "health", &res_id, &res_inputs).await;
-    assert_eq!(live, res_inputs);
-    assert_eq!(outputs, res_outputs);
-    let found = env
-        .provider(RESOURCE)
-        .find_existing(&env.ctx(RESOURCE, "health"), &res_inputs)
-        .await
-        .expect("find_existing");
-    assert_eq!(found.map(|c| c.id), Some(res_id.clone()));
 
     // Method: create with no authorization, read, update to AWS_IAM, read.
     let method_inputs = inputs(&[
@@ -298,21 +284,13 @@ async fn resource_method_integration_lifecycle() {
         ("http_method", Value::str("GET")),
         ("authorization", Value::str("NONE")),
     ]);
-    let (method_id, method_outputs) = env.create(METHOD, "get", &method_inputs).await;
-    assert_eq!(method_id, format!("{api_id}/{res_id}/GET"));
-    let (live, _) = env.present(METHOD, "get", &method_id, &method_inputs).await;
-    assert_eq!(live, method_inputs);
     let mut iam = method_inputs.clone();
     iam.insert("authorization".into(), Value::str("AWS_IAM"));
-    env.update(
-        METHOD,
-        "get",
-        &method_id,
-        &method_inputs,
-        &iam,
-        &method_outputs,
-    )
-    .await;
+    let method_case = case(METHOD, "get", &method_inputs, vec![iam.clone()]);
+    let method = method_case.create().await;
+    let method_id = method.id.clone();
+    assert_eq!(method_id, format!("{api_id}/{res_id}/GET"));
+    method_case.update_each(&method).await;
     // Read with the old inputs: it reports the live value, not what it was given.
     let (live, _) = env.present(METHOD, "get", &method_id, &method_inputs).await;
     assert_eq!(live, iam);
@@ -326,23 +304,15 @@ async fn resource_method_integration_lifecycle() {
         ("integration_http_method", Value::str("POST")),
         ("uri", Value::str(lambda_uri(&format!("{}-one", env.stack)))),
     ]);
-    let (int_id, int_outputs) = env.create(INTEGRATION, "get", &int_inputs).await;
-    let (live, _) = env.present(INTEGRATION, "get", &int_id, &int_inputs).await;
-    assert_eq!(live, int_inputs);
     let mut moved = int_inputs.clone();
     moved.insert(
         "uri".into(),
         Value::str(lambda_uri(&format!("{}-two", env.stack))),
     );
-    env.update(
-        INTEGRATION,
-        "get",
-        &int_id,
-        &int_inputs,
-        &moved,
-        &int_outputs,
-    )
-    .await;
+    let int_case = case(INTEGRATION, "get", &int_inputs, vec![moved.clone()]);
+    let integration = int_case.create().await;
+    let (int_id, int_outputs) = (integration.id.clone(), integration.outputs.clone());
+    int_case.update_each(&integration).await;
     let (live, _) = env.present(INTEGRATION, "get", &int_id, &int_inputs).await;
     assert_eq!(live, moved);
 
@@ -363,20 +333,11 @@ async fn resource_method_integration_lifecycle() {
     env.delete(INTEGRATION, "get", &int_id, &moved, &int_outputs)
         .await;
 
-    // Method delete, then gone.
-    env.delete(METHOD, "get", &method_id, &iam, &method_outputs)
-        .await;
-    assert_eq!(
-        env.read(METHOD, "get", &method_id, &iam).await,
-        Observed::Gone
-    );
+    // Method delete, then gone; deleting again succeeds.
+    method_case.delete(&method, &iam).await;
 
     // A new path part forces replacement: the new resource, then the old one deleted.
-    assert!(env
-        .provider(RESOURCE)
-        .schema()
-        .force_new
-        .contains("path_part"));
+    assert!(env.provider(RESOURCE).schema().is_force_new("path_part"));
     let mut renamed = res_inputs.clone();
     renamed.insert("path_part".into(), Value::str("status"));
     let (new_id, new_outputs) = env.create(RESOURCE, "health", &renamed).await;
@@ -601,7 +562,7 @@ async fn deployment_and_stage_lifecycle_with_redeploy() {
     // Redeploy: new triggers force a new deployment (create before destroy); the stage
     // moves to it, then the old deployment is deleted.
     let schema = env.provider(DEPLOYMENT).schema().clone();
-    assert!(schema.force_new.contains("triggers") && schema.create_before_destroy);
+    assert!(schema.is_force_new("triggers") && schema.create_before_destroy);
     let second = deploy_inputs("hash-2", "first, described again");
     let (dep_two, dep_two_outputs) = env.create(DEPLOYMENT, "main", &second).await;
     assert_ne!(dep_two, dep_one);

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::conformance::Case;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -305,9 +307,25 @@ async fn instance_lifecycle() {
     let instances = provider(ec2_instance::providers(&fx.clients), "aws_instance");
     let ctx = ctx(&fx.stack, "aws_instance", "web", "create-1");
 
-    // Create, and read back exactly what was applied.
     let v1 = fx.instance_inputs(&ctx, &[&fx.sg_a], "#!/bin/sh\necho hello\n", &[]);
-    let created = instances.create(&ctx, &v1).await.expect("create instance");
+    // In place: tags and security groups.
+    let v2 = fx.instance_inputs(
+        &ctx,
+        &[&fx.sg_a, &fx.sg_b],
+        "#!/bin/sh\necho hello\n",
+        &[("Owner", "ops")],
+    );
+    let case = Case {
+        provider: instances.clone(),
+        ctx: ctx.clone(),
+        other: Some(ctx_for(&fx.stack, "aws_instance", "other")),
+        desired: v1.clone(),
+        changes: vec![v2.clone()],
+    };
+
+    // Create, and read back exactly what was applied (no drift); adoption by ownership
+    // tags (and this create's client token), for this address only.
+    let created = case.create().await;
     assert!(created.id.starts_with("i-"), "{}", created.id);
     assert_eq!(
         created.outputs["arn"],
@@ -326,12 +344,6 @@ async fn instance_lifecycle() {
             "output {output} is empty"
         );
     }
-    let (live, outputs) = present(instances.read(&ctx, &created.id, &v1).await.expect("read"));
-    assert_eq!(
-        live, v1,
-        "a fresh instance reads back as applied (no drift)"
-    );
-    assert_eq!(outputs, created.outputs);
 
     // The root volume is encrypted with the given key, gp3, and tagged.
     let volume_id = created.outputs["root_volume_id"]
@@ -362,19 +374,7 @@ async fn instance_lifecycle() {
     assert_eq!(again.id, created.id);
     assert_eq!(fx.owned_instance_ids(&ctx).await, vec![created.id.clone()]);
 
-    // In place: tags and security groups.
-    let v2 = fx.instance_inputs(
-        &ctx,
-        &[&fx.sg_a, &fx.sg_b],
-        "#!/bin/sh\necho hello\n",
-        &[("Owner", "ops")],
-    );
-    instances
-        .update(&ctx, &created.id, &v1, &v2, &created.outputs)
-        .await
-        .expect("update instance");
-    let (live, _) = present(instances.read(&ctx, &created.id, &v2).await.expect("read"));
-    assert_eq!(live, v2);
+    case.update_each(&created).await;
     let volume_tags = fx
         .clients
         .ec2
@@ -393,38 +393,27 @@ async fn instance_lifecycle() {
         "root volume tags follow the instance's: {volume_tags:?}"
     );
 
-    // Out-of-band tag change is drift.
-    fx.clients
-        .ec2
-        .create_tags()
-        .resources(&created.id)
-        .tags(Tag::builder().key("Owner").value("intruder").build())
-        .send()
-        .await
-        .expect("CreateTags");
-    let (live, _) = present(instances.read(&ctx, &created.id, &v2).await.expect("read"));
-    assert_eq!(
-        live["tags"].as_map().expect("map")["Owner"],
-        Value::str("intruder")
-    );
-    assert_ne!(live, v2);
-    instances
-        .update(&ctx, &created.id, &v2, &v2, &created.outputs)
-        .await
-        .expect("update undoes drift");
-    let (live, _) = present(instances.read(&ctx, &created.id, &v2).await.expect("read"));
-    assert_eq!(live, v2);
-
-    // Adoption by ownership tags (and this create's client token).
-    let found = instances
-        .find_existing(&ctx, &v2)
-        .await
-        .expect("find")
-        .expect("adopted");
-    assert_eq!(found.id, created.id);
+    // Out-of-band tag change is drift; an update undoes it.
+    case.drift_and_restore(&created, &v2, async |created| {
+        fx.clients
+            .ec2
+            .create_tags()
+            .resources(&created.id)
+            .tags(Tag::builder().key("Owner").value("intruder").build())
+            .send()
+            .await
+            .expect("CreateTags");
+        let (live, _) = present(instances.read(&ctx, &created.id, &v2).await.expect("read"));
+        assert_eq!(
+            live["tags"].as_map().expect("map")["Owner"],
+            Value::str("intruder")
+        );
+    })
+    .await;
+    case.assert_found(&created).await;
 
     // Replacement (create before destroy): new user data, new client token.
-    assert!(instances.schema().force_new.contains("user_data"));
+    assert!(instances.schema().is_force_new("user_data"));
     assert!(instances.schema().create_before_destroy);
     let ctx2 = ctx_with_token(&ctx, "create-2");
     let v3 = fx.instance_inputs(&ctx2, &[&fx.sg_a, &fx.sg_b], "#!/bin/sh\necho v3\n", &[]);
@@ -457,21 +446,12 @@ async fn instance_lifecycle() {
     assert_eq!(live["user_data"], Value::str("#!/bin/sh\necho v3\n"));
 
     // Delete, read Gone, delete again is fine.
-    instances
-        .delete(&ctx2, &replacement.id, &v3, &replacement.outputs)
-        .await
-        .expect("delete instance");
-    assert_eq!(
-        instances
-            .read(&ctx2, &replacement.id, &v3)
-            .await
-            .expect("read"),
-        Observed::Gone
-    );
-    instances
-        .delete(&ctx2, &replacement.id, &v3, &replacement.outputs)
-        .await
-        .expect("second delete");
+    let replaced = Case {
+        ctx: ctx2.clone(),
+        desired: v3.clone(),
+        ..case
+    };
+    replaced.delete(&replacement, &v3).await;
     assert!(fx.owned_instance_ids(&ctx).await.is_empty());
     assert!(instances
         .find_existing(&ctx2, &v3)

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::conformance::Case;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -106,9 +108,25 @@ async fn kms_key_lifecycle() {
     let stack = common::unique_stack("kmskey");
     let ctx = ctx(&stack, "aws_kms_key", "main");
 
-    // Create, then read back exactly what was applied.
     let v1 = key_inputs(&ctx, "nova test key", true, &[]);
-    let created = keys.create(&ctx, &v1).await.expect("create key");
+    // In place: description, rotation off, tags changed; then a policy change.
+    let v2 = key_inputs(&ctx, "nova test key v2", false, &[("Owner", "ops")]);
+    let mut v3 = v2.clone();
+    v3.insert(
+        "policy".into(),
+        Value::String(key_policy("RootAdministersV3")),
+    );
+    let case = Case {
+        provider: keys.clone(),
+        ctx: ctx.clone(),
+        other: Some(ctx_for_other_address(&ctx, "aws_kms_key")),
+        desired: v1.clone(),
+        changes: vec![v2.clone(), v3.clone()],
+    };
+
+    // Create, then read back exactly what was applied; crash recovery finds it by its
+    // ownership tags, and only for this address.
+    let created = case.create().await;
     assert_eq!(created.outputs["id"], Value::str(&created.id));
     assert_eq!(created.outputs["key_id"], Value::str(&created.id));
     let arn = created.outputs["arn"].as_str().expect("arn").to_string();
@@ -116,9 +134,6 @@ async fn kms_key_lifecycle() {
         arn.starts_with("arn:aws:kms:") && arn.ends_with(&created.id),
         "{arn}"
     );
-    let (live, outputs) = present(keys.read(&ctx, &created.id, &v1).await.expect("read"));
-    assert_eq!(live, v1, "a fresh key reads back as applied (no drift)");
-    assert_eq!(outputs, created.outputs);
     let raw = clients
         .kms
         .get_key_rotation_status()
@@ -128,82 +143,52 @@ async fn kms_key_lifecycle() {
         .expect("GetKeyRotationStatus");
     assert!(raw.key_rotation_enabled(), "rotation enabled on create");
 
-    // In place: description, rotation off, tags changed.
-    let v2 = key_inputs(&ctx, "nova test key v2", false, &[("Owner", "ops")]);
-    keys.update(&ctx, &created.id, &v1, &v2, &created.outputs)
-        .await
-        .expect("update key");
-    let (live, _) = present(keys.read(&ctx, &created.id, &v2).await.expect("read"));
-    assert_eq!(live, v2);
-
-    // A policy change is applied too (and read back as the new policy).
-    let mut v3 = v2.clone();
-    v3.insert(
-        "policy".into(),
-        Value::String(key_policy("RootAdministersV3")),
-    );
-    keys.update(&ctx, &created.id, &v2, &v3, &created.outputs)
-        .await
-        .expect("update policy");
-    let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
-    assert_eq!(live["policy"], v3["policy"]);
+    // The policy change is applied too (and read back as the new policy).
+    case.update_each(&created).await;
     let (live_against_old, _) = present(keys.read(&ctx, &created.id, &v2).await.expect("read"));
     assert_ne!(
         live_against_old["policy"], v2["policy"],
         "a different live policy is drift"
     );
 
-    // Out-of-band tag change shows as drift.
-    clients
-        .kms
-        .tag_resource()
-        .key_id(&created.id)
-        .tags(
-            aws_sdk_kms::types::Tag::builder()
-                .tag_key("Owner")
-                .tag_value("someone-else")
-                .build()
-                .expect("tag"),
-        )
-        .send()
-        .await
-        .expect("TagResource");
-    let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
-    assert_ne!(live["tags"], v3["tags"]);
-    assert_eq!(
-        live["tags"].as_map().expect("map")["Owner"],
-        Value::str("someone-else")
-    );
-    // Updating to the same desired inputs undoes it (updates diff against live).
-    keys.update(&ctx, &created.id, &v3, &v3, &created.outputs)
-        .await
-        .expect("update undoes drift");
-    let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
-    assert_eq!(live, v3);
-
-    // Crash recovery finds it by its ownership tags, and only for this address.
+    // Out-of-band tag change shows as drift; updating to the same desired inputs undoes
+    // it (updates diff against live).
+    case.drift_and_restore(&created, &v3, async |created| {
+        clients
+            .kms
+            .tag_resource()
+            .key_id(&created.id)
+            .tags(
+                aws_sdk_kms::types::Tag::builder()
+                    .tag_key("Owner")
+                    .tag_value("someone-else")
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("TagResource");
+        let (live, _) = present(keys.read(&ctx, &created.id, &v3).await.expect("read"));
+        assert_ne!(live["tags"], v3["tags"]);
+        assert_eq!(
+            live["tags"].as_map().expect("map")["Owner"],
+            Value::str("someone-else")
+        );
+    })
+    .await;
     let found = keys
         .find_existing(&ctx, &v3)
         .await
         .expect("find")
         .expect("adopted");
-    assert_eq!(found.id, created.id);
     assert_eq!(found.outputs, created.outputs);
-    let other = ctx_for_other_address(&ctx, "aws_kms_key");
-    assert!(keys
-        .find_existing(&other, &v3)
-        .await
-        .expect("find")
-        .is_none());
 
     // Delete schedules deletion: read says Gone, and a second delete is fine.
     assert_eq!(
         keys.delete_note(&v3).as_deref(),
         Some("scheduled for deletion in 7 days (KMS keys cannot be deleted at once)")
     );
-    keys.delete(&ctx, &created.id, &v3, &created.outputs)
-        .await
-        .expect("delete");
+    case.delete(&created, &v3).await;
     let state = clients
         .kms
         .describe_key()
@@ -217,13 +202,6 @@ async fn kms_key_lifecycle() {
         state.key_state(),
         Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
     );
-    assert_eq!(
-        keys.read(&ctx, &created.id, &v3).await.expect("read"),
-        Observed::Gone
-    );
-    keys.delete(&ctx, &created.id, &v3, &created.outputs)
-        .await
-        .expect("second delete is a no-op");
     assert!(
         keys.find_existing(&ctx, &v3).await.expect("find").is_none(),
         "a key pending deletion is not adopted"
@@ -256,7 +234,21 @@ async fn kms_alias_lifecycle() {
         ("name", Value::str(&name)),
         ("target_key_id", Value::str(&key_a.id)),
     ]);
-    let created = aliases.create(&ctx, &v1).await.expect("create alias");
+    // Retarget in place, naming the key by ARN this time: the ARN input matches the live
+    // key id, no drift.
+    let v2 = inputs(&[
+        ("name", Value::str(&name)),
+        ("target_key_id", key_b.outputs["arn"].clone()),
+    ]);
+    let case = Case {
+        provider: aliases.clone(),
+        ctx: ctx.clone(),
+        // No tags: an alias is found by its name (and target), whatever the address.
+        other: None,
+        desired: v1.clone(),
+        changes: vec![v2.clone()],
+    };
+    let created = case.create().await;
     assert_eq!(created.id, name);
     assert_eq!(created.outputs["name"], Value::str(&name));
     assert_eq!(
@@ -267,20 +259,7 @@ async fn kms_alias_lifecycle() {
             common::ACCOUNT_ID
         ))
     );
-    let (live, _) = present(aliases.read(&ctx, &name, &v1).await.expect("read"));
-    assert_eq!(live, v1);
-
-    // Retarget in place, naming the key by ARN this time.
-    let v2 = inputs(&[
-        ("name", Value::str(&name)),
-        ("target_key_id", key_b.outputs["arn"].clone()),
-    ]);
-    aliases
-        .update(&ctx, &name, &v1, &v2, &created.outputs)
-        .await
-        .expect("retarget");
-    let (live, _) = present(aliases.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(live, v2, "the ARN input matches the live key id: no drift");
+    case.update_each(&created).await;
     let (live, _) = present(aliases.read(&ctx, &name, &v1).await.expect("read"));
     let live_target = live["target_key_id"].as_str().expect("target");
     assert!(
@@ -298,7 +277,7 @@ async fn kms_alias_lifecycle() {
         .is_none());
 
     // Replacement (name is force-new): create the new one, delete the old.
-    assert!(aliases.schema().force_new.contains("name"));
+    assert!(aliases.schema().is_force_new("name"));
     let new_name = format!("alias/{stack}-2");
     let v3 = inputs(&[
         ("name", Value::str(&new_name)),
@@ -404,19 +383,6 @@ async fn iam_role_lifecycle() {
         "web role",
         &[],
     );
-    let created = roles.create(&ctx, &v1).await.expect("create role");
-    assert_eq!(created.id, name);
-    assert_eq!(
-        created.outputs["arn"],
-        Value::String(format!("arn:aws:iam::{}:role/{name}", common::ACCOUNT_ID))
-    );
-    assert!(created.outputs["unique_id"]
-        .as_str()
-        .is_some_and(|s| !s.is_empty()));
-    let (live, outputs) = present(roles.read(&ctx, &name, &v1).await.expect("read"));
-    assert_eq!(live, v1, "a fresh role reads back as applied (no drift)");
-    assert_eq!(outputs, created.outputs);
-
     // In place: swap the managed policy, change the inline one and add another, tags,
     // description.
     let v2 = role_inputs(
@@ -430,12 +396,24 @@ async fn iam_role_lifecycle() {
         "web role v2",
         &[("Owner", "ops")],
     );
-    roles
-        .update(&ctx, &name, &v1, &v2, &created.outputs)
-        .await
-        .expect("update role");
-    let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(live, v2);
+    let case = Case {
+        provider: roles.clone(),
+        ctx: ctx.clone(),
+        other: Some(ctx_for_other_address(&ctx, "aws_iam_role")),
+        desired: v1.clone(),
+        changes: vec![v2.clone()],
+    };
+    // A fresh role reads back as applied (no drift); adopted for its address only.
+    let created = case.create().await;
+    assert_eq!(created.id, name);
+    assert_eq!(
+        created.outputs["arn"],
+        Value::String(format!("arn:aws:iam::{}:role/{name}", common::ACCOUNT_ID))
+    );
+    assert!(created.outputs["unique_id"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    case.update_each(&created).await;
     let attached = clients
         .iam
         .list_attached_role_policies()
@@ -450,52 +428,45 @@ async fn iam_role_lifecycle() {
         .collect();
     assert_eq!(arns, [SSM_CORE]);
 
-    // Out-of-band: a tag changed and an inline policy removed show as drift.
-    clients
-        .iam
-        .tag_role()
-        .role_name(&name)
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key("Owner")
-                .value("intruder")
-                .build()
-                .expect("tag"),
-        )
-        .send()
-        .await
-        .expect("TagRole");
-    clients
-        .iam
-        .delete_role_policy()
-        .role_name(&name)
-        .policy_name("metrics")
-        .send()
-        .await
-        .expect("DeleteRolePolicy");
-    let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(
-        live["tags"].as_map().expect("map")["Owner"],
-        Value::str("intruder")
-    );
-    assert!(!live["inline_policies"]
-        .as_map()
-        .expect("map")
-        .contains_key("metrics"));
-    roles
-        .update(&ctx, &name, &v2, &v2, &created.outputs)
-        .await
-        .expect("update undoes drift");
-    let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(live, v2);
+    // Out-of-band: a tag changed and an inline policy removed show as drift; an update
+    // undoes it.
+    case.drift_and_restore(&created, &v2, async |_| {
+        clients
+            .iam
+            .tag_role()
+            .role_name(&name)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key("Owner")
+                    .value("intruder")
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("TagRole");
+        clients
+            .iam
+            .delete_role_policy()
+            .role_name(&name)
+            .policy_name("metrics")
+            .send()
+            .await
+            .expect("DeleteRolePolicy");
+        let (live, _) = present(roles.read(&ctx, &name, &v2).await.expect("read"));
+        assert_eq!(
+            live["tags"].as_map().expect("map")["Owner"],
+            Value::str("intruder")
+        );
+        assert!(!live["inline_policies"]
+            .as_map()
+            .expect("map")
+            .contains_key("metrics"));
+    })
+    .await;
 
     // Adoption: only with this stack's and address's ownership tags.
-    let found = roles
-        .find_existing(&ctx, &v2)
-        .await
-        .expect("find")
-        .expect("adopted");
-    assert_eq!(found.id, name);
+    case.assert_found(&created).await;
     let mut foreign = ctx.clone();
     foreign.stack = format!("{stack}-other");
     assert!(roles
@@ -505,7 +476,7 @@ async fn iam_role_lifecycle() {
         .is_none());
 
     // Replacement (name is force-new, no create-before-destroy): delete old, create new.
-    assert!(roles.schema().force_new.contains("name"));
+    assert!(roles.schema().is_force_new("name"));
     assert!(!roles.schema().create_before_destroy);
     let new_name = format!("{stack}-web2");
     let v3 = role_inputs(&ctx, &new_name, &[CW_AGENT], &[], "web role v3", &[]);
@@ -523,18 +494,7 @@ async fn iam_role_lifecycle() {
     assert_eq!(live, v3);
 
     // Delete (with an attached policy) and read Gone; delete again is fine.
-    roles
-        .delete(&ctx, &new_name, &v3, &replaced.outputs)
-        .await
-        .expect("delete role");
-    assert_eq!(
-        roles.read(&ctx, &new_name, &v3).await.expect("read"),
-        Observed::Gone
-    );
-    roles
-        .delete(&ctx, &new_name, &v3, &replaced.outputs)
-        .await
-        .expect("second delete");
+    case.delete(&replaced, &v3).await;
 }
 
 #[tokio::test]
@@ -591,7 +551,20 @@ async fn iam_instance_profile_lifecycle() {
         ("role", Value::str(&role_a.id)),
         ("tags", tags(&ctx, &[])),
     ]);
-    let created = profiles.create(&ctx, &v1).await.expect("create profile");
+    // In place: change role and tags.
+    let v2 = inputs(&[
+        ("name", Value::str(&name)),
+        ("role", Value::str(&role_b.id)),
+        ("tags", tags(&ctx, &[("Owner", "ops")])),
+    ]);
+    let case = Case {
+        provider: profiles.clone(),
+        ctx: ctx.clone(),
+        other: Some(ctx_for_other_address(&ctx, "aws_iam_instance_profile")),
+        desired: v1.clone(),
+        changes: vec![v2.clone()],
+    };
+    let created = case.create().await;
     assert_eq!(created.id, name);
     assert_eq!(
         created.outputs["arn"],
@@ -600,29 +573,23 @@ async fn iam_instance_profile_lifecycle() {
             common::ACCOUNT_ID
         ))
     );
-    let (live, _) = present(profiles.read(&ctx, &name, &v1).await.expect("read"));
-    assert_eq!(live, v1);
+    case.update_each(&created).await;
 
-    // In place: change role and tags.
-    let v2 = inputs(&[
-        ("name", Value::str(&name)),
-        ("role", Value::str(&role_b.id)),
-        ("tags", tags(&ctx, &[("Owner", "ops")])),
-    ]);
-    profiles
-        .update(&ctx, &name, &v1, &v2, &created.outputs)
-        .await
-        .expect("update profile");
-    let (live, _) = present(profiles.read(&ctx, &name, &v2).await.expect("read"));
-    assert_eq!(live, v2);
+    // A tag removed by hand is drift; an update restores it.
+    case.drift_and_restore(&created, &v2, async |_| {
+        clients
+            .iam
+            .untag_instance_profile()
+            .instance_profile_name(&name)
+            .tag_keys("Owner")
+            .send()
+            .await
+            .expect("UntagInstanceProfile");
+    })
+    .await;
 
     // Adoption by ownership tags.
-    let found = profiles
-        .find_existing(&ctx, &v2)
-        .await
-        .expect("find")
-        .expect("adopted");
-    assert_eq!(found.id, name);
+    case.assert_found(&created).await;
     let mut foreign = ctx.clone();
     foreign.stack = format!("{stack}-other");
     assert!(profiles

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::conformance::Case;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -127,8 +129,10 @@ async fn schedule_key_deletion(clients: &AwsClients, arn: &str) {
         .await;
 }
 
+/// `aws_cloudwatch_log_group`: created KMS-encrypted with 7 days' retention; changed in
+/// place to 30 days and another Name tag; drift = a tag set by hand.
 #[tokio::test]
-async fn log_group_lifecycle() {
+async fn log_group_conformance_and_replacement() {
     let clients = clients().await;
     let stack = common::unique_stack("logs");
     let p = provider(&clients, "aws_cloudwatch_log_group");
@@ -136,44 +140,35 @@ async fn log_group_lifecycle() {
     let key1 = kms_key_arn(&clients, &stack).await;
     let key2 = kms_key_arn(&clients, &stack).await;
     let name = format!("/aws/lambda/{stack}-health");
-    let mut desired = inputs(&[
+    let desired = inputs(&[
         ("name", Value::str(&name)),
         ("kms_key_id", Value::str(&key1)),
         ("retention_in_days", Value::Int(7)),
         ("tags", tags(&c, &[("Name", "health")])),
     ]);
+    // update in place: retention and tags
+    let mut updated = desired.clone();
+    updated.insert("retention_in_days".into(), Value::Int(30));
+    updated.insert("tags".into(), tags(&c, &[("Name", "health-2")]));
+    let case = Case {
+        provider: p.clone(),
+        ctx: c.clone(),
+        other: Some(ctx(&stack, "aws_cloudwatch_log_group", "other")),
+        desired: desired.clone(),
+        changes: vec![updated.clone()],
+    };
 
-    // create -> read matches
-    let created = p.create(&c, &desired).await.expect("create log group");
+    // create -> read matches; crash recovery finds it by name + ownership tags, not for
+    // another address
+    let created = case.create().await;
     assert_eq!(created.id, name);
     assert_eq!(out_str(&created.outputs, "name"), name);
     assert_eq!(
         out_str(&created.outputs, "arn"),
         format!("arn:aws:logs:us-east-1:000000000000:log-group:{name}")
     );
-    let (live, outputs) = read_present(&*p, &c, &name, &desired).await;
-    assert_eq!(live, desired, "read after create");
-    assert_eq!(outputs, created.outputs);
 
-    // crash recovery finds it by name + ownership tags; not for another address
-    let found = p.find_existing(&c, &desired).await.expect("find_existing");
-    assert_eq!(found.map(|f| f.id), Some(name.clone()));
-    let other = ctx(&stack, "aws_cloudwatch_log_group", "other");
-    assert!(p
-        .find_existing(&other, &desired)
-        .await
-        .expect("find")
-        .is_none());
-
-    // update in place: retention and tags
-    let mut updated = desired.clone();
-    updated.insert("retention_in_days".into(), Value::Int(30));
-    updated.insert("tags".into(), tags(&c, &[("Name", "health-2")]));
-    p.update(&c, &name, &desired, &updated, &created.outputs)
-        .await
-        .expect("update retention and tags");
-    let (live, _) = read_present(&*p, &c, &name, &updated).await;
-    assert_eq!(live, updated, "read after retention/tag update");
+    let mut desired = case.update_each(&created).await;
     let raw = clients
         .logs
         .describe_log_groups()
@@ -187,7 +182,6 @@ async fn log_group_lifecycle() {
         .find(|g| g.log_group_name() == Some(name.as_str()))
         .expect("log group listed");
     assert_eq!(group.retention_in_days(), Some(30));
-    desired = updated;
 
     // update in place: KMS key (AssociateKmsKey). LocalStack 4.8 does not implement it:
     // then the provider must have made exactly that call.
@@ -208,35 +202,28 @@ async fn log_group_lifecycle() {
         Err(err) => panic!("KMS key update failed: {err}"),
     }
 
-    // out-of-band tag change => drift
-    clients
-        .logs
-        .tag_resource()
-        .resource_arn(out_str(&created.outputs, "arn"))
-        .tags("Name", "changed-by-hand")
-        .send()
-        .await
-        .expect("TagResource out of band");
-    let (live, _) = read_present(&*p, &c, &name, &desired).await;
-    assert_ne!(
-        live, desired,
-        "an out-of-band tag change must show as drift"
-    );
-    assert_eq!(
-        live.get("tags")
-            .and_then(Value::as_map)
-            .and_then(|m| m.get("Name")),
-        Some(&Value::str("changed-by-hand"))
-    );
-    // ... and update puts it back
-    p.update(&c, &name, &live, &desired, &created.outputs)
-        .await
-        .expect("update restores tags");
-    let (live, _) = read_present(&*p, &c, &name, &desired).await;
-    assert_eq!(live, desired);
+    // out-of-band tag change => drift, and update puts it back
+    case.drift_and_restore(&created, &desired, async |created| {
+        clients
+            .logs
+            .tag_resource()
+            .resource_arn(out_str(&created.outputs, "arn"))
+            .tags("Name", "changed-by-hand")
+            .send()
+            .await
+            .expect("TagResource out of band");
+        let (live, _) = read_present(&*p, &c, &name, &desired).await;
+        assert_eq!(
+            live.get("tags")
+                .and_then(Value::as_map)
+                .and_then(|m| m.get("Name")),
+            Some(&Value::str("changed-by-hand"))
+        );
+    })
+    .await;
 
     // forcing change: a new name replaces it (create new, delete old: not CBD)
-    assert!(p.schema().force_new.contains("name"));
+    assert!(p.schema().is_force_new("name"));
     assert!(!p.schema().create_before_destroy);
     let renamed_name = format!("{name}-v2");
     let mut renamed = desired.clone();
@@ -250,13 +237,11 @@ async fn log_group_lifecycle() {
     assert_eq!(live, renamed);
 
     // delete -> Gone; deleting again succeeds
-    p.delete(&c, &renamed_name, &renamed, &replacement.outputs)
-        .await
-        .expect("delete");
-    assert_gone(&*p, &c, &renamed_name, &renamed).await;
-    p.delete(&c, &renamed_name, &renamed, &replacement.outputs)
-        .await
-        .expect("delete of a deleted log group succeeds");
+    let renamed_case = Case {
+        desired: renamed.clone(),
+        ..case
+    };
+    renamed_case.delete(&replacement, &renamed).await;
 
     // out-of-band delete => Gone
     let oob = p.create(&c, &desired).await.expect("create again");
@@ -294,47 +279,46 @@ async fn event_rule_and_target_lifecycle() {
         ("tags", tags(&rc, &[("Name", "health-schedule")])),
     ]);
 
-    // rule: create -> read matches
-    let created = rules.create(&rc, &rule).await.expect("create rule");
+    // rule: update schedule, description and tags in place
+    let mut updated = rule.clone();
+    updated.insert("schedule_expression".into(), Value::str("rate(10 minutes)"));
+    updated.insert("description".into(), Value::str("every ten minutes"));
+    updated.insert("tags".into(), tags(&rc, &[("Owner", "ops")]));
+    let rule_case = Case {
+        provider: rules.clone(),
+        ctx: rc.clone(),
+        other: Some(ctx(&stack, "aws_cloudwatch_event_rule", "other")),
+        desired: rule.clone(),
+        changes: vec![updated],
+    };
+
+    // rule: create -> read matches; found again for its address only
+    let created = rule_case.create().await;
     assert_eq!(created.id, rule_name);
     let rule_arn = out_str(&created.outputs, "arn").to_string();
     assert!(
         rule_arn.ends_with(&format!(":rule/{rule_name}")),
         "{rule_arn}"
     );
-    let (live, _) = read_present(&*rules, &rc, &rule_name, &rule).await;
-    assert_eq!(live, rule, "rule read after create");
     assert!(
         rules.create(&rc, &rule).await.is_err(),
         "a second create must not take over"
     );
-    let found = rules.find_existing(&rc, &rule).await.expect("find rule");
-    assert_eq!(found.map(|f| f.id), Some(rule_name.clone()));
+    rule = rule_case.update_each(&created).await;
 
-    // rule: update schedule, description and tags in place
-    let mut updated = rule.clone();
-    updated.insert("schedule_expression".into(), Value::str("rate(10 minutes)"));
-    updated.insert("description".into(), Value::str("every ten minutes"));
-    updated.insert("tags".into(), tags(&rc, &[("Owner", "ops")]));
-    rules
-        .update(&rc, &rule_name, &rule, &updated, &created.outputs)
-        .await
-        .expect("update rule");
-    let (live, _) = read_present(&*rules, &rc, &rule_name, &updated).await;
-    assert_eq!(live, updated, "rule read after update");
-    rule = updated;
-
-    // rule: out-of-band tag change => drift
-    clients
-        .eventbridge
-        .untag_resource()
-        .resource_arn(&rule_arn)
-        .tag_keys("Owner")
-        .send()
-        .await
-        .expect("UntagResource out of band");
-    let (live, _) = read_present(&*rules, &rc, &rule_name, &rule).await;
-    assert_ne!(live, rule, "an out-of-band tag removal must show as drift");
+    // rule: out-of-band tag change => drift, and an update restores it
+    rule_case
+        .drift_and_restore(&created, &rule, async |_| {
+            clients
+                .eventbridge
+                .untag_resource()
+                .resource_arn(&rule_arn)
+                .tag_keys("Owner")
+                .send()
+                .await
+                .expect("UntagResource out of band");
+        })
+        .await;
 
     // target: create -> read matches
     let fn_arn = |n: &str| format!("arn:aws:lambda:us-east-1:000000000000:function:{stack}-{n}");
@@ -343,30 +327,23 @@ async fn event_rule_and_target_lifecycle() {
         ("target_id", Value::str("health")),
         ("arn", Value::str(fn_arn("a"))),
     ]);
-    let t = targets.create(&tc, &target).await.expect("create target");
-    assert_eq!(t.id, format!("{rule_name}/health"));
-    assert_eq!(out_str(&t.outputs, "id"), t.id);
-    let (live, _) = read_present(&*targets, &tc, &t.id, &target).await;
-    assert_eq!(live, target, "target read after create");
-    let found = targets
-        .find_existing(&tc, &target)
-        .await
-        .expect("find target");
-    assert_eq!(found.map(|f| f.id), Some(t.id.clone()));
-
-    // target: update the arn in place
+    // target: update the arn in place. No tags: found again by its natural key.
     let mut retargeted = target.clone();
     retargeted.insert("arn".into(), Value::str(fn_arn("b")));
-    targets
-        .update(&tc, &t.id, &target, &retargeted, &t.outputs)
-        .await
-        .expect("update target");
-    let (live, _) = read_present(&*targets, &tc, &t.id, &retargeted).await;
-    assert_eq!(live, retargeted, "target read after update");
-    target = retargeted;
+    let target_case = Case {
+        provider: targets.clone(),
+        ctx: tc.clone(),
+        other: None,
+        desired: target.clone(),
+        changes: vec![retargeted],
+    };
+    let t = target_case.create().await;
+    assert_eq!(t.id, format!("{rule_name}/health"));
+    assert_eq!(out_str(&t.outputs, "id"), t.id);
+    target = target_case.update_each(&t).await;
 
     // target: forcing change (new target_id) replaces it
-    assert!(targets.schema().force_new.contains("target_id"));
+    assert!(targets.schema().is_force_new("target_id"));
     let mut moved = target.clone();
     moved.insert("target_id".into(), Value::str("health-2"));
     targets
@@ -382,7 +359,7 @@ async fn event_rule_and_target_lifecycle() {
     assert_eq!(live, moved);
 
     // rule: forcing change (new name) replaces it; the target goes first
-    assert!(rules.schema().force_new.contains("name"));
+    assert!(rules.schema().is_force_new("name"));
     targets
         .delete(&tc, &t2.id, &moved, &t2.outputs)
         .await
@@ -749,7 +726,7 @@ async fn lambda_scenario(
         .expect("find permission");
     assert_eq!(found.map(|f| f.id), Some(perm.id.clone()));
     assert_eq!(
-        permissions.schema().force_new.len(),
+        permissions.schema().force_new().count(),
         5,
         "every field forces replacement"
     );
@@ -769,7 +746,7 @@ async fn lambda_scenario(
         .is_none());
 
     // forcing change: a new function name replaces it
-    assert!(functions.schema().force_new.contains("function_name"));
+    assert!(functions.schema().is_force_new("function_name"));
     let renamed_name = format!("{name}-2");
     let mut renamed = desired.clone();
     renamed.insert("function_name".into(), Value::str(&renamed_name));

@@ -1,273 +1,25 @@
 //! The executor and crash recovery against an in-memory fake provider: dependency order,
 //! bounded parallelism, failure isolation, destroy order, replacement order, crash at
-//! the K-th create followed by recovery, and coalesced state writes.
+//! the K-th create followed by recovery, and coalesced state writes. The fake is
+//! `common::fake`.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use common::fake::{providers, Call, Cloud};
 use nova::apply::{
     apply, recover_pending, ApplyObserver, ApplyOptions, ApplyReport, Resolution, SilentObserver,
 };
-use nova::model::{Address, Blueprint, Inputs, Outputs, Resource, Value};
+use nova::model::{Address, Blueprint, Inputs, Resource, Value};
 use nova::plan::{Action, Change, Plan};
-use nova::provider::{
-    Created, Observed, OpContext, ProviderError, Providers, ResourceProvider, Schema,
-};
+use nova::provider::Providers;
 use nova::state::{self, Operation, State, StateStore, StateWriter};
-
-// ---------------------------------------------------------------- the fake cloud
-
-#[derive(Debug, Clone)]
-struct Object {
-    kind: String,
-    inputs: Inputs,
-    /// (stack, address) it was created for: what `find_existing` looks for.
-    owner: (String, Address),
-}
-
-/// One provider call: its sequence numbers at start and end.
-#[derive(Debug, Clone)]
-struct Call {
-    address: Address,
-    op: &'static str,
-    start: u64,
-    end: u64,
-    id: String,
-}
-
-#[derive(Default)]
-struct Cloud {
-    objects: Mutex<BTreeMap<String, Object>>,
-    log: Mutex<Vec<Call>>,
-    seq: AtomicU64,
-    next_id: AtomicU64,
-    in_flight: AtomicUsize,
-    peak: AtomicUsize,
-    creates: AtomicUsize,
-    delay: Mutex<Duration>,
-    fail_create: Mutex<BTreeSet<Address>>,
-    /// Physical ids whose delete fails.
-    fail_delete: Mutex<BTreeSet<String>>,
-    /// Hang forever (after making the object) on the K-th create, waking the notify.
-    crash_at: Mutex<Option<(usize, Arc<Notify>)>>,
-    /// (id, old inputs) of every update, in call order.
-    updated_from: Mutex<Vec<(String, Inputs)>>,
-}
-
-impl Cloud {
-    fn new(delay: Duration) -> Arc<Cloud> {
-        let cloud = Cloud::default();
-        *cloud.delay.lock().unwrap() = delay;
-        Arc::new(cloud)
-    }
-
-    fn calls(&self) -> Vec<Call> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn objects(&self) -> BTreeMap<String, Object> {
-        self.objects.lock().unwrap().clone()
-    }
-
-    fn tick(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::SeqCst)
-    }
-}
-
-/// Counts a call in flight for as long as it lives (also when its future is dropped).
-struct Gauge<'a>(&'a Cloud);
-
-impl<'a> Gauge<'a> {
-    fn enter(cloud: &'a Cloud) -> Self {
-        let now = cloud.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        cloud.peak.fetch_max(now, Ordering::SeqCst);
-        Gauge(cloud)
-    }
-}
-
-impl Drop for Gauge<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-struct Fake {
-    schema: Schema,
-    cloud: Arc<Cloud>,
-}
-
-fn outputs_for(id: &str) -> Outputs {
-    let mut o = Outputs::new();
-    o.insert("id".into(), Value::str(id));
-    o.insert("arn".into(), Value::str(format!("arn:fake:{id}")));
-    o
-}
-
-impl Fake {
-    async fn pause(&self) {
-        let delay = *self.cloud.delay.lock().unwrap();
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    fn log(&self, ctx: &OpContext, op: &'static str, start: u64, id: &str) {
-        let end = self.cloud.tick();
-        self.cloud.log.lock().unwrap().push(Call {
-            address: ctx.address.clone(),
-            op,
-            start,
-            end,
-            id: id.to_string(),
-        });
-    }
-}
-
-#[async_trait]
-impl ResourceProvider for Fake {
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
-
-    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let _gauge = Gauge::enter(&self.cloud);
-        assert!(ctx.client_token.len() <= 64 && !ctx.client_token.is_empty());
-        assert!(inputs.values().all(Value::is_known), "{inputs:?}");
-        let start = self.cloud.tick();
-        self.pause().await;
-        if self
-            .cloud
-            .fail_create
-            .lock()
-            .unwrap()
-            .contains(&ctx.address)
-        {
-            self.log(ctx, "create-failed", start, "");
-            return Err(ProviderError::Other("injected failure".into()));
-        }
-        let id = format!(
-            "{}-{}",
-            self.schema.kind,
-            self.cloud.next_id.fetch_add(1, Ordering::SeqCst)
-        );
-        self.cloud.objects.lock().unwrap().insert(
-            id.clone(),
-            Object {
-                kind: self.schema.kind.clone(),
-                inputs: inputs.clone(),
-                owner: (ctx.stack.clone(), ctx.address.clone()),
-            },
-        );
-        let made = self.cloud.creates.fetch_add(1, Ordering::SeqCst) + 1;
-        let crash = {
-            let mut slot = self.cloud.crash_at.lock().unwrap();
-            match slot.as_ref() {
-                Some((k, _)) if *k == made => slot.take().map(|(_, n)| n),
-                _ => None,
-            }
-        };
-        if let Some(notify) = crash {
-            notify.notify_one();
-            std::future::pending::<()>().await;
-        }
-        self.log(ctx, "create", start, &id);
-        Ok(Created {
-            outputs: outputs_for(&id),
-            id,
-        })
-    }
-
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        _applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        Ok(match self.cloud.objects.lock().unwrap().get(id) {
-            Some(o) => Observed::Present {
-                inputs: o.inputs.clone(),
-                outputs: outputs_for(id),
-            },
-            None => Observed::Gone,
-        })
-    }
-
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        self.cloud
-            .updated_from
-            .lock()
-            .unwrap()
-            .push((id.to_string(), old.clone()));
-        let _gauge = Gauge::enter(&self.cloud);
-        let start = self.cloud.tick();
-        self.pause().await;
-        match self.cloud.objects.lock().unwrap().get_mut(id) {
-            Some(o) => o.inputs = new.clone(),
-            None => return Err(ProviderError::Other(format!("{id} does not exist"))),
-        }
-        self.log(ctx, "update", start, id);
-        Ok(outputs_for(id))
-    }
-
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let _gauge = Gauge::enter(&self.cloud);
-        let start = self.cloud.tick();
-        self.pause().await;
-        if self.cloud.fail_delete.lock().unwrap().contains(id) {
-            self.log(ctx, "delete-failed", start, id);
-            return Err(ProviderError::Other("injected delete failure".into()));
-        }
-        self.cloud.objects.lock().unwrap().remove(id);
-        self.log(ctx, "delete", start, id);
-        Ok(())
-    }
-
-    async fn find_existing(
-        &self,
-        ctx: &OpContext,
-        _inputs: &Inputs,
-    ) -> Result<Option<Created>, ProviderError> {
-        let owner = (ctx.stack.clone(), ctx.address.clone());
-        let objects = self.cloud.objects.lock().unwrap();
-        Ok(objects
-            .iter()
-            .find(|(_, o)| o.owner == owner)
-            .map(|(id, _)| Created {
-                id: id.clone(),
-                outputs: outputs_for(id),
-            }))
-    }
-}
-
-/// Kinds: `fake_thing` (replaced delete-first), `fake_cbd` (create-before-destroy).
-fn providers(cloud: &Arc<Cloud>) -> Providers {
-    let mut p = Providers::new();
-    for (kind, cbd) in [("fake_thing", false), ("fake_cbd", true)] {
-        p.register(Arc::new(Fake {
-            schema: Schema::new(kind, &["name"], cbd),
-            cloud: cloud.clone(),
-        }));
-    }
-    p
-}
 
 // ---------------------------------------------------------------- plans by hand
 
@@ -380,6 +132,7 @@ async fn real_plan(h: &Harness, bp: &Blueprint, state: &State, refresh: bool) ->
         state,
         observed: observed.as_ref(),
         schemas: &h.providers.schemas(),
+        notes: &h.providers,
     })
     .unwrap()
 }
@@ -972,7 +725,7 @@ async fn plan_right_after_apply_is_all_no_op() {
     assert_all_no_op(&real_plan(&h, &bp, &state, false).await, "without refresh");
     assert_all_no_op(&real_plan(&h, &bp, &state, true).await, "with refresh");
     // And a destroy converges to nothing.
-    let destroy = nova::plan::destroy_plan(&h.stack, &state);
+    let destroy = nova::plan::destroy_plan(&h.stack, &state, &h.providers);
     let (report, state, _) = h.run(&destroy, 10).await;
     assert_clean(&report);
     assert!(state.resources.is_empty() && state.pending.is_empty());

@@ -1,11 +1,12 @@
 //! The operation graph of a plan: which provider calls an apply makes, and which each must
 //! wait for. Creates and updates follow dependencies; deletes of old objects go after the
 //! changes of everything that used them (reverse order). Cycles are found before anything
-//! starts.
+//! starts, by the same [`Graph`] the planner orders addresses with.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::graph::Graph;
 use crate::model::Address;
 use crate::plan::{Action, Change, Plan};
 use crate::state::ResourceState;
@@ -56,24 +57,9 @@ impl fmt::Display for OpKey {
     }
 }
 
-/// Every operation with the operations it waits for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OpGraph {
-    pub waits: BTreeMap<OpKey, BTreeSet<OpKey>>,
-}
-
-impl OpGraph {
-    /// For each operation, the operations waiting for it.
-    pub fn dependents(&self) -> BTreeMap<OpKey, Vec<OpKey>> {
-        let mut out: BTreeMap<OpKey, Vec<OpKey>> = BTreeMap::new();
-        for (op, waits) in &self.waits {
-            for w in waits {
-                out.entry(w.clone()).or_default().push(op.clone());
-            }
-        }
-        out
-    }
-}
+/// Every operation, with edges to the operations it waits for: the one generic
+/// [`Graph`], whose nodes are operations instead of addresses.
+pub type OpGraph = Graph<OpKey>;
 
 /// The create or update that brings `change`'s resource to its desired form, if any.
 fn apply_step(change: &Change) -> Option<Step> {
@@ -92,7 +78,7 @@ fn has_delete(change: &Change) -> bool {
 pub fn build(plan: &Plan, deposed: &[ResourceState]) -> Result<OpGraph, ApplyError> {
     let changes: BTreeMap<&Address, &Change> =
         plan.changes.iter().map(|c| (&c.address, c)).collect();
-    let mut graph = OpGraph::default();
+    let mut waits_of: BTreeMap<OpKey, BTreeSet<OpKey>> = BTreeMap::new();
 
     for change in changes.values() {
         let x = &change.address;
@@ -111,7 +97,7 @@ pub fn build(plan: &Plan, deposed: &[ResourceState]) -> Result<OpGraph, ApplyErr
                 waits.insert(OpKey::new(x, Step::Delete));
             }
             waits.remove(&OpKey::new(x, step.clone()));
-            graph.waits.insert(OpKey::new(x, step), waits);
+            waits_of.insert(OpKey::new(x, step), waits);
         }
         if has_delete(change) {
             let mut waits = delete_waits(&changes, x, true);
@@ -122,17 +108,32 @@ pub fn build(plan: &Plan, deposed: &[ResourceState]) -> Result<OpGraph, ApplyErr
             {
                 waits.insert(OpKey::new(x, Step::Create));
             }
-            graph.waits.insert(OpKey::new(x, Step::Delete), waits);
+            waits_of.insert(OpKey::new(x, Step::Delete), waits);
         }
     }
     for old in deposed {
         let waits = delete_waits(&changes, &old.address, false);
-        graph.waits.insert(
+        waits_of.insert(
             OpKey::new(&old.address, Step::DeleteDeposed(old.id.clone())),
             waits,
         );
     }
-    check_acyclic(&graph)?;
+    let mut graph = OpGraph::new();
+    for op in waits_of.keys() {
+        graph.add_node(op.clone());
+    }
+    for (op, waits) in &waits_of {
+        for w in waits.iter().filter(|w| waits_of.contains_key(*w)) {
+            graph.add_edge(op, w);
+        }
+    }
+    graph.order().map_err(|cycle| ApplyError::Cycle {
+        path: cycle
+            .iter()
+            .chain(cycle.first())
+            .map(OpKey::to_string)
+            .collect(),
+    })?;
     Ok(graph)
 }
 
@@ -167,58 +168,6 @@ fn delete_waits(
         }
     }
     waits
-}
-
-/// Kahn's algorithm; what remains is on or behind a cycle, which is then walked and named.
-fn check_acyclic(graph: &OpGraph) -> Result<(), ApplyError> {
-    let mut remaining: BTreeMap<&OpKey, usize> = graph
-        .waits
-        .iter()
-        .map(|(op, waits)| {
-            (
-                op,
-                waits
-                    .iter()
-                    .filter(|w| graph.waits.contains_key(*w))
-                    .count(),
-            )
-        })
-        .collect();
-    let dependents = graph.dependents();
-    let mut ready: Vec<&OpKey> = remaining
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(op, _)| *op)
-        .collect();
-    while let Some(op) = ready.pop() {
-        remaining.remove(op);
-        for d in dependents.get(op).into_iter().flatten() {
-            if let Some(n) = remaining.get_mut(d) {
-                *n -= 1;
-                if *n == 0 {
-                    ready.push(d);
-                }
-            }
-        }
-    }
-    let Some(start) = remaining.keys().next().copied() else {
-        return Ok(());
-    };
-    // Every remaining op waits for at least one other remaining op: walk until a repeat.
-    let mut path: Vec<&OpKey> = vec![start];
-    loop {
-        let last = path[path.len() - 1];
-        let next = graph.waits[last]
-            .iter()
-            .find(|w| remaining.contains_key(w))
-            .unwrap_or(start);
-        if let Some(i) = path.iter().position(|p| *p == next) {
-            let mut cycle: Vec<String> = path[i..].iter().map(|op| op.to_string()).collect();
-            cycle.push(next.to_string());
-            return Err(ApplyError::Cycle { path: cycle });
-        }
-        path.push(next);
-    }
 }
 
 #[cfg(test)]
@@ -268,7 +217,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let w = |n, s| g.waits[&key(n, s)].clone();
+        let w = |n, s| g.dependencies(&key(n, s));
         assert_eq!(w("r", Step::Delete), BTreeSet::new());
         assert_eq!(w("x", Step::Delete), [key("r", Step::Delete)].into());
         assert_eq!(w("x", Step::Create), [key("x", Step::Delete)].into());

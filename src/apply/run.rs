@@ -115,18 +115,19 @@ pub async fn apply(
             .map(|r| (r.address.clone(), r.clone()))
             .collect(),
         deposed: state.deposed.clone(),
+        graph,
         waiting: BTreeMap::new(),
-        dependents: graph.dependents(),
         ready: BTreeSet::new(),
         reported: BTreeSet::new(),
         report,
         halted: false,
     };
-    for (op, waits) in graph.waits {
-        if waits.is_empty() {
-            run.ready.insert(op);
+    for op in run.graph.nodes() {
+        let waits = run.graph.dependencies(op).len();
+        if waits == 0 {
+            run.ready.insert(op.clone());
         } else {
-            run.waiting.insert(op, waits.len());
+            run.waiting.insert(op.clone(), waits);
         }
     }
     run.execute().await;
@@ -135,7 +136,7 @@ pub async fn apply(
 }
 
 fn missing_providers(graph: &graph::OpGraph, providers: &Providers) -> Vec<ApplyError> {
-    let addresses: BTreeSet<&Address> = graph.waits.keys().map(|op| &op.address).collect();
+    let addresses: BTreeSet<&Address> = graph.nodes().map(|op| &op.address).collect();
     addresses
         .into_iter()
         .filter(|a| providers.get(a.kind()).is_none())
@@ -160,7 +161,8 @@ struct Scheduler<'a> {
     deposed: Vec<ResourceState>,
     /// Operations not yet ready, with how many operations they still wait for.
     waiting: BTreeMap<OpKey, usize>,
-    dependents: BTreeMap<OpKey, Vec<OpKey>>,
+    /// The operations and what each waits for.
+    graph: graph::OpGraph,
     ready: BTreeSet<OpKey>,
     /// Addresses already reported failed or skipped.
     reported: BTreeSet<Address>,
@@ -360,12 +362,12 @@ impl Scheduler<'_> {
             call_made: finished.call_made,
             elapsed: finished.elapsed,
         });
-        for d in self.dependents.get(op).into_iter().flatten() {
-            if let Some(n) = self.waiting.get_mut(d) {
+        for d in self.graph.dependents(op) {
+            if let Some(n) = self.waiting.get_mut(&d) {
                 *n -= 1;
                 if *n == 0 {
-                    self.waiting.remove(d);
-                    self.ready.insert(d.clone());
+                    self.waiting.remove(&d);
+                    self.ready.insert(d);
                 }
             }
         }
@@ -378,12 +380,12 @@ impl Scheduler<'_> {
         }
         self.reported.insert(op.address.clone());
         self.report.failed.push(error);
-        let mut stack: Vec<OpKey> = self.dependents.get(op).cloned().unwrap_or_default();
+        let mut stack: Vec<OpKey> = self.graph.dependents(op).into_iter().collect();
         while let Some(d) = stack.pop() {
             if self.waiting.remove(&d).is_none() {
                 continue; // already skipped through another path
             }
-            stack.extend(self.dependents.get(&d).cloned().unwrap_or_default());
+            stack.extend(self.graph.dependents(&d));
             if self.reported.insert(d.address.clone()) {
                 self.observer.skipped(&d.address, &op.address);
                 self.report

@@ -7,22 +7,15 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use super::args::{CheckArgs, CheckFormat};
-use super::session::{Session, OFFLINE_ACCOUNT_ID};
+use super::session::Session;
 use super::style;
 use crate::config::StackConfig;
-use crate::model::Blueprint;
+use crate::engine::{self, context::OFFLINE_ACCOUNT_ID};
 use crate::policy::{
     self, render_json, render_sarif, render_table, Report, ResourceView, StackView,
 };
 use crate::provider::{Observed, SilentProgress};
 use crate::stack::blueprint;
-
-/// The rules run over a planned stack.
-pub fn plan_report(config: &StackConfig, account_id: &str, blueprint: &Blueprint) -> Report {
-    let view =
-        StackView::from_blueprint(blueprint, &config.region, account_id, &config.environment);
-    policy::evaluate(&view)
-}
 
 /// Prints the findings of the automatic check (to stderr, so `--json` output stays clean);
 /// returns true when there are error-level findings.
@@ -42,8 +35,8 @@ pub async fn run(session: &Session, args: &CheckArgs) -> anyhow::Result<i32> {
     let report = if args.live {
         live_report(session, &config, &state).await?
     } else {
-        let context = session.offline_context(&config, &state)?;
-        plan_report(&config, OFFLINE_ACCOUNT_ID, &blueprint(&config, &context))
+        let context = engine::context::offline(&config, &state)?;
+        engine::check(&config, OFFLINE_ACCOUNT_ID, &blueprint(&config, &context))
     };
     match args.format {
         CheckFormat::Table => print!("{}", render_table(&report, style::color_stdout())),

@@ -1,15 +1,16 @@
-//! `nova destroy`: delete every resource of the stack, in reverse dependency order.
+//! `nova destroy`: the engine's `destroy` (every resource deleted, in reverse dependency
+//! order), with a confirmation naming the stack.
 
 use std::sync::Arc;
 
 use super::args::DestroyArgs;
-use super::exit::{EXIT_ERROR, EXIT_OK};
+use super::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use super::hooks::Terminal;
 use super::progress::Printer;
-use super::session::{self, Session};
-use super::{confirm, style, up};
-use crate::apply::{self, ApplyObserver, ApplyOptions};
-use crate::plan::{destroy_plan, render_human};
-use crate::state;
+use super::session::Session;
+use super::up;
+use crate::apply::ApplyObserver;
+use crate::engine::{self, Outcome};
 
 pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
     let config = session.config()?;
@@ -17,39 +18,43 @@ pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
     let state = session.load_state().await?;
     let aws = session.connect(&config).await;
     let observer: Arc<dyn ApplyObserver> = Arc::new(Printer::stdout());
-    let writer = state::writer::spawn(session.store.clone(), state);
-    let state = up::recover(session, &aws, &writer, observer.clone()).await?;
-    let mut plan = destroy_plan(&session.stack, &state);
-    session::add_delete_notes(&mut plan, &aws.providers);
-    if !plan.has_changes() {
-        println!(
-            "Nothing to destroy: stack `{}` has no resources.",
-            session.stack
-        );
-        writer.close().await?;
-        return Ok(EXIT_OK);
-    }
-    print!("{}", render_human(&plan, style::color_stdout()));
-    if !confirm::confirm(
-        args.yes,
-        &format!(
+    let run = aws.run(
+        &session.stack,
+        &config,
+        observer,
+        usize::from(args.parallelism),
+    );
+    let hooks = Terminal {
+        yes: args.yes,
+        question: format!(
             "Do you really want to destroy all resources of stack `{}`?",
             session.stack
         ),
-    )? {
-        println!("Destroy cancelled.");
-        writer.close().await?;
-        return Ok(EXIT_ERROR);
-    }
-    let options = ApplyOptions {
-        parallelism: usize::from(args.parallelism),
-        stack: session.stack.clone(),
     };
-    let report = apply::apply(&plan, &aws.providers, &writer, observer, &options).await;
-    let writes = writer.clone();
-    writer.close().await?;
-    let code = up::finish(&plan, &report, "Destroy");
-    println!("{}", session.state_report(writes.writes()));
+    let code = match engine::destroy(&run, &session.store, state, &hooks).await? {
+        Outcome::NothingToDestroy => {
+            println!(
+                "Nothing to destroy: stack `{}` has no resources.",
+                session.stack
+            );
+            return Ok(EXIT_OK);
+        }
+        Outcome::Cancelled { .. } => {
+            println!("Destroy cancelled.");
+            return Ok(EXIT_ERROR);
+        }
+        // destroy runs no policy check
+        Outcome::Refused { .. } => EXIT_FINDINGS,
+        Outcome::Applied {
+            plan,
+            report,
+            state_writes,
+        } => {
+            let code = up::finish(&plan, &report, "Destroy");
+            println!("{}", session.state_report(state_writes));
+            code
+        }
+    };
     println!("AWS API calls: {}", aws.clients.calls.count());
     Ok(code)
 }

@@ -6,5 +6,6 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
 /// `plan --detailed-exitcode`: the plan has changes.
 pub const EXIT_CHANGES: i32 = 2;
-/// `check` found problems, or `up` refused a plan with error-level findings.
-pub const EXIT_FINDINGS: i32 = 3;
+/// `check` found problems, or `up` refused a plan with error-level findings (defined with
+/// the policy engine's other exit code).
+pub use crate::policy::EXIT_FINDINGS;

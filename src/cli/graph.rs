@@ -8,7 +8,7 @@ use crate::stack::blueprint;
 pub async fn run(session: &Session) -> anyhow::Result<i32> {
     let config = session.config()?;
     let state = session.load_state().await?;
-    let context = session.offline_context(&config, &state)?;
+    let context = crate::engine::context::offline(&config, &state)?;
     let graph = Graph::from_blueprint(&blueprint(&config, &context))?;
     print!("{}", graph.to_dot());
     Ok(EXIT_OK)

@@ -7,6 +7,7 @@ mod confirm;
 mod destroy;
 mod exit;
 mod graph;
+mod hooks;
 mod output;
 mod plan;
 mod progress;

@@ -1,5 +1,7 @@
-//! The dependency graph of a stack: a DAG of resource addresses, with deterministic
-//! topological orders (dependencies first for create, reversed for destroy) and DOT output.
+//! The one dependency graph: a DAG over any ordered node type, with a deterministic
+//! topological order (Kahn's algorithm, smallest ready node first), cycle naming and DOT
+//! output. The planner orders resource addresses with it; the executor orders its
+//! operations (`apply::graph`) with it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -34,38 +36,26 @@ impl fmt::Display for CyclePath<'_> {
 }
 
 /// A directed graph whose edges go from a dependent to its dependency.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Graph {
-    nodes: BTreeSet<Address>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Graph<N = Address> {
+    nodes: BTreeSet<N>,
     /// dependent -> its dependencies
-    deps: BTreeMap<Address, BTreeSet<Address>>,
+    deps: BTreeMap<N, BTreeSet<N>>,
     /// dependency -> its dependents
-    rdeps: BTreeMap<Address, BTreeSet<Address>>,
+    rdeps: BTreeMap<N, BTreeSet<N>>,
 }
 
-impl Graph {
-    pub fn new() -> Self {
-        Self::default()
+impl<N> Default for Graph<N> {
+    fn default() -> Self {
+        Graph {
+            nodes: BTreeSet::new(),
+            deps: BTreeMap::new(),
+            rdeps: BTreeMap::new(),
+        }
     }
+}
 
-    pub fn add_node(&mut self, a: Address) {
-        self.nodes.insert(a);
-    }
-
-    /// Records that `dependent` depends on `dependency`; adds both as nodes.
-    pub fn add_edge(&mut self, dependent: &Address, dependency: &Address) {
-        self.nodes.insert(dependent.clone());
-        self.nodes.insert(dependency.clone());
-        self.deps
-            .entry(dependent.clone())
-            .or_default()
-            .insert(dependency.clone());
-        self.rdeps
-            .entry(dependency.clone())
-            .or_default()
-            .insert(dependent.clone());
-    }
-
+impl Graph<Address> {
     /// The graph of a blueprint's resources, with edges from [`crate::model::Resource::dependencies`].
     /// A dependency on an address the blueprint does not define is an error; so is a cycle.
     pub fn from_blueprint(b: &Blueprint) -> Result<Graph, GraphError> {
@@ -88,29 +78,65 @@ impl Graph {
         Ok(g)
     }
 
-    /// Every node, sorted by address.
-    pub fn nodes(&self) -> impl Iterator<Item = &Address> {
+    /// Dependencies before dependents ([`Graph::order`]); a cycle is a [`GraphError`].
+    pub fn topological_order(&self) -> Result<Vec<Address>, GraphError> {
+        self.order().map_err(|cycle| GraphError::Cycle { cycle })
+    }
+
+    /// Dependents before dependencies: the order to delete in.
+    pub fn reverse_topological_order(&self) -> Result<Vec<Address>, GraphError> {
+        let mut order = self.topological_order()?;
+        order.reverse();
+        Ok(order)
+    }
+}
+
+impl<N: Ord + Clone> Graph<N> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add_node(&mut self, a: N) {
+        self.nodes.insert(a);
+    }
+
+    /// Records that `dependent` depends on `dependency`; adds both as nodes.
+    pub fn add_edge(&mut self, dependent: &N, dependency: &N) {
+        self.nodes.insert(dependent.clone());
+        self.nodes.insert(dependency.clone());
+        self.deps
+            .entry(dependent.clone())
+            .or_default()
+            .insert(dependency.clone());
+        self.rdeps
+            .entry(dependency.clone())
+            .or_default()
+            .insert(dependent.clone());
+    }
+
+    /// Every node, sorted.
+    pub fn nodes(&self) -> impl Iterator<Item = &N> {
         self.nodes.iter()
     }
 
-    pub fn contains(&self, a: &Address) -> bool {
+    pub fn contains(&self, a: &N) -> bool {
         self.nodes.contains(a)
     }
 
     /// What `a` depends on directly.
-    pub fn dependencies(&self, a: &Address) -> BTreeSet<Address> {
+    pub fn dependencies(&self, a: &N) -> BTreeSet<N> {
         self.deps.get(a).cloned().unwrap_or_default()
     }
 
     /// What depends on `a` directly.
-    pub fn dependents(&self, a: &Address) -> BTreeSet<Address> {
+    pub fn dependents(&self, a: &N) -> BTreeSet<N> {
         self.rdeps.get(a).cloned().unwrap_or_default()
     }
 
     /// Everything that depends on `a`, directly or not (not `a` itself unless in a cycle).
-    pub fn transitive_dependents(&self, a: &Address) -> BTreeSet<Address> {
+    pub fn transitive_dependents(&self, a: &N) -> BTreeSet<N> {
         let mut seen = BTreeSet::new();
-        let mut todo: Vec<&Address> = vec![a];
+        let mut todo: Vec<&N> = vec![a];
         while let Some(next) = todo.pop() {
             for d in self.rdeps.get(next).into_iter().flatten() {
                 if seen.insert(d.clone()) {
@@ -122,14 +148,16 @@ impl Graph {
     }
 
     /// Dependencies before dependents; among nodes ready at the same time, the smallest
-    /// address first (Kahn's algorithm over a sorted ready set), so the order is stable.
-    pub fn topological_order(&self) -> Result<Vec<Address>, GraphError> {
-        let mut waiting: BTreeMap<&Address, usize> = self
+    /// first (Kahn's algorithm over a sorted ready set), so the order is stable. `Err`
+    /// names one cycle: each node once, starting with the smallest; each depends on the
+    /// next and the last on the first.
+    pub fn order(&self) -> Result<Vec<N>, Vec<N>> {
+        let mut waiting: BTreeMap<&N, usize> = self
             .nodes
             .iter()
             .map(|n| (n, self.deps.get(n).map_or(0, BTreeSet::len)))
             .collect();
-        let mut ready: BTreeSet<&Address> = waiting
+        let mut ready: BTreeSet<&N> = waiting
             .iter()
             .filter(|(_, n)| **n == 0)
             .map(|(a, _)| *a)
@@ -150,25 +178,16 @@ impl Graph {
         if waiting.is_empty() {
             Ok(order)
         } else {
-            let stuck: BTreeSet<&Address> = waiting.keys().copied().collect();
-            Err(GraphError::Cycle {
-                cycle: self.find_cycle(&stuck),
-            })
+            let stuck: BTreeSet<&N> = waiting.keys().copied().collect();
+            Err(self.find_cycle(&stuck))
         }
-    }
-
-    /// Dependents before dependencies: the order to delete in.
-    pub fn reverse_topological_order(&self) -> Result<Vec<Address>, GraphError> {
-        let mut order = self.topological_order()?;
-        order.reverse();
-        Ok(order)
     }
 
     /// One cycle among `stuck`, the nodes Kahn's algorithm could not order. Each of them
     /// has a dependency that is also stuck, so following the smallest such dependency from
     /// the smallest stuck node must come back to a node already visited: that loop is a cycle.
-    fn find_cycle(&self, stuck: &BTreeSet<&Address>) -> Vec<Address> {
-        let mut path: Vec<&Address> = Vec::new();
+    fn find_cycle(&self, stuck: &BTreeSet<&N>) -> Vec<N> {
+        let mut path: Vec<&N> = Vec::new();
         let mut current = stuck.first().copied();
         while let Some(node) = current {
             if let Some(start) = path.iter().position(|p| *p == node) {
@@ -185,7 +204,9 @@ impl Graph {
         // Unreachable for a real cycle; report the stuck nodes rather than panic.
         stuck.iter().map(|a| (*a).clone()).collect()
     }
+}
 
+impl<N: Ord + Clone + fmt::Display> Graph<N> {
     /// Graphviz DOT, nodes and edges sorted; edges point from dependent to dependency.
     pub fn to_dot(&self) -> String {
         let mut out = String::from("digraph nova {\n  rankdir = \"RL\";\n");
@@ -202,7 +223,7 @@ impl Graph {
     }
 }
 
-fn rotate_to_smallest(cycle: &[&Address]) -> Vec<Address> {
+fn rotate_to_smallest<N: Ord + Clone>(cycle: &[&N]) -> Vec<N> {
     let start = cycle
         .iter()
         .enumerate()

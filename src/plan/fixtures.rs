@@ -1,10 +1,11 @@
-//! Test fixtures shared by the planner and render tests: schemas as in docs/resources.md,
+//! Test fixtures shared by the planner and render tests: the providers' schemas,
 //! a small network blueprint, and the state an apply of it would record.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
 use crate::model::{Address, Blueprint, Resource, Value};
-use crate::provider::{Observed, Schema, Schemas};
+use crate::provider::{Observed, Schemas};
 use crate::state::{ResourceState, State, STATE_VERSION};
 
 pub fn addr(s: &str) -> Address {
@@ -20,43 +21,12 @@ pub fn tags(pairs: &[(&str, &str)]) -> Value {
     )
 }
 
-/// The schemas of the kinds the tests use, with the force-new fields of docs/resources.md.
+/// The schemas of every kind, as the providers declare them.
 pub fn schemas() -> Schemas {
-    [
-        Schema::new("aws_vpc", &["cidr_block"], true),
-        Schema::new(
-            "aws_subnet",
-            &["vpc_id", "cidr_block", "availability_zone"],
-            false,
-        ),
-        Schema::new(
-            "aws_security_group",
-            &["name", "description", "vpc_id"],
-            false,
-        ),
-        Schema::new("aws_iam_role", &["name"], false),
-        Schema::new("aws_kms_key", &[], true),
-        Schema::new("aws_api_gateway_rest_api", &[], false),
-        Schema::new(
-            "aws_api_gateway_deployment",
-            &["rest_api_id", "triggers"],
-            true,
-        ),
-        Schema::new(
-            "aws_lambda_permission",
-            &[
-                "function_name",
-                "statement_id",
-                "action",
-                "principal",
-                "source_arn",
-            ],
-            false,
-        ),
-    ]
-    .into_iter()
-    .map(|s| (s.kind.clone(), s))
-    .collect()
+    crate::provider::aws::schemas()
+        .into_iter()
+        .map(|s| (s.kind.to_string(), s.clone()))
+        .collect()
 }
 
 /// A state with a fixed lineage and serial (so plans are comparable) and no resources.
@@ -99,7 +69,7 @@ pub fn applied_network_state() -> State {
     let mut state = empty_state();
     state.upsert(ResourceState {
         address: addr("aws_vpc.main"),
-        kind: "aws_vpc".into(),
+        kind: kinds::VPC.into(),
         id: "vpc-0001".into(),
         inputs: [
             ("cidr_block".to_string(), Value::str("10.0.0.0/16")),
@@ -121,7 +91,7 @@ pub fn applied_network_state() -> State {
     });
     state.upsert(ResourceState {
         address: addr("aws_subnet.public"),
-        kind: "aws_subnet".into(),
+        kind: kinds::SUBNET.into(),
         id: "subnet-0001".into(),
         inputs: [
             ("availability_zone".to_string(), Value::str("us-east-1a")),

@@ -6,14 +6,14 @@
 mod fixtures;
 pub mod planner;
 pub mod render;
+mod saved;
 
-pub use planner::{
-    destroy_plan, plan, PlanError, PlanInput, REASON_ALREADY_GONE, REASON_GONE,
-    REASON_NOT_IN_CONFIG,
-};
+pub use planner::{destroy_plan, plan, DeleteNotes, NoNotes, PlanError, PlanInput};
 pub use render::{render_human, render_json};
+pub use saved::{SavedPlan, SavedPlanError};
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -57,13 +57,85 @@ pub struct Change {
     pub after: Option<Inputs>,
     /// The fields that change, sorted by name.
     pub diffs: Vec<FieldDiff>,
-    /// Why, in words: "`cidr_block` forces replacement", "not in the configuration", ...
-    pub reasons: Vec<String>,
+    /// Why: a field forces replacement, the resource is no longer configured, ...
+    pub reasons: Vec<Reason>,
     /// What the resource will depend on (from the blueprint).
     pub dependencies: BTreeSet<Address>,
     /// What the existing object depended on (from the state); deletes wait for these
     /// dependents' deletes, in reverse.
     pub prior_dependencies: BTreeSet<Address>,
+}
+
+/// Why a change happens (shown after its header line). Saved and rendered as its text, so a
+/// saved plan and `nova plan --json` read as before.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum Reason {
+    /// A change of this field cannot be applied in place.
+    ForceNew { field: String },
+    /// A refresh found the resource deleted outside nova: it will be created again.
+    GoneOutOfBand,
+    /// The configuration no longer defines the resource.
+    NotInConfig,
+    /// The object to delete was already deleted outside nova.
+    AlreadyGone,
+    /// A refresh found live settings that differ from what nova applied, which still is
+    /// what the configuration wants: the update undoes a change made outside nova.
+    Drift,
+    /// What the provider says about the change (KMS keys are only scheduled for deletion).
+    ProviderNote { note: String },
+}
+
+const GONE_OUT_OF_BAND: &str = "deleted outside nova: will be created again";
+const NOT_IN_CONFIG: &str = "not in the configuration";
+const ALREADY_GONE: &str = "already deleted outside nova";
+const DRIFT: &str = "changed outside nova";
+const FORCES_REPLACEMENT: &str = " forces replacement";
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::ForceNew { field } => write!(f, "`{field}`{FORCES_REPLACEMENT}"),
+            Reason::GoneOutOfBand => f.write_str(GONE_OUT_OF_BAND),
+            Reason::NotInConfig => f.write_str(NOT_IN_CONFIG),
+            Reason::AlreadyGone => f.write_str(ALREADY_GONE),
+            Reason::Drift => f.write_str(DRIFT),
+            Reason::ProviderNote { note } => f.write_str(note),
+        }
+    }
+}
+
+impl From<Reason> for String {
+    fn from(reason: Reason) -> String {
+        reason.to_string()
+    }
+}
+
+/// Reads a reason back from its text (a saved plan); any other text is a provider's note.
+impl From<String> for Reason {
+    fn from(text: String) -> Reason {
+        let force_new = text
+            .strip_suffix(FORCES_REPLACEMENT)
+            .and_then(|f| f.strip_prefix('`')?.strip_suffix('`'));
+        match (text.as_str(), force_new) {
+            (_, Some(field)) => Reason::ForceNew {
+                field: field.to_string(),
+            },
+            (GONE_OUT_OF_BAND, _) => Reason::GoneOutOfBand,
+            (NOT_IN_CONFIG, _) => Reason::NotInConfig,
+            (ALREADY_GONE, _) => Reason::AlreadyGone,
+            (DRIFT, _) => Reason::Drift,
+            _ => Reason::ProviderNote { note: text },
+        }
+    }
+}
+
+/// A reason equals its text (tests and callers compare with what the user sees).
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        let text = self.to_string();
+        text == *other
+    }
 }
 
 /// An old object left by an interrupted create-before-destroy replacement: the next apply

@@ -3,21 +3,35 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, Change, DeposedObject, FieldDiff, Plan};
+use super::{Action, Change, DeposedObject, FieldDiff, Plan, Reason};
 use crate::graph::{Graph, GraphError};
 use crate::model::{Address, Blueprint, Inputs, Outputs, Reference, Resource, Value};
-use crate::provider::{Observed, Schema, Schemas};
+use crate::provider::{Observed, Providers, Schema, Schemas};
 use crate::state::{ResourceState, State};
 
-/// Reason given for recreating a resource that a refresh found gone.
-pub const REASON_GONE: &str = "deleted outside nova: will be created again";
-/// Reason given for deleting a resource that the configuration no longer defines.
-pub const REASON_NOT_IN_CONFIG: &str = "not in the configuration";
-/// Extra reason on a delete whose object a refresh already found gone.
-pub const REASON_ALREADY_GONE: &str = "already deleted outside nova";
+/// What providers say about deleting an object (KMS keys are only scheduled for deletion):
+/// a pure function of the kind and the object's inputs, asked while planning.
+pub trait DeleteNotes {
+    fn delete_note(&self, address: &Address, inputs: &Inputs) -> Option<String>;
+}
+
+impl DeleteNotes for Providers {
+    fn delete_note(&self, address: &Address, inputs: &Inputs) -> Option<String> {
+        self.get(address.kind())?.delete_note(inputs)
+    }
+}
+
+/// No notes (plans made without providers, e.g. in tests).
+pub struct NoNotes;
+
+impl DeleteNotes for NoNotes {
+    fn delete_note(&self, _address: &Address, _inputs: &Inputs) -> Option<String> {
+        None
+    }
+}
 
 /// Everything the planner looks at.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct PlanInput<'a> {
     pub stack: &'a str,
     pub blueprint: &'a Blueprint,
@@ -26,6 +40,8 @@ pub struct PlanInput<'a> {
     /// missing from the map is taken as the state has it.
     pub observed: Option<&'a BTreeMap<Address, Observed>>,
     pub schemas: &'a Schemas,
+    /// The providers' notes on deletes and replacements.
+    pub notes: &'a dyn DeleteNotes,
 }
 
 /// Why no plan could be made.
@@ -66,6 +82,9 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             changes.insert(prior.address.clone(), delete_change(prior, gone));
         }
     }
+    for change in changes.values_mut() {
+        add_delete_note(change, input.notes);
+    }
     Ok(Plan {
         stack: input.stack.to_string(),
         lineage: input.state.lineage.clone(),
@@ -79,13 +98,17 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
 /// The plan of `nova destroy`: every resource in the state is deleted. The same as
 /// planning an empty blueprint without refresh, except that the deletes carry no
 /// "not in the configuration" reason (the user asked for them).
-pub fn destroy_plan(stack: &str, state: &State) -> Plan {
+pub fn destroy_plan(stack: &str, state: &State, notes: &dyn DeleteNotes) -> Plan {
     let mut changes: Vec<Change> = state
         .resources
         .iter()
-        .map(|r| Change {
-            reasons: Vec::new(),
-            ..delete_change(r, false)
+        .map(|r| {
+            let mut change = Change {
+                reasons: Vec::new(),
+                ..delete_change(r, false)
+            };
+            add_delete_note(&mut change, notes);
+            change
         })
         .collect();
     changes.sort_by(|a, b| a.address.cmp(&b.address));
@@ -96,6 +119,20 @@ pub fn destroy_plan(stack: &str, state: &State) -> Plan {
         blueprint: Blueprint::default(),
         changes,
         deposed: deposed_objects(state),
+    }
+}
+
+/// The provider's note on a delete or replacement of the object `before` describes.
+fn add_delete_note(change: &mut Change, notes: &dyn DeleteNotes) {
+    if !matches!(change.action, Action::Delete | Action::Replace { .. }) {
+        return;
+    }
+    if let Some(note) = change
+        .before
+        .as_ref()
+        .and_then(|before| notes.delete_note(&change.address, before))
+    {
+        change.reasons.push(Reason::ProviderNote { note });
     }
 }
 
@@ -194,7 +231,7 @@ impl Planner<'_> {
         let before = match (prior, self.observed(address)) {
             (None, _) => None,
             (Some(_), Some(Observed::Gone)) => {
-                change.reasons.push(REASON_GONE.to_string());
+                change.reasons.push(Reason::GoneOutOfBand);
                 None
             }
             (Some(_), Some(Observed::Present { inputs, .. })) => Some(inputs.clone()),
@@ -206,6 +243,9 @@ impl Planner<'_> {
                 change.diffs = diff_fields(&before, &after, schema);
                 change.action = action_for(&change.diffs, schema);
                 change.reasons = replacement_reasons(&change.diffs);
+                if prior.is_some_and(|p| is_drift(&change.diffs, &p.inputs)) {
+                    change.reasons.push(Reason::Drift);
+                }
                 change.before = Some(before);
             }
         }
@@ -229,7 +269,8 @@ fn create_diffs(after: &Inputs) -> Vec<FieldDiff> {
 
 /// The fields that differ, over the union of field names, sorted. A field that is not yet
 /// known counts as changed; an absent field and a `null` one are the same; lists are sets
-/// (their order never matters, see [`Value::same_as`]).
+/// (their order never matters, see [`Value::same_as`]) unless the kind's schema declares
+/// the field an ordered list.
 fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDiff> {
     let fields: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     fields
@@ -239,6 +280,7 @@ fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDif
             let a = present(after.get(field));
             let changed = a.is_some_and(|v| !v.is_known())
                 || match (b, a) {
+                    (Some(b), Some(a)) if schema.is_ordered(field) => b != a,
                     (Some(b), Some(a)) => !b.same_as(a),
                     (b, a) => b != a,
                 };
@@ -246,7 +288,7 @@ fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDif
                 field: field.clone(),
                 before: b.cloned(),
                 after: a.cloned(),
-                forces_replacement: schema.force_new.contains(field),
+                forces_replacement: schema.is_force_new(field),
             })
         })
         .collect()
@@ -269,18 +311,33 @@ fn action_for(diffs: &[FieldDiff], schema: &Schema) -> Action {
     }
 }
 
-fn replacement_reasons(diffs: &[FieldDiff]) -> Vec<String> {
+fn replacement_reasons(diffs: &[FieldDiff]) -> Vec<Reason> {
     diffs
         .iter()
         .filter(|d| d.forces_replacement)
-        .map(|d| format!("`{}` forces replacement", d.field))
+        .map(|d| Reason::ForceNew {
+            field: d.field.clone(),
+        })
         .collect()
 }
 
+/// True when some field differs only because it changed outside nova: what nova applied
+/// (the state) already is what is desired, but the live value (refreshed) is not.
+fn is_drift(diffs: &[FieldDiff], applied: &Inputs) -> bool {
+    diffs.iter().any(|d| {
+        let applied = present(applied.get(&d.field));
+        match (applied, d.after.as_ref()) {
+            (Some(a), Some(after)) => after.is_known() && a.same_as(after),
+            (None, None) => true,
+            _ => false,
+        }
+    })
+}
+
 fn delete_change(prior: &ResourceState, already_gone: bool) -> Change {
-    let mut reasons = vec![REASON_NOT_IN_CONFIG.to_string()];
+    let mut reasons = vec![Reason::NotInConfig];
     if already_gone {
-        reasons.push(REASON_ALREADY_GONE.to_string());
+        reasons.push(Reason::AlreadyGone);
     }
     Change {
         address: prior.address.clone(),
@@ -307,6 +364,7 @@ mod tests {
             state,
             observed: None,
             schemas: &schemas,
+            notes: &NoNotes,
         })
         .unwrap()
     }
@@ -323,6 +381,7 @@ mod tests {
             state,
             observed: Some(observed),
             schemas: &schemas,
+            notes: &NoNotes,
         })
         .unwrap()
     }
@@ -713,7 +772,7 @@ mod tests {
     #[test]
     fn destroy_plan_deletes_everything_like_an_empty_blueprint() {
         let state = applied_network_state();
-        let d = destroy_plan("test", &state);
+        let d = destroy_plan("test", &state, &NoNotes);
         assert_eq!(d.changes.len(), 2);
         assert!(d.changes.iter().all(|c| c.action == Action::Delete));
         assert_eq!(d.summary().destroy, 2);
@@ -724,7 +783,7 @@ mod tests {
             c.reasons.clear();
         }
         assert_eq!(empty, d);
-        assert!(!destroy_plan("test", &empty_state()).has_changes());
+        assert!(!destroy_plan("test", &empty_state(), &NoNotes).has_changes());
     }
 
     #[test]
@@ -807,6 +866,7 @@ mod tests {
                 state: &state,
                 observed: None,
                 schemas: &schemas,
+                notes: &NoNotes,
             })
         };
         let b = Blueprint {

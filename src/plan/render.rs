@@ -240,7 +240,8 @@ fn render_change(c: &Change, paint: &Paint) -> String {
     };
     let mut header = format!("# {} {what}", c.address);
     if !c.reasons.is_empty() {
-        let _ = write!(header, " ({})", c.reasons.join("; "));
+        let reasons: Vec<String> = c.reasons.iter().map(ToString::to_string).collect();
+        let _ = write!(header, " ({})", reasons.join("; "));
     }
     let mut out = format!("  {}\n", paint.bold(&header));
     let _ = writeln!(out, "{} {}", paint.symbol(c.action), c.address);
@@ -378,7 +379,7 @@ mod tests {
     use super::*;
     use crate::model::{Blueprint, Resource};
     use crate::plan::fixtures::*;
-    use crate::plan::{destroy_plan, plan, PlanInput};
+    use crate::plan::{destroy_plan, plan, NoNotes, PlanInput, Reason};
     use crate::state::{ResourceState, State};
 
     fn plan_of(blueprint: &Blueprint, state: &State) -> Plan {
@@ -389,6 +390,7 @@ mod tests {
             state,
             observed: None,
             schemas: &schemas,
+            notes: &NoNotes,
         })
         .unwrap()
     }
@@ -503,8 +505,9 @@ mod tests {
             .iter_mut()
             .find(|c| c.address == addr("aws_kms_key.old"))
             .unwrap();
-        key.reasons
-            .push("the key is scheduled for deletion in 7 days".to_string());
+        key.reasons.push(Reason::ProviderNote {
+            note: "the key is scheduled for deletion in 7 days".to_string(),
+        });
         p
     }
 
@@ -550,7 +553,7 @@ mod tests {
 
     #[test]
     fn destroy_plan_lists_what_goes() {
-        let p = destroy_plan("demo", &applied_network_state());
+        let p = destroy_plan("demo", &applied_network_state(), &NoNotes);
         insta::assert_snapshot!(render_human(&p, false));
     }
 

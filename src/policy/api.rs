@@ -1,15 +1,11 @@
 //! API Gateway rules: stage access logs to a KMS-encrypted log group, the account's
 //! CloudWatch role, and the execution logging level.
 
-use super::compute::ROLE;
 use super::document::trusts_service;
 use super::view::show;
 use super::{Finding, ResourceView, Rule, Severity, StackView};
+use crate::provider::aws::kinds;
 
-const REST_API: &str = "aws_api_gateway_rest_api";
-const STAGE: &str = "aws_api_gateway_stage";
-const ACCOUNT: &str = "aws_api_gateway_account";
-pub(crate) const LOG_GROUP: &str = "aws_cloudwatch_log_group";
 pub const APIGW_PUSH_TO_LOGS_POLICY_ARN: &str =
     "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs";
 /// Execution logging levels that actually log.
@@ -59,17 +55,17 @@ pub const LOGGING_LEVEL: Rule = Rule {
 fn access_log_group<'a>(view: &'a StackView, stage: &'a ResourceView) -> Option<&'a ResourceView> {
     stage
         .input("access_log_destination_arn")
-        .and_then(|v| view.target(v, LOG_GROUP))
+        .and_then(|v| view.target(v, kinds::LOG_GROUP))
 }
 
 fn check_access_logging(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    let apis: Vec<_> = view.of_kind(REST_API).collect();
+    let apis: Vec<_> = view.of_kind(kinds::API_REST_API).collect();
     if apis.is_empty() {
         out.push(ACCESS_LOGGING.finding(None, "the stack has no API Gateway REST API"));
     }
     for api in apis {
-        let has_stage = view.of_kind(STAGE).any(|s| {
+        let has_stage = view.of_kind(kinds::API_STAGE).any(|s| {
             s.input("rest_api_id")
                 .is_some_and(|v| view.points_to(v, &api.address))
         });
@@ -77,7 +73,7 @@ fn check_access_logging(view: &StackView) -> Vec<Finding> {
             out.push(ACCESS_LOGGING.at(&api.address, "has no stage (aws_api_gateway_stage)"));
         }
     }
-    for stage in view.of_kind(STAGE) {
+    for stage in view.of_kind(kinds::API_STAGE) {
         match stage.input("access_log_destination_arn") {
             None => out.push(ACCESS_LOGGING.at(
                 &stage.address,
@@ -97,7 +93,7 @@ fn check_access_logging(view: &StackView) -> Vec<Finding> {
 }
 
 fn check_access_log_encrypted(view: &StackView) -> Vec<Finding> {
-    view.of_kind(STAGE)
+    view.of_kind(kinds::API_STAGE)
         .filter_map(|stage| access_log_group(view, stage))
         .filter(|lg| {
             !lg.input("kms_key_id")
@@ -113,7 +109,7 @@ fn check_access_log_encrypted(view: &StackView) -> Vec<Finding> {
 }
 
 fn check_cloudwatch_role(view: &StackView) -> Vec<Finding> {
-    let accounts: Vec<_> = view.of_kind(ACCOUNT).collect();
+    let accounts: Vec<_> = view.of_kind(kinds::API_ACCOUNT).collect();
     if accounts.is_empty() {
         return vec![CLOUDWATCH_ROLE.finding(
             None,
@@ -125,7 +121,7 @@ fn check_cloudwatch_role(view: &StackView) -> Vec<Finding> {
     for account in accounts {
         let role = account
             .input("cloudwatch_role_arn")
-            .and_then(|v| view.target(v, ROLE));
+            .and_then(|v| view.target(v, kinds::IAM_ROLE));
         let Some(role) = role else {
             out.push(CLOUDWATCH_ROLE.at(
                 &account.address,
@@ -157,7 +153,7 @@ fn check_cloudwatch_role(view: &StackView) -> Vec<Finding> {
 }
 
 fn check_logging_level(view: &StackView) -> Vec<Finding> {
-    view.of_kind(STAGE)
+    view.of_kind(kinds::API_STAGE)
         .filter(|s| {
             !s.input_str("logging_level")
                 .is_some_and(|l| LOGGING_LEVELS.contains(&l))

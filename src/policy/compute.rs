@@ -1,6 +1,7 @@
 //! EC2 and IAM rules: one role per instance with the CloudWatch agent policy, encrypted
 //! root volumes, user data, IMDSv2, and no wildcard actions in any role.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
 use super::document::{is_wildcard_action, statements, trusts_service};
@@ -8,9 +9,6 @@ use super::view::show;
 use super::{Finding, ResourceView, Rule, Severity, StackView};
 use crate::model::{Address, Value};
 
-pub(crate) const INSTANCE: &str = "aws_instance";
-pub(crate) const ROLE: &str = "aws_iam_role";
-const PROFILE: &str = "aws_iam_instance_profile";
 pub const CLOUDWATCH_AGENT_POLICY_ARN: &str = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy";
 /// AWS managed policies that grant (nearly) everything: never on a stack role.
 pub const FORBIDDEN_MANAGED_POLICIES: [&str; 2] = [
@@ -91,10 +89,10 @@ pub(crate) fn instance_chain<'a>(
 ) -> InstanceChain<'a> {
     let profile = instance
         .input("iam_instance_profile")
-        .and_then(|v| view.target(v, PROFILE));
+        .and_then(|v| view.target(v, kinds::IAM_INSTANCE_PROFILE));
     let role = profile
         .and_then(|p| p.input("role"))
-        .and_then(|v| view.target(v, ROLE));
+        .and_then(|v| view.target(v, kinds::IAM_ROLE));
     InstanceChain { profile, role }
 }
 
@@ -102,7 +100,7 @@ fn check_unique_roles(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut by_profile: BTreeMap<&Address, Vec<&Address>> = BTreeMap::new();
     let mut by_role: BTreeMap<&Address, Vec<&Address>> = BTreeMap::new();
-    for instance in view.of_kind(INSTANCE) {
+    for instance in view.of_kind(kinds::INSTANCE) {
         let chain = instance_chain(view, instance);
         let Some(profile) = chain.profile else {
             out.push(UNIQUE_ROLES.at(
@@ -160,7 +158,7 @@ fn has_managed_policy(role: &ResourceView, arn: &str) -> bool {
 }
 
 fn check_cloudwatch_agent_policy(view: &StackView) -> Vec<Finding> {
-    view.of_kind(INSTANCE)
+    view.of_kind(kinds::INSTANCE)
         .filter_map(|i| instance_chain(view, i).role)
         .filter(|role| !has_managed_policy(role, CLOUDWATCH_AGENT_POLICY_ARN))
         .map(|role| {
@@ -174,7 +172,7 @@ fn check_cloudwatch_agent_policy(view: &StackView) -> Vec<Finding> {
 
 fn check_ebs_encrypted(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for instance in view.of_kind(INSTANCE) {
+    for instance in view.of_kind(kinds::INSTANCE) {
         match instance.input("kms_key_id") {
             None | Some(Value::Null) => out.push(EBS_ENCRYPTED.at(
                 &instance.address,
@@ -194,7 +192,7 @@ fn check_ebs_encrypted(view: &StackView) -> Vec<Finding> {
 }
 
 fn check_user_data(view: &StackView) -> Vec<Finding> {
-    view.of_kind(INSTANCE)
+    view.of_kind(kinds::INSTANCE)
         .filter(|i| match i.input("user_data") {
             None | Some(Value::Null) => true,
             Some(Value::String(s)) => s.trim().is_empty(),
@@ -205,7 +203,7 @@ fn check_user_data(view: &StackView) -> Vec<Finding> {
 }
 
 fn check_imdsv2(view: &StackView) -> Vec<Finding> {
-    view.of_kind(INSTANCE)
+    view.of_kind(kinds::INSTANCE)
         .filter(|i| i.input_str("metadata_http_tokens") != Some("required"))
         .map(|i| {
             let now = i.input("metadata_http_tokens").map(show);
@@ -222,7 +220,7 @@ fn check_imdsv2(view: &StackView) -> Vec<Finding> {
 
 fn check_no_wildcard_actions(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for role in view.of_kind(ROLE) {
+    for role in view.of_kind(kinds::IAM_ROLE) {
         for arn in role.input_list("managed_policy_arns") {
             if let Some(arn) = arn
                 .as_str()

@@ -1,14 +1,10 @@
 //! KMS rules: the stack key exists and encrypts logs and volumes, its policy is not open
 //! and names the principals that need it, it has an alias, and it rotates.
 
-use super::api::LOG_GROUP;
-use super::compute::INSTANCE;
 use super::document::{open_principal, principals, statements, Statement};
-use super::view::KMS_KEY;
 use super::{Finding, ResourceView, Rule, Severity, StackView};
 use crate::model::Value;
-
-const ALIAS_KIND: &str = "aws_kms_alias";
+use crate::provider::aws::kinds;
 
 pub const KEY_USED: Rule = Rule {
     id: "NOVA-KMS-001",
@@ -51,7 +47,7 @@ pub const ROTATION: Rule = Rule {
 };
 
 fn check_key_used(view: &StackView) -> Vec<Finding> {
-    let Some(key) = view.of_kind(KMS_KEY).next() else {
+    let Some(key) = view.of_kind(kinds::KMS_KEY).next() else {
         return vec![KEY_USED.finding(None, "the stack has no KMS key (aws_kms_key)")];
     };
     let encrypts = |kind: &str| {
@@ -61,13 +57,13 @@ fn check_key_used(view: &StackView) -> Vec<Finding> {
         })
     };
     let mut out = Vec::new();
-    if !encrypts(LOG_GROUP) {
+    if !encrypts(kinds::LOG_GROUP) {
         out.push(KEY_USED.at(
             &key.address,
             "no log group is encrypted with the stack's key",
         ));
     }
-    if !encrypts(INSTANCE) {
+    if !encrypts(kinds::INSTANCE) {
         out.push(KEY_USED.at(
             &key.address,
             "no instance volume is encrypted with the stack's key",
@@ -78,7 +74,7 @@ fn check_key_used(view: &StackView) -> Vec<Finding> {
 
 fn check_key_policy(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for key in view.of_kind(KMS_KEY) {
+    for key in view.of_kind(kinds::KMS_KEY) {
         let policy = key.input("policy").cloned().unwrap_or(Value::Null);
         match statements(&policy) {
             Ok(stmts) => out.extend(policy_findings(view, key, &stmts)),
@@ -112,7 +108,7 @@ fn policy_findings(view: &StackView, key: &ResourceView, stmts: &[Statement]) ->
             ),
         ));
     }
-    let used_by_logs = view.of_kind(LOG_GROUP).any(|lg| {
+    let used_by_logs = view.of_kind(kinds::LOG_GROUP).any(|lg| {
         lg.input("kms_key_id")
             .is_some_and(|k| view.points_to(k, &key.address))
     });
@@ -132,9 +128,9 @@ fn policy_findings(view: &StackView, key: &ResourceView, stmts: &[Statement]) ->
 }
 
 fn check_alias(view: &StackView) -> Vec<Finding> {
-    view.of_kind(KMS_KEY)
+    view.of_kind(kinds::KMS_KEY)
         .filter(|key| {
-            !view.of_kind(ALIAS_KIND).any(|a| {
+            !view.of_kind(kinds::KMS_ALIAS).any(|a| {
                 a.input("target_key_id")
                     .is_some_and(|t| view.points_to(t, &key.address))
             })
@@ -144,7 +140,7 @@ fn check_alias(view: &StackView) -> Vec<Finding> {
 }
 
 fn check_rotation(view: &StackView) -> Vec<Finding> {
-    view.of_kind(KMS_KEY)
+    view.of_kind(kinds::KMS_KEY)
         .filter(|k| k.input("enable_key_rotation").and_then(Value::as_bool) != Some(true))
         .map(|k| ROTATION.at(&k.address, "automatic key rotation is not enabled"))
         .collect()
@@ -179,6 +175,11 @@ mod tests {
     fn logs_without_the_key_fire_kms_001() {
         let mut bp = blueprint();
         unset(&mut bp, "aws_cloudwatch_log_group.api_access", "kms_key_id");
+        unset(
+            &mut bp,
+            "aws_cloudwatch_log_group.api_execution",
+            "kms_key_id",
+        );
         unset(&mut bp, "aws_cloudwatch_log_group.health", "kms_key_id");
         // Each log group's own rule fires too: the key is used for no log at all.
         let report = assert_fires_only(&bp, &["NOVA-API-002", "NOVA-KMS-001", "NOVA-LAM-004"]);

@@ -1,19 +1,12 @@
 //! Health-monitoring Lambda rules: a 5-minute EventBridge schedule that may invoke it, VPC
 //! placement, the role's permissions, and its KMS-encrypted log group.
 
-use super::api::LOG_GROUP;
-use super::compute::ROLE;
 use super::document::{allows, statements, trusts_service, Statement};
-use super::security_groups::SECURITY_GROUP;
 use super::view::show;
 use super::{Finding, ResourceView, Rule, Severity, StackView};
 use crate::model::Value;
+use crate::provider::aws::kinds;
 
-const FUNCTION: &str = "aws_lambda_function";
-const EVENT_RULE: &str = "aws_cloudwatch_event_rule";
-const EVENT_TARGET: &str = "aws_cloudwatch_event_target";
-const PERMISSION: &str = "aws_lambda_permission";
-const SUBNET: &str = "aws_subnet";
 pub const VPC_ACCESS_POLICY_ARN: &str =
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole";
 pub const BASIC_EXECUTION_POLICY_ARN: &str =
@@ -92,7 +85,7 @@ pub fn every_five_minutes(expression: &str) -> bool {
 }
 
 fn check_schedule(view: &StackView) -> Vec<Finding> {
-    let functions: Vec<_> = view.of_kind(FUNCTION).collect();
+    let functions: Vec<_> = view.of_kind(kinds::LAMBDA_FUNCTION).collect();
     if functions.is_empty() {
         return vec![SCHEDULE.finding(None, "the stack has no health-check Lambda function")];
     }
@@ -104,12 +97,15 @@ fn check_schedule(view: &StackView) -> Vec<Finding> {
 
 fn schedule_findings(view: &StackView, function: &ResourceView) -> Vec<Finding> {
     let rules: Vec<&ResourceView> = view
-        .of_kind(EVENT_TARGET)
+        .of_kind(kinds::EVENT_TARGET)
         .filter(|t| {
             t.input("arn")
                 .is_some_and(|a| view.points_to(a, &function.address))
         })
-        .filter_map(|t| t.input("rule").and_then(|r| view.target(r, EVENT_RULE)))
+        .filter_map(|t| {
+            t.input("rule")
+                .and_then(|r| view.target(r, kinds::EVENT_RULE))
+        })
         .collect();
     if rules.is_empty() {
         return vec![SCHEDULE.at(
@@ -124,7 +120,7 @@ fn schedule_findings(view: &StackView, function: &ResourceView) -> Vec<Finding> 
             .map(show)
             .unwrap_or_default();
         let enabled = rule.input_str("state").is_none_or(|s| s == "ENABLED");
-        let permitted = view.of_kind(PERMISSION).any(|p| {
+        let permitted = view.of_kind(kinds::LAMBDA_PERMISSION).any(|p| {
             p.input("function_name")
                 .is_some_and(|f| view.points_to(f, &function.address))
                 && p.input_str("principal") == Some("events.amazonaws.com")
@@ -155,13 +151,13 @@ fn schedule_findings(view: &StackView, function: &ResourceView) -> Vec<Finding> 
 
 fn check_vpc_config(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for function in view.of_kind(FUNCTION) {
+    for function in view.of_kind(kinds::LAMBDA_FUNCTION) {
         let subnets = function.input_list("subnet_ids");
         if subnets.is_empty() {
             out.push(VPC_CONFIG.at(&function.address, "not in a VPC (`subnet_ids` is empty)"));
         }
         for id in subnets {
-            match view.target(id, SUBNET) {
+            match view.target(id, kinds::SUBNET) {
                 None => out.push(VPC_CONFIG.at(
                     &function.address,
                     format!("subnet {} is not a subnet of this stack", show(id)),
@@ -184,7 +180,7 @@ fn check_vpc_config(view: &StackView) -> Vec<Finding> {
             ));
         }
         for id in groups {
-            if view.target(id, SECURITY_GROUP).is_none() {
+            if view.target(id, kinds::SECURITY_GROUP).is_none() {
                 out.push(VPC_CONFIG.at(
                     &function.address,
                     format!("security group {} is not one of this stack", show(id)),
@@ -197,8 +193,11 @@ fn check_vpc_config(view: &StackView) -> Vec<Finding> {
 
 fn check_permissions(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for function in view.of_kind(FUNCTION) {
-        let Some(role) = function.input("role").and_then(|r| view.target(r, ROLE)) else {
+    for function in view.of_kind(kinds::LAMBDA_FUNCTION) {
+        let Some(role) = function
+            .input("role")
+            .and_then(|r| view.target(r, kinds::IAM_ROLE))
+        else {
             out.push(PERMISSIONS.at(&function.address, "`role` is not an IAM role of this stack"));
             continue;
         };
@@ -262,7 +261,7 @@ fn missing_actions(role: &ResourceView) -> Vec<&'static str> {
 
 fn check_log_group(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for function in view.of_kind(FUNCTION) {
+    for function in view.of_kind(kinds::LAMBDA_FUNCTION) {
         let Some(name) = function.input_str("function_name") else {
             out.push(LOG_GROUP_ENCRYPTED.at(
                 &function.address,
@@ -272,7 +271,7 @@ fn check_log_group(view: &StackView) -> Vec<Finding> {
         };
         let wanted = format!("/aws/lambda/{name}");
         let group = view
-            .of_kind(LOG_GROUP)
+            .of_kind(kinds::LOG_GROUP)
             .find(|lg| lg.input_str("name") == Some(wanted.as_str()));
         match group {
             None => out.push(LOG_GROUP_ENCRYPTED.at(
@@ -385,27 +384,34 @@ mod tests {
     #[test]
     fn a_lambda_in_a_public_subnet_fires_lam_002() {
         let mut bp = blueprint();
-        let public = Value::reference(&Address::new("aws_subnet", "public[0]"), "id");
+        let public = Value::reference(&Address::new(kinds::SUBNET, "public[0]"), "id");
         set(&mut bp, FN, "subnet_ids", Value::List(vec![public]));
         assert_fires_only(&bp, &["NOVA-LAM-002"]);
     }
 
-    fn health_policy_without(bp: &mut crate::model::Blueprint, action: &str) {
+    /// The health role's inline policy document, to change in place.
+    fn health_policy(bp: &mut crate::model::Blueprint) -> &mut String {
         let role = resource(bp, "aws_iam_role.health");
         let Some(Value::Map(policies)) = role.inputs.get_mut("inline_policies") else {
             panic!("inline policies");
         };
-        let Some(Value::Concat(parts)) = policies.get_mut("health-check") else {
+        let Some(Value::String(doc)) = policies.get_mut("health-check") else {
             panic!("health-check policy");
         };
-        let Value::String(head) = &mut parts[0] else {
-            panic!("policy head");
-        };
-        assert!(head.contains(action));
-        *head = head
-            .replace(&format!("\"{action}\","), "")
-            .replace(&format!(",\"{action}\""), "");
-        assert!(!head.contains(action), "{head}");
+        doc
+    }
+
+    fn health_policy_without(bp: &mut crate::model::Blueprint, action: &str) {
+        let doc = health_policy(bp);
+        assert!(doc.contains(action));
+        let mut json: serde_json::Value = serde_json::from_str(doc).expect("policy JSON");
+        for statement in json["Statement"].as_array_mut().expect("statements") {
+            if let Some(actions) = statement["Action"].as_array_mut() {
+                actions.retain(|a| a != action);
+            }
+        }
+        *doc = json.to_string();
+        assert!(!doc.contains(action), "{doc}");
     }
 
     #[test]
@@ -436,16 +442,9 @@ mod tests {
     #[test]
     fn a_role_without_put_metric_data_fires_lam_003() {
         let mut bp = blueprint();
-        let role = resource(&mut bp, "aws_iam_role.health");
-        let Some(Value::Map(policies)) = role.inputs.get_mut("inline_policies") else {
-            panic!("inline policies");
-        };
-        let Some(Value::Concat(parts)) = policies.get_mut("health-check") else {
-            panic!("health-check policy");
-        };
-        if let Value::String(head) = &mut parts[0] {
-            *head = head.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
-        }
+        let doc = health_policy(&mut bp);
+        assert!(doc.contains("cloudwatch:PutMetricData"));
+        *doc = doc.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
         assert_fires_only(&bp, &["NOVA-LAM-003"]);
     }
 

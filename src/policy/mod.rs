@@ -1,4 +1,4 @@
-//! `nova check`: the seed checklist (MODEL_FAILURES.md) and a security review as
+//! `nova check`: the seed checklist (docs/checklist.md) and a security review as
 //! executable rules over a typed view of a stack, either as planned (a blueprint) or as
 //! it exists (state + provider reads).
 //!
@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::model::Address;
 
 pub use render::{render_json, render_sarif, render_table, summary_line};
-pub use tags::UNTAGGABLE_KINDS;
+pub use tags::untaggable_kinds;
 pub use view::{ResourceView, StackView};
 
 /// `nova check` exit code: no error-level finding (warnings may be present).
@@ -60,7 +60,7 @@ pub struct Rule {
     /// One line saying what must hold.
     pub title: &'static str,
     pub severity: Severity,
-    /// The line of MODEL_FAILURES.md this rule enforces (markdown emphasis removed), or
+    /// The line of docs/checklist.md this rule enforces (markdown emphasis removed), or
     /// `"security review"` for rules a reviewer adds beyond the checklist.
     pub checklist_item: &'static str,
     /// What to change when the rule fires.

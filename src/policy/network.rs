@@ -1,18 +1,15 @@
 //! Network rules: region, subnets over several Availability Zones, the internet gateway,
 //! route table associations and NAT for the private tier.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeSet;
 
-use super::view::{default_routes, show, IGW, ROUTE_TABLE};
+use super::view::{default_routes, show};
 use super::{Finding, Rule, Severity, StackView};
 use crate::model::Value;
 
-/// The only region the checklist allows.
-pub const REQUIRED_REGION: &str = "us-east-1";
-const VPC: &str = "aws_vpc";
-const SUBNET: &str = "aws_subnet";
-const NAT: &str = "aws_nat_gateway";
-const EIP: &str = "aws_eip";
+// The only region the checklist allows (the config refuses any other for this stack).
+use crate::config::REGION as REQUIRED_REGION;
 
 pub const REGION: Rule = Rule {
     id: "NOVA-NET-001",
@@ -73,10 +70,10 @@ fn check_region(view: &StackView) -> Vec<Finding> {
             ),
         ));
     }
-    if view.of_kind(VPC).next().is_none() {
+    if view.of_kind(kinds::VPC).next().is_none() {
         out.push(REGION.finding(None, "the stack has no VPC (aws_vpc)"));
     }
-    for subnet in view.of_kind(SUBNET) {
+    for subnet in view.of_kind(kinds::SUBNET) {
         if let Some(az) = subnet.input_str("availability_zone") {
             if !az.starts_with(REQUIRED_REGION) {
                 out.push(REGION.at(
@@ -109,7 +106,7 @@ fn arn_region(text: &str) -> Option<&str> {
 }
 
 fn check_multi_az(view: &StackView) -> Vec<Finding> {
-    let subnets: Vec<_> = view.of_kind(SUBNET).collect();
+    let subnets: Vec<_> = view.of_kind(kinds::SUBNET).collect();
     if subnets.is_empty() {
         return vec![MULTI_AZ.finding(None, "the stack has no subnets")];
     }
@@ -138,7 +135,7 @@ fn check_multi_az(view: &StackView) -> Vec<Finding> {
 }
 
 fn check_internet_gateway(view: &StackView) -> Vec<Finding> {
-    let igws: Vec<_> = view.of_kind(IGW).collect();
+    let igws: Vec<_> = view.of_kind(kinds::INTERNET_GATEWAY).collect();
     if igws.is_empty() {
         return vec![INTERNET_GATEWAY.finding(None, "the stack has no internet gateway")];
     }
@@ -146,11 +143,11 @@ fn check_internet_gateway(view: &StackView) -> Vec<Finding> {
     for igw in igws {
         let attached = igw
             .input("vpc_id")
-            .is_some_and(|v| view.target(v, VPC).is_some());
+            .is_some_and(|v| view.target(v, kinds::VPC).is_some());
         if !attached {
             out.push(INTERNET_GATEWAY.at(&igw.address, "not attached to a VPC of this stack"));
         }
-        let routed = view.of_kind(ROUTE_TABLE).any(|rt| {
+        let routed = view.of_kind(kinds::ROUTE_TABLE).any(|rt| {
             default_routes(rt).any(|route| {
                 route
                     .get("gateway_id")
@@ -169,14 +166,14 @@ fn check_internet_gateway(view: &StackView) -> Vec<Finding> {
 
 fn check_route_table_associations(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for subnet in view.of_kind(SUBNET) {
+    for subnet in view.of_kind(kinds::SUBNET) {
         if view.route_tables_of(&subnet.address).is_empty() {
             out.push(
                 ROUTE_TABLE_ASSOCIATIONS.at(&subnet.address, "not associated with any route table"),
             );
         }
     }
-    for rt in view.of_kind(ROUTE_TABLE) {
+    for rt in view.of_kind(kinds::ROUTE_TABLE) {
         if rt.input_list("subnet_ids").is_empty() {
             out.push(ROUTE_TABLE_ASSOCIATIONS.at(&rt.address, "associated with no subnet"));
         }
@@ -185,13 +182,15 @@ fn check_route_table_associations(view: &StackView) -> Vec<Finding> {
 }
 
 fn check_nat_gateway(view: &StackView) -> Vec<Finding> {
-    let nats: Vec<_> = view.of_kind(NAT).collect();
+    let nats: Vec<_> = view.of_kind(kinds::NAT_GATEWAY).collect();
     let mut out = Vec::new();
     if nats.is_empty() {
         out.push(NAT_GATEWAY.finding(None, "the stack has no NAT gateway"));
     }
     for nat in &nats {
-        let subnet = nat.input("subnet_id").and_then(|v| view.target(v, SUBNET));
+        let subnet = nat
+            .input("subnet_id")
+            .and_then(|v| view.target(v, kinds::SUBNET));
         match subnet {
             None => out.push(NAT_GATEWAY.at(&nat.address, "not in a subnet of this stack")),
             Some(s) if !view.is_public_subnet(s) => out.push(NAT_GATEWAY.at(
@@ -205,12 +204,15 @@ fn check_nat_gateway(view: &StackView) -> Vec<Finding> {
         }
         let has_eip = nat
             .input("allocation_id")
-            .is_some_and(|v| view.target(v, EIP).is_some());
+            .is_some_and(|v| view.target(v, kinds::EIP).is_some());
         if !has_eip {
             out.push(NAT_GATEWAY.at(&nat.address, "has no Elastic IP (aws_eip) of this stack"));
         }
     }
-    for subnet in view.of_kind(SUBNET).filter(|s| !view.is_public_subnet(s)) {
+    for subnet in view
+        .of_kind(kinds::SUBNET)
+        .filter(|s| !view.is_public_subnet(s))
+    {
         let tables = view.route_tables_of(&subnet.address);
         // A subnet without a route table is NOVA-NET-004's finding.
         if tables.is_empty() {
@@ -220,7 +222,7 @@ fn check_nat_gateway(view: &StackView) -> Vec<Finding> {
             default_routes(rt).any(|route| {
                 route
                     .get("nat_gateway_id")
-                    .is_some_and(|n| view.target(n, NAT).is_some())
+                    .is_some_and(|n| view.target(n, kinds::NAT_GATEWAY).is_some())
             })
         });
         if !via_nat {

@@ -1,13 +1,13 @@
 //! Security group rules: inbound only tcp 80/443, egress present, and the web and
 //! Lambda security groups attached where they belong.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
 use super::view::show;
 use super::{Finding, Rule, Severity, StackView};
 use crate::model::{Address, Value};
 
-pub(crate) const SECURITY_GROUP: &str = "aws_security_group";
 /// The inbound ports the checklist allows.
 pub const ALLOWED_INGRESS_PORTS: [i64; 2] = [80, 443];
 
@@ -43,7 +43,7 @@ pub const ATTACHED: Rule = Rule {
 
 fn check_ingress(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for sg in view.of_kind(SECURITY_GROUP) {
+    for sg in view.of_kind(kinds::SECURITY_GROUP) {
         for rule in sg.input_list("ingress") {
             match rule.as_map() {
                 Some(map) if web_only(map) => {}
@@ -98,20 +98,20 @@ fn describe(rule: &BTreeMap<String, Value>) -> String {
 }
 
 fn check_egress(view: &StackView) -> Vec<Finding> {
-    view.of_kind(SECURITY_GROUP)
+    view.of_kind(kinds::SECURITY_GROUP)
         .filter(|sg| sg.input_list("egress").is_empty())
         .map(|sg| EGRESS_PRESENT.at(&sg.address, "has no egress rules"))
         .collect()
 }
 
 fn check_attached(view: &StackView) -> Vec<Finding> {
-    let web = Address::new(SECURITY_GROUP, "web");
-    let lambda = Address::new(SECURITY_GROUP, "lambda");
+    let web = Address::new(kinds::SECURITY_GROUP, "web");
+    let lambda = Address::new(kinds::SECURITY_GROUP, "lambda");
     let mut out = Vec::new();
-    for instance in view.of_kind("aws_instance") {
+    for instance in view.of_kind(kinds::INSTANCE) {
         out.extend(require_group(view, instance, &web));
     }
-    for function in view.of_kind("aws_lambda_function") {
+    for function in view.of_kind(kinds::LAMBDA_FUNCTION) {
         out.extend(require_group(view, function, &lambda));
     }
     out

@@ -2,18 +2,17 @@
 //! `<project>-<stack>-...`.
 
 use super::{Finding, ResourceView, Rule, Severity, StackView};
+use crate::provider::aws::{schema_of, schemas};
 
-/// Kinds that have no `tags` input (docs/resources.md); every other kind must be tagged.
-pub const UNTAGGABLE_KINDS: [&str; 8] = [
-    "aws_api_gateway_account",
-    "aws_api_gateway_deployment",
-    "aws_api_gateway_integration",
-    "aws_api_gateway_method",
-    "aws_api_gateway_resource",
-    "aws_cloudwatch_event_target",
-    "aws_kms_alias",
-    "aws_lambda_permission",
-];
+/// Kinds that have no `tags` input, as their schemas declare; every other kind must be
+/// tagged.
+pub fn untaggable_kinds() -> Vec<&'static str> {
+    schemas()
+        .into_iter()
+        .filter(|s| !s.taggable())
+        .map(|s| s.kind.as_ref())
+        .collect()
+}
 
 pub const ENVIRONMENT_TAG: Rule = Rule {
     id: "NOVA-TAG-001",
@@ -36,7 +35,7 @@ pub const NAMING: Rule = Rule {
 };
 
 fn taggable(resource: &ResourceView) -> bool {
-    !UNTAGGABLE_KINDS.contains(&resource.address.kind())
+    schema_of(resource.address.kind()).is_none_or(|s| s.taggable())
 }
 
 fn check_environment_tag(view: &StackView) -> Vec<Finding> {
@@ -150,11 +149,10 @@ mod tests {
             .map(|r| r.address.kind().to_string())
             .collect();
         assert!(!untagged.is_empty());
+        let untaggable = untaggable_kinds();
+        assert_eq!(untaggable.len(), 8, "{untaggable:?}");
         for kind in untagged {
-            assert!(
-                UNTAGGABLE_KINDS.contains(&kind.as_str()),
-                "{kind} has no tags"
-            );
+            assert!(untaggable.contains(&kind.as_str()), "{kind} has no tags");
         }
     }
 

@@ -8,7 +8,7 @@ use super::fixture::*;
 use super::*;
 use crate::model::Value;
 
-/// The checklist lines of MODEL_FAILURES.md that describe the stack (markdown emphasis
+/// The checklist lines of docs/checklist.md that describe the stack (markdown emphasis
 /// removed). The Python code-quality and Pulumi-config lines are not stack properties.
 const CHECKLIST: [&str; 24] = [
     "VPC not created in `us-east-1` region",
@@ -37,6 +37,23 @@ const CHECKLIST: [&str; 24] = [
     "Resource names follow clear naming conventions.",
 ];
 const CHECKLIST_EXPORTS: &str = "Pulumi exports not set for key resources";
+
+#[test]
+fn checklist_lines_are_those_of_docs_checklist() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/checklist.md");
+    let text = std::fs::read_to_string(path).expect("docs/checklist.md");
+    let lines: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .map(|l| l.replace("**", ""))
+        .collect();
+    for item in CHECKLIST.iter().chain([&CHECKLIST_EXPORTS]) {
+        assert!(
+            lines.contains(*item),
+            "`{item}` is not a line of docs/checklist.md"
+        );
+    }
+}
 
 #[test]
 fn the_default_stack_has_no_findings_as_a_plan() {

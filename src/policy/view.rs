@@ -3,6 +3,7 @@
 //! expected environment tag. One helper, [`StackView::points_to`], decides whether a
 //! value refers to a resource, for plans (references) and live stacks (concrete ids).
 
+use crate::provider::aws::kinds;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Address, Blueprint, Inputs, Outputs, Value};
@@ -146,12 +147,12 @@ impl StackView {
 
     /// True when `value` points at any KMS key of this stack.
     pub fn points_to_stack_key(&self, value: &Value) -> bool {
-        self.target(value, KMS_KEY).is_some()
+        self.target(value, kinds::KMS_KEY).is_some()
     }
 
     /// The route tables associated with a subnet (their `subnet_ids` point to it).
     pub fn route_tables_of<'a>(&'a self, subnet: &'a Address) -> Vec<&'a ResourceView> {
-        self.of_kind(ROUTE_TABLE)
+        self.of_kind(kinds::ROUTE_TABLE)
             .filter(|rt| {
                 rt.input_list("subnet_ids")
                     .iter()
@@ -174,15 +175,11 @@ impl StackView {
             default_routes(rt).any(|route| {
                 route
                     .get("gateway_id")
-                    .is_some_and(|g| self.target(g, IGW).is_some())
+                    .is_some_and(|g| self.target(g, kinds::INTERNET_GATEWAY).is_some())
             })
         })
     }
 }
-
-pub(crate) const KMS_KEY: &str = "aws_kms_key";
-pub(crate) const IGW: &str = "aws_internet_gateway";
-pub(crate) const ROUTE_TABLE: &str = "aws_route_table";
 
 /// The `0.0.0.0/0` routes of a route table, as maps.
 pub(crate) fn default_routes(

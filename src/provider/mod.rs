@@ -5,8 +5,9 @@
 //! live in [`aws`], one module per service; tests use in-memory fakes.
 
 pub mod aws;
+pub mod schema;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,26 +16,7 @@ use async_trait::async_trait;
 
 use crate::model::{Address, Inputs, Outputs};
 
-/// Static facts about a resource kind that the planner needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schema {
-    pub kind: String,
-    /// Input fields whose change cannot be applied in place: the resource is replaced.
-    pub force_new: BTreeSet<String>,
-    /// Whether a replacement may create the new object before deleting the old one
-    /// (false when names must be unique, e.g. IAM roles).
-    pub create_before_destroy: bool,
-}
-
-impl Schema {
-    pub fn new(kind: &str, force_new: &[&str], create_before_destroy: bool) -> Self {
-        Schema {
-            kind: kind.to_string(),
-            force_new: force_new.iter().map(|s| s.to_string()).collect(),
-            create_before_destroy,
-        }
-    }
-}
+pub use schema::{Field, FieldType, Schema};
 
 /// Where a provider reports what a long operation is waiting for.
 pub trait Progress: Send + Sync {
@@ -202,7 +184,7 @@ impl Providers {
 
     pub fn register(&mut self, provider: Arc<dyn ResourceProvider>) {
         self.by_kind
-            .insert(provider.schema().kind.clone(), provider);
+            .insert(provider.schema().kind.to_string(), provider);
     }
 
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn ResourceProvider>> {

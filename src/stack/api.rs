@@ -2,6 +2,7 @@
 //! KMS-encrypted access logs and INFO execution logging, and the account-level
 //! CloudWatch role that API Gateway logging needs.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
@@ -29,7 +30,7 @@ pub(crate) struct Api {
 pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
     let logs_role_name = b.naming.name("apigw-logs");
     let logs_role = b
-        .tagged("aws_iam_role", "apigw_logs", &logs_role_name)
+        .tagged(kinds::IAM_ROLE, "apigw_logs", &logs_role_name)
         .with("name", logs_role_name.as_str())
         .with(
             "description",
@@ -45,17 +46,13 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
         )
         .with("inline_policies", Value::Map(Default::default()));
     let logs_role = b.add(logs_role);
-    let account = Resource::new(Address::new("aws_api_gateway_account", "main"))
+    let account = Resource::new(Address::new(kinds::API_ACCOUNT, "main"))
         .with("cloudwatch_role_arn", r(&logs_role, "arn"));
     let account = b.add(account);
 
     let access_log_group_name = format!("/aws/apigateway/{}-access", b.naming.prefix());
     let access_logs = b
-        .tagged(
-            "aws_cloudwatch_log_group",
-            "api_access",
-            &access_log_group_name,
-        )
+        .tagged(kinds::LOG_GROUP, "api_access", &access_log_group_name)
         .with("name", access_log_group_name.as_str())
         .with("kms_key_id", key_arn(key))
         .with("retention_in_days", i64::from(b.config.log_retention_days));
@@ -63,7 +60,7 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
 
     let api_name = b.naming.name("api");
     let rest_api = b
-        .tagged("aws_api_gateway_rest_api", "main", &api_name)
+        .tagged(kinds::API_REST_API, "main", &api_name)
         .with("name", api_name.as_str())
         .with(
             "description",
@@ -77,7 +74,7 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
     // creating the group unencrypted if it does not exist: nova makes it first, with the key.
     let execution_logs = b
         .tagged(
-            "aws_cloudwatch_log_group",
+            kinds::LOG_GROUP,
             "api_execution",
             &b.naming.name("api-execution-logs"),
         )
@@ -92,12 +89,12 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
         .with("kms_key_id", key_arn(key))
         .with("retention_in_days", i64::from(b.config.log_retention_days));
     let execution_log_group = b.add(execution_logs);
-    let resource = Resource::new(Address::new("aws_api_gateway_resource", "health"))
+    let resource = Resource::new(Address::new(kinds::API_RESOURCE, "health"))
         .with("rest_api_id", r(&rest_api, "id"))
         .with("parent_id", r(&rest_api, "root_resource_id"))
         .with("path_part", "health");
     let resource = b.add(resource);
-    let method = Resource::new(Address::new("aws_api_gateway_method", "health_get"))
+    let method = Resource::new(Address::new(kinds::API_METHOD, "health_get"))
         .with("rest_api_id", r(&rest_api, "id"))
         .with("resource_id", r(&resource, "id"))
         .with("http_method", "GET")
@@ -110,7 +107,7 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
         r(&health.function, "arn"),
         Value::str("/invocations"),
     ]);
-    let integration = Resource::new(Address::new("aws_api_gateway_integration", "health_get"))
+    let integration = Resource::new(Address::new(kinds::API_INTEGRATION, "health_get"))
         .with("rest_api_id", r(&rest_api, "id"))
         .with("resource_id", r(&resource, "id"))
         .with("http_method", "GET")
@@ -121,7 +118,7 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
     let method = b.add(method);
     let integration = b.add(integration);
 
-    let permission = Resource::new(Address::new("aws_lambda_permission", "apigw"))
+    let permission = Resource::new(Address::new(kinds::LAMBDA_PERMISSION, "apigw"))
         .with("function_name", r(&health.function, "function_name"))
         .with("statement_id", "AllowApiGatewayInvoke")
         .with("action", "lambda:InvokeFunction")
@@ -135,7 +132,7 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
         );
     b.add(permission);
 
-    let deployment = Resource::new(Address::new("aws_api_gateway_deployment", "main"))
+    let deployment = Resource::new(Address::new(kinds::API_DEPLOYMENT, "main"))
         .with("rest_api_id", r(&rest_api, "id"))
         .with("description", "nova deployment of GET /health")
         .with("triggers", triggers)
@@ -143,7 +140,7 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
         .after(&integration);
     let deployment = b.add(deployment);
     let stage = b
-        .tagged("aws_api_gateway_stage", "prod", &b.naming.name("prod"))
+        .tagged(kinds::API_STAGE, "prod", &b.naming.name("prod"))
         .with("rest_api_id", r(&rest_api, "id"))
         .with("stage_name", STAGE)
         .with("deployment_id", r(&deployment, "id"))

@@ -7,6 +7,7 @@ use super::network::Network;
 use super::security_groups::SecurityGroups;
 use super::{indexed, policies, r, Builder, USER_DATA_TEMPLATE};
 use crate::model::{Address, Value};
+use crate::provider::aws::kinds;
 
 pub const CLOUDWATCH_AGENT_POLICY: &str = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy";
 
@@ -34,7 +35,7 @@ pub(crate) fn web_instances(
     for n in 0..b.config.instance_count as usize {
         let name = b.naming.numbered("web", n);
         let role = b
-            .tagged("aws_iam_role", &indexed("web", n), &name)
+            .tagged(kinds::IAM_ROLE, &indexed("web", n), &name)
             .with("name", name.as_str())
             .with("description", format!("Role of web instance {name} only"))
             .with(
@@ -48,13 +49,13 @@ pub(crate) fn web_instances(
             .with("inline_policies", Value::Map(Default::default()));
         let role = b.add(role);
         let profile = b
-            .tagged("aws_iam_instance_profile", &indexed("web", n), &name)
+            .tagged(kinds::IAM_INSTANCE_PROFILE, &indexed("web", n), &name)
             .with("name", name.as_str())
             .with("role", r(&role, "name"));
         let profile = b.add(profile);
         let subnet = &net.private_subnets[n % net.private_subnets.len()];
         let instance = b
-            .tagged("aws_instance", &indexed("web", n), &name)
+            .tagged(kinds::INSTANCE, &indexed("web", n), &name)
             .with("ami", b.context.ami.as_str())
             .with("instance_type", b.config.instance_type.as_str())
             .with("subnet_id", r(subnet, "id"))

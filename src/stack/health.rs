@@ -1,6 +1,7 @@
 //! The health-check Lambda: its KMS-encrypted log group, its least-privilege role, the
 //! function in the private subnets, and the EventBridge schedule that runs it.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
 use super::kms::{key_arn, Key};
@@ -27,7 +28,7 @@ pub(crate) fn health_check(
     let function_name = b.naming.name("health");
     let log_group_name = format!("/aws/lambda/{function_name}");
     let log_group = b
-        .tagged("aws_cloudwatch_log_group", "health", &log_group_name)
+        .tagged(kinds::LOG_GROUP, "health", &log_group_name)
         .with("name", log_group_name.as_str())
         .with("kms_key_id", key_arn(key))
         .with("retention_in_days", i64::from(b.config.log_retention_days));
@@ -43,7 +44,7 @@ pub(crate) fn health_check(
         )),
     );
     let role = b
-        .tagged("aws_iam_role", "health", &function_name)
+        .tagged(kinds::IAM_ROLE, "health", &function_name)
         .with("name", function_name.as_str())
         .with(
             "description",
@@ -66,7 +67,7 @@ pub(crate) fn health_check(
     );
     environment.insert("METRIC_NAMESPACE".to_string(), Value::str(METRIC_NAMESPACE));
     let function = b
-        .tagged("aws_lambda_function", "health", &function_name)
+        .tagged(kinds::LAMBDA_FUNCTION, "health", &function_name)
         .with("function_name", function_name.as_str())
         .with("runtime", "python3.12")
         .with("handler", "handler.handler")
@@ -90,18 +91,18 @@ pub(crate) fn health_check(
 
     let rule_name = b.naming.name("health-schedule");
     let rule = b
-        .tagged("aws_cloudwatch_event_rule", "health", &rule_name)
+        .tagged(kinds::EVENT_RULE, "health", &rule_name)
         .with("name", rule_name.as_str())
         .with("schedule_expression", b.config.health_schedule.as_str())
         .with("description", format!("Runs {function_name} on a schedule"))
         .with("state", "ENABLED");
     let rule = b.add(rule);
-    let target = Resource::new(Address::new("aws_cloudwatch_event_target", "health"))
+    let target = Resource::new(Address::new(kinds::EVENT_TARGET, "health"))
         .with("rule", r(&rule, "name"))
         .with("target_id", "health-check")
         .with("arn", r(&function, "arn"));
     b.add(target);
-    let permission = Resource::new(Address::new("aws_lambda_permission", "events"))
+    let permission = Resource::new(Address::new(kinds::LAMBDA_PERMISSION, "events"))
         .with("function_name", r(&function, "function_name"))
         .with("statement_id", "AllowEventBridgeInvoke")
         .with("action", "lambda:InvokeFunction")

@@ -2,6 +2,7 @@
 
 use super::{policies, r, Builder};
 use crate::model::{Address, Resource, Value};
+use crate::provider::aws::kinds;
 
 /// The key's address.
 pub(crate) struct Key {
@@ -13,7 +14,7 @@ pub(crate) fn key_and_alias(b: &mut Builder) -> Key {
     let name = b.naming.name("key");
     let policy = policies::key_policy(&b.config.region, &b.context.account_id);
     let key = b
-        .tagged("aws_kms_key", "main", &name)
+        .tagged(kinds::KMS_KEY, "main", &name)
         .with(
             "description",
             format!(
@@ -29,7 +30,7 @@ pub(crate) fn key_and_alias(b: &mut Builder) -> Key {
         );
     let key = b.add(key);
     let alias_name = format!("alias/{}", b.naming.prefix());
-    let alias = Resource::new(Address::new("aws_kms_alias", "main"))
+    let alias = Resource::new(Address::new(kinds::KMS_ALIAS, "main"))
         .with("name", alias_name.as_str())
         .with("target_key_id", r(&key, "id"));
     b.add(alias);

@@ -1,6 +1,7 @@
 //! The VPC: public and private subnets in each zone, the internet gateway, NAT
 //! gateway(s) with their Elastic IPs, and the route tables.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
 use super::{indexed, r, Builder};
@@ -17,13 +18,13 @@ pub(crate) struct Network {
 
 pub(crate) fn network(b: &mut Builder) -> Network {
     let vpc = b
-        .tagged("aws_vpc", "main", &b.naming.name("vpc"))
+        .tagged(kinds::VPC, "main", &b.naming.name("vpc"))
         .with("cidr_block", b.config.vpc_cidr.to_string())
         .with("enable_dns_support", true)
         .with("enable_dns_hostnames", true);
     let vpc = b.add(vpc);
     let igw = b
-        .tagged("aws_internet_gateway", "main", &b.naming.name("igw"))
+        .tagged(kinds::INTERNET_GATEWAY, "main", &b.naming.name("igw"))
         .with("vpc_id", r(&vpc, "id"));
     let igw = b.add(igw);
 
@@ -32,7 +33,7 @@ pub(crate) fn network(b: &mut Builder) -> Network {
     let nat_gateways = nat_gateways(b, &public_subnets, &igw);
 
     let public_rt = b
-        .tagged("aws_route_table", "public", &b.naming.name("public"))
+        .tagged(kinds::ROUTE_TABLE, "public", &b.naming.name("public"))
         .with("vpc_id", r(&vpc, "id"))
         .with(
             "routes",
@@ -47,7 +48,7 @@ pub(crate) fn network(b: &mut Builder) -> Network {
         let nat = &nat_gateways[i.min(nat_gateways.len() - 1)];
         let rt = b
             .tagged(
-                "aws_route_table",
+                kinds::ROUTE_TABLE,
                 &indexed("private", i),
                 &b.naming.numbered("private", i),
             )
@@ -82,7 +83,11 @@ fn subnets(b: &mut Builder, vpc: &Address, tier: &str, public: bool) -> Vec<Addr
         .enumerate()
         .map(|(i, (cidr, zone))| {
             let subnet = b
-                .tagged("aws_subnet", &indexed(tier, i), &b.naming.numbered(tier, i))
+                .tagged(
+                    kinds::SUBNET,
+                    &indexed(tier, i),
+                    &b.naming.numbered(tier, i),
+                )
                 .with("vpc_id", r(vpc, "id"))
                 .with("cidr_block", cidr.to_string())
                 .with("availability_zone", zone)
@@ -99,11 +104,11 @@ fn nat_gateways(b: &mut Builder, public_subnets: &[Address], igw: &Address) -> V
     };
     (0..count)
         .map(|k| {
-            let eip = b.tagged("aws_eip", &indexed("nat", k), &b.naming.numbered("nat", k));
+            let eip = b.tagged(kinds::EIP, &indexed("nat", k), &b.naming.numbered("nat", k));
             let eip = b.add(eip);
             let nat = b
                 .tagged(
-                    "aws_nat_gateway",
+                    kinds::NAT_GATEWAY,
                     &indexed("main", k),
                     &b.naming.numbered("nat", k),
                 )

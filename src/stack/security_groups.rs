@@ -1,6 +1,7 @@
 //! Security groups: the web tier (inbound 80/443 only) and the health-check Lambda (no
 //! inbound at all). Egress is explicit: only what each needs.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
 use super::{r, Builder};
@@ -22,7 +23,7 @@ pub(crate) fn security_groups(b: &mut Builder, net: &super::network::Network) ->
         .collect();
     let web_name = b.naming.name("web");
     let web = b
-        .tagged("aws_security_group", "web", &web_name)
+        .tagged(kinds::SECURITY_GROUP, "web", &web_name)
         .with("name", web_name.as_str())
         .with(
             "description",
@@ -46,7 +47,7 @@ pub(crate) fn security_groups(b: &mut Builder, net: &super::network::Network) ->
     let web = b.add(web);
     let lambda_name = b.naming.name("health");
     let lambda = b
-        .tagged("aws_security_group", "lambda", &lambda_name)
+        .tagged(kinds::SECURITY_GROUP, "lambda", &lambda_name)
         .with("name", lambda_name.as_str())
         .with(
             "description",

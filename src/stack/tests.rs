@@ -1,5 +1,6 @@
 //! The blueprint of the default stack: resource set, references, tags and outputs.
 
+use crate::provider::aws::kinds;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -89,7 +90,16 @@ fn every_taggable_resource_is_tagged_for_production_and_ownership() {
     let b = blueprint(&default_config(), &context());
     let mut tagged = 0;
     for r in &b.resources {
-        let Some(tags) = r.inputs.get("tags").and_then(Value::as_map) else {
+        let taggable =
+            crate::provider::aws::schema_of(r.address.kind()).is_some_and(|s| s.taggable());
+        let tags = r.inputs.get("tags").and_then(Value::as_map);
+        assert_eq!(
+            tags.is_some(),
+            taggable,
+            "{}: tagged exactly when its kind's schema is taggable",
+            r.address
+        );
+        let Some(tags) = tags else {
             continue;
         };
         tagged += 1;
@@ -119,14 +129,14 @@ fn each_instance_has_its_own_role_and_profile() {
     let profiles: BTreeSet<String> = b
         .resources
         .iter()
-        .filter(|r| r.address.kind() == "aws_instance")
+        .filter(|r| r.address.kind() == kinds::INSTANCE)
         .map(|r| r.inputs["iam_instance_profile"].to_string())
         .collect();
     assert_eq!(profiles.len(), 3);
-    assert!(b.get(&Address::new("aws_iam_role", "web[2]")).is_some());
+    assert!(b.get(&Address::new(kinds::IAM_ROLE, "web[2]")).is_some());
     // Instances spread over the private subnets.
     let subnet = |n: usize| {
-        b.get(&Address::new("aws_instance", format!("web[{n}]")))
+        b.get(&Address::new(kinds::INSTANCE, format!("web[{n}]")))
             .unwrap()
             .inputs["subnet_id"]
             .to_string()
@@ -142,7 +152,7 @@ fn per_az_nat_gives_each_private_route_table_its_own_gateway() {
     config.nat = crate::config::NatMode::PerAz;
     let b = blueprint(&config, &context());
     let route = |i: usize| {
-        b.get(&Address::new("aws_route_table", format!("private[{i}]")))
+        b.get(&Address::new(kinds::ROUTE_TABLE, format!("private[{i}]")))
             .unwrap()
             .inputs["routes"]
             .to_string()
@@ -154,7 +164,7 @@ fn per_az_nat_gives_each_private_route_table_its_own_gateway() {
 #[test]
 fn key_policy_has_no_open_principal() {
     let b = blueprint(&default_config(), &context());
-    let policy = b.get(&Address::new("aws_kms_key", "main")).unwrap().inputs["policy"]
+    let policy = b.get(&Address::new(kinds::KMS_KEY, "main")).unwrap().inputs["policy"]
         .as_str()
         .unwrap()
         .to_string();
@@ -207,4 +217,27 @@ fn blueprint_is_deterministic() {
     let a = serde_json::to_string(&blueprint(&default_config(), &context())).unwrap();
     let b = serde_json::to_string(&blueprint(&default_config(), &context())).unwrap();
     assert_eq!(a, b);
+}
+
+/// Every resource of the blueprint, in both NAT layouts, conforms to its kind's schema:
+/// only declared fields, every required one, values of the declared types, and references
+/// only to outputs the target kind has. A mistyped field fails here, offline, instead of
+/// showing up as endless drift against AWS.
+#[test]
+fn every_resource_conforms_to_its_kind_schema() {
+    let mut per_az = default_config();
+    per_az.nat = crate::config::NatMode::PerAz;
+    for config in [default_config(), per_az] {
+        let b = blueprint(&config, &context());
+        let mut problems = Vec::new();
+        for resource in &b.resources {
+            match crate::provider::aws::schema_of(resource.address.kind()) {
+                Some(schema) => {
+                    problems.extend(schema.violations(resource, crate::provider::aws::schema_of))
+                }
+                None => problems.push(format!("{}: no provider schema", resource.address)),
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
 }

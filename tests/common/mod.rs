@@ -15,6 +15,8 @@
 #![allow(dead_code)]
 
 pub mod awssim;
+pub mod conformance;
+pub mod fake;
 pub mod nova;
 
 use std::io::{Read, Write};

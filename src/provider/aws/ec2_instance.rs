@@ -17,12 +17,17 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine as _;
 
-use super::ec2_tags::{has_ownership_tags, ownership_filters, sync_tags, tag_specification};
+use super::ec2_tags::{
+    has_ownership_tags, live_tags, stack_filter, tag_specification, to_sdk_tags, Ec2Tags,
+};
+use super::tags::{sync_tags, tags_of, tags_value, Tags};
 use super::{
-    aws_error, has_code, optional_str, required_str, retry_while, string_list, tags_of, tags_value,
+    aws_error, ok_if_gone, optional_str, required_str, retry_while, string_list, unless_gone,
     wait_until, AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 pub use super::ami::latest_amazon_linux_2023;
@@ -36,17 +41,45 @@ const PROFILE_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 /// How long an instance may take to reach `running` or `terminated`.
 const STATE_WAIT: Duration = Duration::from_secs(600);
 const NOT_FOUND: &str = "InvalidInstanceID.NotFound";
+const GONE: &[&str] = &[NOT_FOUND];
+
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 1] = [&INSTANCE_SCHEMA];
 
 /// The EC2 instance provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![Arc::new(Ec2Instance::new(clients))]
 }
 
+/// `aws_instance`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static INSTANCE_SCHEMA: Schema = Schema::declare(
+    kinds::INSTANCE,
+    &[
+        f::string("ami").required().force_new(),
+        f::string("instance_type").required().force_new(),
+        f::string("subnet_id").required().force_new(),
+        f::string_list("security_group_ids"),
+        f::string("iam_instance_profile").force_new(),
+        f::string("user_data").force_new(),
+        f::int("root_volume_size").force_new(),
+        f::string("kms_key_id").required().force_new(),
+        f::string("metadata_http_tokens"),
+        f::TAGS,
+    ],
+    &[
+        "id",
+        "arn",
+        "private_ip",
+        "root_volume_id",
+        "availability_zone",
+    ],
+    true,
+);
+
 /// `aws_instance`. Its id is the instance id.
 pub struct Ec2Instance {
     clients: AwsClients,
     region: String,
-    schema: Schema,
 }
 
 impl Ec2Instance {
@@ -58,19 +91,6 @@ impl Ec2Instance {
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_default(),
-            schema: Schema::new(
-                "aws_instance",
-                &[
-                    "ami",
-                    "instance_type",
-                    "subnet_id",
-                    "iam_instance_profile",
-                    "user_data",
-                    "root_volume_size",
-                    "kms_key_id",
-                ],
-                true,
-            ),
         }
     }
 
@@ -84,10 +104,9 @@ impl Ec2Instance {
             .instance_ids(id)
             .send()
             .await;
-        let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
-            Ok(out) => out,
-            Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(None),
-            Err(err) => return Err(err),
+        let Some(out) = unless_gone(result.map_err(|e| aws_error("DescribeInstances", e)), GONE)?
+        else {
+            return Ok(None);
         };
         Ok(out
             .reservations()
@@ -104,7 +123,7 @@ impl Ec2Instance {
             .clients
             .ec2
             .describe_instances()
-            .set_filters(Some(ownership_filters(ctx)))
+            .filters(stack_filter(ctx))
             .filters(
                 Filter::builder()
                     .name("instance-state-name")
@@ -164,7 +183,7 @@ impl Ec2Instance {
         let ami = required_str(inputs, "ami")?;
         let root_device = self.root_device_name(ami).await?;
         let mut instance_tags = tags_of(inputs);
-        instance_tags.push((TAG_CLIENT_TOKEN.to_string(), ctx.client_token.clone()));
+        instance_tags.insert(TAG_CLIENT_TOKEN.to_string(), ctx.client_token.clone());
         let mut request = self
             .clients
             .ec2
@@ -231,11 +250,10 @@ impl Ec2Instance {
                     .instance_ids(id)
                     .send()
                     .await;
-                let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
-                    Ok(out) => out,
-                    // A new instance may not be visible to Describe* yet.
-                    Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(None),
-                    Err(err) => return Err(err),
+                // A new instance may not be visible to Describe* yet.
+                let out = result.map_err(|e| aws_error("DescribeInstances", e));
+                let Some(out) = unless_gone(out, GONE)? else {
+                    return Ok(None);
                 };
                 let Some(instance) = out
                     .reservations()
@@ -273,11 +291,9 @@ impl Ec2Instance {
             .volume_ids(&volume_id)
             .send()
             .await;
-        match result.map_err(|e| aws_error("DescribeVolumes", e)) {
-            Ok(out) => Ok(out.volumes().first().cloned()),
-            Err(err) if has_code(&err, &["InvalidVolume.NotFound"]) => Ok(None),
-            Err(err) => Err(err),
-        }
+        let out = result.map_err(|e| aws_error("DescribeVolumes", e));
+        Ok(unless_gone(out, &["InvalidVolume.NotFound"])?
+            .and_then(|out| out.volumes().first().cloned()))
     }
 
     async fn user_data(&self, id: &str) -> Result<String, ProviderError> {
@@ -328,7 +344,7 @@ impl Ec2Instance {
 #[async_trait]
 impl ResourceProvider for Ec2Instance {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &INSTANCE_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -454,10 +470,12 @@ impl ResourceProvider for Ec2Instance {
                 .await
                 .map_err(|e| aws_error("ModifyInstanceMetadataOptions", e))?;
         }
-        sync_tags(&self.clients, id, &tags_input(instance.tags()), new).await?;
+        let desired = tags_of(new);
+        let api = Ec2Tags(&self.clients.ec2);
+        sync_tags(&api, id, &visible_tags(instance.tags()), &desired).await?;
         if let Some(volume) = self.root_volume(&instance).await? {
             let volume_id = volume.volume_id().unwrap_or_default();
-            sync_tags(&self.clients, volume_id, &tags_input(volume.tags()), new).await?;
+            sync_tags(&api, volume_id, &visible_tags(volume.tags()), &desired).await?;
         }
         let instance = self.describe(id).await?.ok_or_else(|| {
             ProviderError::Other(format!("instance {id} disappeared during update"))
@@ -475,22 +493,14 @@ impl ResourceProvider for Ec2Instance {
         if self.describe(id).await?.is_none() {
             return Ok(());
         }
-        match self
+        let result = self
             .clients
             .ec2
             .terminate_instances()
             .instance_ids(id)
             .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(err) => {
-                let err = aws_error("TerminateInstances", err);
-                if !has_code(&err, &[NOT_FOUND]) {
-                    return Err(err);
-                }
-            }
-        }
+            .await;
+        ok_if_gone(result.map_err(|e| aws_error("TerminateInstances", e)), GONE)?;
         wait_until(
             ctx,
             &format!("instance {id} to terminate"),
@@ -503,10 +513,9 @@ impl ResourceProvider for Ec2Instance {
                     .instance_ids(id)
                     .send()
                     .await;
-                let out = match result.map_err(|e| aws_error("DescribeInstances", e)) {
-                    Ok(out) => out,
-                    Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(Some(())),
-                    Err(err) => return Err(err),
+                let out = result.map_err(|e| aws_error("DescribeInstances", e));
+                let Some(out) = unless_gone(out, GONE)? else {
+                    return Ok(Some(()));
                 };
                 let terminated = out
                     .reservations()
@@ -676,24 +685,10 @@ fn decode_user_data(encoded: &str) -> String {
 }
 
 /// Tags as the `tags` input: without the client-token tag and AWS-reserved `aws:` tags.
-fn visible_tags(tags: &[Tag]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = tags
-        .iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .filter(|(k, _)| k != TAG_CLIENT_TOKEN && !k.starts_with("aws:"))
-        .collect();
-    out.sort();
-    out
-}
-
-/// Live tags (without hidden and reserved ones) shaped as inputs, for [`sync_tags`].
-fn tags_input(tags: &[Tag]) -> Inputs {
-    Inputs::from([("tags".to_string(), tags_value(visible_tags(tags)))])
+fn visible_tags(tags: &[Tag]) -> Tags {
+    let mut visible = live_tags(tags);
+    visible.remove(TAG_CLIENT_TOKEN);
+    visible
 }
 
 fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
@@ -702,17 +697,11 @@ fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
         .and_then(|t| t.value())
 }
 
-fn tag_spec(resource_type: ResourceType, tags: &[(String, String)]) -> TagSpecification {
+fn tag_spec(resource_type: ResourceType, tags: &Tags) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(resource_type)
-        .set_tags(Some(sdk_tags(tags)))
+        .set_tags(Some(to_sdk_tags(tags)))
         .build()
-}
-
-fn sdk_tags(tags: &[(String, String)]) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
 }
 
 #[cfg(test)]
@@ -785,7 +774,7 @@ mod tests {
         ];
         assert_eq!(
             visible_tags(&tags),
-            vec![("Name".to_string(), "web".to_string())]
+            Tags::from([("Name".to_string(), "web".to_string())])
         );
     }
 }

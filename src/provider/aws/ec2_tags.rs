@@ -1,17 +1,15 @@
-//! EC2 tag helpers shared by every EC2 resource kind: tags applied at create time, tags
-//! read back as the `tags` input, the ownership filters that find an interrupted create,
-//! and in-place tag updates by difference.
+//! EC2's side of the tag model ([`super::tags`]): tags applied at create time, live tags
+//! read back as the `tags` input, the [`TagApi`] for in-place updates, and the search for a
+//! resource an interrupted create made (narrowed server-side by `nova:stack`, decided by
+//! [`owned_by`] on nova's side).
 
+use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
-use super::tag_diff::tag_diff;
-use super::{aws_error, tags_of, tags_value, AwsClients, TAG_ADDRESS, TAG_STACK};
+use super::aws_error;
+use super::tags::{owned_by, tags_of, tags_value, user_tags, TagApi, Tags, TAG_STACK};
 use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError};
-
-/// Tag keys with this prefix are reserved by AWS (e.g. `aws:cloudformation:stack-name`):
-/// nobody can set them, so they are not part of the `tags` input.
-const AWS_RESERVED_PREFIX: &str = "aws:";
 
 /// The `tags` input as a TagSpecification for a create call (`RunInstances`, `CreateVpc`,
 /// ...), or `None` when there are no tags.
@@ -28,71 +26,84 @@ pub fn tag_specification(resource_type: ResourceType, inputs: &Inputs) -> Option
     )
 }
 
-/// Live EC2 tags as the `tags` input value (a sorted map), without AWS-reserved tags.
-pub fn tags_to_value(tags: &[Tag]) -> Value {
-    tags_value(
+/// Live EC2 tags, without AWS-reserved ones.
+pub fn live_tags(tags: &[Tag]) -> Tags {
+    user_tags(
         tags.iter()
-            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
-            .filter(|(k, _)| !k.starts_with(AWS_RESERVED_PREFIX)),
+            .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default()))),
     )
 }
 
-/// Describe* filters that match what this operation's resource was tagged with:
-/// `nova:stack` = `ctx.stack` and `nova:address` = `ctx.address`.
-pub fn ownership_filters(ctx: &OpContext) -> Vec<Filter> {
-    vec![
-        tag_filter(TAG_STACK, &ctx.stack),
-        tag_filter(TAG_ADDRESS, &ctx.address.to_string()),
-    ]
+/// Live EC2 tags as the `tags` input value (a sorted map), without AWS-reserved tags.
+pub fn tags_to_value(tags: &[Tag]) -> Value {
+    tags_value(live_tags(tags))
 }
 
-/// True when `tags` carry this operation's ownership tags. For checking Describe* results
-/// client-side where a filter may be ignored (LocalStack ignores tag filters on
-/// DescribeNatGateways).
+/// The Describe* filter that narrows a search to this stack's resources (`nova:stack` =
+/// `ctx.stack`). Never filter on `nova:address` server-side: tag filter values are globs.
+pub fn stack_filter(ctx: &OpContext) -> Filter {
+    tag_filter(TAG_STACK, &ctx.stack)
+}
+
+/// True when `tags` carry this operation's ownership tags, compared exactly.
 pub fn has_ownership_tags(ctx: &OpContext, tags: &[Tag]) -> bool {
-    let has = |key: &str, value: &str| {
-        tags.iter()
-            .any(|t| t.key() == Some(key) && t.value() == Some(value))
-    };
-    has(TAG_STACK, &ctx.stack) && has(TAG_ADDRESS, &ctx.address.to_string())
+    owned_by(&live_tags(tags), ctx)
 }
 
-/// Changes the tags of `resource_id` from `old` to `new` (the `tags` inputs): `CreateTags`
-/// for added or changed tags, `DeleteTags` for removed ones; no call when nothing changed.
-pub async fn sync_tags(
-    clients: &AwsClients,
-    resource_id: &str,
-    old: &Inputs,
-    new: &Inputs,
-) -> Result<(), ProviderError> {
-    let diff = tag_diff(old, new);
-    let removed: Vec<Tag> = diff
-        .remove
+/// Of the Describe* results, the one this operation's resource is (ownership tags, lowest
+/// id first so a repeated search picks the same one).
+pub fn first_owned<'a, T>(
+    ctx: &OpContext,
+    items: &'a [T],
+    tags: impl Fn(&T) -> &[Tag],
+    id: impl Fn(&T) -> Option<&str>,
+) -> Option<&'a T> {
+    items
         .iter()
-        .map(|k| Tag::builder().key(k).build())
-        .collect();
-    let changed = diff.set;
-    if !removed.is_empty() {
-        clients
-            .ec2
-            .delete_tags()
-            .resources(resource_id)
-            .set_tags(Some(removed))
+        .filter(|item| id(item).is_some() && has_ownership_tags(ctx, tags(item)))
+        .min_by_key(|item| id(item))
+}
+
+/// EC2's tag calls (`DescribeTags`, `CreateTags`, `DeleteTags`) on one resource id.
+pub struct Ec2Tags<'a>(pub &'a aws_sdk_ec2::Client);
+
+#[async_trait]
+impl TagApi for Ec2Tags<'_> {
+    async fn list(&self, id: &str) -> Result<Tags, ProviderError> {
+        let out = self
+            .0
+            .describe_tags()
+            .filters(Filter::builder().name("resource-id").values(id).build())
             .send()
             .await
-            .map_err(|e| aws_error("DeleteTags", e))?;
+            .map_err(|e| aws_error("DescribeTags", e))?;
+        Ok(user_tags(out.tags().iter().filter_map(|t| {
+            Some((t.key()?, t.value().unwrap_or_default()))
+        })))
     }
-    if !changed.is_empty() {
-        clients
-            .ec2
+
+    async fn tag(&self, id: &str, tags: &Tags) -> Result<(), ProviderError> {
+        self.0
             .create_tags()
-            .resources(resource_id)
-            .set_tags(Some(to_sdk_tags(&changed)))
+            .resources(id)
+            .set_tags(Some(to_sdk_tags(tags)))
             .send()
             .await
-            .map_err(|e| aws_error("CreateTags", e))?;
+            .map(|_| ())
+            .map_err(|e| aws_error("CreateTags", e))
     }
-    Ok(())
+
+    async fn untag(&self, id: &str, keys: &[String]) -> Result<(), ProviderError> {
+        let tags = keys.iter().map(|k| Tag::builder().key(k).build()).collect();
+        self.0
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteTags", e))
+    }
 }
 
 /// A `tag:<key>` = `value` filter.
@@ -103,7 +114,8 @@ pub fn tag_filter(key: &str, value: &str) -> Filter {
         .build()
 }
 
-fn to_sdk_tags(tags: &[(String, String)]) -> Vec<Tag> {
+/// Tags as SDK tags (for TagSpecifications and CreateTags).
+pub fn to_sdk_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()

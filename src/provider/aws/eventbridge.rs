@@ -1,7 +1,6 @@
 //! EventBridge: the `aws_cloudwatch_event_rule` provider (a scheduled rule on the default
 //! bus, with tags) and the `aws_cloudwatch_event_target` provider (one target of a rule).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,16 +8,18 @@ use aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 use aws_sdk_eventbridge::Client;
 
-use super::live::{owned_by, put_optional, put_string_map};
-use super::tag_diff::{user_tags, TagDiff};
-use super::{aws_error, has_code, optional_str, required_str, tags_of, AwsClients};
+use super::live::{put_optional, put_string_map};
+use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::{aws_error, ok_if_gone, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
-pub const RULE: &str = "aws_cloudwatch_event_rule";
-pub const TARGET: &str = "aws_cloudwatch_event_target";
-
 const NOT_FOUND: &str = "ResourceNotFoundException";
+
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 2] = [&EVENT_RULE_SCHEMA, &EVENT_TARGET_SCHEMA];
 
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
@@ -28,8 +29,42 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     ]
 }
 
-fn not_found(err: &ProviderError) -> bool {
-    has_code(err, &[NOT_FOUND])
+/// The codes of a rule or target that does not exist.
+const GONE: &[&str] = &[NOT_FOUND];
+
+/// EventBridge's tag calls on a rule ARN.
+struct EventsTags<'a>(&'a Client);
+
+#[async_trait]
+impl TagApi for EventsTags<'_> {
+    async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
+        let out = self
+            .0
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await;
+        let out = out.map_err(|e| aws_error("ListTagsForResource", e))?;
+        Ok(user_tags(out.tags().iter().map(|t| (t.key(), t.value()))))
+    }
+
+    async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let call = self.0.tag_resource().resource_arn(arn);
+        call.set_tags(Some(sdk_tags(tags.clone())?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TagResource", e))
+    }
+
+    async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
+        let call = self.0.untag_resource().resource_arn(arn);
+        call.set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UntagResource", e))
+    }
 }
 
 fn build_error(what: &str, err: impl std::fmt::Display) -> ProviderError {
@@ -52,10 +87,35 @@ fn sdk_tags(tags: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Tag>
 // aws_cloudwatch_event_rule
 // ---------------------------------------------------------------------------------------
 
+/// `aws_cloudwatch_event_rule`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static EVENT_RULE_SCHEMA: Schema = Schema::declare(
+    kinds::EVENT_RULE,
+    &[
+        f::string("name").required().force_new(),
+        f::string("schedule_expression"),
+        f::string("description"),
+        f::string("state"),
+        f::TAGS,
+    ],
+    &["id", "arn", "name"],
+    false,
+);
+
+/// `aws_cloudwatch_event_target`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static EVENT_TARGET_SCHEMA: Schema = Schema::declare(
+    kinds::EVENT_TARGET,
+    &[
+        f::string("rule").required().force_new(),
+        f::string("target_id").required().force_new(),
+        f::string("arn").required(),
+    ],
+    &["id"],
+    false,
+);
+
 /// `aws_cloudwatch_event_rule`: id = the rule name.
 pub struct RuleProvider {
     events: Client,
-    schema: Schema,
 }
 
 fn rule_outputs(name: &str, arn: &str) -> Outputs {
@@ -68,35 +128,12 @@ fn rule_outputs(name: &str, arn: &str) -> Outputs {
 
 impl RuleProvider {
     pub fn new(events: Client) -> Self {
-        RuleProvider {
-            events,
-            schema: Schema::new(RULE, &["name"], false),
-        }
+        RuleProvider { events }
     }
 
     async fn describe(&self, name: &str) -> Result<Option<DescribeRuleOutput>, ProviderError> {
-        match self.events.describe_rule().name(name).send().await {
-            Ok(out) => Ok(Some(out)),
-            Err(e) => {
-                let err = aws_error("DescribeRule", e);
-                if not_found(&err) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
-    }
-
-    async fn live_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
-        let out = self
-            .events
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListTagsForResource", e))?;
-        Ok(user_tags(out.tags().iter().map(|t| (t.key(), t.value()))))
+        let result = self.events.describe_rule().name(name).send().await;
+        unless_gone(result.map_err(|e| aws_error("DescribeRule", e)), GONE)
     }
 
     /// PutRule with every field of `inputs` (creates or overwrites); returns the ARN.
@@ -123,36 +160,12 @@ impl RuleProvider {
             .map(str::to_string)
             .ok_or_else(|| ProviderError::Other(format!("PutRule returned no ARN for {name}")))
     }
-
-    async fn apply_tags(&self, arn: &str, desired: &Inputs) -> Result<(), ProviderError> {
-        let live = self.live_tags(arn).await?;
-        let diff = TagDiff::between(&live, &tags_of(desired));
-        if !diff.remove.is_empty() {
-            self.events
-                .untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(diff.remove.clone()))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagResource", e))?;
-        }
-        if !diff.set.is_empty() {
-            self.events
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(sdk_tags(diff.set)?))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagResource", e))?;
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
 impl ResourceProvider for RuleProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &EVENT_RULE_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -188,10 +201,8 @@ impl ResourceProvider for RuleProvider {
             return Ok(Observed::Gone);
         };
         let arn = rule.arn().unwrap_or_default().to_string();
-        let tags = match self.live_tags(&arn).await {
-            Ok(tags) => tags,
-            Err(err) if not_found(&err) => return Ok(Observed::Gone),
-            Err(err) => return Err(err),
+        let Some(tags) = unless_gone(EventsTags(&self.events).list(&arn).await, GONE)? else {
+            return Ok(Observed::Gone);
         };
         let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(Value::str);
         let mut inputs = Inputs::new();
@@ -237,7 +248,7 @@ impl ResourceProvider for RuleProvider {
         ctx.note(&format!("updating rule {id}"));
         // Tags are changed by difference below, not by PutRule (which only adds).
         let arn = self.put_rule(new, None).await?;
-        self.apply_tags(&arn, new).await?;
+        sync_live_tags(&EventsTags(&self.events), &arn, &tags_of(new)).await?;
         Ok(rule_outputs(id, &arn))
     }
 
@@ -249,17 +260,8 @@ impl ResourceProvider for RuleProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         ctx.note(&format!("deleting rule {id}"));
-        match self.events.delete_rule().name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = aws_error("DeleteRule", e);
-                if not_found(&err) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        let result = self.events.delete_rule().name(id).send().await;
+        ok_if_gone(result.map_err(|e| aws_error("DeleteRule", e)), GONE)
     }
 
     async fn find_existing(
@@ -272,8 +274,7 @@ impl ResourceProvider for RuleProvider {
             return Ok(None);
         };
         let arn = rule.arn().unwrap_or_default();
-        let tags = self.live_tags(arn).await?;
-        if !owned_by(&tags, &ctx.stack, &ctx.address.to_string()) {
+        if !is_owned(&EventsTags(&self.events), arn, ctx).await? {
             return Ok(None);
         }
         Ok(Some(Created {
@@ -290,7 +291,6 @@ impl ResourceProvider for RuleProvider {
 /// `aws_cloudwatch_event_target`: id = `<rule>/<target_id>`.
 pub struct TargetProvider {
     events: Client,
-    schema: Schema,
 }
 
 fn target_id(rule: &str, target: &str) -> String {
@@ -314,29 +314,23 @@ fn target_outputs(id: &str) -> Outputs {
 
 impl TargetProvider {
     pub fn new(events: Client) -> Self {
-        TargetProvider {
-            events,
-            schema: Schema::new(TARGET, &["rule", "target_id"], false),
-        }
+        TargetProvider { events }
     }
 
     /// The target's ARN, `None` when the rule or the target is gone.
     async fn find(&self, rule: &str, target: &str) -> Result<Option<String>, ProviderError> {
         let mut next_token: Option<String> = None;
         loop {
-            let page = match self
+            let page = self
                 .events
                 .list_targets_by_rule()
                 .rule(rule)
                 .set_next_token(next_token.take())
                 .send()
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    let err = aws_error("ListTargetsByRule", e);
-                    return if not_found(&err) { Ok(None) } else { Err(err) };
-                }
+                .await;
+            let page = page.map_err(|e| aws_error("ListTargetsByRule", e));
+            let Some(page) = unless_gone(page, GONE)? else {
+                return Ok(None);
             };
             if let Some(found) = page.targets().iter().find(|t| t.id() == target) {
                 return Ok(Some(found.arn().to_string()));
@@ -385,7 +379,7 @@ impl TargetProvider {
 #[async_trait]
 impl ResourceProvider for TargetProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &EVENT_TARGET_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -443,19 +437,15 @@ impl ResourceProvider for TargetProvider {
     ) -> Result<(), ProviderError> {
         let (rule, target) = split_target_id(id)?;
         ctx.note(&format!("removing target {target} from rule {rule}"));
-        let out = match self
+        let out = self
             .events
             .remove_targets()
             .rule(rule)
             .ids(target)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let err = aws_error("RemoveTargets", e);
-                return if not_found(&err) { Ok(()) } else { Err(err) };
-            }
+            .await;
+        let Some(out) = unless_gone(out.map_err(|e| aws_error("RemoveTargets", e)), GONE)? else {
+            return Ok(());
         };
         match out.failed_entries().first() {
             Some(failed) if failed.error_code() != Some(NOT_FOUND) => Err(ProviderError::Aws {

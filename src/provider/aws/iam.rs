@@ -12,18 +12,23 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::{InstanceProfile, Role, Tag};
 
 use super::policy_doc::{decode_iam_document, observed_policy, policies_equal};
-use super::tag_diff::{is_aws_reserved, owned_by, tag_diff};
+use super::tags::{is_owned, sync_tags, tags_of, tags_value, user_tags, TagApi, Tags};
 use super::{
     aws_error, has_code, live_inputs, optional_str, required_str, retry_while, string_list,
-    tags_of, tags_value, AwsClients,
+    unless_gone, AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 /// IAM's error code for a role, profile or policy that does not exist.
 const NO_SUCH_ENTITY: &str = "NoSuchEntity";
 /// How long to retry while IAM has not yet propagated a new role or a removed attachment.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(60);
+
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 2] = [&IAM_ROLE_SCHEMA, &IAM_INSTANCE_PROFILE_SCHEMA];
 
 /// The IAM providers.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
@@ -33,23 +38,46 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     ]
 }
 
+/// `aws_iam_role`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static IAM_ROLE_SCHEMA: Schema = Schema::declare(
+    kinds::IAM_ROLE,
+    &[
+        f::string("name").required().force_new(),
+        f::json("assume_role_policy").required(),
+        f::string_list("managed_policy_arns"),
+        f::string_map("inline_policies"),
+        f::string("description"),
+        f::TAGS,
+    ],
+    &["id", "arn", "name", "unique_id"],
+    false,
+);
+
+/// `aws_iam_instance_profile`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static IAM_INSTANCE_PROFILE_SCHEMA: Schema = Schema::declare(
+    kinds::IAM_INSTANCE_PROFILE,
+    &[
+        f::string("name").required().force_new(),
+        f::string("role"),
+        f::TAGS,
+    ],
+    &["id", "arn", "name"],
+    false,
+);
+
 /// `aws_iam_role`. Its id is the role name.
 pub struct IamRole {
     iam: aws_sdk_iam::Client,
-    schema: Schema,
 }
 
 impl IamRole {
     pub fn new(iam: aws_sdk_iam::Client) -> Self {
-        IamRole {
-            iam,
-            schema: Schema::new("aws_iam_role", &["name"], false),
-        }
+        IamRole { iam }
     }
 
     async fn get(&self, name: &str) -> Result<Option<Role>, ProviderError> {
         let result = self.iam.get_role().role_name(name).send().await;
-        missing_is_none(result.map_err(|e| aws_error("GetRole", e)))
+        unless_gone_iam(result.map_err(|e| aws_error("GetRole", e)))
             .map(|out| out.and_then(|o| o.role))
     }
 
@@ -112,26 +140,6 @@ impl IamRole {
         Ok(Value::Map(out))
     }
 
-    async fn tags(&self, name: &str) -> Result<Vec<(String, String)>, ProviderError> {
-        let pages = self
-            .iam
-            .list_role_tags()
-            .role_name(name)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListRoleTags", e))?;
-        let mut tags: Vec<(String, String)> = pages
-            .iter()
-            .flat_map(|p| p.tags())
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .filter(|(k, _)| !is_aws_reserved(k))
-            .collect();
-        tags.sort();
-        Ok(tags)
-    }
-
     async fn attach(&self, name: &str, arn: &str) -> Result<(), ProviderError> {
         self.iam
             .attach_role_policy()
@@ -151,7 +159,7 @@ impl IamRole {
             .policy_arn(arn)
             .send()
             .await;
-        missing_is_none(result.map_err(|e| aws_error("DetachRolePolicy", e))).map(|_| ())
+        unless_gone_iam(result.map_err(|e| aws_error("DetachRolePolicy", e))).map(|_| ())
     }
 
     async fn put_inline(
@@ -179,35 +187,7 @@ impl IamRole {
             .policy_name(policy_name)
             .send()
             .await;
-        missing_is_none(result.map_err(|e| aws_error("DeleteRolePolicy", e))).map(|_| ())
-    }
-
-    async fn update_tags(
-        &self,
-        name: &str,
-        old: &Inputs,
-        new: &Inputs,
-    ) -> Result<(), ProviderError> {
-        let diff = tag_diff(old, new);
-        if !diff.remove.is_empty() {
-            self.iam
-                .untag_role()
-                .role_name(name)
-                .set_tag_keys(Some(diff.remove))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagRole", e))?;
-        }
-        if !diff.set.is_empty() {
-            self.iam
-                .tag_role()
-                .role_name(name)
-                .set_tags(Some(sdk_tags(&diff.set)?))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagRole", e))?;
-        }
-        Ok(())
+        unless_gone_iam(result.map_err(|e| aws_error("DeleteRolePolicy", e))).map(|_| ())
     }
 
     /// Removes the role from every instance profile that holds it (DeleteRole refuses
@@ -221,7 +201,7 @@ impl IamRole {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await;
-        let pages = match missing_is_none(
+        let pages = match unless_gone_iam(
             pages.map_err(|e| aws_error("ListInstanceProfilesForRole", e)),
         )? {
             Some(pages) => pages,
@@ -237,7 +217,7 @@ impl IamRole {
 #[async_trait]
 impl ResourceProvider for IamRole {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &IAM_ROLE_SCHEMA
     }
 
     async fn create(&self, _ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -301,7 +281,10 @@ impl ResourceProvider for IamRole {
             "description".into(),
             Value::str(role.description().unwrap_or_default()),
         );
-        inputs.insert("tags".into(), tags_value(self.tags(id).await?));
+        inputs.insert(
+            "tags".into(),
+            tags_value(RoleTags(&self.iam).list(id).await?),
+        );
         Ok(Observed::Present {
             inputs,
             outputs: role_outputs(&role),
@@ -365,7 +348,7 @@ impl ResourceProvider for IamRole {
                 self.put_inline(id, policy_name, doc).await?;
             }
         }
-        self.update_tags(id, old, new).await?;
+        sync_tags(&RoleTags(&self.iam), id, &tags_of(old), &tags_of(new)).await?;
         let role = self
             .get(id)
             .await?
@@ -397,7 +380,7 @@ impl ResourceProvider for IamRole {
             |e| has_code(e, &["DeleteConflict"]),
             || async {
                 let result = self.iam.delete_role().role_name(id).send().await;
-                missing_is_none(result.map_err(|e| aws_error("DeleteRole", e))).map(|_| ())
+                unless_gone_iam(result.map_err(|e| aws_error("DeleteRole", e))).map(|_| ())
             },
         )
         .await
@@ -414,11 +397,7 @@ impl ResourceProvider for IamRole {
         let Some(role) = self.get(name).await? else {
             return Ok(None);
         };
-        if !owned_by(
-            &self.tags(name).await?,
-            &ctx.stack,
-            &ctx.address.to_string(),
-        ) {
+        if !is_owned(&RoleTags(&self.iam), name, ctx).await? {
             return Ok(None);
         }
         Ok(Some(Created {
@@ -431,15 +410,11 @@ impl ResourceProvider for IamRole {
 /// `aws_iam_instance_profile`. Its id is the profile name.
 pub struct IamInstanceProfile {
     iam: aws_sdk_iam::Client,
-    schema: Schema,
 }
 
 impl IamInstanceProfile {
     pub fn new(iam: aws_sdk_iam::Client) -> Self {
-        IamInstanceProfile {
-            iam,
-            schema: Schema::new("aws_iam_instance_profile", &["name"], false),
-        }
+        IamInstanceProfile { iam }
     }
 
     async fn get(&self, name: &str) -> Result<Option<InstanceProfile>, ProviderError> {
@@ -449,28 +424,8 @@ impl IamInstanceProfile {
             .instance_profile_name(name)
             .send()
             .await;
-        missing_is_none(result.map_err(|e| aws_error("GetInstanceProfile", e)))
+        unless_gone_iam(result.map_err(|e| aws_error("GetInstanceProfile", e)))
             .map(|out| out.and_then(|o| o.instance_profile))
-    }
-
-    async fn tags(&self, name: &str) -> Result<Vec<(String, String)>, ProviderError> {
-        let pages = self
-            .iam
-            .list_instance_profile_tags()
-            .instance_profile_name(name)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListInstanceProfileTags", e))?;
-        let mut tags: Vec<(String, String)> = pages
-            .iter()
-            .flat_map(|p| p.tags())
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .filter(|(k, _)| !is_aws_reserved(k))
-            .collect();
-        tags.sort();
-        Ok(tags)
     }
 
     /// Adds the role, retrying while a role created moments ago is not yet visible.
@@ -493,40 +448,12 @@ impl IamInstanceProfile {
         )
         .await
     }
-
-    async fn update_tags(
-        &self,
-        name: &str,
-        old: &Inputs,
-        new: &Inputs,
-    ) -> Result<(), ProviderError> {
-        let diff = tag_diff(old, new);
-        if !diff.remove.is_empty() {
-            self.iam
-                .untag_instance_profile()
-                .instance_profile_name(name)
-                .set_tag_keys(Some(diff.remove))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagInstanceProfile", e))?;
-        }
-        if !diff.set.is_empty() {
-            self.iam
-                .tag_instance_profile()
-                .instance_profile_name(name)
-                .set_tags(Some(sdk_tags(&diff.set)?))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagInstanceProfile", e))?;
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
 impl ResourceProvider for IamInstanceProfile {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &IAM_INSTANCE_PROFILE_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -569,7 +496,10 @@ impl ResourceProvider for IamInstanceProfile {
         let mut inputs = Inputs::new();
         inputs.insert("name".into(), Value::str(profile.instance_profile_name()));
         inputs.insert("role".into(), Value::String(role));
-        inputs.insert("tags".into(), tags_value(self.tags(id).await?));
+        inputs.insert(
+            "tags".into(),
+            tags_value(ProfileTags(&self.iam).list(id).await?),
+        );
         Ok(Observed::Present {
             inputs,
             outputs: profile_outputs(&profile),
@@ -606,7 +536,7 @@ impl ResourceProvider for IamInstanceProfile {
                 self.add_role(ctx, id, new_role).await?;
             }
         }
-        self.update_tags(id, old, new).await?;
+        sync_tags(&ProfileTags(&self.iam), id, &tags_of(old), &tags_of(new)).await?;
         Ok(outputs.clone())
     }
 
@@ -629,7 +559,7 @@ impl ResourceProvider for IamInstanceProfile {
             .instance_profile_name(id)
             .send()
             .await;
-        missing_is_none(result.map_err(|e| aws_error("DeleteInstanceProfile", e))).map(|_| ())
+        unless_gone_iam(result.map_err(|e| aws_error("DeleteInstanceProfile", e))).map(|_| ())
     }
 
     /// A profile with the desired name is adopted only when it carries this resource's
@@ -643,11 +573,7 @@ impl ResourceProvider for IamInstanceProfile {
         let Some(profile) = self.get(name).await? else {
             return Ok(None);
         };
-        if !owned_by(
-            &self.tags(name).await?,
-            &ctx.stack,
-            &ctx.address.to_string(),
-        ) {
+        if !is_owned(&ProfileTags(&self.iam), name, ctx).await? {
             return Ok(None);
         }
         Ok(Some(Created {
@@ -669,15 +595,82 @@ async fn remove_role(
         .role_name(role)
         .send()
         .await;
-    missing_is_none(result.map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e))).map(|_| ())
+    unless_gone_iam(result.map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e))).map(|_| ())
 }
 
-/// Turns a `NoSuchEntity` error into `None`.
-fn missing_is_none<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(err) if has_code(&err, &[NO_SUCH_ENTITY]) => Ok(None),
-        Err(err) => Err(err),
+/// [`unless_gone`] with IAM's "does not exist" code.
+fn unless_gone_iam<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
+    unless_gone(result, &[NO_SUCH_ENTITY])
+}
+
+/// IAM's tag calls on a role name.
+struct RoleTags<'a>(&'a aws_sdk_iam::Client);
+
+#[async_trait]
+impl TagApi for RoleTags<'_> {
+    async fn list(&self, name: &str) -> Result<Tags, ProviderError> {
+        let pages = self.0.list_role_tags().role_name(name).into_paginator();
+        let pages = pages.send().collect::<Result<Vec<_>, _>>().await;
+        let pages = pages.map_err(|e| aws_error("ListRoleTags", e))?;
+        let tags = pages.iter().flat_map(|p| p.tags());
+        Ok(user_tags(tags.map(|t| (t.key(), t.value()))))
+    }
+
+    async fn tag(&self, name: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let call = self.0.tag_role().role_name(name);
+        call.set_tags(Some(sdk_tags(tags)?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TagRole", e))
+    }
+
+    async fn untag(&self, name: &str, keys: &[String]) -> Result<(), ProviderError> {
+        let call = self.0.untag_role().role_name(name);
+        call.set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UntagRole", e))
+    }
+}
+
+/// IAM's tag calls on an instance profile name.
+struct ProfileTags<'a>(&'a aws_sdk_iam::Client);
+
+#[async_trait]
+impl TagApi for ProfileTags<'_> {
+    async fn list(&self, name: &str) -> Result<Tags, ProviderError> {
+        let pages = self
+            .0
+            .list_instance_profile_tags()
+            .instance_profile_name(name);
+        let pages = pages
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let pages = pages.map_err(|e| aws_error("ListInstanceProfileTags", e))?;
+        let tags = pages.iter().flat_map(|p| p.tags());
+        Ok(user_tags(tags.map(|t| (t.key(), t.value()))))
+    }
+
+    async fn tag(&self, name: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let call = self.0.tag_instance_profile().instance_profile_name(name);
+        call.set_tags(Some(sdk_tags(tags)?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TagInstanceProfile", e))
+    }
+
+    async fn untag(&self, name: &str, keys: &[String]) -> Result<(), ProviderError> {
+        let call = self.0.untag_instance_profile().instance_profile_name(name);
+        call.set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UntagInstanceProfile", e))
     }
 }
 
@@ -723,7 +716,7 @@ fn observed_set(live_sorted: Vec<String>, applied: &[String]) -> Value {
     }
 }
 
-fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
+fn sdk_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
     tags.iter()
         .map(|(k, v)| {
             Tag::builder()

@@ -8,12 +8,14 @@ use async_trait::async_trait;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 
 use super::policy_doc::{observed_policy, policies_equal};
-use super::tag_diff::{is_aws_reserved, owned_by, tag_diff};
+use super::tags::{is_owned, sync_tags, tags_of, tags_value, user_tags, TagApi, Tags};
 use super::{
-    aws_error, has_code, live_inputs, optional_str, required_str, tags_of, tags_value, wait_until,
+    aws_error, live_inputs, ok_if_gone, optional_str, required_str, unless_gone, wait_until,
     AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 /// The only key policy name KMS knows.
@@ -24,6 +26,10 @@ const DEFAULT_DELETION_WINDOW_DAYS: i64 = 7;
 const ENABLE_WAIT: Duration = Duration::from_secs(120);
 /// KMS error code for a key or alias that does not exist.
 const NOT_FOUND: &str = "NotFoundException";
+const GONE: &[&str] = &[NOT_FOUND];
+
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 2] = [&KMS_KEY_SCHEMA, &KMS_ALIAS_SCHEMA];
 
 /// The KMS providers.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
@@ -33,52 +39,45 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     ]
 }
 
+/// `aws_kms_key`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static KMS_KEY_SCHEMA: Schema = Schema::declare(
+    kinds::KMS_KEY,
+    &[
+        f::string("description"),
+        f::json("policy").required(),
+        f::boolean("enable_key_rotation"),
+        f::int("deletion_window_days"),
+        f::TAGS,
+    ],
+    &["id", "arn", "key_id"],
+    true,
+);
+
+/// `aws_kms_alias`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static KMS_ALIAS_SCHEMA: Schema = Schema::declare(
+    kinds::KMS_ALIAS,
+    &[
+        f::string("name").required().force_new(),
+        f::string("target_key_id").required(),
+    ],
+    &["id", "arn", "name"],
+    false,
+);
+
 /// `aws_kms_key`.
 pub struct KmsKey {
     kms: aws_sdk_kms::Client,
-    schema: Schema,
 }
 
 impl KmsKey {
     pub fn new(kms: aws_sdk_kms::Client) -> Self {
-        KmsKey {
-            kms,
-            schema: Schema::new("aws_kms_key", &[], true),
-        }
+        KmsKey { kms }
     }
 
     async fn describe(&self, key_id: &str) -> Result<Option<KeyMetadata>, ProviderError> {
-        match self.kms.describe_key().key_id(key_id).send().await {
-            Ok(out) => Ok(out.key_metadata),
-            Err(err) => {
-                let err = aws_error("DescribeKey", err);
-                if has_code(&err, &[NOT_FOUND]) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
-    }
-
-    async fn tags(&self, key_id: &str) -> Result<Vec<(String, String)>, ProviderError> {
-        let pages = self
-            .kms
-            .list_resource_tags()
-            .key_id(key_id)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListResourceTags", e))?;
-        let mut tags: Vec<(String, String)> = pages
-            .iter()
-            .flat_map(|page| page.tags())
-            .map(|t| (t.tag_key().to_string(), t.tag_value().to_string()))
-            .filter(|(k, _)| !is_aws_reserved(k))
-            .collect();
-        tags.sort();
-        Ok(tags)
+        let result = self.kms.describe_key().key_id(key_id).send().await;
+        let out = unless_gone(result.map_err(|e| aws_error("DescribeKey", e)), GONE)?;
+        Ok(out.and_then(|out| out.key_metadata))
     }
 
     async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), ProviderError> {
@@ -96,34 +95,6 @@ impl KmsKey {
                 .send()
                 .await
                 .map_err(|e| aws_error("DisableKeyRotation", e))?;
-        }
-        Ok(())
-    }
-
-    async fn update_tags(
-        &self,
-        key_id: &str,
-        old: &Inputs,
-        new: &Inputs,
-    ) -> Result<(), ProviderError> {
-        let diff = tag_diff(old, new);
-        if !diff.remove.is_empty() {
-            self.kms
-                .untag_resource()
-                .key_id(key_id)
-                .set_tag_keys(Some(diff.remove))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagResource", e))?;
-        }
-        if !diff.set.is_empty() {
-            self.kms
-                .tag_resource()
-                .key_id(key_id)
-                .set_tags(Some(sdk_tags(&diff.set)?))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagResource", e))?;
         }
         Ok(())
     }
@@ -153,17 +124,17 @@ impl KmsKey {
 #[async_trait]
 impl ResourceProvider for KmsKey {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &KMS_KEY_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let policy = required_str(inputs, "policy")?;
+        let config = KeyConfig::from_inputs(inputs)?;
         let created = self
             .kms
             .create_key()
-            .policy(policy)
-            .description(optional_str(inputs, "description").unwrap_or_default())
-            .set_tags(Some(sdk_tags(&tags_of(inputs))?).filter(|t| !t.is_empty()))
+            .policy(config.policy)
+            .description(config.description)
+            .set_tags(Some(sdk_tags(&config.tags)?).filter(|t| !t.is_empty()))
             .send()
             .await
             .map_err(|e| aws_error("CreateKey", e))?;
@@ -172,7 +143,7 @@ impl ResourceProvider for KmsKey {
             .map(|m| m.key_id().to_string())
             .ok_or_else(|| ProviderError::Other("CreateKey returned no key metadata".into()))?;
         let metadata = self.wait_enabled(ctx, &key_id).await?;
-        if rotation_wanted(inputs) {
+        if config.rotation {
             self.set_rotation(&key_id, true).await?;
         }
         Ok(Created {
@@ -211,7 +182,7 @@ impl ResourceProvider for KmsKey {
             .await
             .map_err(|e| aws_error("GetKeyRotationStatus", e))?
             .key_rotation_enabled();
-        let tags = self.tags(id).await?;
+        let tags = KmsTags(&self.kms).list(id).await?;
 
         let mut inputs = Inputs::new();
         inputs.insert(
@@ -243,32 +214,31 @@ impl ResourceProvider for KmsKey {
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         let old = &live_inputs(self.read(ctx, id, new).await?, &format!("KMS key {id}"))?;
-        let new_description = optional_str(new, "description").unwrap_or_default();
-        if optional_str(old, "description").unwrap_or_default() != new_description {
+        let new = KeyConfig::from_inputs(new)?;
+        if optional_str(old, "description").unwrap_or_default() != new.description {
             self.kms
                 .update_key_description()
                 .key_id(id)
-                .description(new_description)
+                .description(new.description)
                 .send()
                 .await
                 .map_err(|e| aws_error("UpdateKeyDescription", e))?;
         }
-        let new_policy = required_str(new, "policy")?;
         let old_policy = optional_str(old, "policy").unwrap_or_default();
-        if !policies_equal(old_policy, new_policy) {
+        if !policies_equal(old_policy, new.policy) {
             self.kms
                 .put_key_policy()
                 .key_id(id)
                 .policy_name(POLICY_NAME)
-                .policy(new_policy)
+                .policy(new.policy)
                 .send()
                 .await
                 .map_err(|e| aws_error("PutKeyPolicy", e))?;
         }
-        if rotation_wanted(old) != rotation_wanted(new) {
-            self.set_rotation(id, rotation_wanted(new)).await?;
+        if rotation_wanted(old) != new.rotation {
+            self.set_rotation(id, new.rotation).await?;
         }
-        self.update_tags(id, old, new).await?;
+        sync_tags(&KmsTags(&self.kms), id, &tags_of(old), &new.tags).await?;
         Ok(outputs.clone())
     }
 
@@ -285,29 +255,23 @@ impl ResourceProvider for KmsKey {
             Some(_) => {}
         }
         let days = deletion_window_days(inputs)?;
-        match self
+        let result = self
             .kms
             .schedule_key_deletion()
             .key_id(id)
             .pending_window_in_days(days)
             .send()
-            .await
-        {
-            Ok(_) => {
-                ctx.note(&format!(
-                    "KMS key {id} scheduled for deletion in {days} days"
-                ));
-                Ok(())
-            }
-            Err(err) => {
-                let err = aws_error("ScheduleKeyDeletion", err);
-                if has_code(&err, &[NOT_FOUND]) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
+            .await;
+        let scheduled = unless_gone(
+            result.map_err(|e| aws_error("ScheduleKeyDeletion", e)),
+            GONE,
+        )?;
+        if scheduled.is_some() {
+            ctx.note(&format!(
+                "KMS key {id} scheduled for deletion in {days} days"
+            ));
         }
+        Ok(())
     }
 
     async fn find_existing(
@@ -329,7 +293,6 @@ impl ResourceProvider for KmsKey {
             .filter_map(|k| k.key_id().map(str::to_string))
             .collect();
         key_ids.sort();
-        let address = ctx.address.to_string();
         for key_id in key_ids {
             let Some(metadata) = self.describe(&key_id).await? else {
                 continue;
@@ -339,7 +302,7 @@ impl ResourceProvider for KmsKey {
             if !customer_managed || is_deleted(&metadata) {
                 continue;
             }
-            if owned_by(&self.tags(&key_id).await?, &ctx.stack, &address) {
+            if is_owned(&KmsTags(&self.kms), &key_id, ctx).await? {
                 return Ok(Some(Created {
                     id: key_id,
                     outputs: key_outputs(&metadata),
@@ -360,15 +323,11 @@ impl ResourceProvider for KmsKey {
 /// `aws_kms_alias`. Its id is the alias name.
 pub struct KmsAlias {
     kms: aws_sdk_kms::Client,
-    schema: Schema,
 }
 
 impl KmsAlias {
     pub fn new(kms: aws_sdk_kms::Client) -> Self {
-        KmsAlias {
-            kms,
-            schema: Schema::new("aws_kms_alias", &["name"], false),
-        }
+        KmsAlias { kms }
     }
 
     /// The alias with this name, from ListAliases (there is no GetAlias).
@@ -401,7 +360,7 @@ impl KmsAlias {
 #[async_trait]
 impl ResourceProvider for KmsAlias {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &KMS_ALIAS_SCHEMA
     }
 
     async fn create(&self, _ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -467,17 +426,8 @@ impl ResourceProvider for KmsAlias {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        match self.kms.delete_alias().alias_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                let err = aws_error("DeleteAlias", err);
-                if has_code(&err, &[NOT_FOUND]) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        let result = self.kms.delete_alias().alias_name(id).send().await;
+        ok_if_gone(result.map_err(|e| aws_error("DeleteAlias", e)), GONE)
     }
 
     /// Aliases have no tags: an alias with the desired name that already points at the
@@ -564,7 +514,58 @@ fn key_id_part(key: &str) -> &str {
     key.rsplit_once(":key/").map_or(key, |(_, id)| id)
 }
 
-fn sdk_tags(tags: &[(String, String)]) -> Result<Vec<Tag>, ProviderError> {
+/// A key's inputs, typed (the deletion window is checked when the key is deleted).
+struct KeyConfig<'a> {
+    description: &'a str,
+    policy: &'a str,
+    rotation: bool,
+    tags: Tags,
+}
+
+impl<'a> KeyConfig<'a> {
+    fn from_inputs(inputs: &'a Inputs) -> Result<Self, ProviderError> {
+        Ok(KeyConfig {
+            description: optional_str(inputs, "description").unwrap_or_default(),
+            policy: required_str(inputs, "policy")?,
+            rotation: rotation_wanted(inputs),
+            tags: tags_of(inputs),
+        })
+    }
+}
+
+/// KMS's tag calls on a key id.
+struct KmsTags<'a>(&'a aws_sdk_kms::Client);
+
+#[async_trait]
+impl TagApi for KmsTags<'_> {
+    async fn list(&self, key_id: &str) -> Result<Tags, ProviderError> {
+        let pages = self.0.list_resource_tags().key_id(key_id).into_paginator();
+        let pages = pages.send().collect::<Result<Vec<_>, _>>().await;
+        let pages = pages.map_err(|e| aws_error("ListResourceTags", e))?;
+        let tags = pages.iter().flat_map(|page| page.tags());
+        Ok(user_tags(tags.map(|t| (t.tag_key(), t.tag_value()))))
+    }
+
+    async fn tag(&self, key_id: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let call = self.0.tag_resource().key_id(key_id);
+        call.set_tags(Some(sdk_tags(tags)?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TagResource", e))
+    }
+
+    async fn untag(&self, key_id: &str, keys: &[String]) -> Result<(), ProviderError> {
+        let call = self.0.untag_resource().key_id(key_id);
+        call.set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UntagResource", e))
+    }
+}
+
+fn sdk_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
     tags.iter()
         .map(|(k, v)| {
             Tag::builder()
@@ -614,7 +615,6 @@ mod tests {
                     .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
                     .build(),
             ),
-            schema: Schema::new("aws_kms_key", &[], true),
         };
         let mut inputs = Inputs::new();
         inputs.insert("deletion_window_days".into(), Value::Int(10));

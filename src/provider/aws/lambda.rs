@@ -15,18 +15,16 @@ use aws_sdk_lambda::types::{
 use aws_sdk_lambda::Client;
 
 use super::lambda_package::{hex_to_base64, package_source, Package};
-use super::live::{
-    optional_i32, owned_by, put_optional, put_string_map, put_string_set, string_map,
-};
-use super::tag_diff::{user_tags, TagDiff};
+use super::live::{optional_i32, put_optional, put_string_map, put_string_set, string_map};
+use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
-    aws_error, has_code, required_str, retry_while, string_list, tags_of, wait_until, AwsClients,
+    aws_error, has_code, ok_if_gone, required_str, retry_while, string_list, unless_gone,
+    wait_until, AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const FUNCTION: &str = "aws_lambda_function";
-pub const PERMISSION: &str = "aws_lambda_permission";
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 const CONFLICT: &str = "ResourceConflictException";
@@ -42,6 +40,9 @@ const ACTIVE_LIMIT: Duration = Duration::from_secs(600);
 const UPDATED_LIMIT: Duration = Duration::from_secs(600);
 /// How long a deleted function may still be visible.
 const DELETED_LIMIT: Duration = Duration::from_secs(300);
+
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 2] = [&LAMBDA_FUNCTION_SCHEMA, &LAMBDA_PERMISSION_SCHEMA];
 
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
@@ -67,18 +68,81 @@ fn update_in_progress(err: &ProviderError) -> bool {
     has_code(err, &[CONFLICT])
 }
 
-fn not_found(err: &ProviderError) -> bool {
-    has_code(err, &[NOT_FOUND])
+/// The codes of a function or statement that does not exist.
+const GONE: &[&str] = &[NOT_FOUND];
+
+/// Lambda's tag calls on a function ARN.
+struct LambdaTags<'a>(&'a Client);
+
+#[async_trait]
+impl TagApi for LambdaTags<'_> {
+    async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
+        let out = self.0.list_tags().resource(arn).send().await;
+        let out = out.map_err(|e| aws_error("ListTags", e))?;
+        Ok(user_tags(out.tags().cloned().unwrap_or_default()))
+    }
+
+    async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let call = self.0.tag_resource().resource(arn);
+        call.set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TagResource", e))
+    }
+
+    async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
+        let call = self.0.untag_resource().resource(arn);
+        call.set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UntagResource", e))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // aws_lambda_function
 // ---------------------------------------------------------------------------------------
 
+/// `aws_lambda_function`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static LAMBDA_FUNCTION_SCHEMA: Schema = Schema::declare(
+    kinds::LAMBDA_FUNCTION,
+    &[
+        f::string("function_name").required().force_new(),
+        f::string("runtime").required(),
+        f::string("handler").required(),
+        f::string("role").required(),
+        f::string("source_dir").required(),
+        f::string("code_sha256"),
+        f::string_map("environment"),
+        f::string_list("subnet_ids"),
+        f::string_list("security_group_ids"),
+        f::int("memory_size"),
+        f::int("timeout"),
+        f::TAGS,
+    ],
+    &["id", "arn", "function_name", "invoke_arn"],
+    false,
+);
+
+/// `aws_lambda_permission`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static LAMBDA_PERMISSION_SCHEMA: Schema = Schema::declare(
+    kinds::LAMBDA_PERMISSION,
+    &[
+        f::string("function_name").required().force_new(),
+        f::string("statement_id").required().force_new(),
+        f::string("action").required().force_new(),
+        f::string("principal").required().force_new(),
+        f::string("source_arn").force_new(),
+    ],
+    &["id"],
+    false,
+);
+
 /// `aws_lambda_function`: id = the function name.
 pub struct FunctionProvider {
     lambda: Client,
-    schema: Schema,
 }
 
 /// The configuration part of a function's inputs (everything but code, name and tags).
@@ -178,10 +242,7 @@ fn live_code_sha256(live_base64: Option<&str>, applied: &Inputs) -> Option<Value
 
 impl FunctionProvider {
     pub fn new(lambda: Client) -> Self {
-        FunctionProvider {
-            lambda,
-            schema: Schema::new(FUNCTION, &["function_name"], false),
-        }
+        FunctionProvider { lambda }
     }
 
     /// The function's configuration, `None` when it does not exist.
@@ -189,28 +250,9 @@ impl FunctionProvider {
         &self,
         name: &str,
     ) -> Result<Option<FunctionConfiguration>, ProviderError> {
-        match self.lambda.get_function().function_name(name).send().await {
-            Ok(out) => Ok(out.configuration().cloned()),
-            Err(e) => {
-                let err = aws_error("GetFunction", e);
-                if not_found(&err) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
-        }
-    }
-
-    async fn live_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
-        let out = self
-            .lambda
-            .list_tags()
-            .resource(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListTags", e))?;
-        Ok(user_tags(out.tags().cloned().unwrap_or_default()))
+        let result = self.lambda.get_function().function_name(name).send().await;
+        let out = unless_gone(result.map_err(|e| aws_error("GetFunction", e)), GONE)?;
+        Ok(out.and_then(|out| out.configuration().cloned()))
     }
 
     async fn wait_active(&self, ctx: &OpContext, name: &str) -> Result<String, ProviderError> {
@@ -276,7 +318,7 @@ impl FunctionProvider {
         name: &str,
         config: &FunctionConfig,
         package: &Package,
-        tags: &[(String, String)],
+        tags: &Tags,
     ) -> Result<(), ProviderError> {
         retry_while(
             ctx,
@@ -303,7 +345,7 @@ impl FunctionProvider {
                     request = request.vpc_config(config.vpc_config());
                 }
                 if !tags.is_empty() {
-                    request = request.set_tags(Some(tags.iter().cloned().collect()));
+                    request = request.set_tags(Some(tags.clone().into_iter().collect()));
                 }
                 request
                     .send()
@@ -374,30 +416,6 @@ impl FunctionProvider {
         )
         .await?;
         self.wait_updated(ctx, name).await.map(|_| ())
-    }
-
-    async fn apply_tags(&self, arn: &str, desired: &Inputs) -> Result<(), ProviderError> {
-        let live = self.live_tags(arn).await?;
-        let diff = TagDiff::between(&live, &tags_of(desired));
-        if !diff.remove.is_empty() {
-            self.lambda
-                .untag_resource()
-                .resource(arn)
-                .set_tag_keys(Some(diff.remove.clone()))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagResource", e))?;
-        }
-        if !diff.set.is_empty() {
-            self.lambda
-                .tag_resource()
-                .resource(arn)
-                .set_tags(Some(diff.set.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagResource", e))?;
-        }
-        Ok(())
     }
 }
 
@@ -483,7 +501,7 @@ const CONFIG_FIELDS: &[&str] = &[
 #[async_trait]
 impl ResourceProvider for FunctionProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &LAMBDA_FUNCTION_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -509,16 +527,9 @@ impl ResourceProvider for FunctionProvider {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let out = match self.lambda.get_function().function_name(id).send().await {
-            Ok(out) => out,
-            Err(e) => {
-                let err = aws_error("GetFunction", e);
-                return if not_found(&err) {
-                    Ok(Observed::Gone)
-                } else {
-                    Err(err)
-                };
-            }
+        let result = self.lambda.get_function().function_name(id).send().await;
+        let Some(out) = unless_gone(result.map_err(|e| aws_error("GetFunction", e)), GONE)? else {
+            return Ok(Observed::Gone);
         };
         let Some(config) = out.configuration() else {
             return Err(ProviderError::Other(format!(
@@ -526,10 +537,8 @@ impl ResourceProvider for FunctionProvider {
             )));
         };
         let arn = config.function_arn().unwrap_or_default();
-        let tags = match self.live_tags(arn).await {
-            Ok(tags) => tags,
-            Err(err) if not_found(&err) => return Ok(Observed::Gone),
-            Err(err) => return Err(err),
+        let Some(tags) = unless_gone(LambdaTags(&self.lambda).list(arn).await, GONE)? else {
+            return Ok(Observed::Gone);
         };
         Ok(Observed::Present {
             inputs: function_inputs(id, config, tags, applied),
@@ -556,7 +565,7 @@ impl ResourceProvider for FunctionProvider {
             self.update_configuration(ctx, id, &config).await?;
         }
         let arn = self.wait_updated(ctx, id).await?;
-        self.apply_tags(&arn, new).await?;
+        sync_live_tags(&LambdaTags(&self.lambda), &arn, &tags_of(new)).await?;
         Ok(function_outputs(id, &arn))
     }
 
@@ -584,10 +593,8 @@ impl ResourceProvider for FunctionProvider {
             },
         )
         .await;
-        match deleted {
-            Ok(()) => {}
-            Err(err) if not_found(&err) => return Ok(()),
-            Err(err) => return Err(err),
+        if unless_gone(deleted, GONE)?.is_none() {
+            return Ok(());
         }
         wait_until(
             ctx,
@@ -608,8 +615,7 @@ impl ResourceProvider for FunctionProvider {
             return Ok(None);
         };
         let arn = config.function_arn().unwrap_or_default();
-        let tags = self.live_tags(arn).await?;
-        if !owned_by(&tags, &ctx.stack, &ctx.address.to_string()) {
+        if !is_owned(&LambdaTags(&self.lambda), arn, ctx).await? {
             return Ok(None);
         }
         Ok(Some(Created {
@@ -626,7 +632,6 @@ impl ResourceProvider for FunctionProvider {
 /// `aws_lambda_permission`: id = `<function_name>/<statement_id>`.
 pub struct PermissionProvider {
     lambda: Client,
-    schema: Schema,
 }
 
 /// One statement of a function policy, in the shape of the permission's inputs.
@@ -695,20 +700,7 @@ fn find_statement(policy: &str, sid: &str) -> Result<Option<Statement>, Provider
 
 impl PermissionProvider {
     pub fn new(lambda: Client) -> Self {
-        PermissionProvider {
-            lambda,
-            schema: Schema::new(
-                PERMISSION,
-                &[
-                    "function_name",
-                    "statement_id",
-                    "action",
-                    "principal",
-                    "source_arn",
-                ],
-                false,
-            ),
-        }
+        PermissionProvider { lambda }
     }
 
     /// The statement, `None` when the function, its policy or the statement is gone.
@@ -717,22 +709,15 @@ impl PermissionProvider {
         function_name: &str,
         sid: &str,
     ) -> Result<Option<Statement>, ProviderError> {
-        match self
+        let result = self
             .lambda
             .get_policy()
             .function_name(function_name)
             .send()
-            .await
-        {
-            Ok(out) => find_statement(out.policy().unwrap_or("{}"), sid),
-            Err(e) => {
-                let err = aws_error("GetPolicy", e);
-                if not_found(&err) {
-                    Ok(None)
-                } else {
-                    Err(err)
-                }
-            }
+            .await;
+        match unless_gone(result.map_err(|e| aws_error("GetPolicy", e)), GONE)? {
+            Some(out) => find_statement(out.policy().unwrap_or("{}"), sid),
+            None => Ok(None),
         }
     }
 
@@ -776,7 +761,7 @@ fn permission_outputs(id: &str) -> Outputs {
 #[async_trait]
 impl ResourceProvider for PermissionProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &LAMBDA_PERMISSION_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -877,10 +862,7 @@ impl ResourceProvider for PermissionProvider {
             },
         )
         .await;
-        match removed {
-            Err(err) if not_found(&err) => Ok(()),
-            other => other,
-        }
+        ok_if_gone(removed, GONE)
     }
 
     async fn find_existing(

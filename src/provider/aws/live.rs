@@ -1,22 +1,43 @@
 //! Helpers for `read`: putting live attributes into the shape of a resource's inputs, so
-//! the planner can compare them with what the blueprint wants.
+//! the planner can compare them with what the blueprint wants (the one "absent live
+//! value" rule is [`observed_optional`]), and reading typed inputs.
 
 use std::collections::BTreeMap;
 
 use crate::model::{Inputs, Value};
 use crate::provider::ProviderError;
 
-/// Sets `field` to the live value. When AWS reports nothing, the field is set to null if
-/// the applied inputs had it (so a removed setting shows as drift) and left out otherwise.
+/// The "absent live value" rule, once for every service. AWS leaves out a setting that is
+/// not set (API Gateway also leaves out empty strings). A live value is recorded as it is.
+/// An absent one is drift only when a value was applied (not null, not `""`): the field is
+/// then null. Otherwise what was applied (absent, null or `""`) stands, so refresh shows
+/// no false difference. `None` means: leave the field out.
+pub fn observed_optional(applied: Option<&Value>, live: Option<Value>) -> Option<Value> {
+    match (live, applied) {
+        (Some(value), _) => Some(value),
+        (None, Some(Value::Null)) => Some(Value::Null),
+        (None, Some(Value::String(s))) if s.is_empty() => Some(Value::str("")),
+        (None, Some(_)) => Some(Value::Null),
+        (None, None) => None,
+    }
+}
+
+/// Sets `field` to the live value by [`observed_optional`].
 pub fn put_optional(inputs: &mut Inputs, applied: &Inputs, field: &str, live: Option<Value>) {
-    match live {
-        Some(value) => {
-            inputs.insert(field.to_string(), value);
-        }
-        None if applied.contains_key(field) => {
-            inputs.insert(field.to_string(), Value::Null);
-        }
-        None => {}
+    if let Some(value) = observed_optional(applied.get(field), live) {
+        inputs.insert(field.to_string(), value);
+    }
+}
+
+/// A setting whose live value is always known but which nova manages only when the
+/// blueprint sets it (a VPC's DNS attributes, a subnet's public-IP flag): reported when the
+/// applied inputs set it (not null), left out otherwise, so it never shows as drift.
+pub fn put_if_applied(inputs: &mut Inputs, applied: &Inputs, field: &str, live: Value) {
+    if applied
+        .get(field)
+        .is_some_and(|v| !matches!(v, Value::Null))
+    {
+        inputs.insert(field.to_string(), live);
     }
 }
 
@@ -76,12 +97,6 @@ pub fn string_map(inputs: &Inputs, field: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// True when the live tags carry nova's ownership tags for this stack and address.
-pub fn owned_by(tags: &BTreeMap<String, String>, stack: &str, address: &str) -> bool {
-    tags.get(super::TAG_STACK).map(String::as_str) == Some(stack)
-        && tags.get(super::TAG_ADDRESS).map(String::as_str) == Some(address)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +112,31 @@ mod tests {
         assert_eq!(inputs.get("a"), Some(&Value::Null));
         assert_eq!(inputs.get("b"), None);
         assert_eq!(inputs.get("c"), Some(&Value::Int(3)));
+    }
+
+    #[test]
+    fn absent_is_drift_only_when_a_value_was_applied() {
+        let rule = observed_optional;
+        assert_eq!(rule(None, None), None);
+        assert_eq!(rule(Some(&Value::str("x")), None), Some(Value::Null));
+        assert_eq!(rule(Some(&Value::str("")), None), Some(Value::str("")));
+        assert_eq!(rule(Some(&Value::Null), None), Some(Value::Null));
+        assert_eq!(
+            rule(Some(&Value::str("x")), Some(Value::str("y"))),
+            Some(Value::str("y"))
+        );
+    }
+
+    #[test]
+    fn if_applied_reports_only_managed_settings() {
+        let mut applied = Inputs::new();
+        applied.insert("a".into(), Value::Bool(true));
+        applied.insert("n".into(), Value::Null);
+        let mut inputs = Inputs::new();
+        for field in ["a", "n", "absent"] {
+            put_if_applied(&mut inputs, &applied, field, Value::Bool(false));
+        }
+        assert_eq!(inputs, Inputs::from([("a".into(), Value::Bool(false))]));
     }
 
     #[test]

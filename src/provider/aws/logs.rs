@@ -1,40 +1,51 @@
 //! CloudWatch Logs: the `aws_cloudwatch_log_group` provider (name, KMS key, retention,
 //! tags).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::live::{optional_i32, owned_by, put_optional, put_string_map};
-use super::tag_diff::{user_tags, TagDiff};
-use super::{aws_error, has_code, optional_str, required_str, tags_of, AwsClients};
+use super::live::{optional_i32, put_optional, put_string_map};
+use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::{aws_error, ok_if_gone, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
-pub const LOG_GROUP: &str = "aws_cloudwatch_log_group";
-
 const NOT_FOUND: &str = "ResourceNotFoundException";
+
+/// The schemas of this module's kinds (see [`super::schemas`]).
+pub const SCHEMAS: [&Schema; 1] = [&LOG_GROUP_SCHEMA];
 
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![Arc::new(LogGroupProvider::new(clients.logs.clone()))]
 }
 
+/// `aws_cloudwatch_log_group`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static LOG_GROUP_SCHEMA: Schema = Schema::declare(
+    kinds::LOG_GROUP,
+    &[
+        f::string("name").required().force_new(),
+        f::string("kms_key_id"),
+        f::int("retention_in_days"),
+        f::TAGS,
+    ],
+    &["id", "arn", "name"],
+    false,
+);
+
 /// `aws_cloudwatch_log_group`: id = the log group name.
 pub struct LogGroupProvider {
     logs: Client,
-    schema: Schema,
 }
 
 impl LogGroupProvider {
     pub fn new(logs: Client) -> Self {
-        LogGroupProvider {
-            logs,
-            schema: Schema::new(LOG_GROUP, &["name"], false),
-        }
+        LogGroupProvider { logs }
     }
 
     /// The log group with exactly this name, if any.
@@ -61,17 +72,6 @@ impl LogGroupProvider {
                 _ => return Ok(None),
             }
         }
-    }
-
-    async fn live_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, ProviderError> {
-        let out = self
-            .logs
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListTagsForResource", e))?;
-        Ok(user_tags(out.tags().cloned().unwrap_or_default()))
     }
 
     async fn set_retention(&self, name: &str, days: Option<i32>) -> Result<(), ProviderError> {
@@ -118,34 +118,64 @@ impl LogGroupProvider {
         }
     }
 
-    async fn apply_tags(&self, arn: &str, desired: &Inputs) -> Result<(), ProviderError> {
-        let live = self.live_tags(arn).await?;
-        let diff = TagDiff::between(&live, &tags_of(desired));
-        if !diff.remove.is_empty() {
-            self.logs
-                .untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(diff.remove.clone()))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagResource", e))?;
-        }
-        if !diff.set.is_empty() {
-            self.logs
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(diff.set.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagResource", e))?;
-        }
-        Ok(())
-    }
-
     async fn require(&self, name: &str) -> Result<LogGroup, ProviderError> {
         self.describe(name).await?.ok_or_else(|| {
             ProviderError::Other(format!("log group {name} not found right after writing it"))
         })
+    }
+}
+
+/// A log group's inputs, typed.
+struct LogGroupConfig<'a> {
+    name: &'a str,
+    kms_key_id: Option<&'a str>,
+    retention_in_days: Option<i32>,
+    tags: Tags,
+}
+
+impl<'a> LogGroupConfig<'a> {
+    fn from_inputs(inputs: &'a Inputs) -> Result<Self, ProviderError> {
+        Ok(LogGroupConfig {
+            name: required_str(inputs, "name")?,
+            kms_key_id: optional_str(inputs, "kms_key_id"),
+            retention_in_days: optional_i32(inputs, "retention_in_days")?,
+            tags: tags_of(inputs),
+        })
+    }
+}
+
+/// CloudWatch Logs' tag calls on a log group ARN.
+struct LogsTags<'a>(&'a Client);
+
+#[async_trait]
+impl TagApi for LogsTags<'_> {
+    async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
+        let out = self
+            .0
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("ListTagsForResource", e))?;
+        Ok(user_tags(out.tags().cloned().unwrap_or_default()))
+    }
+
+    async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let call = self.0.tag_resource().resource_arn(arn);
+        call.set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TagResource", e))
+    }
+
+    async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
+        let call = self.0.untag_resource().resource_arn(arn);
+        call.set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("UntagResource", e))
     }
 }
 
@@ -174,21 +204,20 @@ fn outputs_of(name: &str, group: &LogGroup) -> Outputs {
 #[async_trait]
 impl ResourceProvider for LogGroupProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &LOG_GROUP_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let name = required_str(inputs, "name")?;
-        let retention = optional_i32(inputs, "retention_in_days")?;
-        let tags = tags_of(inputs);
+        let config = LogGroupConfig::from_inputs(inputs)?;
+        let (name, retention) = (config.name, config.retention_in_days);
         ctx.note(&format!("creating log group {name}"));
         let mut request = self
             .logs
             .create_log_group()
             .log_group_name(name)
-            .set_kms_key_id(optional_str(inputs, "kms_key_id").map(str::to_string));
-        if !tags.is_empty() {
-            request = request.set_tags(Some(tags.into_iter().collect()));
+            .set_kms_key_id(config.kms_key_id.map(str::to_string));
+        if !config.tags.is_empty() {
+            request = request.set_tags(Some(config.tags.into_iter().collect()));
         }
         request
             .send()
@@ -213,11 +242,10 @@ impl ResourceProvider for LogGroupProvider {
         let Some(group) = self.describe(id).await? else {
             return Ok(Observed::Gone);
         };
-        let tags = match self.live_tags(&group_arn(&group)).await {
-            Ok(tags) => tags,
-            // Deleted between the two calls.
-            Err(err) if has_code(&err, &[NOT_FOUND]) => return Ok(Observed::Gone),
-            Err(err) => return Err(err),
+        // Gone when deleted between the two calls.
+        let tags = LogsTags(&self.logs).list(&group_arn(&group)).await;
+        let Some(tags) = unless_gone(tags, &[NOT_FOUND])? else {
+            return Ok(Observed::Gone);
         };
         let mut inputs = Inputs::new();
         inputs.insert("name".to_string(), Value::str(id));
@@ -253,16 +281,15 @@ impl ResourceProvider for LogGroupProvider {
                 "log group {id} no longer exists; refresh and plan again"
             ))
         })?;
-        let new_key = optional_str(new, "kms_key_id");
-        if group.kms_key_id() != new_key {
+        let new = LogGroupConfig::from_inputs(new)?;
+        if group.kms_key_id() != new.kms_key_id {
             ctx.note(&format!("setting the KMS key of log group {id}"));
-            self.set_kms_key(id, new_key).await?;
+            self.set_kms_key(id, new.kms_key_id).await?;
         }
-        let new_retention = optional_i32(new, "retention_in_days")?;
-        if group.retention_in_days() != new_retention {
-            self.set_retention(id, new_retention).await?;
+        if group.retention_in_days() != new.retention_in_days {
+            self.set_retention(id, new.retention_in_days).await?;
         }
-        self.apply_tags(&group_arn(&group), new).await?;
+        sync_live_tags(&LogsTags(&self.logs), &group_arn(&group), &new.tags).await?;
         let group = self.require(id).await?;
         Ok(outputs_of(id, &group))
     }
@@ -275,17 +302,11 @@ impl ResourceProvider for LogGroupProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         ctx.note(&format!("deleting log group {id}"));
-        match self.logs.delete_log_group().log_group_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = aws_error("DeleteLogGroup", e);
-                if has_code(&err, &[NOT_FOUND]) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        let result = self.logs.delete_log_group().log_group_name(id).send().await;
+        ok_if_gone(
+            result.map_err(|e| aws_error("DeleteLogGroup", e)),
+            &[NOT_FOUND],
+        )
     }
 
     async fn find_existing(
@@ -297,8 +318,7 @@ impl ResourceProvider for LogGroupProvider {
         let Some(group) = self.describe(name).await? else {
             return Ok(None);
         };
-        let tags = self.live_tags(&group_arn(&group)).await?;
-        if !owned_by(&tags, &ctx.stack, &ctx.address.to_string()) {
+        if !is_owned(&LogsTags(&self.logs), &group_arn(&group), ctx).await? {
             return Ok(None);
         }
         Ok(Some(Created {

@@ -1,5 +1,6 @@
 //! AWS implementations of the provider trait, one module per service, and what they share:
-//! the SDK clients, error conversion, bounded retries and waits, and tags.
+//! the SDK clients, error conversion, "gone", bounded retries and waits, tags and
+//! ownership ([`tags`]), and the shape of live values ([`live`]).
 
 pub mod ami;
 pub mod apigateway;
@@ -9,13 +10,16 @@ pub mod ec2_network;
 pub mod ec2_tags;
 pub mod eventbridge;
 pub mod iam;
+pub mod kinds;
 pub mod kms;
 pub mod lambda;
 pub mod lambda_package;
 pub mod live;
 pub mod logs;
 pub mod policy_doc;
-pub mod tag_diff;
+#[cfg(test)]
+mod schema_docs;
+pub mod tags;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,7 +32,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
 use tokio::sync::OnceCell;
 
-use super::{Observed, OpContext, ProviderError, Providers};
+use super::{Observed, OpContext, ProviderError, Providers, Schema};
 use crate::model::{Inputs, Value};
 
 /// Every AWS resource kind nova manages, registered by kind.
@@ -48,6 +52,27 @@ pub fn providers(clients: &AwsClients) -> Providers {
         providers.register(provider);
     }
     providers
+}
+
+/// The schema of every kind nova manages (pure data: no clients needed), in the order of
+/// docs/resources.md; each service module lists its own next to its providers.
+pub fn schemas() -> Vec<&'static Schema> {
+    [
+        &kms::SCHEMAS[..],
+        &ec2_network::SCHEMAS,
+        &iam::SCHEMAS,
+        &ec2_instance::SCHEMAS,
+        &logs::SCHEMAS,
+        &lambda::SCHEMAS,
+        &eventbridge::SCHEMAS,
+        &apigateway::SCHEMAS,
+    ]
+    .concat()
+}
+
+/// The schema of `kind`, if nova manages it.
+pub fn schema_of(kind: &str) -> Option<&'static Schema> {
+    schemas().into_iter().find(|s| s.kind == kind)
 }
 
 /// The SDK configuration and one client per service, built once per run.
@@ -256,38 +281,28 @@ where
     }
 }
 
-/// The `tags` input as sorted (key, value) pairs. Every taggable kind takes `tags`, a map
-/// of strings built by the stack blueprint: `Environment`, `Project`, `ManagedBy`,
-/// `nova:stack`, `nova:address` and `Name`.
-pub fn tags_of(inputs: &Inputs) -> Vec<(String, String)> {
-    inputs
-        .get("tags")
-        .and_then(Value::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+pub use tags::{tags_of, tags_value, TAG_ADDRESS, TAG_STACK};
+
+/// `Ok(None)` when the call failed because the resource does not exist (one of the
+/// `not_found` codes), the call's result otherwise: the one "gone" rule for every service.
+pub fn unless_gone<T>(
+    result: Result<T, ProviderError>,
+    not_found: &[&str],
+) -> Result<Option<T>, ProviderError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(err) if has_code(&err, not_found) => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
-/// Tags as an input value.
-pub fn tags_value<I, K, V>(tags: I) -> Value
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: Into<String>,
-    V: Into<String>,
-{
-    Value::Map(
-        tags.into_iter()
-            .map(|(k, v)| (k.into(), Value::String(v.into())))
-            .collect(),
-    )
+/// The outcome of a delete call: deleting something already gone succeeds.
+pub fn ok_if_gone<T>(
+    result: Result<T, ProviderError>,
+    not_found: &[&str],
+) -> Result<(), ProviderError> {
+    unless_gone(result, not_found).map(|_| ())
 }
-
-/// The ownership tag keys nova uses to find a resource whose create was interrupted.
-pub const TAG_STACK: &str = "nova:stack";
-pub const TAG_ADDRESS: &str = "nova:address";
 
 /// The live inputs from a `read` done at the start of an update (updates diff against
 /// what is live, so out-of-band changes are undone too).

@@ -14,10 +14,10 @@ use async_trait::async_trait;
 
 use super::{replace, retry_busy, Gateway};
 use crate::model::{Inputs, Outputs, Value};
+use crate::provider::aws::kinds;
 use crate::provider::aws::{aws_error, required_str, retry_while};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const KIND: &str = "aws_api_gateway_account";
 
 /// How long UpdateAccount is retried while a new role is not yet usable by API Gateway
 /// ("The role ARN does not have required permissions set to API Gateway"): IAM propagation.
@@ -25,17 +25,21 @@ const ROLE_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 
 const ID_PREFIX: &str = "account";
 
+/// `aws_api_gateway_account`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_ACCOUNT_SCHEMA: Schema = Schema::declare(
+    kinds::API_ACCOUNT,
+    &[f::string("cloudwatch_role_arn").required()],
+    &["id", "previous_cloudwatch_role_arn"],
+    false,
+);
+
 pub struct AccountProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl AccountProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        AccountProvider {
-            gateway,
-            schema: Schema::new(KIND, &[], false),
-        }
+        AccountProvider { gateway }
     }
 
     /// The role API Gateway currently uses, `""` when none is set.
@@ -126,7 +130,7 @@ fn outputs_of(id: &str) -> Result<Outputs, ProviderError> {
 #[async_trait]
 impl ResourceProvider for AccountProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_ACCOUNT_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {

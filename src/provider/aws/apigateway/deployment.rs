@@ -10,28 +10,38 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::Deployment;
 
-use super::{id_outputs, is_not_found, replace, retry_busy, set_str, Gateway};
+use super::{id_outputs, replace, retry_busy, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
-use crate::provider::aws::{aws_error, optional_str, required_str, retry_while};
+use crate::provider::aws::kinds;
+use crate::provider::aws::{
+    aws_error, ok_if_gone, optional_str, required_str, retry_while, unless_gone,
+};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const KIND: &str = "aws_api_gateway_deployment";
 
 /// How long a delete waits for stages to stop pointing at the deployment (a stage update
 /// that has just been made, e.g. during a create-before-destroy replacement).
 const STAGE_MOVE_LIMIT: Duration = Duration::from_secs(30);
 
+/// `aws_api_gateway_deployment`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_DEPLOYMENT_SCHEMA: Schema = Schema::declare(
+    kinds::API_DEPLOYMENT,
+    &[
+        f::string("rest_api_id").required().force_new(),
+        f::string("description"),
+        f::string_map("triggers").force_new(),
+    ],
+    &["id"],
+    true,
+);
+
 pub struct DeploymentProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl DeploymentProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        DeploymentProvider {
-            gateway,
-            schema: Schema::new(KIND, &["rest_api_id", "triggers"], true),
-        }
+        DeploymentProvider { gateway }
     }
 
     /// The deployment, or `None` when it (or its API) is gone. Looked up in GetDeployments
@@ -47,10 +57,10 @@ impl DeploymentProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| aws_error("GetDeployments", e)) {
-                Ok(page) => page,
-                Err(err) if is_not_found(&err) => return Ok(None),
-                Err(err) => return Err(err),
+            let Some(page) =
+                unless_gone(page.map_err(|e| aws_error("GetDeployments", e)), NOT_FOUND)?
+            else {
+                return Ok(None);
             };
             if let Some(found) = page.items().iter().find(|d| d.id() == Some(id)) {
                 return Ok(Some(found.clone()));
@@ -71,11 +81,7 @@ impl DeploymentProvider {
                 .map_err(|e| aws_error("DeleteDeployment", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 }
 
@@ -92,7 +98,7 @@ fn is_in_use(err: &ProviderError) -> bool {
 #[async_trait]
 impl ResourceProvider for DeploymentProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_DEPLOYMENT_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {

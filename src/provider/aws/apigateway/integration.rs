@@ -8,27 +8,38 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Integration, IntegrationType};
 
-use super::{id_outputs, is_not_found, retry_busy, set_str, split_method_id, Gateway};
+use super::{id_outputs, retry_busy, set_str, split_method_id, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
-use crate::provider::aws::{aws_error, optional_str, required_str};
+use crate::provider::aws::kinds;
+use crate::provider::aws::{aws_error, ok_if_gone, optional_str, required_str, unless_gone};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const KIND: &str = "aws_api_gateway_integration";
 
 const DEFAULT_TYPE: &str = "AWS_PROXY";
 const DEFAULT_INTEGRATION_METHOD: &str = "POST";
 
+/// `aws_api_gateway_integration`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_INTEGRATION_SCHEMA: Schema = Schema::declare(
+    kinds::API_INTEGRATION,
+    &[
+        f::string("rest_api_id").required().force_new(),
+        f::string("resource_id").required().force_new(),
+        f::string("http_method").required().force_new(),
+        f::string("type"),
+        f::string("integration_http_method"),
+        f::string("uri").required(),
+    ],
+    &["id"],
+    false,
+);
+
 pub struct IntegrationProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl IntegrationProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        IntegrationProvider {
-            gateway,
-            schema: Schema::new(KIND, &["rest_api_id", "resource_id", "http_method"], false),
-        }
+        IntegrationProvider { gateway }
     }
 
     /// PutIntegration with the type, integration method and uri in `inputs`.
@@ -79,24 +90,20 @@ impl IntegrationProvider {
             .send()
             .await
             .map_err(|e| aws_error("GetIntegration", e));
-        match result {
-            Ok(out) => Ok(Some(
-                Integration::builder()
-                    .set_type(out.r#type)
-                    .set_http_method(out.http_method)
-                    .set_uri(out.uri)
-                    .build(),
-            )),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(err),
-        }
+        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+            Integration::builder()
+                .set_type(out.r#type)
+                .set_http_method(out.http_method)
+                .set_uri(out.uri)
+                .build()
+        }))
     }
 }
 
 #[async_trait]
 impl ResourceProvider for IntegrationProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_INTEGRATION_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -164,11 +171,7 @@ impl ResourceProvider for IntegrationProvider {
                 .map_err(|e| aws_error("DeleteIntegration", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     /// Integrations have no tags: the natural key (API, resource, HTTP method) is unique.

@@ -5,27 +5,36 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{id_outputs, is_not_found, replace, retry_busy, set_str, split_method_id, Gateway};
+use super::{id_outputs, replace, retry_busy, set_str, split_method_id, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
-use crate::provider::aws::{aws_error, optional_str, required_str};
+use crate::provider::aws::kinds;
+use crate::provider::aws::{aws_error, ok_if_gone, optional_str, required_str, unless_gone};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const KIND: &str = "aws_api_gateway_method";
 
 /// The authorization type used when the input leaves it out.
 const DEFAULT_AUTHORIZATION: &str = "NONE";
 
+/// `aws_api_gateway_method`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_METHOD_SCHEMA: Schema = Schema::declare(
+    kinds::API_METHOD,
+    &[
+        f::string("rest_api_id").required().force_new(),
+        f::string("resource_id").required().force_new(),
+        f::string("http_method").required().force_new(),
+        f::string("authorization"),
+    ],
+    &["id"],
+    false,
+);
+
 pub struct MethodProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl MethodProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        MethodProvider {
-            gateway,
-            schema: Schema::new(KIND, &["rest_api_id", "resource_id", "http_method"], false),
-        }
+        MethodProvider { gateway }
     }
 
     /// The live authorization type, or `None` when the method (or its resource) is gone.
@@ -45,15 +54,11 @@ impl MethodProvider {
             .send()
             .await
             .map_err(|e| aws_error("GetMethod", e));
-        match result {
-            Ok(out) => Ok(Some(
-                out.authorization_type()
-                    .unwrap_or(DEFAULT_AUTHORIZATION)
-                    .to_string(),
-            )),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(err),
-        }
+        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+            out.authorization_type()
+                .unwrap_or(DEFAULT_AUTHORIZATION)
+                .to_string()
+        }))
     }
 }
 
@@ -68,7 +73,7 @@ fn authorization_of(inputs: &Inputs) -> &str {
 #[async_trait]
 impl ResourceProvider for MethodProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_METHOD_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -162,11 +167,7 @@ impl ResourceProvider for MethodProvider {
                 .map_err(|e| aws_error("DeleteMethod", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     /// Methods have no tags: the natural key (API, resource, HTTP method) is unique.

@@ -17,17 +17,32 @@ use std::time::Duration;
 
 use aws_sdk_apigateway::types::{Op, PatchOperation};
 
-use super::{aws_error, has_code, retry_while, tags_value, AwsClients, TAG_ADDRESS, TAG_STACK};
-use crate::model::{Inputs, Value};
-use crate::provider::{OpContext, ProviderError, ResourceProvider};
+use async_trait::async_trait;
 
-pub use account::AccountProvider;
-pub use deployment::DeploymentProvider;
-pub use integration::IntegrationProvider;
-pub use method::MethodProvider;
-pub use resource::ApiResourceProvider;
-pub use rest_api::RestApiProvider;
-pub use stage::StageProvider;
+use super::live::observed_optional;
+use super::tags::{owned_by, sync_live_tags, tags_value, user_tags, TagApi, Tags};
+use super::{aws_error, retry_while, AwsClients};
+use crate::model::{Inputs, Value};
+use crate::provider::{OpContext, ProviderError, ResourceProvider, Schema};
+
+pub use account::{AccountProvider, API_ACCOUNT_SCHEMA};
+pub use deployment::{DeploymentProvider, API_DEPLOYMENT_SCHEMA};
+pub use integration::{IntegrationProvider, API_INTEGRATION_SCHEMA};
+pub use method::{MethodProvider, API_METHOD_SCHEMA};
+pub use resource::{ApiResourceProvider, API_RESOURCE_SCHEMA};
+pub use rest_api::{RestApiProvider, API_REST_API_SCHEMA};
+pub use stage::{StageProvider, API_STAGE_SCHEMA};
+
+/// The schemas of this module's kinds (see [`crate::provider::aws::schemas`]).
+pub const SCHEMAS: [&Schema; 7] = [
+    &API_REST_API_SCHEMA,
+    &API_RESOURCE_SCHEMA,
+    &API_METHOD_SCHEMA,
+    &API_INTEGRATION_SCHEMA,
+    &API_DEPLOYMENT_SCHEMA,
+    &API_STAGE_SCHEMA,
+    &API_ACCOUNT_SCHEMA,
+];
 
 /// Every API Gateway provider, sharing one client and one cached account id.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
@@ -96,68 +111,65 @@ impl Gateway {
     }
 
     /// The live tags on `arn` (GetTags), without AWS's own `aws:` tags.
-    async fn tags(&self, arn: &str) -> Result<HashMap<String, String>, ProviderError> {
-        let out = self
-            .client
-            .get_tags()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetTags", e))?;
-        Ok(user_tags(out.tags()))
+    async fn tags(&self, arn: &str) -> Result<Tags, ProviderError> {
+        let out = self.client.get_tags().resource_arn(arn).send().await;
+        let out = out.map_err(|e| aws_error("GetTags", e))?;
+        Ok(user_tags(out.tags().cloned().unwrap_or_default()))
     }
 
-    /// Makes the tags on `arn` exactly `desired`: untags keys that are live but not desired,
-    /// then tags what differs. Reads the live tags first so out-of-band changes are undone.
+    /// Makes the tags on `arn` exactly `desired`, from the tags live now (so out-of-band
+    /// changes are undone).
     async fn sync_tags(
         &self,
         ctx: &OpContext,
         arn: &str,
-        desired: &[(String, String)],
+        desired: &Tags,
     ) -> Result<(), ProviderError> {
-        let live = self.tags(arn).await?;
-        let mut stale: Vec<&String> = live
-            .keys()
-            .filter(|k| !desired.iter().any(|(d, _)| d == *k))
-            .collect();
-        stale.sort();
-        if !stale.is_empty() {
-            let keys: Vec<String> = stale.into_iter().cloned().collect();
-            retry_busy(ctx, "untagging", || async {
-                self.client
-                    .untag_resource()
-                    .resource_arn(arn)
-                    .set_tag_keys(Some(keys.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("UntagResource", e))
-            })
-            .await?;
-        }
-        let changed = desired
-            .iter()
-            .any(|(k, v)| live.get(k).map(String::as_str) != Some(v.as_str()));
-        if changed {
-            let tags: HashMap<String, String> = desired.iter().cloned().collect();
-            retry_busy(ctx, "tagging", || async {
-                self.client
-                    .tag_resource()
-                    .resource_arn(arn)
-                    .set_tags(Some(tags.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("TagResource", e))
-            })
-            .await?;
-        }
-        Ok(())
+        let api = GatewayTags { gateway: self, ctx };
+        sync_live_tags(&api, arn, desired).await
     }
 }
 
-/// True for API Gateway's "does not exist" error.
-fn is_not_found(err: &ProviderError) -> bool {
-    has_code(err, &["NotFoundException"])
+/// API Gateway's tag calls on an ARN, retried while the API is busy.
+struct GatewayTags<'a> {
+    gateway: &'a Gateway,
+    ctx: &'a OpContext,
 }
+
+#[async_trait]
+impl TagApi for GatewayTags<'_> {
+    async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
+        self.gateway.tags(arn).await
+    }
+
+    async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
+        let tags: HashMap<String, String> = tags.clone().into_iter().collect();
+        retry_busy(self.ctx, "tagging", || async {
+            let call = self.gateway.client.tag_resource().resource_arn(arn);
+            call.set_tags(Some(tags.clone()))
+                .send()
+                .await
+                .map_err(|e| aws_error("TagResource", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
+        retry_busy(self.ctx, "untagging", || async {
+            let call = self.gateway.client.untag_resource().resource_arn(arn);
+            call.set_tag_keys(Some(keys.to_vec()))
+                .send()
+                .await
+                .map_err(|e| aws_error("UntagResource", e))
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+/// API Gateway's "does not exist" error code.
+const NOT_FOUND: &[&str] = &["NotFoundException"];
 
 /// True for errors that go away by themselves: a concurrent modification of the same API
 /// (API Gateway serializes changes per API) or throttling.
@@ -197,54 +209,26 @@ fn remove(path: &str) -> PatchOperation {
     PatchOperation::builder().op(Op::Remove).path(path).build()
 }
 
-/// Tags without the `aws:` ones AWS adds itself.
-fn user_tags(tags: Option<&HashMap<String, String>>) -> HashMap<String, String> {
-    tags.map(|t| {
-        t.iter()
-            .filter(|(k, _)| !k.starts_with("aws:"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    })
-    .unwrap_or_default()
+/// True when the tags of a listed API or stage mark it as `ctx`'s.
+fn owned(tags: Option<&HashMap<String, String>>, ctx: &OpContext) -> bool {
+    owned_by(&user_tags(tags.cloned().unwrap_or_default()), ctx)
 }
 
-/// True when the tags mark the resource as `ctx`'s (same stack, same address).
-fn owned_by(tags: Option<&HashMap<String, String>>, ctx: &OpContext) -> bool {
-    let Some(tags) = tags else {
-        return false;
-    };
-    tags.get(TAG_STACK).map(String::as_str) == Some(ctx.stack.as_str())
-        && tags.get(TAG_ADDRESS).map(String::as_str) == Some(ctx.address.to_string().as_str())
-}
-
-/// Records live tags in `inputs` (sorted); an empty live set stays absent when nothing was
-/// applied, so refresh does not show a false difference.
-fn set_tags(inputs: &mut Inputs, live: HashMap<String, String>) {
+/// Records live tags in `inputs`; an empty live set stays absent when nothing was applied,
+/// so refresh does not show a false difference.
+fn set_tags(inputs: &mut Inputs, live: Tags) {
     if live.is_empty() && !inputs.contains_key("tags") {
         return;
     }
-    let mut sorted: Vec<(String, String)> = live.into_iter().collect();
-    sorted.sort();
-    inputs.insert("tags".to_string(), tags_value(sorted));
+    inputs.insert("tags".to_string(), tags_value(live));
 }
 
-/// Records a live string attribute in `inputs`. AWS omits empty strings, so an absent live
-/// value is recorded as `""` only when a non-empty value was applied (real drift); otherwise
-/// the applied value (absent, null or `""`) is kept.
+/// Records a live string attribute in `inputs`, which hold what was applied, by the one
+/// "absent live value" rule ([`observed_optional`]); API Gateway omits empty strings.
 fn set_str(inputs: &mut Inputs, field: &str, live: Option<&str>) {
-    match live.filter(|s| !s.is_empty()) {
-        Some(s) => {
-            inputs.insert(field.to_string(), Value::str(s));
-        }
-        None => {
-            let applied_non_empty = inputs
-                .get(field)
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty());
-            if applied_non_empty {
-                inputs.insert(field.to_string(), Value::str(""));
-            }
-        }
+    let live = live.filter(|s| !s.is_empty()).map(Value::str);
+    if let Some(value) = observed_optional(inputs.get(field), live) {
+        inputs.insert(field.to_string(), value);
     }
 }
 
@@ -311,7 +295,11 @@ mod tests {
         assert!(!inputs.contains_key("description"));
         inputs.insert("description".into(), Value::str("x"));
         set_str(&mut inputs, "description", None);
-        assert_eq!(inputs["description"], Value::str(""));
+        assert_eq!(
+            inputs["description"],
+            Value::Null,
+            "drift: applied but not live"
+        );
         set_str(&mut inputs, "description", Some("y"));
         assert_eq!(inputs["description"], Value::str("y"));
     }

@@ -6,24 +6,32 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::Resource;
 
-use super::{is_not_found, retry_busy, set_str, Gateway};
+use super::{retry_busy, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::{aws_error, required_str};
+use crate::provider::aws::kinds;
+use crate::provider::aws::{aws_error, ok_if_gone, required_str, unless_gone};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
-pub const KIND: &str = "aws_api_gateway_resource";
+/// `aws_api_gateway_resource`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_RESOURCE_SCHEMA: Schema = Schema::declare(
+    kinds::API_RESOURCE,
+    &[
+        f::string("rest_api_id").required().force_new(),
+        f::string("parent_id").required().force_new(),
+        f::string("path_part").required().force_new(),
+    ],
+    &["id", "path"],
+    false,
+);
 
 pub struct ApiResourceProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl ApiResourceProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        ApiResourceProvider {
-            gateway,
-            schema: Schema::new(KIND, &["rest_api_id", "parent_id", "path_part"], false),
-        }
+        ApiResourceProvider { gateway }
     }
 
     /// The resource, or `None` when it (or its API) no longer exists.
@@ -37,18 +45,14 @@ impl ApiResourceProvider {
             .send()
             .await
             .map_err(|e| aws_error("GetResource", e));
-        match result {
-            Ok(out) => Ok(Some(
-                Resource::builder()
-                    .set_id(out.id)
-                    .set_parent_id(out.parent_id)
-                    .set_path_part(out.path_part)
-                    .set_path(out.path)
-                    .build(),
-            )),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(err),
-        }
+        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+            Resource::builder()
+                .set_id(out.id)
+                .set_parent_id(out.parent_id)
+                .set_path_part(out.path_part)
+                .set_path(out.path)
+                .build()
+        }))
     }
 }
 
@@ -62,7 +66,7 @@ fn outputs_of(id: &str, path: Option<&str>) -> Outputs {
 #[async_trait]
 impl ResourceProvider for ApiResourceProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_RESOURCE_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -143,11 +147,7 @@ impl ResourceProvider for ApiResourceProvider {
                 .map_err(|e| aws_error("DeleteResource", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     /// Resources have no tags: the natural key is (API, parent, path part), unique in an API.
@@ -168,10 +168,10 @@ impl ResourceProvider for ApiResourceProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| aws_error("GetResources", e)) {
-                Ok(page) => page,
-                Err(err) if is_not_found(&err) => return Ok(None),
-                Err(err) => return Err(err),
+            let Some(page) =
+                unless_gone(page.map_err(|e| aws_error("GetResources", e)), NOT_FOUND)?
+            else {
+                return Ok(None);
             };
             let found = page
                 .items()

@@ -6,24 +6,34 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 
-use super::{is_not_found, owned_by, replace, retry_busy, set_str, set_tags, Gateway};
+use super::{owned, replace, retry_busy, set_str, set_tags, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::{aws_error, optional_str, required_str, tags_of};
+use crate::provider::aws::kinds;
+use crate::provider::aws::{
+    aws_error, ok_if_gone, optional_str, required_str, tags_of, unless_gone,
+};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
-pub const KIND: &str = "aws_api_gateway_rest_api";
+/// `aws_api_gateway_rest_api`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_REST_API_SCHEMA: Schema = Schema::declare(
+    kinds::API_REST_API,
+    &[
+        f::string("name").required(),
+        f::string("description"),
+        f::TAGS,
+    ],
+    &["id", "root_resource_id", "execution_arn"],
+    false,
+);
 
 pub struct RestApiProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl RestApiProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        RestApiProvider {
-            gateway,
-            schema: Schema::new(KIND, &[], false),
-        }
+        RestApiProvider { gateway }
     }
 
     /// The id of the API's `/` resource: from the API itself when AWS returns it, else the
@@ -75,7 +85,7 @@ impl RestApiProvider {
 #[async_trait]
 impl ResourceProvider for RestApiProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_REST_API_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -116,18 +126,15 @@ impl ResourceProvider for RestApiProvider {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let api = match self
+        let api = self
             .gateway
             .client()
             .get_rest_api()
             .rest_api_id(id)
             .send()
-            .await
-            .map_err(|e| aws_error("GetRestApi", e))
-        {
-            Ok(api) => api,
-            Err(err) if is_not_found(&err) => return Ok(Observed::Gone),
-            Err(err) => return Err(err),
+            .await;
+        let Some(api) = unless_gone(api.map_err(|e| aws_error("GetRestApi", e)), NOT_FOUND)? else {
+            return Ok(Observed::Gone);
         };
         let mut inputs = applied.clone();
         set_str(&mut inputs, "name", api.name());
@@ -190,11 +197,7 @@ impl ResourceProvider for RestApiProvider {
                 .map_err(|e| aws_error("DeleteRestApi", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     async fn find_existing(
@@ -214,7 +217,7 @@ impl ResourceProvider for RestApiProvider {
             let found = page
                 .items()
                 .iter()
-                .find(|api| owned_by(api.tags(), ctx))
+                .find(|api| owned(api.tags(), ctx))
                 .and_then(|api| api.id().map(|id| (id.to_string(), api.root_resource_id())));
             if let Some((id, root)) = found {
                 let root = root.map(str::to_string);

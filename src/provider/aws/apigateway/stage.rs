@@ -10,12 +10,14 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::PatchOperation;
 
-use super::{is_not_found, remove, replace, retry_busy, set_str, set_tags, Gateway};
+use super::{remove, replace, retry_busy, set_str, set_tags, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::{aws_error, optional_str, required_str, retry_while, tags_of};
+use crate::provider::aws::kinds;
+use crate::provider::aws::{
+    aws_error, ok_if_gone, optional_str, required_str, retry_while, tags_of, unless_gone,
+};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-
-pub const KIND: &str = "aws_api_gateway_stage";
 
 /// How long a settings change is retried while API Gateway says the account has no usable
 /// CloudWatch role yet (the `aws_api_gateway_account` setting and IAM propagate slowly).
@@ -24,17 +26,30 @@ const ACCOUNT_ROLE_LIMIT: Duration = Duration::from_secs(120);
 /// The method-settings key for "every resource, every method".
 const ALL_METHODS: &str = "*/*";
 
+/// `aws_api_gateway_stage`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static API_STAGE_SCHEMA: Schema = Schema::declare(
+    kinds::API_STAGE,
+    &[
+        f::string("rest_api_id").required().force_new(),
+        f::string("stage_name").required().force_new(),
+        f::string("deployment_id").required(),
+        f::string("access_log_destination_arn"),
+        f::string("access_log_format"),
+        f::string("logging_level"),
+        f::boolean("metrics_enabled"),
+        f::TAGS,
+    ],
+    &["id", "arn", "invoke_url"],
+    false,
+);
+
 pub struct StageProvider {
     gateway: Arc<Gateway>,
-    schema: Schema,
 }
 
 impl StageProvider {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        StageProvider {
-            gateway,
-            schema: Schema::new(KIND, &["rest_api_id", "stage_name"], false),
-        }
+        StageProvider { gateway }
     }
 
     fn outputs(&self, api: &str, stage: &str) -> Result<Outputs, ProviderError> {
@@ -65,11 +80,7 @@ impl StageProvider {
             .send()
             .await
             .map_err(|e| aws_error("GetStage", e));
-        match result {
-            Ok(out) => Ok(Some(out)),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(err),
-        }
+        unless_gone(result, NOT_FOUND)
     }
 
     async fn patch(
@@ -226,7 +237,7 @@ fn observed_inputs(applied: &Inputs, live: &GetStageOutput) -> Inputs {
 #[async_trait]
 impl ResourceProvider for StageProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &API_STAGE_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -321,11 +332,7 @@ impl ResourceProvider for StageProvider {
                 .map_err(|e| aws_error("DeleteStage", e))
         })
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_not_found(&err) => Ok(()),
-            Err(err) => Err(err),
-        }
+        ok_if_gone(result, NOT_FOUND)
     }
 
     /// A stage name is unique in its API: the stage is adopted when it exists and carries
@@ -338,7 +345,7 @@ impl ResourceProvider for StageProvider {
         let api = required_str(inputs, "rest_api_id")?;
         let stage = required_str(inputs, "stage_name")?;
         match self.get(api, stage).await? {
-            Some(live) if super::owned_by(live.tags(), ctx) => Ok(Some(Created {
+            Some(live) if super::owned(live.tags(), ctx) => Ok(Some(Created {
                 id: stage_id(api, stage),
                 outputs: self.outputs(api, stage)?,
             })),

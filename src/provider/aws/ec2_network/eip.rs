@@ -8,9 +8,12 @@ use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 use super::{fields, s, unless_gone, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::ec2_tags::{
-    ownership_filters, sync_tags, tag_specification, tags_to_value,
+    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
 };
+use crate::provider::aws::kinds;
+use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{aws_error, has_code, retry_while, AwsClients};
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 const NOT_FOUND: &[&str] = &["InvalidAllocationID.NotFound"];
@@ -19,16 +22,22 @@ const NOT_FOUND: &[&str] = &["InvalidAllocationID.NotFound"];
 const RELEASE_WAIT: Duration = Duration::from_secs(15 * 60);
 const IN_USE: &[&str] = &["InvalidIPAddress.InUse"];
 
+/// `aws_eip`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static EIP_SCHEMA: Schema = Schema::declare(
+    kinds::EIP,
+    &[f::TAGS],
+    &["id", "allocation_id", "public_ip"],
+    true,
+);
+
 pub struct EipProvider {
     clients: AwsClients,
-    schema: Schema,
 }
 
 impl EipProvider {
     pub fn new(clients: &AwsClients) -> Self {
         EipProvider {
             clients: clients.clone(),
-            schema: Schema::new("aws_eip", &[], true),
         }
     }
 
@@ -64,7 +73,7 @@ impl EipProvider {
 #[async_trait]
 impl ResourceProvider for EipProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &EIP_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -113,12 +122,13 @@ impl ResourceProvider for EipProvider {
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         // A just-allocated address can be unknown to CreateTags for a moment.
+        let (api, live, desired) = (Ec2Tags(&self.clients.ec2), tags_of(old), tags_of(new));
         retry_while(
             ctx,
             &format!("tagging {id}"),
             PROPAGATION_WAIT,
             |e| has_code(e, NOT_FOUND),
-            || sync_tags(&self.clients, id, old, new),
+            || sync_tags(&api, id, &live, &desired),
         )
         .await?;
         Ok(outputs.clone())
@@ -159,15 +169,13 @@ impl ResourceProvider for EipProvider {
             .clients
             .ec2
             .describe_addresses()
-            .set_filters(Some(ownership_filters(ctx)))
+            .filters(stack_filter(ctx))
             .send()
             .await
             .map_err(|e| aws_error("DescribeAddresses", e))?;
-        Ok(out
-            .addresses()
-            .iter()
-            .filter(|a| a.allocation_id().is_some())
-            .min_by_key(|a| a.allocation_id())
-            .map(Self::created))
+        Ok(
+            first_owned(ctx, out.addresses(), Address::tags, Address::allocation_id)
+                .map(Self::created),
+        )
     }
 }

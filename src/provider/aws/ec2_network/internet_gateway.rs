@@ -9,11 +9,14 @@ use aws_sdk_ec2::types::{AttachmentStatus, InternetGateway, ResourceType};
 use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
-    ownership_filters, sync_tags, tag_specification, tags_to_value,
+    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
 };
+use crate::provider::aws::kinds;
+use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
 };
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 const NOT_FOUND: &[&str] = &["InvalidInternetGatewayID.NotFound"];
@@ -22,16 +25,22 @@ const NOT_FOUND: &[&str] = &["InvalidInternetGatewayID.NotFound"];
 /// (NAT gateways and instances being deleted release them within minutes).
 const DETACH_WAIT: Duration = Duration::from_secs(15 * 60);
 
+/// `aws_internet_gateway`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static INTERNET_GATEWAY_SCHEMA: Schema = Schema::declare(
+    kinds::INTERNET_GATEWAY,
+    &[f::string("vpc_id").required(), f::TAGS],
+    &["id"],
+    true,
+);
+
 pub struct InternetGatewayProvider {
     clients: AwsClients,
-    schema: Schema,
 }
 
 impl InternetGatewayProvider {
     pub fn new(clients: &AwsClients) -> Self {
         InternetGatewayProvider {
             clients: clients.clone(),
-            schema: Schema::new("aws_internet_gateway", &[], true),
         }
     }
 
@@ -141,7 +150,7 @@ impl InternetGatewayProvider {
 #[async_trait]
 impl ResourceProvider for InternetGatewayProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &INTERNET_GATEWAY_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -210,7 +219,13 @@ impl ResourceProvider for InternetGatewayProvider {
         if !attached.iter().any(|v| v == vpc_id) {
             self.attach(ctx, id, vpc_id).await?;
         }
-        sync_tags(&self.clients, id, old, new).await?;
+        sync_tags(
+            &Ec2Tags(&self.clients.ec2),
+            id,
+            &tags_of(old),
+            &tags_of(new),
+        )
+        .await?;
         Ok(Self::outputs(id))
     }
 
@@ -255,18 +270,20 @@ impl ResourceProvider for InternetGatewayProvider {
             .clients
             .ec2
             .describe_internet_gateways()
-            .set_filters(Some(ownership_filters(ctx)))
+            .filters(stack_filter(ctx))
             .send()
             .await
             .map_err(|e| aws_error("DescribeInternetGateways", e))?;
-        Ok(out
-            .internet_gateways()
-            .iter()
-            .filter_map(InternetGateway::internet_gateway_id)
-            .min()
-            .map(|id| Created {
-                id: id.to_string(),
-                outputs: Self::outputs(id),
-            }))
+        Ok(first_owned(
+            ctx,
+            out.internet_gateways(),
+            InternetGateway::tags,
+            InternetGateway::internet_gateway_id,
+        )
+        .and_then(InternetGateway::internet_gateway_id)
+        .map(|id| Created {
+            id: id.to_string(),
+            outputs: Self::outputs(id),
+        }))
     }
 }

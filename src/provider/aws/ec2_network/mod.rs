@@ -14,17 +14,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{Inputs, Value};
-use crate::provider::{ProviderError, ResourceProvider};
+use crate::provider::{ProviderError, ResourceProvider, Schema};
 
-use super::{has_code, AwsClients};
+use super::live::put_if_applied;
+use super::{has_code, unless_gone, AwsClients};
 
-pub use eip::EipProvider;
-pub use internet_gateway::InternetGatewayProvider;
-pub use nat_gateway::NatGatewayProvider;
-pub use route_table::RouteTableProvider;
-pub use security_group::SecurityGroupProvider;
-pub use subnet::SubnetProvider;
-pub use vpc::VpcProvider;
+pub use eip::{EipProvider, EIP_SCHEMA};
+pub use internet_gateway::{InternetGatewayProvider, INTERNET_GATEWAY_SCHEMA};
+pub use nat_gateway::{NatGatewayProvider, NAT_GATEWAY_SCHEMA};
+pub use route_table::{RouteTableProvider, ROUTE_TABLE_SCHEMA};
+pub use security_group::{SecurityGroupProvider, SECURITY_GROUP_SCHEMA};
+pub use subnet::{SubnetProvider, SUBNET_SCHEMA};
+pub use vpc::{VpcProvider, VPC_SCHEMA};
+
+/// The schemas of this module's kinds (see [`crate::provider::aws::schemas`]).
+pub const SCHEMAS: [&Schema; 7] = [
+    &VPC_SCHEMA,
+    &INTERNET_GATEWAY_SCHEMA,
+    &SUBNET_SCHEMA,
+    &EIP_SCHEMA,
+    &NAT_GATEWAY_SCHEMA,
+    &ROUTE_TABLE_SCHEMA,
+    &SECURITY_GROUP_SCHEMA,
+];
 
 /// Every EC2 networking provider, ready to register.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
@@ -49,19 +61,6 @@ const PROPAGATION_WAIT: Duration = Duration::from_secs(2 * 60);
 /// interfaces. Lambda's VPC interfaces can take up to 45 minutes to go away.
 const DEPENDENCY_WAIT: Duration = Duration::from_secs(45 * 60);
 
-/// `Ok(None)` when the call failed because the resource does not exist (one of the
-/// `not_found` codes), the call's result otherwise.
-fn unless_gone<T>(
-    result: Result<T, ProviderError>,
-    not_found: &[&str],
-) -> Result<Option<T>, ProviderError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(err) if has_code(&err, not_found) => Ok(None),
-        Err(err) => Err(err),
-    }
-}
-
 fn is_dependency_violation(err: &ProviderError) -> bool {
     has_code(err, &["DependencyViolation"])
 }
@@ -69,17 +68,6 @@ fn is_dependency_violation(err: &ProviderError) -> bool {
 /// An optional boolean input (absent or null gives `None`).
 fn optional_bool(inputs: &Inputs, field: &str) -> Option<bool> {
     inputs.get(field).and_then(Value::as_bool)
-}
-
-/// Puts `value` into the observed inputs under `field` when the applied inputs set that
-/// field: optional fields nova did not set are not reported, so they never show as drift.
-fn observe_if_applied(observed: &mut Inputs, applied: &Inputs, field: &str, value: Value) {
-    if applied
-        .get(field)
-        .is_some_and(|v| !matches!(v, Value::Null))
-    {
-        observed.insert(field.to_string(), value);
-    }
 }
 
 /// An EC2 ARN: `arn:<partition>:ec2:<region>:<account>:<resource>/<id>`.

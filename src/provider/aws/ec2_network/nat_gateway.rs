@@ -10,11 +10,14 @@ use aws_sdk_ec2::types::{Filter, NatGateway, NatGatewayState, ResourceType};
 use super::{fields, s, unless_gone, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::ec2_tags::{
-    has_ownership_tags, ownership_filters, sync_tags, tag_specification, tags_to_value,
+    has_ownership_tags, stack_filter, tag_specification, tags_to_value, Ec2Tags,
 };
+use crate::provider::aws::kinds;
+use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
 };
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 const NOT_FOUND: &[&str] = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
@@ -22,9 +25,20 @@ const NOT_FOUND: &[&str] = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound
 /// NAT gateways usually take 1-5 minutes to become available and as long to be deleted.
 const NAT_WAIT: Duration = Duration::from_secs(15 * 60);
 
+/// `aws_nat_gateway`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static NAT_GATEWAY_SCHEMA: Schema = Schema::declare(
+    kinds::NAT_GATEWAY,
+    &[
+        f::string("subnet_id").required().force_new(),
+        f::string("allocation_id").required().force_new(),
+        f::TAGS,
+    ],
+    &["id", "public_ip"],
+    false,
+);
+
 pub struct NatGatewayProvider {
     clients: AwsClients,
-    schema: Schema,
 }
 
 /// A NAT gateway in one of these states is (or will soon be) gone.
@@ -39,7 +53,6 @@ impl NatGatewayProvider {
     pub fn new(clients: &AwsClients) -> Self {
         NatGatewayProvider {
             clients: clients.clone(),
-            schema: Schema::new("aws_nat_gateway", &["subnet_id", "allocation_id"], false),
         }
     }
 
@@ -75,7 +88,7 @@ impl NatGatewayProvider {
         ctx: &OpContext,
         placement: Option<(&str, &str)>,
     ) -> Result<Option<String>, ProviderError> {
-        let mut filters = ownership_filters(ctx);
+        let mut filters = vec![stack_filter(ctx)];
         filters.push(
             Filter::builder()
                 .name("state")
@@ -137,7 +150,7 @@ impl NatGatewayProvider {
 #[async_trait]
 impl ResourceProvider for NatGatewayProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &NAT_GATEWAY_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -233,7 +246,13 @@ impl ResourceProvider for NatGatewayProvider {
         new: &Inputs,
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
-        sync_tags(&self.clients, id, old, new).await?;
+        sync_tags(
+            &Ec2Tags(&self.clients.ec2),
+            id,
+            &tags_of(old),
+            &tags_of(new),
+        )
+        .await?;
         Ok(outputs.clone())
     }
 

@@ -12,11 +12,14 @@ use aws_sdk_ec2::types::{
 use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
-    ownership_filters, sync_tags, tag_specification, tags_to_value,
+    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
 };
+use crate::provider::aws::kinds;
+use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, string_list, wait_until, AwsClients,
 };
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 const NOT_FOUND: &[&str] = &["InvalidRouteTableID.NotFound"];
@@ -37,9 +40,21 @@ type Target = (&'static str, String);
 /// Routes by destination CIDR block.
 type Routes = BTreeMap<String, Target>;
 
+/// `aws_route_table`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static ROUTE_TABLE_SCHEMA: Schema = Schema::declare(
+    kinds::ROUTE_TABLE,
+    &[
+        f::string("vpc_id").required().force_new(),
+        f::map_list("routes"),
+        f::string_list("subnet_ids"),
+        f::TAGS,
+    ],
+    &["id", "association_ids"],
+    false,
+);
+
 pub struct RouteTableProvider {
     clients: AwsClients,
-    schema: Schema,
 }
 
 /// The `routes` input as routes by destination.
@@ -164,7 +179,6 @@ impl RouteTableProvider {
     pub fn new(clients: &AwsClients) -> Self {
         RouteTableProvider {
             clients: clients.clone(),
-            schema: Schema::new("aws_route_table", &["vpc_id"], false),
         }
     }
 
@@ -392,7 +406,7 @@ impl RouteTableProvider {
 #[async_trait]
 impl ResourceProvider for RouteTableProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &ROUTE_TABLE_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -466,7 +480,13 @@ impl ResourceProvider for RouteTableProvider {
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         let outputs = self.converge(ctx, id, new).await?;
-        sync_tags(&self.clients, id, old, new).await?;
+        sync_tags(
+            &Ec2Tags(&self.clients.ec2),
+            id,
+            &tags_of(old),
+            &tags_of(new),
+        )
+        .await?;
         Ok(outputs)
     }
 
@@ -511,22 +531,23 @@ impl ResourceProvider for RouteTableProvider {
             .clients
             .ec2
             .describe_route_tables()
-            .set_filters(Some(ownership_filters(ctx)))
+            .filters(stack_filter(ctx))
             .send()
             .await
             .map_err(|e| aws_error("DescribeRouteTables", e))?;
-        Ok(out
-            .route_tables()
-            .iter()
-            .filter(|t| t.route_table_id().is_some())
-            .min_by_key(|t| t.route_table_id())
-            .map(|t| {
-                let id = t.route_table_id().unwrap_or_default();
-                Created {
-                    id: id.to_string(),
-                    outputs: outputs(id, t),
-                }
-            }))
+        let owned = first_owned(
+            ctx,
+            out.route_tables(),
+            RouteTable::tags,
+            RouteTable::route_table_id,
+        );
+        Ok(owned.map(|t| {
+            let id = t.route_table_id().unwrap_or_default();
+            Created {
+                id: id.to_string(),
+                outputs: outputs(id, t),
+            }
+        }))
     }
 }
 

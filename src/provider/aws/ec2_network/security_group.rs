@@ -12,11 +12,14 @@ use super::{
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
-    ownership_filters, sync_tags, tag_specification, tags_to_value,
+    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
 };
+use crate::provider::aws::kinds;
+use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, optional_str, required_str, retry_while, wait_until, AwsClients,
 };
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 const NOT_FOUND: &[&str] = &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"];
@@ -39,20 +42,29 @@ impl Direction {
     }
 }
 
+/// `aws_security_group`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static SECURITY_GROUP_SCHEMA: Schema = Schema::declare(
+    kinds::SECURITY_GROUP,
+    &[
+        f::string("name").required().force_new(),
+        f::string("description").force_new(),
+        f::string("vpc_id").required().force_new(),
+        f::map_list("ingress"),
+        f::map_list("egress"),
+        f::TAGS,
+    ],
+    &["id", "arn"],
+    false,
+);
+
 pub struct SecurityGroupProvider {
     clients: AwsClients,
-    schema: Schema,
 }
 
 impl SecurityGroupProvider {
     pub fn new(clients: &AwsClients) -> Self {
         SecurityGroupProvider {
             clients: clients.clone(),
-            schema: Schema::new(
-                "aws_security_group",
-                &["name", "description", "vpc_id"],
-                false,
-            ),
         }
     }
 
@@ -245,7 +257,7 @@ impl SecurityGroupProvider {
 #[async_trait]
 impl ResourceProvider for SecurityGroupProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &SECURITY_GROUP_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -319,7 +331,13 @@ impl ResourceProvider for SecurityGroupProvider {
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         let group = self.converge(ctx, id, new).await?;
-        sync_tags(&self.clients, id, old, new).await?;
+        sync_tags(
+            &Ec2Tags(&self.clients.ec2),
+            id,
+            &tags_of(old),
+            &tags_of(new),
+        )
+        .await?;
         Ok(self.outputs(&group))
     }
 
@@ -358,18 +376,19 @@ impl ResourceProvider for SecurityGroupProvider {
             .clients
             .ec2
             .describe_security_groups()
-            .set_filters(Some(ownership_filters(ctx)))
+            .filters(stack_filter(ctx))
             .send()
             .await
             .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-        Ok(out
-            .security_groups()
-            .iter()
-            .filter(|g| g.group_id().is_some())
-            .min_by_key(|g| g.group_id())
-            .map(|g| Created {
-                id: g.group_id().unwrap_or_default().to_string(),
-                outputs: self.outputs(g),
-            }))
+        let owned = first_owned(
+            ctx,
+            out.security_groups(),
+            SecurityGroup::tags,
+            SecurityGroup::group_id,
+        );
+        Ok(owned.map(|g| Created {
+            id: g.group_id().unwrap_or_default().to_string(),
+            outputs: self.outputs(g),
+        }))
     }
 }

@@ -4,34 +4,45 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet, SubnetState};
 
 use super::{
-    fields, is_dependency_violation, observe_if_applied, optional_bool, s, unless_gone,
-    CREATE_WAIT, DEPENDENCY_WAIT, PROPAGATION_WAIT,
+    fields, is_dependency_violation, optional_bool, put_if_applied, s, unless_gone, CREATE_WAIT,
+    DEPENDENCY_WAIT, PROPAGATION_WAIT,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
-    ownership_filters, sync_tags, tag_specification, tags_to_value,
+    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
 };
+use crate::provider::aws::kinds;
+use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, optional_str, required_str, retry_while, wait_until, AwsClients,
 };
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 const NOT_FOUND: &[&str] = &["InvalidSubnetID.NotFound"];
 
+/// `aws_subnet`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static SUBNET_SCHEMA: Schema = Schema::declare(
+    kinds::SUBNET,
+    &[
+        f::string("vpc_id").required().force_new(),
+        f::string("cidr_block").required().force_new(),
+        f::string("availability_zone").force_new(),
+        f::boolean("map_public_ip_on_launch"),
+        f::TAGS,
+    ],
+    &["id", "arn", "availability_zone"],
+    false,
+);
+
 pub struct SubnetProvider {
     clients: AwsClients,
-    schema: Schema,
 }
 
 impl SubnetProvider {
     pub fn new(clients: &AwsClients) -> Self {
         SubnetProvider {
             clients: clients.clone(),
-            schema: Schema::new(
-                "aws_subnet",
-                &["vpc_id", "cidr_block", "availability_zone"],
-                false,
-            ),
         }
     }
 
@@ -95,7 +106,7 @@ impl SubnetProvider {
 #[async_trait]
 impl ResourceProvider for SubnetProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &SUBNET_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -150,13 +161,13 @@ impl ResourceProvider for SubnetProvider {
             ("cidr_block", s(subnet.cidr_block().unwrap_or_default())),
             ("tags", tags_to_value(subnet.tags())),
         ]);
-        observe_if_applied(
+        put_if_applied(
             &mut inputs,
             applied,
             "availability_zone",
             s(subnet.availability_zone().unwrap_or_default()),
         );
-        observe_if_applied(
+        put_if_applied(
             &mut inputs,
             applied,
             "map_public_ip_on_launch",
@@ -180,7 +191,13 @@ impl ResourceProvider for SubnetProvider {
         if optional_bool(old, "map_public_ip_on_launch").unwrap_or(false) != wanted {
             self.set_map_public_ip(ctx, id, wanted).await?;
         }
-        sync_tags(&self.clients, id, old, new).await?;
+        sync_tags(
+            &Ec2Tags(&self.clients.ec2),
+            id,
+            &tags_of(old),
+            &tags_of(new),
+        )
+        .await?;
         let subnet = self.describe(id).await?.ok_or_else(|| {
             ProviderError::Other(format!("subnet {id} disappeared during update"))
         })?;
@@ -222,14 +239,10 @@ impl ResourceProvider for SubnetProvider {
             .clients
             .ec2
             .describe_subnets()
-            .set_filters(Some(ownership_filters(ctx)))
+            .filters(stack_filter(ctx))
             .send()
             .await
             .map_err(|e| aws_error("DescribeSubnets", e))?;
-        Ok(out
-            .subnets()
-            .iter()
-            .min_by_key(|s| s.subnet_id())
-            .map(Self::created))
+        Ok(first_owned(ctx, out.subnets(), Subnet::tags, Subnet::subnet_id).map(Self::created))
     }
 }

@@ -4,30 +4,44 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName, VpcState};
 
 use super::{
-    ec2_arn, fields, is_dependency_violation, observe_if_applied, optional_bool, s, unless_gone,
+    ec2_arn, fields, is_dependency_violation, optional_bool, put_if_applied, s, unless_gone,
     CREATE_WAIT, DEPENDENCY_WAIT, PROPAGATION_WAIT,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
-    ownership_filters, sync_tags, tag_specification, tags_to_value,
+    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
 };
+use crate::provider::aws::kinds;
+use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
 };
+use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 const NOT_FOUND: &[&str] = &["InvalidVpcID.NotFound"];
 
+/// `aws_vpc`: the kind's fields, outputs and replacement order (docs/resources.md).
+pub static VPC_SCHEMA: Schema = Schema::declare(
+    kinds::VPC,
+    &[
+        f::string("cidr_block").required().force_new(),
+        f::boolean("enable_dns_support"),
+        f::boolean("enable_dns_hostnames"),
+        f::TAGS,
+    ],
+    &["id", "arn", "cidr_block"],
+    true,
+);
+
 pub struct VpcProvider {
     clients: AwsClients,
-    schema: Schema,
 }
 
 impl VpcProvider {
     pub fn new(clients: &AwsClients) -> Self {
         VpcProvider {
             clients: clients.clone(),
-            schema: Schema::new("aws_vpc", &["cidr_block"], true),
         }
     }
 
@@ -159,7 +173,7 @@ impl VpcProvider {
 #[async_trait]
 impl ResourceProvider for VpcProvider {
     fn schema(&self) -> &Schema {
-        &self.schema
+        &VPC_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
@@ -213,7 +227,7 @@ impl ResourceProvider for VpcProvider {
             let Some(value) = self.attribute(id, name).await? else {
                 return Ok(Observed::Gone);
             };
-            observe_if_applied(&mut inputs, applied, field, Value::Bool(value));
+            put_if_applied(&mut inputs, applied, field, Value::Bool(value));
         }
         Ok(Observed::Present {
             inputs,
@@ -230,7 +244,13 @@ impl ResourceProvider for VpcProvider {
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         self.apply_dns(ctx, id, old, new).await?;
-        sync_tags(&self.clients, id, old, new).await?;
+        sync_tags(
+            &Ec2Tags(&self.clients.ec2),
+            id,
+            &tags_of(old),
+            &tags_of(new),
+        )
+        .await?;
         let vpc = self
             .describe(id)
             .await?
@@ -273,17 +293,15 @@ impl ResourceProvider for VpcProvider {
             .clients
             .ec2
             .describe_vpcs()
-            .set_filters(Some(ownership_filters(ctx)))
+            .filters(stack_filter(ctx))
             .send()
             .await
             .map_err(|e| aws_error("DescribeVpcs", e))?;
-        Ok(out
-            .vpcs()
-            .iter()
-            .min_by_key(|v| v.vpc_id())
-            .map(|vpc| Created {
+        Ok(
+            first_owned(ctx, out.vpcs(), Vpc::tags, Vpc::vpc_id).map(|vpc| Created {
                 id: vpc.vpc_id().unwrap_or_default().to_string(),
                 outputs: self.outputs(vpc),
-            }))
+            }),
+        )
     }
 }

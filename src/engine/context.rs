@@ -1,0 +1,77 @@
+//! The facts the blueprint needs beyond the configuration (`StackContext`): the account id
+//! and the newest Amazon Linux 2023 AMI from AWS, and the hash of the health-check Lambda's
+//! zip from the repository; or stand-ins for commands that plan without AWS.
+
+use std::path::Path;
+
+use super::EngineError;
+use crate::config::StackConfig;
+use crate::model::Value;
+use crate::provider::aws::{self, kinds, AwsClients};
+use crate::stack::{StackContext, HEALTH_CHECK_SOURCE_DIR};
+use crate::state::State;
+
+/// The account id used when nova plans without AWS (`nova graph`, `nova check`): only
+/// the KMS key policy text depends on it, and no rule looks at the number.
+pub const OFFLINE_ACCOUNT_ID: &str = "000000000000";
+/// The AMI shown when nova plans without AWS and none is configured or recorded.
+pub const OFFLINE_AMI: &str = "ami-00000000000000000";
+
+/// Account id, AMI and code hash, learnt from AWS and the repository.
+pub async fn learn(
+    clients: &AwsClients,
+    config: &StackConfig,
+    state: &State,
+) -> Result<StackContext, EngineError> {
+    let account_id = clients
+        .account_id()
+        .await
+        .map_err(|source| EngineError::AccountId { source })?;
+    let ami = match configured_or_recorded_ami(config, state) {
+        Some(ami) => ami,
+        None => aws::ec2_instance::latest_amazon_linux_2023(clients)
+            .await
+            .map_err(|source| EngineError::Ami { source })?,
+    };
+    Ok(StackContext {
+        account_id,
+        ami,
+        health_code_sha256: health_code_sha256()?,
+    })
+}
+
+/// The context for commands that plan without AWS.
+pub fn offline(config: &StackConfig, state: &State) -> Result<StackContext, EngineError> {
+    Ok(StackContext {
+        account_id: OFFLINE_ACCOUNT_ID.to_string(),
+        ami: configured_or_recorded_ami(config, state).unwrap_or_else(|| OFFLINE_AMI.to_string()),
+        health_code_sha256: health_code_sha256()?,
+    })
+}
+
+/// The AMI from the config, or the one the instances were created with (so a newer
+/// Amazon Linux release does not replace running instances).
+fn configured_or_recorded_ami(config: &StackConfig, state: &State) -> Option<String> {
+    config.ami.clone().or_else(|| {
+        state
+            .resources
+            .iter()
+            .filter(|r| r.kind == kinds::INSTANCE)
+            .find_map(|r| {
+                r.inputs
+                    .get("ami")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+    })
+}
+
+fn health_code_sha256() -> Result<String, EngineError> {
+    let dir = Path::new(HEALTH_CHECK_SOURCE_DIR);
+    aws::lambda_package::package_source(dir)
+        .map(|package| package.sha256_hex)
+        .map_err(|source| EngineError::Package {
+            dir: dir.to_path_buf(),
+            source,
+        })
+}

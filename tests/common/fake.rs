@@ -1,0 +1,291 @@
+//! An in-memory cloud behind nova's own provider trait (Pulumi's `deploytest` idea): every
+//! kind's provider is a [`Fake`] over one shared [`Cloud`] that records each call (with
+//! sequence numbers, so tests can check order and overlap), counts calls in flight, and
+//! fails, delays or "crashes" (hangs after making an object) where a test asks. Never a
+//! mock of the AWS SDK: engine tests drive nova's real planner, executor, writer and
+//! recovery against it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use nova::model::{Address, Inputs, Outputs, Value};
+use nova::provider::{
+    Created, Observed, OpContext, ProviderError, Providers, ResourceProvider, Schema,
+};
+
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub kind: String,
+    pub inputs: Inputs,
+    /// (stack, address) it was created for: what `find_existing` looks for.
+    pub owner: (String, Address),
+}
+
+/// One provider call: its sequence numbers at start and end.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub address: Address,
+    pub op: &'static str,
+    pub start: u64,
+    pub end: u64,
+    pub id: String,
+}
+
+#[derive(Default)]
+pub struct Cloud {
+    pub objects: Mutex<BTreeMap<String, Object>>,
+    pub log: Mutex<Vec<Call>>,
+    pub seq: AtomicU64,
+    pub next_id: AtomicU64,
+    pub in_flight: AtomicUsize,
+    pub peak: AtomicUsize,
+    pub creates: AtomicUsize,
+    pub delay: Mutex<Duration>,
+    pub fail_create: Mutex<BTreeSet<Address>>,
+    /// Physical ids whose delete fails.
+    pub fail_delete: Mutex<BTreeSet<String>>,
+    /// Hang forever (after making the object) on the K-th create, waking the notify.
+    pub crash_at: Mutex<Option<(usize, Arc<Notify>)>>,
+    /// (id, old inputs) of every update, in call order.
+    pub updated_from: Mutex<Vec<(String, Inputs)>>,
+}
+
+impl Cloud {
+    pub fn new(delay: Duration) -> Arc<Cloud> {
+        let cloud = Cloud::default();
+        *cloud.delay.lock().unwrap() = delay;
+        Arc::new(cloud)
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn objects(&self) -> BTreeMap<String, Object> {
+        self.objects.lock().unwrap().clone()
+    }
+
+    pub fn tick(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// Counts a call in flight for as long as it lives (also when its future is dropped).
+pub struct Gauge<'a>(&'a Cloud);
+
+impl<'a> Gauge<'a> {
+    fn enter(cloud: &'a Cloud) -> Self {
+        let now = cloud.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        cloud.peak.fetch_max(now, Ordering::SeqCst);
+        Gauge(cloud)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub struct Fake {
+    pub schema: Schema,
+    pub cloud: Arc<Cloud>,
+}
+
+pub fn outputs_for(id: &str) -> Outputs {
+    let mut o = Outputs::new();
+    o.insert("id".into(), Value::str(id));
+    o.insert("arn".into(), Value::str(format!("arn:fake:{id}")));
+    o
+}
+
+impl Fake {
+    /// `id`, `arn`, and every other output the kind's schema declares (`<output>-of-<id>`),
+    /// so references to any declared output resolve.
+    fn outputs(&self, id: &str) -> Outputs {
+        let mut outputs = outputs_for(id);
+        for name in self.schema.outputs.iter() {
+            outputs
+                .entry(name.to_string())
+                .or_insert_with(|| Value::str(format!("{name}-of-{id}")));
+        }
+        outputs
+    }
+
+    async fn pause(&self) {
+        let delay = *self.cloud.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn log(&self, ctx: &OpContext, op: &'static str, start: u64, id: &str) {
+        let end = self.cloud.tick();
+        self.cloud.log.lock().unwrap().push(Call {
+            address: ctx.address.clone(),
+            op,
+            start,
+            end,
+            id: id.to_string(),
+        });
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for Fake {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
+        let _gauge = Gauge::enter(&self.cloud);
+        assert!(ctx.client_token.len() <= 64 && !ctx.client_token.is_empty());
+        assert!(inputs.values().all(Value::is_known), "{inputs:?}");
+        let start = self.cloud.tick();
+        self.pause().await;
+        if self
+            .cloud
+            .fail_create
+            .lock()
+            .unwrap()
+            .contains(&ctx.address)
+        {
+            self.log(ctx, "create-failed", start, "");
+            return Err(ProviderError::Other("injected failure".into()));
+        }
+        let id = format!(
+            "{}-{}",
+            self.schema.kind,
+            self.cloud.next_id.fetch_add(1, Ordering::SeqCst)
+        );
+        self.cloud.objects.lock().unwrap().insert(
+            id.clone(),
+            Object {
+                kind: self.schema.kind.to_string(),
+                inputs: inputs.clone(),
+                owner: (ctx.stack.clone(), ctx.address.clone()),
+            },
+        );
+        let made = self.cloud.creates.fetch_add(1, Ordering::SeqCst) + 1;
+        let crash = {
+            let mut slot = self.cloud.crash_at.lock().unwrap();
+            match slot.as_ref() {
+                Some((k, _)) if *k == made => slot.take().map(|(_, n)| n),
+                _ => None,
+            }
+        };
+        if let Some(notify) = crash {
+            notify.notify_one();
+            std::future::pending::<()>().await;
+        }
+        self.log(ctx, "create", start, &id);
+        Ok(Created {
+            outputs: self.outputs(&id),
+            id,
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        _applied: &Inputs,
+    ) -> Result<Observed, ProviderError> {
+        Ok(match self.cloud.objects.lock().unwrap().get(id) {
+            Some(o) => Observed::Present {
+                inputs: o.inputs.clone(),
+                outputs: self.outputs(id),
+            },
+            None => Observed::Gone,
+        })
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Inputs,
+        new: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<Outputs, ProviderError> {
+        self.cloud
+            .updated_from
+            .lock()
+            .unwrap()
+            .push((id.to_string(), old.clone()));
+        let _gauge = Gauge::enter(&self.cloud);
+        let start = self.cloud.tick();
+        self.pause().await;
+        match self.cloud.objects.lock().unwrap().get_mut(id) {
+            Some(o) => o.inputs = new.clone(),
+            None => return Err(ProviderError::Other(format!("{id} does not exist"))),
+        }
+        self.log(ctx, "update", start, id);
+        Ok(self.outputs(id))
+    }
+
+    async fn delete(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let _gauge = Gauge::enter(&self.cloud);
+        let start = self.cloud.tick();
+        self.pause().await;
+        if self.cloud.fail_delete.lock().unwrap().contains(id) {
+            self.log(ctx, "delete-failed", start, id);
+            return Err(ProviderError::Other("injected delete failure".into()));
+        }
+        self.cloud.objects.lock().unwrap().remove(id);
+        self.log(ctx, "delete", start, id);
+        Ok(())
+    }
+
+    async fn find_existing(
+        &self,
+        ctx: &OpContext,
+        _inputs: &Inputs,
+    ) -> Result<Option<Created>, ProviderError> {
+        let owner = (ctx.stack.clone(), ctx.address.clone());
+        let objects = self.cloud.objects.lock().unwrap();
+        Ok(objects
+            .iter()
+            .find(|(_, o)| o.owner == owner)
+            .map(|(id, _)| Created {
+                id: id.clone(),
+                outputs: self.outputs(id),
+            }))
+    }
+}
+
+/// Kinds: `fake_thing` (replaced delete-first), `fake_cbd` (create-before-destroy).
+pub fn providers(cloud: &Arc<Cloud>) -> Providers {
+    let mut p = Providers::new();
+    for (kind, cbd) in [("fake_thing", false), ("fake_cbd", true)] {
+        p.register(Arc::new(Fake {
+            schema: Schema::new(kind, &["name"], cbd),
+            cloud: cloud.clone(),
+        }));
+    }
+    p
+}
+
+/// A fake of every kind nova manages, each with the kind's real schema: the production
+/// blueprint plans and applies against it.
+pub fn every_kind(cloud: &Arc<Cloud>) -> Providers {
+    let mut p = Providers::new();
+    for schema in nova::provider::aws::schemas() {
+        p.register(Arc::new(Fake {
+            schema: schema.clone(),
+            cloud: cloud.clone(),
+        }));
+    }
+    p
+}

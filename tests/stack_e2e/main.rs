@@ -1,0 +1,514 @@
+//! End-to-end: the real `nova` binary brings the production stack up on LocalStack, and
+//! the stack is checked item by item against the seed checklist
+//! (`docs/checklist.md`) with the raw AWS SDK — never through nova's own state. Then the
+//! instance count is scaled up and back down, and everything is destroyed and checked
+//! gone by listing.
+//!
+//! Needs LocalStack (see docs/testbed.md). Tests that bring a stack up hold
+//! [`account_lock`]: the API Gateway CloudWatch role is one setting per account.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api;
+mod instances;
+mod kms;
+mod lambda;
+mod logs;
+mod network;
+mod nothing_left;
+mod region;
+mod security_groups;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::Filter;
+use base64::Engine;
+use common::nova::{account_lock, Stack};
+use serde_json::Value as Json;
+
+const CLOUDWATCH_AGENT_POLICY: &str = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy";
+const APIGW_PUSH_POLICY: &str =
+    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs";
+
+/// Every output docs/stack.md names.
+const DOCUMENTED_OUTPUTS: &[&str] = &[
+    "vpc_id",
+    "public_subnet_ids",
+    "private_subnet_ids",
+    "nat_gateway_ids",
+    "web_security_group_id",
+    "lambda_security_group_id",
+    "instance_ids",
+    "instance_role_arns",
+    "kms_key_arn",
+    "kms_alias",
+    "api_invoke_url",
+    "health_function_arn",
+    "log_group_names",
+    "schedule_rule_arn",
+];
+
+/// The raw SDK clients the checks use.
+struct Aws {
+    region: String,
+    ec2: aws_sdk_ec2::Client,
+    iam: aws_sdk_iam::Client,
+    kms: aws_sdk_kms::Client,
+    lambda: aws_sdk_lambda::Client,
+    apigw: aws_sdk_apigateway::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
+    events: aws_sdk_eventbridge::Client,
+}
+
+impl Aws {
+    async fn new() -> Aws {
+        let config = common::sdk_config().await;
+        Aws {
+            region: config.region().expect("region").to_string(),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            kms: aws_sdk_kms::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            apigw: aws_sdk_apigateway::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
+        }
+    }
+}
+
+fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
+        .build()
+}
+
+fn stack_filter(stack: &str) -> Filter {
+    filter("tag:nova:stack", &[stack])
+}
+
+fn out_str<'a>(outputs: &'a Json, name: &str) -> &'a str {
+    outputs[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("output {name} is not a string: {}", outputs[name]))
+}
+
+fn out_list(outputs: &Json, name: &str) -> Vec<String> {
+    outputs[name]
+        .as_array()
+        .unwrap_or_else(|| panic!("output {name} is not a list: {}", outputs[name]))
+        .iter()
+        .map(|v| v.as_str().expect("string item").to_string())
+        .collect()
+}
+
+/// Asserts the tags carry `Environment=Production` and this stack's ownership tag.
+fn assert_tagged<K: AsRef<str>, V: AsRef<str>>(
+    what: &str,
+    stack: &str,
+    tags: impl IntoIterator<Item = (K, V)>,
+) {
+    let tags: BTreeMap<String, String> = tags
+        .into_iter()
+        .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+        .collect();
+    assert_eq!(
+        tags.get("Environment").map(String::as_str),
+        Some("Production"),
+        "{what}: Environment tag, tags {tags:?}"
+    );
+    assert_eq!(
+        tags.get("nova:stack").map(String::as_str),
+        Some(stack),
+        "{what}: nova:stack tag, tags {tags:?}"
+    );
+}
+
+/// True when EC2 tags carry `nova:stack = stack`.
+fn owned_by(tags: &[aws_sdk_ec2::types::Tag], stack: &str) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some("nova:stack") && t.value() == Some(stack))
+}
+
+fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// IAM returns policy documents URL-encoded (LocalStack sometimes does not).
+fn policy_json(text: &str) -> Json {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        let decoded = percent_decode(text);
+        serde_json::from_str(&decoded)
+            .unwrap_or_else(|e| panic!("policy is not JSON ({e}): {decoded}"))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8(out).expect("UTF-8 policy")
+}
+
+/// Every action a policy statement allows, flattened.
+fn allowed_actions(policy: &Json) -> BTreeSet<String> {
+    let statements = match &policy["Statement"] {
+        Json::Array(list) => list.clone(),
+        other => vec![other.clone()],
+    };
+    let mut actions = BTreeSet::new();
+    for s in statements.iter().filter(|s| s["Effect"] == "Allow") {
+        match &s["Action"] {
+            Json::String(a) => {
+                actions.insert(a.clone());
+            }
+            Json::Array(list) => {
+                actions.extend(list.iter().filter_map(|a| a.as_str()).map(str::to_string))
+            }
+            _ => {}
+        }
+    }
+    actions
+}
+
+/// True when a statement's principal is open to anyone (`"*"` or `{"AWS": "*"}`).
+fn open_principal(principal: &Json) -> bool {
+    match principal {
+        Json::String(s) => s == "*",
+        Json::Object(map) => map.values().any(|v| match v {
+            Json::String(s) => s == "*",
+            Json::Array(list) => list.iter().any(|x| x == "*"),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+async fn role_managed_policies(aws: &Aws, role: &str) -> BTreeSet<String> {
+    aws.iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("ListAttachedRolePolicies")
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_string))
+        .collect()
+}
+
+async fn role_tags(aws: &Aws, role: &str) -> Vec<(String, String)> {
+    aws.iam
+        .list_role_tags()
+        .role_name(role)
+        .send()
+        .await
+        .expect("ListRoleTags")
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+fn role_name_of(arn: &str) -> &str {
+    arn.rsplit('/').next().expect("role ARN has a name")
+}
+
+fn assert_region(what: &str, arn: &str, region: &str) {
+    assert!(
+        arn.split(':').nth(3) == Some(region),
+        "{what} {arn} is not in {region}"
+    );
+}
+
+/// Checks, right after `nova up`, that the API Gateway account's CloudWatch role is
+/// this stack's logs role. The setting is one per account and LocalStack is shared:
+/// when another stack's `nova up` set its own role in between, `nova up` runs again and
+/// the check is repeated (at most 3 times), so the check is never skipped.
+async fn assert_account_role_is_ours(aws: &Aws, stack: &Stack, prefix: &str) {
+    let ours = format!(":role/{prefix}-apigw-logs");
+    for attempt in 1..=3 {
+        let account = aws.apigw.get_account().send().await.expect("GetAccount");
+        let live = account
+            .cloudwatch_role_arn()
+            .unwrap_or_default()
+            .to_string();
+        if live.ends_with(&ours) {
+            return;
+        }
+        assert!(
+            live.contains(":role/nova-") && live.ends_with("-apigw-logs") && attempt < 3,
+            "API Gateway account CloudWatch role is {live:?}, not ...{ours} (attempt {attempt})"
+        );
+        eprintln!("note: another stack set the API Gateway account role to {live}; up again");
+        stack.up();
+    }
+}
+
+/// The deployed stack as the area checks see it: its name and what `nova output` reports.
+struct Deployed {
+    name: String,
+    prefix: String,
+    outputs: Json,
+    vpc_id: String,
+    public_ids: Vec<String>,
+    private_ids: Vec<String>,
+    nat_ids: Vec<String>,
+    web_sg: String,
+    lambda_sg: String,
+    instance_ids: Vec<String>,
+    key_arn: String,
+    function_arn: String,
+    rule_arn: String,
+}
+
+impl Deployed {
+    fn new(stack: &Stack) -> Deployed {
+        let name = stack.name.clone();
+        let prefix = format!("nova-{name}");
+        let outputs = stack.outputs();
+        let vpc_id = out_str(&outputs, "vpc_id").to_string();
+        let public_ids = out_list(&outputs, "public_subnet_ids");
+        let private_ids = out_list(&outputs, "private_subnet_ids");
+        let nat_ids = out_list(&outputs, "nat_gateway_ids");
+        let web_sg = out_str(&outputs, "web_security_group_id").to_string();
+        let lambda_sg = out_str(&outputs, "lambda_security_group_id").to_string();
+        let instance_ids = out_list(&outputs, "instance_ids");
+        let key_arn = out_str(&outputs, "kms_key_arn").to_string();
+        let function_arn = out_str(&outputs, "health_function_arn").to_string();
+        let rule_arn = out_str(&outputs, "schedule_rule_arn").to_string();
+        Deployed {
+            name,
+            prefix,
+            outputs,
+            vpc_id,
+            public_ids,
+            private_ids,
+            nat_ids,
+            web_sg,
+            lambda_sg,
+            instance_ids,
+            key_arn,
+            function_arn,
+            rule_arn,
+        }
+    }
+}
+
+/// Every documented output is there and non-empty; the alias and instance count are the
+/// configured ones.
+fn check_outputs(d: &Deployed) {
+    let (outputs, prefix, instance_ids) = (&d.outputs, &d.prefix, &d.instance_ids);
+    for output in DOCUMENTED_OUTPUTS {
+        match &outputs[*output] {
+            Json::String(s) => assert!(!s.is_empty(), "output {output} is empty"),
+            Json::Array(list) => {
+                assert!(!list.is_empty(), "output {output} is an empty list");
+                for item in list {
+                    assert!(
+                        item.as_str().is_some_and(|s| !s.is_empty()),
+                        "output {output} has an empty item: {list:?}"
+                    );
+                }
+            }
+            other => panic!("output {output} is missing or not a string/list: {other}"),
+        }
+    }
+    assert_eq!(out_str(outputs, "kms_alias"), format!("alias/{prefix}"));
+    assert_eq!(instance_ids.len(), 2, "default instance_count is 2");
+}
+
+/// One deployment, then one check per checklist area (each area in its own module under
+/// tests/stack_e2e/), then a clean plan, the destroy and the proof that nothing is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_stack_meets_every_checklist_item() {
+    let _account = account_lock();
+    let aws = Aws::new().await;
+    let mut stack = Stack::new("e2e-full");
+    let name = stack.name.clone();
+    let prefix = format!("nova-{name}");
+    stack.up();
+    assert_account_role_is_ours(&aws, &stack, &prefix).await;
+
+    let d = Deployed::new(&stack);
+    let name = d.name.clone();
+    check_outputs(&d);
+    region::check(&aws, &d).await;
+    network::check(&aws, &d).await;
+    security_groups::check(&aws, &d).await;
+    instances::check(&aws, &d).await;
+    let key_id = kms::check(&aws, &d).await;
+    let (execution_log_group, access_log_arn) = logs::check(&aws, &d).await;
+    api::check(&aws, &d, &execution_log_group, &access_log_arn).await;
+    lambda::check(&aws, &d).await;
+
+    // --- Nothing left to do. ---
+    stack.assert_plan_clean();
+
+    // --- Destroy, then list: nothing of the stack is left. ---
+    stack.destroy();
+    nothing_left::check(&aws, &name, &key_id, &execution_log_group).await;
+    // The role is deleted, so the account setting must not name it any more (destroy
+    // restores the previous value; another stack may have set its own meanwhile).
+    let account = aws.apigw.get_account().send().await.expect("GetAccount");
+    assert!(
+        !account
+            .cloudwatch_role_arn()
+            .is_some_and(|arn| arn.ends_with(&format!(":role/{prefix}-apigw-logs"))),
+        "the API Gateway account still names the deleted role: {:?}",
+        account.cloudwatch_role_arn()
+    );
+    let list = stack.run(&["state", "list"]).expect_code(0);
+    assert_eq!(list.stdout, "", "state list after destroy");
+    let state = stack.state();
+    assert_eq!(state["resources"], serde_json::json!([]), "{state}");
+    assert_eq!(state["pending"], serde_json::json!([]), "{state}");
+}
+
+/// The instances of `stack` that are not terminated (or terminating), by id.
+async fn live_instances(aws: &Aws, stack: &str) -> BTreeSet<String> {
+    let out = aws
+        .ec2
+        .describe_instances()
+        .filters(stack_filter(stack))
+        .send()
+        .await
+        .expect("DescribeInstances");
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| {
+            !matches!(
+                i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                Some("terminated" | "shutting-down")
+            )
+        })
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
+}
+
+/// The non-no-op changes of a plan document, as (address, action), leaving out a reset
+/// of the API Gateway account role that another stack on the shared LocalStack changed
+/// (see [`Stack::foreign_account_drift`]).
+fn actions(stack: &Stack, plan: &Json) -> BTreeMap<String, String> {
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["action"] != "no_op")
+        .filter(|c| stack.foreign_account_drift(c).is_none())
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instance_count_change() {
+    let _account = account_lock();
+    let aws = Aws::new().await;
+    let mut stack = Stack::new("e2e-scale");
+    let name = stack.name.clone();
+    stack.up();
+    let two = live_instances(&aws, &name).await;
+    assert_eq!(two.len(), 2, "instances after the first up: {two:?}");
+
+    let three = [("NOVA_INSTANCE_COUNT", "3")];
+    let plan = stack.plan_json(&three);
+    // Exactly the third instance with its own role and profile. Nothing else changes: the
+    // outputs (instance_ids, instance_role_arns) are not resources, and no existing
+    // resource references the instances, roles or profiles by count.
+    let expected: BTreeMap<String, String> = [
+        "aws_iam_instance_profile.web[2]",
+        "aws_iam_role.web[2]",
+        "aws_instance.web[2]",
+    ]
+    .into_iter()
+    .map(|a| (a.to_string(), "create".to_string()))
+    .collect();
+    assert_eq!(
+        actions(&stack, &plan),
+        expected,
+        "plan for instance_count = 3"
+    );
+    // (`change` may count a foreign reset of the account role, left out above.)
+    for (field, count) in [("add", 3), ("destroy", 0), ("replace", 0)] {
+        assert_eq!(plan["summary"][field], count, "summary {}", plan["summary"]);
+    }
+
+    stack.up_env(&three);
+    let after_up = live_instances(&aws, &name).await;
+    assert_eq!(
+        after_up.len(),
+        3,
+        "instances after scaling to 3: {after_up:?}"
+    );
+    assert!(after_up.is_superset(&two), "the first two instances stay");
+    let third: Vec<&String> = after_up.difference(&two).collect();
+    let outputs = stack.outputs();
+    assert_eq!(out_list(&outputs, "instance_ids").len(), 3);
+    assert_eq!(out_list(&outputs, "instance_role_arns").len(), 3);
+    let third_role = format!("nova-{name}-web-3");
+    aws.iam
+        .get_role()
+        .role_name(&third_role)
+        .send()
+        .await
+        .expect("the third instance's role exists");
+
+    // Back to the configured 2: exactly web[2] and its role and profile go.
+    let plan = stack.plan_json(&[]);
+    let expected: BTreeMap<String, String> = [
+        "aws_iam_instance_profile.web[2]",
+        "aws_iam_role.web[2]",
+        "aws_instance.web[2]",
+    ]
+    .into_iter()
+    .map(|a| (a.to_string(), "delete".to_string()))
+    .collect();
+    assert_eq!(
+        actions(&stack, &plan),
+        expected,
+        "plan back to instance_count = 2"
+    );
+    stack.up();
+    let back = live_instances(&aws, &name).await;
+    assert_eq!(
+        back, two,
+        "back to the first two instances (removed {third:?})"
+    );
+    let role = aws.iam.get_role().role_name(&third_role).send().await;
+    assert!(role.is_err(), "role {third_role} deleted");
+    let profile = aws
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(&third_role)
+        .send()
+        .await;
+    assert!(profile.is_err(), "profile {third_role} deleted");
+    stack.assert_plan_clean();
+    stack.destroy();
+    assert!(live_instances(&aws, &name).await.is_empty());
+}
