@@ -58,8 +58,8 @@ async fn vpcs_tagged(value: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_take_the_model_latency_scaled() {
     let mut model = Model::builtin();
-    model.latency.median_ms = 200.0;
-    model.latency.p95_ms = 210.0;
+    model.latency.median_ms = 400.0;
+    model.latency.p95_ms = 410.0;
     let slow = sim(model.clone(), 1.0);
     let fast = sim(model, 0.01);
     let time = |endpoint: String| async move {

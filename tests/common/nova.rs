@@ -83,6 +83,9 @@ pub struct Stack {
     destroyed: bool,
 }
 
+/// The environment variable that points nova at an endpoint.
+const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL";
+
 impl Stack {
     /// A new stack named after `prefix` (see [`unique_stack`]), against LocalStack.
     pub fn new(prefix: &str) -> Stack {
@@ -101,6 +104,18 @@ impl Stack {
             state_dir: temp_state_dir(),
             endpoint: endpoint.to_string(),
             destroyed: true, // nothing to clean up on a fake endpoint
+        }
+    }
+
+    /// Like [`Stack::new`], but nova's calls go through `endpoint` (awssim in front of
+    /// LocalStack); the clean-up on drop goes straight to LocalStack, so it works even
+    /// when the proxy is gone.
+    pub fn through(prefix: &str, endpoint: &str) -> Stack {
+        Stack {
+            name: unique_stack(prefix),
+            state_dir: temp_state_dir(),
+            endpoint: endpoint.to_string(),
+            destroyed: false,
         }
     }
 
@@ -131,7 +146,7 @@ impl Stack {
             }
         }
         cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env(ENDPOINT_VAR, &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", REGION)
@@ -244,7 +259,8 @@ impl Drop for Stack {
         if self.destroyed || !self.state_path().exists() {
             return;
         }
-        let run = self.run(&["destroy", "--yes"]);
+        let direct = localstack_endpoint();
+        let run = self.run_env(&[(ENDPOINT_VAR, &direct)], &["destroy", "--yes"]);
         if run.code != Some(0) {
             eprintln!(
                 "cleanup: `nova destroy --yes` of stack {} exited {:?}:\n{}\n{}",

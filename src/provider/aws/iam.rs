@@ -33,8 +33,8 @@ pub const SCHEMAS: [&Schema; 2] = [&IAM_ROLE_SCHEMA, &IAM_INSTANCE_PROFILE_SCHEM
 /// The IAM providers.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
-        Arc::new(IamRole::new(clients.iam.clone())),
-        Arc::new(IamInstanceProfile::new(clients.iam.clone())),
+        Arc::new(IamRole::new(clients)),
+        Arc::new(IamInstanceProfile::new(clients)),
     ]
 }
 
@@ -68,11 +68,16 @@ pub static IAM_INSTANCE_PROFILE_SCHEMA: Schema = Schema::declare(
 /// `aws_iam_role`. Its id is the role name.
 pub struct IamRole {
     iam: aws_sdk_iam::Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: aws_sdk_iam::Client,
 }
 
 impl IamRole {
-    pub fn new(iam: aws_sdk_iam::Client) -> Self {
-        IamRole { iam }
+    pub fn new(clients: &AwsClients) -> Self {
+        IamRole {
+            iam: clients.iam.clone(),
+            once: clients.once.iam.clone(),
+        }
     }
 
     async fn get(&self, name: &str) -> Result<Option<Role>, ProviderError> {
@@ -224,7 +229,7 @@ impl ResourceProvider for IamRole {
         let name = required_str(inputs, "name")?;
         let tags = tags_of(inputs);
         let role = self
-            .iam
+            .once
             .create_role()
             .role_name(name)
             .assume_role_policy_document(required_str(inputs, "assume_role_policy")?)
@@ -410,11 +415,16 @@ impl ResourceProvider for IamRole {
 /// `aws_iam_instance_profile`. Its id is the profile name.
 pub struct IamInstanceProfile {
     iam: aws_sdk_iam::Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: aws_sdk_iam::Client,
 }
 
 impl IamInstanceProfile {
-    pub fn new(iam: aws_sdk_iam::Client) -> Self {
-        IamInstanceProfile { iam }
+    pub fn new(clients: &AwsClients) -> Self {
+        IamInstanceProfile {
+            iam: clients.iam.clone(),
+            once: clients.once.iam.clone(),
+        }
     }
 
     async fn get(&self, name: &str) -> Result<Option<InstanceProfile>, ProviderError> {
@@ -436,14 +446,30 @@ impl IamInstanceProfile {
             PROPAGATION_LIMIT,
             |e| has_code(e, &[NO_SUCH_ENTITY]),
             || async {
-                self.iam
+                let result = self
+                    .iam
                     .add_role_to_instance_profile()
                     .instance_profile_name(name)
                     .role_name(role)
                     .send()
                     .await
                     .map_err(|e| aws_error("AddRoleToInstanceProfile", e))
-                    .map(|_| ())
+                    .map(|_| ());
+                match result {
+                    // A profile holds one role: the SDK's retry of an add whose answer was
+                    // lost is refused with this. Done if the role there is this one.
+                    Err(err) if has_code(&err, &["LimitExceeded"]) => {
+                        let profile = self.get(name).await?;
+                        let has_it = profile
+                            .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role));
+                        if has_it {
+                            Ok(())
+                        } else {
+                            Err(err)
+                        }
+                    }
+                    other => other,
+                }
             },
         )
         .await
@@ -459,7 +485,7 @@ impl ResourceProvider for IamInstanceProfile {
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let name = required_str(inputs, "name")?;
         let profile = self
-            .iam
+            .once
             .create_instance_profile()
             .instance_profile_name(name)
             .set_tags(Some(sdk_tags(&tags_of(inputs))?).filter(|t| !t.is_empty()))
