@@ -187,10 +187,14 @@ impl Job {
                 &old.dependencies,
             )
             .await?;
-        match self
-            .provider
-            .delete(&ctx, &old.id, &old.inputs, &old.outputs)
-            .await
+        match uncertain::delete(
+            self.provider.as_ref(),
+            &ctx,
+            &old.id,
+            &old.inputs,
+            &old.outputs,
+        )
+        .await
         {
             Ok(()) => {
                 self.writer

@@ -3,7 +3,8 @@
 //! attempt may have gone through). Such a create is resolved the way crash recovery
 //! resolves a pending one: by looking for what it made (ownership tags, natural keys) and
 //! adopting it, never by making a second one. Only when nothing was made is it tried again;
-//! a throttled create (nothing was done) is simply tried again after a pause.
+//! a throttled create (nothing was done) is simply tried again after a pause. A delete
+//! whose outcome is uncertain is done when the resource is gone.
 
 use std::time::Duration;
 
@@ -133,4 +134,27 @@ pub(crate) async fn adopt(
         id: found.id,
         outputs,
     }))
+}
+
+/// Deletes the resource; a delete whose outcome is uncertain (its answer lost after the
+/// SDK's retries) is done when the resource is gone now.
+pub(crate) async fn delete(
+    provider: &dyn ResourceProvider,
+    ctx: &OpContext,
+    id: &str,
+    inputs: &Inputs,
+    outputs: &crate::model::Outputs,
+) -> Result<(), ProviderError> {
+    match provider.delete(ctx, id, inputs, outputs).await {
+        Err(err) if err.is_uncertain() => {
+            ctx.note(&format!(
+                "the outcome of the delete is not known ({err}); looking whether {id} is gone"
+            ));
+            match provider.read(ctx, id, inputs).await {
+                Ok(Observed::Gone) => Ok(()),
+                _ => Err(err),
+            }
+        }
+        other => other,
+    }
 }

@@ -213,7 +213,7 @@ impl IamRole {
             None => return Ok(()),
         };
         for profile in pages.iter().flat_map(|p| p.instance_profiles()) {
-            remove_role(&self.iam, profile.instance_profile_name(), name).await?;
+            remove_role(&self.iam, &self.once, profile.instance_profile_name(), name).await?;
         }
         Ok(())
     }
@@ -556,7 +556,7 @@ impl ResourceProvider for IamInstanceProfile {
                 .map(|r| r.role_name().to_string())
                 .collect();
             for role in live.iter().filter(|r| r.as_str() != new_role) {
-                remove_role(&self.iam, id, role).await?;
+                remove_role(&self.iam, &self.once, id, role).await?;
             }
             if !new_role.is_empty() && !live.iter().any(|r| r == new_role) {
                 self.add_role(ctx, id, new_role).await?;
@@ -577,7 +577,7 @@ impl ResourceProvider for IamInstanceProfile {
             return Ok(());
         };
         for role in profile.roles() {
-            remove_role(&self.iam, id, role.role_name()).await?;
+            remove_role(&self.iam, &self.once, id, role.role_name()).await?;
         }
         let result = self
             .iam
@@ -609,19 +609,55 @@ impl ResourceProvider for IamInstanceProfile {
     }
 }
 
-/// RemoveRoleFromInstanceProfile; already removed (or either gone) is fine.
+/// RemoveRoleFromInstanceProfile; already removed (or either gone) is fine. Sent once,
+/// without the SDK's retries: after an uncertain answer nova looks whether the role is
+/// still there (a retry of a removal that went through is answered with an error, by
+/// LocalStack a 500) and sends it again, with retries, only if it is.
 async fn remove_role(
     iam: &aws_sdk_iam::Client,
+    once: &aws_sdk_iam::Client,
     profile: &str,
     role: &str,
 ) -> Result<(), ProviderError> {
+    let send = |client: &aws_sdk_iam::Client| {
+        client
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+    };
+    let first = send(once)
+        .await
+        .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e));
+    match unless_gone_iam(first) {
+        Err(err) if err.is_uncertain() || err.is_throttled() => {
+            if !profile_has_role(iam, profile, role).await? {
+                return Ok(());
+            }
+            let again = send(iam)
+                .await
+                .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e));
+            unless_gone_iam(again).map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// True when the instance profile exists and holds the role.
+async fn profile_has_role(
+    iam: &aws_sdk_iam::Client,
+    profile: &str,
+    role: &str,
+) -> Result<bool, ProviderError> {
     let result = iam
-        .remove_role_from_instance_profile()
+        .get_instance_profile()
         .instance_profile_name(profile)
-        .role_name(role)
         .send()
-        .await;
-    unless_gone_iam(result.map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e))).map(|_| ())
+        .await
+        .map_err(|e| aws_error("GetInstanceProfile", e));
+    Ok(unless_gone_iam(result)?
+        .and_then(|out| out.instance_profile)
+        .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role)))
 }
 
 /// [`unless_gone`] with IAM's "does not exist" code.
