@@ -56,22 +56,27 @@ impl Run {
     }
 }
 
-/// The `nova` binary, copied once per test process to a private place: the target
+/// The `nova` binary, pinned for this test process: a hard link (in the target's
+/// temporary directory, named by the binary's inode) to the build under test. The target
 /// directory is shared, and another build may replace `target/debug/nova` while these
-/// tests run.
+/// tests run; the link keeps the old file. One link per build, not one copy per test
+/// process (nextest runs every test in a process of its own).
 fn nova_binary() -> &'static Path {
-    static COPY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &COPY
-        .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("nova-bin-")
-                .tempdir()
-                .expect("temporary directory for the nova binary");
-            let path = dir.path().join("nova");
-            std::fs::copy(env!("CARGO_BIN_EXE_nova"), &path).expect("copy the nova binary");
-            (dir, path)
-        })
-        .1
+    static PINNED: OnceLock<PathBuf> = OnceLock::new();
+    PINNED.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let built = Path::new(env!("CARGO_BIN_EXE_nova"));
+        let inode = std::fs::metadata(built).expect("the nova binary").ino();
+        let pinned = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nova-{inode}"));
+        if !pinned.exists() {
+            match std::fs::hard_link(built, &pinned) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => panic!("pin {} at {}: {e}", built.display(), pinned.display()),
+            }
+        }
+        pinned
+    })
 }
 
 /// One stack under test: a unique name and a private state directory. Dropping it runs
