@@ -97,10 +97,14 @@ fn storm(stack: &Stack, sim: &Realistic, args: &[&str], kills: usize, budgets: &
     killed
 }
 
+/// How long one converging run may take at CI's scale (they take 10-40 s): a run that
+/// hangs fails the test.
+const CONVERGE_LIMIT: Duration = Duration::from_secs(300);
+
 /// Runs `nova <args>` to the end, at most `attempts` times, until it exits 0.
 fn until_success(stack: &Stack, args: &[&str], attempts: usize) -> usize {
     for attempt in 1..=attempts {
-        let run = stack.run(args);
+        let run = stack.run_within(args, CONVERGE_LIMIT);
         if run.code == Some(0) {
             return attempt;
         }

@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::{localstack_endpoint, temp_state_dir, unique_stack, REGION};
 
@@ -77,6 +78,56 @@ fn nova_binary() -> &'static Path {
         }
         pinned
     })
+}
+
+/// How long one `nova` run of a test may take before the test fails: far more than any
+/// run of the suite needs (a hung run fails instead of holding up CI).
+pub const RUN_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+/// Runs `cmd` to the end and collects its output, killing it and panicking after `limit`.
+fn output_within(mut cmd: Command, args: &[&str], limit: Duration) -> Run {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run nova {args:?}: {e}"));
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).map(|_| bytes)
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for nova") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.join().ok().and_then(Result::ok).unwrap_or_default();
+            panic!(
+                "nova {args:?} still running after {}s: killed; its stderr:\n{}",
+                limit.as_secs(),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let collect = |h: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
+        h.join().expect("pipe reader").expect("read nova's output")
+    };
+    let out = Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    };
+    Run::from_output(args, out)
 }
 
 /// One stack under test: a unique name and a private state directory. Dropping it runs
@@ -164,14 +215,17 @@ impl Stack {
         cmd
     }
 
-    /// Runs `nova <args>` with extra environment variables.
+    /// Runs `nova <args>` with extra environment variables (within [`RUN_LIMIT`]).
     pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let mut cmd = self.command(args);
         cmd.envs(env.iter().copied());
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run nova {args:?}: {e}"));
-        Run::from_output(args, out)
+        output_within(cmd, args, RUN_LIMIT)
+    }
+
+    /// Runs `nova <args>`, killing it and failing the test if it runs past `limit` (a
+    /// hang fails the test instead of holding up the suite).
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> Run {
+        output_within(self.command(args), args, limit)
     }
 
     pub fn run(&self, args: &[&str]) -> Run {

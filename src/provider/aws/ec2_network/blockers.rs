@@ -23,6 +23,10 @@ use crate::provider::{OpContext, ProviderError};
 /// eventually consistent), short enough to fail within two minutes.
 const PERMANENT_GRACE: Duration = Duration::from_secs(60);
 
+/// How long AWS may refuse a delete as "in use" while nothing that uses the resource can
+/// be seen before the delete fails (saying so) rather than waiting [`DEPENDENCY_WAIT`].
+const UNSEEN_GRACE: Duration = Duration::from_secs(300);
+
 /// The codes with which AWS refuses a delete because something still uses the resource.
 const IN_USE: &[&str] = &["DependencyViolation", "InvalidIPAddress.InUse"];
 
@@ -87,6 +91,7 @@ where
     let mut interval = FIRST_POLL_INTERVAL;
     let mut reported: Option<Vec<Blocker>> = None;
     let mut permanent_since: Option<Instant> = None;
+    let mut unseen_since: Option<Instant> = None;
     loop {
         let err = match unless_gone(delete().await, not_found) {
             Ok(_) => return Ok(()),
@@ -97,6 +102,19 @@ where
         if reported.as_ref() != Some(&blockers) {
             ctx.note(&describe(holder, &blockers, started.elapsed()));
             reported = Some(blockers.clone());
+        }
+        if !blockers.is_empty() {
+            unseen_since = None;
+        } else if unseen_since.get_or_insert_with(Instant::now).elapsed() >= UNSEEN_GRACE {
+            return Err(ProviderError::Blocked {
+                what: holder.to_string(),
+                blockers: vec![format!(
+                    "something AWS does not show (refused with {err} for {}s while no \
+                     instance, NAT gateway, network interface or part of it could be \
+                     seen): look in the console, then run the command again",
+                    UNSEEN_GRACE.as_secs()
+                )],
+            });
         }
         let permanent: Vec<Blocker> = blockers.iter().filter(|b| !b.transient).cloned().collect();
         if permanent.is_empty() {
@@ -293,8 +311,19 @@ async fn interfaces(
         .collect())
 }
 
+/// The instance an interface is attached to, when it is still attached.
+fn attached_instance(eni: &NetworkInterface) -> Option<&str> {
+    let attachment = eni.attachment()?;
+    let detached = matches!(
+        attachment.status(),
+        Some(aws_sdk_ec2::types::AttachmentStatus::Detached)
+    );
+    attachment.instance_id().filter(|_| !detached)
+}
+
 /// A network interface; one that AWS Lambda manages goes away by itself once its
-/// function is deleted (in up to 45 minutes, typically 18-19).
+/// function is deleted (in up to 45 minutes, typically 18-19), and one still attached to
+/// an instance that is no longer listed (terminated) is detached as the instance goes.
 fn interface_blocker(eni: &NetworkInterface) -> Blocker {
     let description = eni.description().unwrap_or_default();
     let kind = eni
@@ -316,11 +345,15 @@ fn interface_blocker(eni: &NetworkInterface) -> Blocker {
     if eni.requester_managed() == Some(true) {
         detail.push("managed by AWS".to_string());
     }
+    let of_terminated = attached_instance(eni);
+    if let Some(instance) = of_terminated {
+        detail.push(format!("attached to terminated instance {instance}"));
+    }
     Blocker {
         kind: "network interface",
         id: eni.network_interface_id().unwrap_or_default().to_string(),
         detail: detail.join(", "),
-        transient: lambda,
+        transient: lambda || of_terminated.is_some(),
     }
 }
 
@@ -439,5 +472,50 @@ fn name_tag(tags: &[aws_sdk_ec2::types::Tag]) -> String {
     match get(crate::provider::aws::tags::TAG_STACK) {
         Some(stack) => format!("{name}, of nova stack {stack}"),
         None => format!("{name}, not made by nova"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{
+        AttachmentStatus, NetworkInterfaceAttachment, NetworkInterfaceStatus,
+    };
+
+    fn eni(description: &str, attached_to: Option<(&str, AttachmentStatus)>) -> NetworkInterface {
+        let mut eni = NetworkInterface::builder()
+            .network_interface_id("eni-1")
+            .description(description)
+            .status(NetworkInterfaceStatus::InUse);
+        if let Some((instance, status)) = attached_to {
+            eni = eni.attachment(
+                NetworkInterfaceAttachment::builder()
+                    .instance_id(instance)
+                    .status(status)
+                    .build(),
+            );
+        }
+        eni.build()
+    }
+
+    #[test]
+    fn a_lambda_interface_goes_away_by_itself() {
+        assert!(interface_blocker(&eni("AWS Lambda VPC ENI-health", None)).transient);
+    }
+
+    #[test]
+    fn an_interface_still_attached_to_a_terminated_instance_goes_with_it() {
+        let blocker = interface_blocker(&eni("", Some(("i-1", AttachmentStatus::Attached))));
+        assert!(blocker.transient, "{blocker}");
+        assert!(blocker
+            .detail
+            .contains("attached to terminated instance i-1"));
+    }
+
+    #[test]
+    fn a_detached_interface_made_by_someone_stays() {
+        let detached = interface_blocker(&eni("mine", Some(("i-1", AttachmentStatus::Detached))));
+        assert!(!detached.transient, "{detached}");
+        assert!(!interface_blocker(&eni("mine", None)).transient);
     }
 }
