@@ -19,7 +19,7 @@ use super::live::{optional_i32, put_optional, put_string_map, put_string_set, st
 use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
     aws_error, has_code, ok_if_gone, required_str, retry_while, string_list, unless_gone,
-    wait_until, AwsClients,
+    wait_expected, wait_until, AwsClients, Expected,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -36,6 +36,9 @@ const IAM_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 const CONFLICT_LIMIT: Duration = Duration::from_secs(120);
 /// How long a function may stay `Pending` after create (VPC functions take minutes on AWS).
 const ACTIVE_LIMIT: Duration = Duration::from_secs(600);
+/// How long a VPC function typically stays `Pending` on AWS (60-90 s documented, up to
+/// ~220 s measured): the wait polls tightly around it.
+const ACTIVE_IN: Expected = Expected::secs(75);
 /// How long an update may stay `InProgress`.
 const UPDATED_LIMIT: Duration = Duration::from_secs(600);
 /// How long a deleted function may still be visible.
@@ -261,9 +264,10 @@ impl FunctionProvider {
     }
 
     async fn wait_active(&self, ctx: &OpContext, name: &str) -> Result<String, ProviderError> {
-        wait_until(
+        wait_expected(
             ctx,
             &format!("function {name} to be Active"),
+            Some(ACTIVE_IN),
             ACTIVE_LIMIT,
             || async {
                 let config = self.configuration(name).await?.ok_or_else(|| {

@@ -20,10 +20,9 @@ pub mod policy_doc;
 #[cfg(test)]
 mod schema_docs;
 pub mod tags;
+pub mod wait;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -34,7 +33,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
 use tokio::sync::OnceCell;
 
-use super::{CallOutcome, Observed, OpContext, ProviderError, Providers, Schema};
+use super::{CallOutcome, Observed, ProviderError, Providers, Schema};
 use crate::model::{Inputs, Value};
 
 /// Every AWS resource kind nova manages, registered by kind.
@@ -278,84 +277,8 @@ pub fn has_code(err: &ProviderError, codes: &[&str]) -> bool {
     err.code().is_some_and(|c| codes.contains(&c))
 }
 
-/// The first wait between polls, doubled each time up to [`MAX_POLL_INTERVAL`].
-pub(crate) const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(250);
-const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
-
-pub(crate) fn next_interval(current: Duration) -> Duration {
-    (current * 2).min(MAX_POLL_INTERVAL)
-}
-
-/// Runs `call` until it succeeds, retrying (with backoff, up to `limit`) only while it fails
-/// with an error for which `retryable` is true: AWS's eventual consistency, e.g. an instance
-/// profile not yet usable or a `DependencyViolation` while network interfaces are released.
-/// Each retry is reported as progress.
-pub async fn retry_while<T, F, Fut>(
-    ctx: &OpContext,
-    what: &str,
-    limit: Duration,
-    retryable: impl Fn(&ProviderError) -> bool,
-    mut call: F,
-) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ProviderError>>,
-{
-    let started = Instant::now();
-    let mut interval = FIRST_POLL_INTERVAL;
-    loop {
-        match call().await {
-            Ok(value) => return Ok(value),
-            Err(err) if retryable(&err) && started.elapsed() + interval < limit => {
-                ctx.note(&format!(
-                    "{what}: {err}; retrying ({}s elapsed)",
-                    started.elapsed().as_secs()
-                ));
-                tokio::time::sleep(interval).await;
-                interval = next_interval(interval);
-            }
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// Polls `check` until it returns `Some` (done) or `limit` passes; `check` returns `None`
-/// while still waiting. Progress is reported every few polls. This is nova's waiter for
-/// states the SDK has no waiter for; it never sleeps a fixed time before the first check.
-pub async fn wait_until<T, F, Fut>(
-    ctx: &OpContext,
-    what: &str,
-    limit: Duration,
-    mut check: F,
-) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, ProviderError>>,
-{
-    let started = Instant::now();
-    let mut interval = FIRST_POLL_INTERVAL;
-    let mut polls = 0u32;
-    loop {
-        if let Some(done) = check().await? {
-            return Ok(done);
-        }
-        if started.elapsed() + interval >= limit {
-            return Err(ProviderError::Timeout {
-                what: what.to_string(),
-                waited: started.elapsed(),
-            });
-        }
-        polls += 1;
-        if polls.is_multiple_of(4) {
-            ctx.note(&format!(
-                "waiting for {what} ({}s elapsed)",
-                started.elapsed().as_secs()
-            ));
-        }
-        tokio::time::sleep(interval).await;
-        interval = next_interval(interval);
-    }
-}
+pub(crate) use wait::{next_interval, FIRST_POLL_INTERVAL};
+pub use wait::{retry_while, wait_expected, wait_until, Expected};
 
 pub use tags::{tags_of, tags_value, TAG_ADDRESS, TAG_STACK};
 
