@@ -65,19 +65,26 @@ const BUILTIN: &str = include_str!("../../fixtures/awssim/nova-kinds.toml");
 pub struct Graph {
     pub nodes: BTreeSet<String>,
     pub edges: BTreeSet<(String, String)>,
+    /// The edges that order creates only (`label = "create only"`): deletes ignore them.
+    pub create_only: BTreeSet<(String, String)>,
 }
 
 impl Graph {
-    /// Reads the DOT `nova graph` prints: `"a";` nodes and `"a" -> "b";` edges.
+    /// Reads the DOT `nova graph` prints: `"a";` nodes and `"a" -> "b";` edges (with
+    /// `[style = "dashed", label = "create only"]` for an order of creates only).
     pub fn from_dot(dot: &str) -> Graph {
         let mut graph = Graph::default();
         for line in dot.lines() {
             let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
             match (quoted.as_slice(), line.contains("->")) {
-                ([from, to], true) => {
+                ([from, to, ..], true) => {
                     graph.nodes.insert(from.to_string());
                     graph.nodes.insert(to.to_string());
-                    graph.edges.insert((from.to_string(), to.to_string()));
+                    let edge = (from.to_string(), to.to_string());
+                    if quoted.contains(&"create only") {
+                        graph.create_only.insert(edge.clone());
+                    }
+                    graph.edges.insert(edge);
                 }
                 ([node], false) if line.trim_end().ends_with(';') && !line.contains('=') => {
                     graph.nodes.insert(node.to_string());
@@ -157,9 +164,11 @@ pub fn bound(graph: &Graph, model: &Model, costs: &Costs, phase: Phase) -> Resul
         .iter()
         .map(|n| (n.as_str(), Vec::new()))
         .collect();
-    for (dependent, dependency) in &graph.edges {
+    for edge in &graph.edges {
+        let (dependent, dependency) = edge;
         let (node, first) = match phase {
             Phase::Create => (dependent.as_str(), dependency.as_str()),
+            Phase::Delete if graph.create_only.contains(edge) => continue,
             Phase::Delete => (dependency.as_str(), dependent.as_str()),
         };
         before.entry(node).or_default().push(first);
@@ -255,6 +264,27 @@ mod tests {
             Some("aws_instance.web")
         );
         assert!((95.0..100.0).contains(&d.seconds), "{}", d.seconds);
+    }
+
+    #[test]
+    fn a_create_only_edge_orders_creates_but_not_deletes() {
+        let dot = DOT.replace(
+            r#""aws_instance.web" -> "aws_nat_gateway.main";"#,
+            r#""aws_instance.web" -> "aws_nat_gateway.main" [style = "dashed", label = "create only"];"#,
+        );
+        let graph = Graph::from_dot(&dot);
+        assert_eq!(graph.edges.len(), 6);
+        assert_eq!(graph.create_only.len(), 1);
+        let model = Model::builtin();
+        let b = bound(&graph, &model, &Costs::builtin(), Phase::Create).unwrap();
+        assert!((118.0..123.0).contains(&b.seconds), "{}", b.seconds);
+        // The NAT gateway's delete (55 s) no longer waits for the instance's (40 s).
+        let d = bound(&graph, &model, &Costs::builtin(), Phase::Delete).unwrap();
+        assert_eq!(
+            d.chain.first().map(|c| c.0.as_str()),
+            Some("aws_nat_gateway.main")
+        );
+        assert!((55.0..60.0).contains(&d.seconds), "{}", d.seconds);
     }
 
     #[test]

@@ -247,13 +247,13 @@ impl Scheduler<'_> {
                 let resource = self.desired(address)?;
                 Work::Create {
                     inputs: self.resolve(resource)?,
-                    dependencies: resource.dependencies(),
+                    dependencies: resource.lasting_dependencies(),
                 }
             }
             Step::Update => {
                 let resource = self.desired(address)?;
                 let inputs = self.resolve(resource)?;
-                let dependencies = resource.dependencies();
+                let dependencies = resource.lasting_dependencies();
                 match self.current.get(address) {
                     Some(old) => Work::Update {
                         old: self.as_planned(old),
