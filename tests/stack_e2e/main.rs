@@ -352,8 +352,13 @@ async fn full_stack_meets_every_checklist_item() {
 #[tokio::test(flavor = "multi_thread")]
 async fn full_stack_through_awssim_meets_every_checklist_item() {
     let _account = account_lock();
-    let sim = Realistic::start(scenario_model(), ci_scale());
-    full_stack(Stack::through("e2e-sim", &sim.endpoint())).await;
+    let mut model = scenario_model();
+    // A NAT gateway pending long enough at CI's scale (15 s at 0.05) to show the progress
+    // of a wait.
+    model.nat_gateway.pending_s = model.nat_gateway.pending_s.max(15.0 / ci_scale());
+    let sim = Realistic::start(model, ci_scale());
+    let up = full_stack(Stack::through("e2e-sim", &sim.endpoint())).await;
+    assert_progress_of_a_wait(&up);
     let stats = sim.sim.stats();
     eprintln!(
         "awssim: {} calls, throttled {:?}, refusals {:?}, rewrites {:?}",
@@ -370,11 +375,12 @@ async fn full_stack_through_awssim_meets_every_checklist_item() {
     );
 }
 
-async fn full_stack(mut stack: Stack) {
+/// Brings the stack up, checks every item, destroys it; `nova up`'s output.
+async fn full_stack(mut stack: Stack) -> String {
     let aws = Aws::new().await;
     let name = stack.name.clone();
     let prefix = format!("nova-{name}");
-    stack.up();
+    let up = stack.up();
     assert_account_role_is_ours(&aws, &stack, &prefix).await;
 
     let d = Deployed::new(&stack);
@@ -410,6 +416,58 @@ async fn full_stack(mut stack: Stack) {
     let state = stack.state();
     assert_eq!(state["resources"], serde_json::json!([]), "{state}");
     assert_eq!(state["pending"], serde_json::json!([]), "{state}");
+    up.stdout
+}
+
+/// The NAT gateway's wait (15 s or more) says what it waits for once, then one
+/// `Still creating...` line per 10 s, not a line per poll.
+fn assert_progress_of_a_wait(up: &str) {
+    let nat = "aws_nat_gateway.main[0]: ";
+    let lines: Vec<&str> = up.lines().filter(|l| l.starts_with(nat)).collect();
+    let waiting: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains(": waiting for NAT gateway nat-"))
+        .collect();
+    assert_eq!(
+        waiting.len(),
+        1,
+        "one note of the wait:\n{}",
+        lines.join("\n")
+    );
+    let stills: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains(": Still creating... ["))
+        .collect();
+    assert!(!stills.is_empty(), "no Still line:\n{}", lines.join("\n"));
+    for (n, line) in stills.iter().enumerate() {
+        let elapsed = format!(
+            "Still creating... [{}s elapsed] (waiting for NAT gateway nat-",
+            (n + 1) * 10
+        );
+        assert!(
+            line.contains(&elapsed),
+            "{line:?} is not {elapsed:?}:\n{}",
+            lines.join("\n")
+        );
+    }
+    let done = lines
+        .iter()
+        .find(|l| l.contains("Creation complete after "))
+        .expect("done");
+    let secs: f64 = done
+        .rsplit("after ")
+        .next()
+        .and_then(|s| s.trim_end_matches('s').parse().ok())
+        .expect("seconds");
+    // One per 10 s of the wait (the last may be missed by the half-second ticker when
+    // the wait ends right after a multiple of 10 s).
+    let due = (secs / 10.0) as usize;
+    assert!(
+        (due.saturating_sub(1)..=due).contains(&stills.len()),
+        "{} Still lines for {secs}s:\n{}",
+        stills.len(),
+        lines.join("\n")
+    );
 }
 
 /// The instances of `stack` that are not terminated (or terminating), by id.
