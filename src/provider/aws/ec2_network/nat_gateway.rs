@@ -29,12 +29,20 @@ const NAT_WAIT: Duration = Duration::from_secs(15 * 60);
 pub static NAT_GATEWAY_SCHEMA: Schema = Schema::declare(
     kinds::NAT_GATEWAY,
     &[
-        f::string("subnet_id").required().force_new(),
-        f::string("allocation_id").required().force_new(),
+        f::string("subnet_id")
+            .required()
+            .force_new()
+            .blocks_delete(),
+        // An Elastic IP serves one NAT gateway at a time.
+        f::string("allocation_id")
+            .required()
+            .force_new()
+            .unique_within(&[])
+            .blocks_delete(),
         f::TAGS,
     ],
     &["id", "public_ip"],
-    false,
+    true,
 );
 
 pub struct NatGatewayProvider {
