@@ -155,6 +155,53 @@ impl NatGatewayProvider {
     }
 }
 
+impl NatGatewayProvider {
+    /// Frees the Elastic IPs of a deleted NAT gateway. AWS does it as the gateway is
+    /// deleted (so this finds nothing to do there); LocalStack leaves the address
+    /// associated with the deleted gateway's interface, so a replacement that takes the
+    /// same address would fail with `Resource.AlreadyAssociated`.
+    async fn release_addresses(&self, nat: &NatGateway) -> Result<(), ProviderError> {
+        for address in nat.nat_gateway_addresses() {
+            let (Some(allocation), Some(interface)) =
+                (address.allocation_id(), address.network_interface_id())
+            else {
+                continue;
+            };
+            let result = self
+                .clients
+                .ec2
+                .describe_addresses()
+                .allocation_ids(allocation)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeAddresses", e));
+            let Some(out) = unless_gone(result, &["InvalidAllocationID.NotFound"])? else {
+                continue;
+            };
+            for eip in out.addresses() {
+                let (Some(association), Some(on)) =
+                    (eip.association_id(), eip.network_interface_id())
+                else {
+                    continue;
+                };
+                if on != interface {
+                    continue;
+                }
+                let result = self
+                    .clients
+                    .ec2
+                    .disassociate_address()
+                    .association_id(association)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DisassociateAddress", e));
+                unless_gone(result, &["InvalidAssociationID.NotFound"])?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ResourceProvider for NatGatewayProvider {
     fn schema(&self) -> &Schema {
@@ -282,17 +329,23 @@ impl ResourceProvider for NatGatewayProvider {
         if unless_gone(result, NOT_FOUND)?.is_none() {
             return Ok(());
         }
-        wait_until(
+        let gone = wait_until(
             ctx,
             &format!("NAT gateway {id} to be deleted"),
             NAT_WAIT,
             || async {
                 let nat = self.describe(id).await?;
-                let deleted = nat.is_none_or(|n| n.state() == Some(&NatGatewayState::Deleted));
-                Ok(deleted.then_some(()))
+                let deleted = nat
+                    .as_ref()
+                    .is_none_or(|n| n.state() == Some(&NatGatewayState::Deleted));
+                Ok(deleted.then_some(nat))
             },
         )
-        .await
+        .await?;
+        match gone {
+            Some(nat) => self.release_addresses(&nat).await,
+            None => Ok(()),
+        }
     }
 
     async fn find_existing(
