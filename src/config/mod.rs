@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub use backend::{BackendConfig, S3BackendConfig, DEFAULT_LOCK_LEASE_SECONDS, DEFAULT_PREFIX};
 pub use cidr::Cidr;
 pub use layout::{subnet_prefix, SubnetLayout};
-pub use settings::Settings;
+pub use settings::{setting_keys, Settings};
 
 /// The only region nova's production blueprint supports, with its availability zones
 /// (the seed pins the stack to us-east-1).

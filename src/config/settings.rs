@@ -69,6 +69,11 @@ fn kind_of(key: &str) -> Option<Kind> {
         .map(|(_, kind, _)| *kind)
 }
 
+/// Every setting key, in the order of [`KEYS`] (Nova.toml's).
+pub fn setting_keys() -> Vec<&'static str> {
+    KEYS.iter().map(|(k, _, _)| *k).collect()
+}
+
 fn known_keys() -> String {
     KEYS.iter()
         .map(|(k, _, _)| *k)
