@@ -46,6 +46,7 @@ impl Env {
             stack: self.stack.clone(),
             address: Address::new(kind, name),
             client_token: format!("{}-{name}", self.stack),
+            known_ids: Vec::new(),
             progress: Arc::new(SilentProgress),
         }
     }

@@ -29,11 +29,14 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("cannot reach AWS to learn the account id (check your credentials, region and AWS_ENDPOINT_URL): {source}")]
-    AccountId { source: ProviderError },
+    AccountId { source: Box<ProviderError> },
     #[error("cannot find the newest Amazon Linux 2023 AMI; set `ami` in Nova.toml: {source}")]
-    Ami { source: ProviderError },
+    Ami { source: Box<ProviderError> },
     #[error("cannot package the health-check Lambda from {} (run nova from the repository root): {source}", dir.display())]
-    Package { dir: PathBuf, source: ProviderError },
+    Package {
+        dir: PathBuf,
+        source: Box<ProviderError>,
+    },
     #[error(
         "the state changed while resolving pending operations; make a new plan with `nova plan`"
     )]

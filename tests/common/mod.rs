@@ -17,6 +17,7 @@
 pub mod awssim;
 pub mod conformance;
 pub mod fake;
+pub mod inventory;
 pub mod keys;
 pub mod nova;
 

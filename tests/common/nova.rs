@@ -56,22 +56,27 @@ impl Run {
     }
 }
 
-/// The `nova` binary, copied once per test process to a private place: the target
+/// The `nova` binary, pinned for this test process: a hard link (in the target's
+/// temporary directory, named by the binary's inode) to the build under test. The target
 /// directory is shared, and another build may replace `target/debug/nova` while these
-/// tests run.
+/// tests run; the link keeps the old file. One link per build, not one copy per test
+/// process (nextest runs every test in a process of its own).
 fn nova_binary() -> &'static Path {
-    static COPY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &COPY
-        .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("nova-bin-")
-                .tempdir()
-                .expect("temporary directory for the nova binary");
-            let path = dir.path().join("nova");
-            std::fs::copy(env!("CARGO_BIN_EXE_nova"), &path).expect("copy the nova binary");
-            (dir, path)
-        })
-        .1
+    static PINNED: OnceLock<PathBuf> = OnceLock::new();
+    PINNED.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let built = Path::new(env!("CARGO_BIN_EXE_nova"));
+        let inode = std::fs::metadata(built).expect("the nova binary").ino();
+        let pinned = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nova-{inode}"));
+        if !pinned.exists() {
+            match std::fs::hard_link(built, &pinned) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => panic!("pin {} at {}: {e}", built.display(), pinned.display()),
+            }
+        }
+        pinned
+    })
 }
 
 /// One stack under test: a unique name and a private state directory. Dropping it runs
@@ -84,6 +89,9 @@ pub struct Stack {
     endpoint: String,
     destroyed: bool,
 }
+
+/// The environment variable that points nova at an endpoint.
+const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL";
 
 impl Stack {
     /// A new stack named after `prefix` (see [`unique_stack`]), against LocalStack.
@@ -105,6 +113,19 @@ impl Stack {
             state_dir: temp_state_dir(),
             endpoint: endpoint.to_string(),
             destroyed: true, // nothing to clean up on a fake endpoint
+        }
+    }
+
+    /// Like [`Stack::new`], but nova's calls go through `endpoint` (awssim in front of
+    /// LocalStack); the clean-up on drop goes straight to LocalStack, so it works even
+    /// when the proxy is gone.
+    pub fn through(prefix: &str, endpoint: &str) -> Stack {
+        Stack {
+            name: unique_stack(prefix),
+            project: "nova".to_string(),
+            state_dir: temp_state_dir(),
+            endpoint: endpoint.to_string(),
+            destroyed: false,
         }
     }
 
@@ -135,7 +156,7 @@ impl Stack {
             }
         }
         cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env(ENDPOINT_VAR, &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", REGION)
@@ -240,6 +261,11 @@ impl Stack {
         self.run(&["output", "--json"]).expect_code(0).json()
     }
 
+    /// Tells the guard that the test destroyed the stack itself (it does nothing on drop).
+    pub fn destroy_done(&mut self) {
+        self.destroyed = true;
+    }
+
     /// `nova destroy --yes`, which must succeed; the guard then has nothing left to do.
     pub fn destroy(&mut self) -> Run {
         let run = self.run(&["destroy", "--yes"]).expect_code(0);
@@ -253,7 +279,8 @@ impl Drop for Stack {
         if self.destroyed || !self.state_path().exists() {
             return;
         }
-        let run = self.run(&["destroy", "--yes"]);
+        let direct = localstack_endpoint();
+        let run = self.run_env(&[(ENDPOINT_VAR, &direct)], &["destroy", "--yes"]);
         if run.code != Some(0) {
             eprintln!(
                 "cleanup: `nova destroy --yes` of stack {} exited {:?}:\n{}\n{}",

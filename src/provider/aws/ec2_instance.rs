@@ -775,6 +775,7 @@ mod tests {
             code: code.into(),
             message: message.into(),
             request_id: None,
+            outcome: crate::provider::CallOutcome::Refused,
         };
         assert!(is_profile_not_ready(&aws(
             "InvalidParameterValue",

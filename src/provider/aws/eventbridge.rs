@@ -373,6 +373,7 @@ impl TargetProvider {
                     .unwrap_or("target rejected")
                     .to_string(),
                 request_id: None,
+                outcome: crate::provider::CallOutcome::Refused,
             });
         }
         Ok(target_id(rule, target))
@@ -459,6 +460,7 @@ impl ResourceProvider for TargetProvider {
                     .unwrap_or("target not removed")
                     .to_string(),
                 request_id: None,
+                outcome: crate::provider::CallOutcome::Refused,
             }),
             _ => Ok(()),
         }

@@ -47,8 +47,8 @@ pub const SCHEMAS: [&Schema; 2] = [&LAMBDA_FUNCTION_SCHEMA, &LAMBDA_PERMISSION_S
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
-        Arc::new(FunctionProvider::new(clients.lambda.clone())),
-        Arc::new(PermissionProvider::new(clients.lambda.clone())),
+        Arc::new(FunctionProvider::new(clients)),
+        Arc::new(PermissionProvider::new(clients)),
     ]
 }
 
@@ -150,6 +150,8 @@ pub static LAMBDA_PERMISSION_SCHEMA: Schema = Schema::declare(
 /// `aws_lambda_function`: id = the function name.
 pub struct FunctionProvider {
     lambda: Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: Client,
 }
 
 /// The configuration part of a function's inputs (everything but code, name and tags).
@@ -248,8 +250,11 @@ fn live_code_sha256(live_base64: Option<&str>, applied: &Inputs) -> Option<Value
 }
 
 impl FunctionProvider {
-    pub fn new(lambda: Client) -> Self {
-        FunctionProvider { lambda }
+    pub fn new(clients: &AwsClients) -> Self {
+        FunctionProvider {
+            lambda: clients.lambda.clone(),
+            once: clients.once.lambda.clone(),
+        }
     }
 
     /// The function's configuration, `None` when it does not exist.
@@ -334,7 +339,7 @@ impl FunctionProvider {
             iam_not_yet_propagated,
             || async {
                 let mut request = self
-                    .lambda
+                    .once
                     .create_function()
                     .function_name(name)
                     .runtime(Runtime::from(config.runtime.as_str()))
@@ -639,6 +644,8 @@ impl ResourceProvider for FunctionProvider {
 /// `aws_lambda_permission`: id = `<function_name>/<statement_id>`.
 pub struct PermissionProvider {
     lambda: Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: Client,
 }
 
 /// One statement of a function policy, in the shape of the permission's inputs.
@@ -706,8 +713,11 @@ fn find_statement(policy: &str, sid: &str) -> Result<Option<Statement>, Provider
 }
 
 impl PermissionProvider {
-    pub fn new(lambda: Client) -> Self {
-        PermissionProvider { lambda }
+    pub fn new(clients: &AwsClients) -> Self {
+        PermissionProvider {
+            lambda: clients.lambda.clone(),
+            once: clients.once.lambda.clone(),
+        }
     }
 
     /// The statement, `None` when the function, its policy or the statement is gone.
@@ -743,7 +753,7 @@ impl PermissionProvider {
             CONFLICT_LIMIT,
             update_in_progress,
             || async {
-                self.lambda
+                self.once
                     .add_permission()
                     .function_name(function_name)
                     .statement_id(sid)
@@ -951,6 +961,7 @@ mod tests {
             code: INVALID_PARAMETER.into(),
             message: "The role defined for the function cannot be assumed by Lambda.".into(),
             request_id: None,
+            outcome: crate::provider::CallOutcome::Refused,
         };
         assert!(iam_not_yet_propagated(&err));
         let other = ProviderError::Aws {
@@ -958,6 +969,7 @@ mod tests {
             code: INVALID_PARAMETER.into(),
             message: "Unsupported runtime".into(),
             request_id: None,
+            outcome: crate::provider::CallOutcome::Refused,
         };
         assert!(!iam_not_yet_propagated(&other));
     }
