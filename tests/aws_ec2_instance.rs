@@ -1,7 +1,9 @@
 //! The `aws_instance` provider against LocalStack with the real SDK: launch with an
-//! encrypted root volume and instance profile, read, in-place updates, replacement,
-//! out-of-band changes, idempotent create, adoption and termination; plus the AL2023 AMI
-//! lookup.
+//! encrypted root volume and instance profile, read, in-place updates (tags, groups, and
+//! instance type, root volume size and instance profile, keeping the instance's id,
+//! volume and private IP), replacement, out-of-band changes (a tag, a stop), idempotent
+//! create, adoption and termination; plus the AL2023 AMI lookup. AWS's timing of stops
+//! and volume modifications is tested through awssim (`aws_ec2_instance_awssim.rs`).
 
 mod common;
 
@@ -75,6 +77,9 @@ struct Fixture {
     role_inputs: Inputs,
     profile: Created,
     profile_inputs: Inputs,
+    /// A second profile (same role) to move the instance to in place.
+    profile_b: Created,
+    profile_b_inputs: Inputs,
     ami: String,
 }
 
@@ -173,6 +178,18 @@ impl Fixture {
             .create(&profile_ctx, &profile_inputs)
             .await
             .expect("profile");
+        let profile_b_ctx = ctx(&stack, "aws_iam_instance_profile", "web-b", "profile-b");
+        let profile_b_inputs: Inputs = [
+            ("name".to_string(), Value::String(format!("{stack}-web-b"))),
+            ("role".to_string(), Value::str(&role.id)),
+            ("tags".to_string(), tags(&profile_b_ctx, &[])),
+        ]
+        .into_iter()
+        .collect();
+        let profile_b = profiles
+            .create(&profile_b_ctx, &profile_b_inputs)
+            .await
+            .expect("second profile");
         let ami = ec2_instance::latest_amazon_linux_2023(&clients)
             .await
             .expect("AL2023 AMI");
@@ -190,6 +207,8 @@ impl Fixture {
             role_inputs,
             profile,
             profile_inputs,
+            profile_b,
+            profile_b_inputs,
             ami,
         }
     }
@@ -213,11 +232,56 @@ impl Fixture {
             ("root_volume_size", Value::Int(12)),
             ("kms_key_id", self.key.outputs["arn"].clone()),
             ("metadata_http_tokens", Value::str("required")),
+            ("instance_state", Value::str("running")),
             ("tags", tags(ctx, extra_tags)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+
+    /// The instance, read with the raw SDK.
+    async fn describe(&self, id: &str) -> aws_sdk_ec2::types::Instance {
+        self.clients
+            .ec2
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .expect("DescribeInstances")
+            .reservations()[0]
+            .instances()[0]
+            .clone()
+    }
+
+    async fn volume_size(&self, volume_id: &str) -> Option<i32> {
+        self.clients
+            .ec2
+            .describe_volumes()
+            .volume_ids(volume_id)
+            .send()
+            .await
+            .expect("DescribeVolumes")
+            .volumes()[0]
+            .size()
+    }
+
+    /// The profile of the instance's live association, by name.
+    async fn association_profile(&self, id: &str) -> String {
+        let out = self
+            .clients
+            .ec2
+            .describe_iam_instance_profile_associations()
+            .filters(Filter::builder().name("instance-id").values(id).build())
+            .send()
+            .await
+            .expect("DescribeIamInstanceProfileAssociations");
+        out.iam_instance_profile_associations()[0]
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .and_then(|arn| arn.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Live (not terminated) instances carrying this address's ownership tags.
@@ -267,6 +331,21 @@ impl Fixture {
             .await
             .expect("DeleteVpc");
         let iam_providers = iam::providers(&self.clients);
+        let profile_b_ctx = ctx(
+            &self.stack,
+            "aws_iam_instance_profile",
+            "web-b",
+            "profile-b",
+        );
+        provider(iam_providers.clone(), "aws_iam_instance_profile")
+            .delete(
+                &profile_b_ctx,
+                &self.profile_b.id,
+                &self.profile_b_inputs,
+                &self.profile_b.outputs,
+            )
+            .await
+            .expect("delete second profile");
         let profile_ctx = ctx(&self.stack, "aws_iam_instance_profile", "web", "profile");
         provider(iam_providers.clone(), "aws_iam_instance_profile")
             .delete(
@@ -316,12 +395,23 @@ async fn instance_lifecycle() {
         "#!/bin/sh\necho hello\n",
         &[("Owner", "ops")],
     );
+    // In place too: a bigger type (stop, modify, start), a bigger root volume
+    // (ModifyVolume) and another instance profile (ReplaceIamInstanceProfileAssociation).
+    let mut v3 = v2.clone();
+    v3.insert("instance_type".into(), Value::str("t3.small"));
+    v3.insert("root_volume_size".into(), Value::Int(16));
+    v3.insert("iam_instance_profile".into(), Value::str(&fx.profile_b.id));
+    let schema = instances.schema();
+    for field in ["instance_type", "root_volume_size", "iam_instance_profile"] {
+        assert!(!schema.is_force_new(field), "{field} changes in place");
+    }
+    assert!(schema.is_grow_only("root_volume_size"));
     let case = Case {
         provider: instances.clone(),
         ctx: ctx.clone(),
         other: Some(ctx_for(&fx.stack, "aws_instance", "other")),
         desired: v1.clone(),
-        changes: vec![v2.clone()],
+        changes: vec![v2.clone(), v3.clone()],
     };
 
     // Create, and read back exactly what was applied (no drift); adoption by ownership
@@ -375,7 +465,38 @@ async fn instance_lifecycle() {
     assert_eq!(again.id, created.id);
     assert_eq!(fx.owned_instance_ids(&ctx).await, vec![created.id.clone()]);
 
+    let before = fx.describe(&created.id).await;
     case.update_each(&created).await;
+    // The same instance, volume and private IP, now with the new type, size and profile
+    // (raw SDK reads).
+    let after = fx.describe(&created.id).await;
+    assert_eq!(after.instance_type().map(|t| t.as_str()), Some("t3.small"));
+    assert_eq!(
+        after.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        Some("running")
+    );
+    assert_eq!(after.private_ip_address(), before.private_ip_address());
+    assert_eq!(
+        after.block_device_mappings()[0]
+            .ebs()
+            .and_then(|e| e.volume_id()),
+        Some(volume_id)
+    );
+    assert_eq!(fx.volume_size(volume_id).await, Some(16));
+    assert_eq!(fx.association_profile(&created.id).await, fx.profile_b.id);
+    let modifications = fx
+        .clients
+        .ec2
+        .describe_volumes_modifications()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .expect("DescribeVolumesModifications");
+    assert_eq!(
+        modifications.volumes_modifications()[0].target_size(),
+        Some(16)
+    );
+    let v2 = v3.clone();
     let volume_tags = fx
         .clients
         .ec2
@@ -392,6 +513,28 @@ async fn instance_lifecycle() {
             .iter()
             .any(|t| t.key() == Some("Owner") && t.value() == Some("ops")),
         "root volume tags follow the instance's: {volume_tags:?}"
+    );
+
+    // An instance stopped behind nova's back reads as `stopped`; the update starts it.
+    case.drift_and_restore(&created, &v2, async |created| {
+        fx.clients
+            .ec2
+            .stop_instances()
+            .instance_ids(&created.id)
+            .send()
+            .await
+            .expect("StopInstances");
+        let (live, _) = present(instances.read(&ctx, &created.id, &v2).await.expect("read"));
+        assert_eq!(live["instance_state"], Value::str("stopped"));
+    })
+    .await;
+    assert_eq!(
+        fx.describe(&created.id)
+            .await
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str()),
+        Some("running")
     );
 
     // Out-of-band tag change is drift; an update undoes it.
@@ -603,4 +746,108 @@ async fn latest_al2023_ami_is_an_amazon_al2023_image() {
         "{name}"
     );
     assert_eq!(image.image_owner_alias(), Some("amazon"));
+}
+
+/// A type and volume change with AWS's timing (through awssim): the instance takes its time
+/// to stop (ModifyInstanceAttribute of the type is refused until it is stopped) and to
+/// start, the volume modification is `modifying` before `optimizing`. The provider waits
+/// for each (never trying the type change early), keeps the instance, and an update
+/// repeated right after (as after a crash) asks for nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_and_volume_changes_wait_for_aws() {
+    use common::awssim::{scenario_model, Realistic};
+    let fx = Fixture::new("ec2timed").await;
+    let mut model = scenario_model();
+    model.latency.median_ms = 5.0;
+    model.latency.p95_ms = 5.0;
+    model.latency.action.clear();
+    model.throttle.clear();
+    // 1.5 s stopping, 0.8 s pending, 0.5 s modifying, 1 s optimizing.
+    model.volume.modifying_s = 10.0;
+    model.volume.optimizing_s = 20.0;
+    let sim = Realistic::start(model, 0.05);
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(sim.endpoint())
+        .region(aws_config::Region::new(common::REGION))
+        .credentials_provider(common::test_credentials())
+        .load()
+        .await;
+    let through_sim = AwsClients::from_config(config);
+    let instances = provider(ec2_instance::providers(&through_sim), "aws_instance");
+    let notes = Arc::new(Notes::default());
+    let mut ctx = ctx(&fx.stack, "aws_instance", "web", "create-1");
+    ctx.progress = notes.clone();
+
+    let v1 = fx.instance_inputs(&ctx, &[&fx.sg_a], "", &[]);
+    let created = instances.create(&ctx, &v1).await.expect("create");
+    let before = fx.describe(&created.id).await;
+    let mut v2 = v1.clone();
+    v2.insert("instance_type".into(), Value::str("t3.small"));
+    v2.insert("root_volume_size".into(), Value::Int(16));
+    instances
+        .update(&ctx, &created.id, &v1, &v2, &created.outputs)
+        .await
+        .expect("update through awssim");
+
+    let stats = sim.sim.stats();
+    assert_eq!(stats.calls_of("ec2:StopInstances"), 1, "{stats:?}");
+    assert_eq!(stats.calls_of("ec2:StartInstances"), 1, "{stats:?}");
+    assert_eq!(stats.calls_of("ec2:ModifyVolume"), 1, "{stats:?}");
+    assert!(
+        stats.rewrites.contains_key("instance-stopping"),
+        "the provider saw the instance stopping: {stats:?}"
+    );
+    assert!(
+        stats.rewrites.contains_key("volume-modification-running"),
+        "the provider saw the modification running: {stats:?}"
+    );
+    assert_eq!(
+        stats.refusals.get("instance-not-stopped"),
+        None,
+        "never asked for the type before the instance was stopped: {stats:?}"
+    );
+    let said = notes.all();
+    for step in [
+        "growing root volume",
+        "stopping instance",
+        "starting instance",
+    ] {
+        assert!(
+            said.iter().any(|n| n.starts_with(step)),
+            "progress says `{step}`: {said:?}"
+        );
+    }
+
+    // Straight from LocalStack: the same instance and volume, bigger.
+    let after = fx.describe(&created.id).await;
+    assert_eq!(after.instance_type().map(|t| t.as_str()), Some("t3.small"));
+    assert_eq!(
+        after.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        Some("running")
+    );
+    assert_eq!(after.private_ip_address(), before.private_ip_address());
+    let volume_id = created.outputs["root_volume_id"].as_str().expect("volume");
+    assert_eq!(fx.volume_size(volume_id).await, Some(16));
+
+    // Repeated (the pending update of a crashed run): nothing asked again.
+    instances
+        .update(&ctx, &created.id, &v1, &v2, &created.outputs)
+        .await
+        .expect("repeated update");
+    let again = sim.sim.stats();
+    for action in [
+        "StopInstances",
+        "StartInstances",
+        "ModifyVolume",
+        "ModifyInstanceAttribute",
+    ] {
+        let name = format!("ec2:{action}");
+        assert_eq!(again.calls_of(&name), stats.calls_of(&name), "{name}");
+    }
+
+    instances
+        .delete(&ctx, &created.id, &v2, &created.outputs)
+        .await
+        .expect("delete");
+    fx.cleanup().await;
 }

@@ -70,6 +70,7 @@ fn change(address: &Address, action: Action) -> Change {
         reasons: Vec::new(),
         dependencies: BTreeSet::new(),
         prior_dependencies: BTreeSet::new(),
+        waits_for_old: BTreeSet::new(),
     }
 }
 

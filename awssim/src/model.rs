@@ -12,6 +12,7 @@ pub struct Model {
     pub latency: Latency,
     pub nat_gateway: NatGateway,
     pub instance: Instance,
+    pub volume: Volume,
     pub lambda: Lambda,
     pub consistency: Consistency,
     #[serde(default)]
@@ -54,6 +55,15 @@ pub struct Instance {
     pub pending_s: f64,
     pub shutting_down_s: f64,
     pub stopping_s: f64,
+    pub source: String,
+}
+
+/// EBS volume modifications (ModifyVolume): `modifying` this long, then `optimizing`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    pub modifying_s: f64,
+    pub optimizing_s: f64,
     pub source: String,
 }
 
@@ -185,6 +195,7 @@ impl Model {
             ("latency", &self.latency.source),
             ("nat_gateway", &self.nat_gateway.source),
             ("instance", &self.instance.source),
+            ("volume", &self.volume.source),
             ("lambda", &self.lambda.source),
             ("consistency", &self.consistency.source),
             ("faults", &self.faults.source),
@@ -207,6 +218,8 @@ impl Model {
             ("instance.pending_s", self.instance.pending_s),
             ("instance.shutting_down_s", self.instance.shutting_down_s),
             ("instance.stopping_s", self.instance.stopping_s),
+            ("volume.modifying_s", self.volume.modifying_s),
+            ("volume.optimizing_s", self.volume.optimizing_s),
             ("lambda.vpc_pending_s", self.lambda.vpc_pending_s),
             ("lambda.pending_s", self.lambda.pending_s),
             ("lambda.update_s", self.lambda.update_s),

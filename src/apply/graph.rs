@@ -96,6 +96,9 @@ pub fn build(plan: &Plan, deposed: &[ResourceState]) -> Result<OpGraph, ApplyErr
             {
                 waits.insert(OpKey::new(x, Step::Delete));
             }
+            if step == Step::Create {
+                waits.extend(old_value_waits(&changes, change));
+            }
             waits.remove(&OpKey::new(x, step.clone()));
             waits_of.insert(OpKey::new(x, step), waits);
         }
@@ -135,6 +138,23 @@ pub fn build(plan: &Plan, deposed: &[ResourceState]) -> Result<OpGraph, ApplyErr
             .collect(),
     })?;
     Ok(graph)
+}
+
+/// The operations that take away the old values a new object's unique fields clash with
+/// (the planner's `waits_for_old`): the other address's delete, or its update.
+fn old_value_waits(changes: &BTreeMap<&Address, &Change>, change: &Change) -> Vec<OpKey> {
+    change
+        .waits_for_old
+        .iter()
+        .filter_map(|other| {
+            let c = changes.get(other)?;
+            if has_delete(c) {
+                Some(OpKey::new(other, Step::Delete))
+            } else {
+                apply_step(c).map(|step| OpKey::new(other, step))
+            }
+        })
+        .collect()
 }
 
 /// What deleting an old object of `x` waits for: every change of a resource that used it
@@ -186,6 +206,7 @@ mod tests {
             reasons: Vec::new(),
             dependencies: deps.iter().map(|d| a(d)).collect(),
             prior_dependencies: prior.iter().map(|d| a(d)).collect(),
+            waits_for_old: BTreeSet::new(),
         }
     }
 

@@ -37,6 +37,16 @@ impl Cidr {
         self.base <= other.last() && other.base <= self.last()
     }
 
+    /// Which subnet of this network `other` is, counting subnets of `other`'s size from 0:
+    /// the inverse of [`Cidr::subnet`].
+    pub fn position_of(&self, other: &Cidr) -> Option<u32> {
+        if !self.contains(other) || other.prefix == 0 {
+            return None;
+        }
+        let size = 1u64 << (32 - u32::from(other.prefix));
+        u32::try_from(u64::from(other.base - self.base) / size).ok()
+    }
+
     /// The `index`-th subnet of `new_prefix` inside this network, if it fits.
     pub fn subnet(&self, new_prefix: u8, index: u32) -> Option<Cidr> {
         if new_prefix < self.prefix || new_prefix > 32 {
@@ -121,5 +131,8 @@ mod tests {
         assert_eq!(c("10.0.0.0/16").subnet(24, 3), Some(c("10.0.3.0/24")));
         assert_eq!(c("10.0.0.0/16").subnet(24, 256), None);
         assert_eq!(c("0.0.0.0/0").subnet(0, 0), Some(c("0.0.0.0/0")));
+        assert_eq!(c("10.0.0.0/16").position_of(&c("10.0.3.0/24")), Some(3));
+        assert_eq!(c("10.0.0.0/16").position_of(&c("10.0.128.0/24")), Some(128));
+        assert_eq!(c("10.0.0.0/16").position_of(&c("10.1.3.0/24")), None);
     }
 }

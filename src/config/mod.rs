@@ -4,6 +4,7 @@
 
 mod backend;
 mod cidr;
+mod layout;
 mod settings;
 
 use std::fmt;
@@ -11,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 pub use backend::{BackendConfig, S3BackendConfig, DEFAULT_LOCK_LEASE_SECONDS, DEFAULT_PREFIX};
 pub use cidr::Cidr;
-pub use settings::Settings;
+pub use layout::{subnet_prefix, SubnetLayout};
+pub use settings::{setting_keys, Settings};
 
 /// The only region nova's production blueprint supports, with its availability zones
 /// (the seed pins the stack to us-east-1).
@@ -43,8 +45,10 @@ pub struct StackConfig {
     pub environment: String,
     pub vpc_cidr: Cidr,
     pub availability_zones: Vec<String>,
-    pub public_subnets: Vec<Cidr>,
-    pub private_subnets: Vec<Cidr>,
+    /// `public_subnet_cidrs`, one per zone, when given; else a [`SubnetLayout`] places them.
+    pub public_subnet_cidrs: Option<Vec<Cidr>>,
+    /// `private_subnet_cidrs`, likewise.
+    pub private_subnet_cidrs: Option<Vec<Cidr>>,
     pub nat: NatMode,
     pub instance_count: u32,
     pub instance_type: String,
@@ -59,6 +63,33 @@ pub struct StackConfig {
     pub lambda_timeout_seconds: u32,
     /// Where the state and locks live (`[backend]`).
     pub backend: BackendConfig,
+}
+
+impl StackConfig {
+    /// Zone `zone`'s public or private subnet: the configured CIDR, else the layout's.
+    pub fn subnet_cidr(&self, layout: SubnetLayout, zone: usize, public: bool) -> Cidr {
+        let explicit = if public {
+            &self.public_subnet_cidrs
+        } else {
+            &self.private_subnet_cidrs
+        };
+        match explicit.as_ref().and_then(|list| list.get(zone)) {
+            Some(cidr) => *cidr,
+            None => layout.subnet(self.vpc_cidr, zone as u32, public),
+        }
+    }
+
+    /// Every zone's public subnet CIDR, then every zone's private one, under `layout`.
+    pub fn subnet_cidrs(&self, layout: SubnetLayout) -> (Vec<Cidr>, Vec<Cidr>) {
+        let zones = 0..self.availability_zones.len();
+        (
+            zones
+                .clone()
+                .map(|z| self.subnet_cidr(layout, z, true))
+                .collect(),
+            zones.map(|z| self.subnet_cidr(layout, z, false)).collect(),
+        )
+    }
 }
 
 /// Where a setting came from, so an error can point at it.

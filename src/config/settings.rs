@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{validate_name, Cidr, ConfigError, NatMode, Source, StackConfig, REGION, REGION_AZS};
+use super::{
+    validate_name, Cidr, ConfigError, NatMode, Source, StackConfig, SubnetLayout, REGION,
+    REGION_AZS,
+};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -64,6 +67,11 @@ fn kind_of(key: &str) -> Option<Kind> {
     KEYS.iter()
         .find(|(k, _, _)| *k == key)
         .map(|(_, kind, _)| *kind)
+}
+
+/// Every setting key, in the order of [`KEYS`] (Nova.toml's).
+pub fn setting_keys() -> Vec<&'static str> {
+    KEYS.iter().map(|(k, _, _)| *k).collect()
 }
 
 fn known_keys() -> String {
@@ -263,10 +271,22 @@ impl Layered {
                 format!("AWS VPCs take a prefix between /16 and /24, got {vpc_cidr}"),
             ));
         }
-        let public_subnets = self.subnets("public_subnet_cidrs", vpc_cidr, az_count, 0, file)?;
-        let private_subnets =
-            self.subnets("private_subnet_cidrs", vpc_cidr, az_count, az_count, file)?;
-        self.check_disjoint(&public_subnets, &private_subnets, file)?;
+        let public_subnet_cidrs = self.subnets("public_subnet_cidrs", vpc_cidr, az_count, file)?;
+        let private_subnet_cidrs =
+            self.subnets("private_subnet_cidrs", vpc_cidr, az_count, file)?;
+        // Explicit lists next to the zone blocks (the layout of new stacks) must not
+        // overlap them; a stack deployed with the packed layout is checked by the planner.
+        let derived = |list: &Option<Vec<Cidr>>, public: bool| match list {
+            Some(list) => list.clone(),
+            None => (0..az_count)
+                .map(|z| SubnetLayout::Zones.subnet(vpc_cidr, z, public))
+                .collect(),
+        };
+        self.check_disjoint(
+            &derived(&public_subnet_cidrs, true),
+            &derived(&private_subnet_cidrs, false),
+            file,
+        )?;
 
         let nat = match self.str("nat") {
             Some("single") => NatMode::Single,
@@ -343,8 +363,8 @@ impl Layered {
             environment,
             vpc_cidr,
             availability_zones,
-            public_subnets,
-            private_subnets,
+            public_subnet_cidrs,
+            private_subnet_cidrs,
             nat,
             instance_count: self.int("instance_count", 1, 20, "instances in the stack")?,
             instance_type,
@@ -412,37 +432,23 @@ impl Layered {
         Ok(zones)
     }
 
-    /// Explicit subnet CIDRs, or /24s carved from the VPC: public at 0.., private at
-    /// `first_index`.. (10.0.0.0/24, 10.0.1.0/24 public; 10.0.2.0/24, ... private).
+    /// Explicit subnet CIDRs, one per zone, each inside the VPC; `None` when not given
+    /// (a [`SubnetLayout`] places them).
     fn subnets(
         &self,
         key: &str,
         vpc: Cidr,
         count: u32,
-        first_index: u32,
         file: &Source,
-    ) -> Result<Vec<Cidr>, ConfigError> {
+    ) -> Result<Option<Vec<Cidr>>, ConfigError> {
         let source = self.source(key, file);
-        let cidrs = match self.list(key) {
-            Some(list) => list
-                .iter()
-                .map(|c| self.cidr(key, c, file))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => {
-                let prefix = (vpc.prefix() + 8).min(28);
-                (0..count)
-                    .map(|i| {
-                        vpc.subnet(prefix, first_index + i).ok_or_else(|| {
-                            invalid(
-                                &source,
-                                "vpc_cidr",
-                                format!("{vpc} is too small for {} subnets", count * 2),
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
-            }
+        let Some(list) = self.list(key) else {
+            return Ok(None);
         };
+        let cidrs = list
+            .iter()
+            .map(|c| self.cidr(key, c, file))
+            .collect::<Result<Vec<_>, _>>()?;
         if cidrs.len() != count as usize {
             return Err(invalid(
                 &source,
@@ -469,7 +475,7 @@ impl Layered {
                 ));
             }
         }
-        Ok(cidrs)
+        Ok(Some(cidrs))
     }
 
     fn check_disjoint(

@@ -31,10 +31,16 @@ fn repo_nova_toml_is_the_seed_stack() {
     assert_eq!(c.environment, "Production");
     assert_eq!(c.vpc_cidr.to_string(), "10.0.0.0/16");
     assert_eq!(c.availability_zones, ["us-east-1a", "us-east-1b"]);
-    let public: Vec<String> = c.public_subnets.iter().map(ToString::to_string).collect();
-    let private: Vec<String> = c.private_subnets.iter().map(ToString::to_string).collect();
-    assert_eq!(public, ["10.0.0.0/24", "10.0.1.0/24"]);
-    assert_eq!(private, ["10.0.2.0/24", "10.0.3.0/24"]);
+    assert_eq!(c.public_subnet_cidrs, None);
+    assert_eq!(c.private_subnet_cidrs, None);
+    let (public, private) = c.subnet_cidrs(SubnetLayout::Zones);
+    let text = |l: Vec<Cidr>| l.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(text(public), ["10.0.0.0/24", "10.0.1.0/24"]);
+    assert_eq!(text(private), ["10.0.128.0/24", "10.0.129.0/24"]);
+    // A stack deployed with the packed layout keeps it.
+    let (public, private) = c.subnet_cidrs(SubnetLayout::Packed { zones: 2 });
+    assert_eq!(text(public), ["10.0.0.0/24", "10.0.1.0/24"]);
+    assert_eq!(text(private), ["10.0.2.0/24", "10.0.3.0/24"]);
     assert_eq!(c.instance_count, 2);
     assert_eq!(c.nat, NatMode::Single);
     assert_eq!(c.health_schedule, "rate(5 minutes)");

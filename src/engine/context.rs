@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::EngineError;
-use crate::config::StackConfig;
+use crate::config::{Cidr, StackConfig, SubnetLayout};
 use crate::model::Value;
 use crate::provider::aws::{self, kinds, AwsClients};
 use crate::stack::{StackContext, HEALTH_CHECK_SOURCE_DIR};
@@ -41,6 +41,7 @@ pub async fn learn(
         account_id,
         ami,
         health_code_sha256: health_code_sha256()?,
+        subnet_layout: deployed_subnet_layout(config, state),
     })
 }
 
@@ -50,7 +51,30 @@ pub fn offline(config: &StackConfig, state: &State) -> Result<StackContext, Engi
         account_id: OFFLINE_ACCOUNT_ID.to_string(),
         ami: configured_or_recorded_ami(config, state).unwrap_or_else(|| OFFLINE_AMI.to_string()),
         health_code_sha256: health_code_sha256()?,
+        subnet_layout: deployed_subnet_layout(config, state),
     })
+}
+
+/// The layout the stack's private subnets were deployed with (so a stack made by an
+/// earlier nova keeps its CIDRs), or the zone blocks for a new stack.
+pub fn deployed_subnet_layout(config: &StackConfig, state: &State) -> SubnetLayout {
+    let private: Vec<(u32, Cidr)> = state
+        .resources
+        .iter()
+        .filter(|r| r.kind == kinds::SUBNET)
+        .filter_map(|r| {
+            let zone = r
+                .address
+                .name()
+                .strip_prefix("private[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()?;
+            let cidr = r.inputs.get("cidr_block")?.as_str()?.parse().ok()?;
+            Some((zone, cidr))
+        })
+        .collect();
+    SubnetLayout::recognise(config.vpc_cidr, &private)
 }
 
 /// The AMI from the config, or the one the instances were created with (so a newer

@@ -224,14 +224,27 @@ pub async fn plan(
     } else {
         None
     };
-    Ok(plan::plan(&PlanInput {
+    let plan = plan::plan(&PlanInput {
         stack: run.stack,
         blueprint,
         state,
         observed: observed.as_ref(),
         schemas: &run.providers.schemas(),
         notes: run.providers,
-    })?)
+    })?;
+    check_order(&plan, state)?;
+    Ok(plan)
+}
+
+/// Refuses, at plan time, a plan whose operations would wait for each other in a cycle
+/// (the executor would refuse it before changing anything; the user learns it from
+/// `nova plan` already).
+pub fn check_order(plan: &Plan, state: &State) -> Result<(), EngineError> {
+    match apply::operation_graph(plan, &state.deposed) {
+        Err(apply::ApplyError::Cycle { path }) => Err(plan::PlanError::Cycle { path }.into()),
+        Err(other) => Err(other.into()),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// The policy rules over a planned stack.

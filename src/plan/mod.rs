@@ -6,6 +6,7 @@
 mod fixtures;
 pub mod planner;
 pub mod render;
+mod replacement;
 mod saved;
 
 pub use planner::{destroy_plan, plan, DeleteNotes, NoNotes, PlanError, PlanInput};
@@ -64,6 +65,11 @@ pub struct Change {
     /// What the existing object depended on (from the state); deletes wait for these
     /// dependents' deletes, in reverse.
     pub prior_dependencies: BTreeSet<Address>,
+    /// Other addresses whose old objects must be deleted (or updated away from the value)
+    /// before this create: their unique fields (a name, a CIDR block) clash with the new
+    /// object's.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub waits_for_old: BTreeSet<Address>,
 }
 
 /// Why a change happens (shown after its header line). Saved and rendered as its text, so a
@@ -84,6 +90,12 @@ pub enum Reason {
     Drift,
     /// What the provider says about the change (KMS keys are only scheduled for deletion).
     ProviderNote { note: String },
+    /// The replacement deletes the old object first, and why (its name or CIDR block is
+    /// the new object's too, or it depends on something replaced delete-first).
+    DeleteFirst { cause: String },
+    /// The new object is created once `other`'s old object is deleted (or updated away from
+    /// the value): their `field`s clash.
+    AfterDeleteOf { other: Address, field: String },
 }
 
 const GONE_OUT_OF_BAND: &str = "deleted outside nova: will be created again";
@@ -91,6 +103,10 @@ const NOT_IN_CONFIG: &str = "not in the configuration";
 const ALREADY_GONE: &str = "already deleted outside nova";
 const DRIFT: &str = "changed outside nova";
 const FORCES_REPLACEMENT: &str = " forces replacement";
+const DELETE_FIRST: &str = "the old object is deleted first: ";
+const AFTER_DELETE_OF: &str = "created once the old value of ";
+const AFTER_DELETE_FIELD: &str = " is gone: their `";
+const CLASHES: &str = "` clash";
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -101,6 +117,13 @@ impl fmt::Display for Reason {
             Reason::AlreadyGone => f.write_str(ALREADY_GONE),
             Reason::Drift => f.write_str(DRIFT),
             Reason::ProviderNote { note } => f.write_str(note),
+            Reason::DeleteFirst { cause } => write!(f, "{DELETE_FIRST}{cause}"),
+            Reason::AfterDeleteOf { other, field } => {
+                write!(
+                    f,
+                    "{AFTER_DELETE_OF}{other}{AFTER_DELETE_FIELD}{field}{CLASHES}"
+                )
+            }
         }
     }
 }
@@ -117,6 +140,22 @@ impl From<String> for Reason {
         let force_new = text
             .strip_suffix(FORCES_REPLACEMENT)
             .and_then(|f| f.strip_prefix('`')?.strip_suffix('`'));
+        if let Some(cause) = text.strip_prefix(DELETE_FIRST) {
+            return Reason::DeleteFirst {
+                cause: cause.to_string(),
+            };
+        }
+        let after_delete = text
+            .strip_prefix(AFTER_DELETE_OF)
+            .and_then(|rest| rest.strip_suffix(CLASHES))
+            .and_then(|rest| rest.split_once(AFTER_DELETE_FIELD))
+            .and_then(|(other, field)| Some((other.parse::<Address>().ok()?, field)));
+        if let Some((other, field)) = after_delete {
+            return Reason::AfterDeleteOf {
+                other,
+                field: field.to_string(),
+            };
+        }
         match (text.as_str(), force_new) {
             (_, Some(field)) => Reason::ForceNew {
                 field: field.to_string(),

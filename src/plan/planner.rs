@@ -9,15 +9,24 @@ use crate::model::{Address, Blueprint, Inputs, Outputs, Reference, Resource, Val
 use crate::provider::{Observed, Providers, Schema, Schemas};
 use crate::state::{ResourceState, State};
 
-/// What providers say about deleting an object (KMS keys are only scheduled for deletion):
-/// a pure function of the kind and the object's inputs, asked while planning.
+/// What providers say about deleting an object (KMS keys are only scheduled for deletion)
+/// or updating it in place (an instance whose type changes is stopped and started): pure
+/// functions of the kind and the object's inputs, asked while planning.
 pub trait DeleteNotes {
     fn delete_note(&self, address: &Address, inputs: &Inputs) -> Option<String>;
+
+    fn update_note(&self, _address: &Address, _old: &Inputs, _new: &Inputs) -> Option<String> {
+        None
+    }
 }
 
 impl DeleteNotes for Providers {
     fn delete_note(&self, address: &Address, inputs: &Inputs) -> Option<String> {
         self.get(address.kind())?.delete_note(inputs)
+    }
+
+    fn update_note(&self, address: &Address, old: &Inputs, new: &Inputs) -> Option<String> {
+        self.get(address.kind())?.update_note(old, new)
     }
 }
 
@@ -53,6 +62,43 @@ pub enum PlanError {
     DuplicateAddress(Address),
     #[error(transparent)]
     Graph(#[from] GraphError),
+    #[error("{address}: `{field}` cannot shrink in place from {from} to {to} (AWS only grows it): keep it at {from} or more")]
+    Shrink {
+        address: Address,
+        field: String,
+        from: i64,
+        to: i64,
+    },
+    #[error(transparent)]
+    Clash(Box<Clash>),
+    #[error(transparent)]
+    DeleteBlocked(Box<DeleteBlocked>),
+    #[error("the plan's operations would wait for each other in a cycle: {}", path.join(" -> "))]
+    Cycle { path: Vec<String> },
+}
+
+/// A planned object's unique field clashes with an object that stays, or with another
+/// planned object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{address}: `{field}` {value} clashes with {other}'s {other_value}{}", if *other_stays { ", which stays: choose a value that does not clash" } else { ": two new objects cannot have it" })]
+pub struct Clash {
+    pub address: Address,
+    pub field: String,
+    pub value: String,
+    pub other: Address,
+    pub other_value: String,
+    pub other_stays: bool,
+}
+
+/// A delete-first replacement of an object that a resource which is only updated keeps
+/// using (AWS would refuse the delete while the update waits for the new object).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{address} must be deleted before its replacement is created ({cause}), but {user} keeps using it through `{field}` until the replacement exists, and AWS refuses to delete it while it is in use: make the change in two steps (first to a value that does not clash)")]
+pub struct DeleteBlocked {
+    pub address: Address,
+    pub cause: String,
+    pub user: Address,
+    pub field: String,
 }
 
 /// Plans the changes that bring the state to the blueprint, with Terraform's semantics:
@@ -82,6 +128,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
             changes.insert(prior.address.clone(), delete_change(prior, gone));
         }
     }
+    super::replacement::order(&mut changes, &order, input.blueprint, input.schemas)?;
     for change in changes.values_mut() {
         add_delete_note(change, input.notes);
     }
@@ -122,8 +169,17 @@ pub fn destroy_plan(stack: &str, state: &State, notes: &dyn DeleteNotes) -> Plan
     }
 }
 
-/// The provider's note on a delete or replacement of the object `before` describes.
+/// The provider's note on a delete or replacement of the object `before` describes, or on
+/// an in-place update.
 fn add_delete_note(change: &mut Change, notes: &dyn DeleteNotes) {
+    if change.action == Action::Update {
+        if let (Some(before), Some(after)) = (&change.before, &change.after) {
+            if let Some(note) = notes.update_note(&change.address, before, after) {
+                change.reasons.push(Reason::ProviderNote { note });
+            }
+        }
+        return;
+    }
     if !matches!(change.action, Action::Delete | Action::Replace { .. }) {
         return;
     }
@@ -227,6 +283,7 @@ impl Planner<'_> {
             reasons: Vec::new(),
             dependencies: resource.dependencies(),
             prior_dependencies: prior.map(|p| p.dependencies.clone()).unwrap_or_default(),
+            waits_for_old: BTreeSet::new(),
         };
         let before = match (prior, self.observed(address)) {
             (None, _) => None,
@@ -348,6 +405,7 @@ fn delete_change(prior: &ResourceState, already_gone: bool) -> Change {
         reasons,
         dependencies: BTreeSet::new(),
         prior_dependencies: prior.dependencies.clone(),
+        waits_for_old: BTreeSet::new(),
     }
 }
 
@@ -498,12 +556,13 @@ mod tests {
         assert_eq!(vpc.reasons, ["`cidr_block` forces replacement"]);
         assert!(vpc.diffs[0].forces_replacement);
 
-        // The subnet's vpc_id is now unknown, and vpc_id forces replacement of a subnet.
+        // The subnet's vpc_id is now unknown, and vpc_id forces replacement of a subnet;
+        // in a new VPC its CIDR clashes with nothing, so the new one comes first.
         let subnet = change(&p, "aws_subnet.public");
         assert_eq!(
             subnet.action,
             Action::Replace {
-                create_before_destroy: false
+                create_before_destroy: true
             }
         );
         assert_eq!(subnet.reasons, ["`vpc_id` forces replacement"]);
@@ -682,7 +741,7 @@ mod tests {
         assert_eq!(
             subnet.action,
             Action::Replace {
-                create_before_destroy: false
+                create_before_destroy: true
             }
         );
         assert_eq!(after(&p, "aws_subnet.public", "vpc_id"), Value::Unknown);
@@ -746,7 +805,7 @@ mod tests {
         assert_eq!(
             change(&p, "aws_subnet.public").action,
             Action::Replace {
-                create_before_destroy: false
+                create_before_destroy: true
             }
         );
     }

@@ -459,11 +459,12 @@ mod tests {
             "tags",
             tags(&[("Environment", "prod"), ("Name", "main-vpc")]),
         );
+        // Part of the old block: the old subnet must go first.
         set_input(
             &mut b,
             "aws_subnet.public",
             "cidr_block",
-            Value::str("10.0.9.0/24"),
+            Value::str("10.0.1.0/25"),
         );
         let vpc = addr("aws_vpc.main");
         b.resources.push(

@@ -28,6 +28,7 @@ pub fn blueprint() -> Blueprint {
         account_id: ACCOUNT.to_string(),
         ami: "ami-0123456789abcdef0".to_string(),
         health_code_sha256: "ab".repeat(32),
+        subnet_layout: crate::config::SubnetLayout::Zones,
     };
     crate::stack::blueprint(&config, &context)
 }

@@ -297,6 +297,7 @@ fn real_blueprint() -> (crate::model::Blueprint, crate::config::StackConfig) {
         account_id: "123456789012".into(),
         ami: "ami-0123456789abcdef0".into(),
         health_code_sha256: "ab".repeat(32),
+        subnet_layout: crate::config::SubnetLayout::Zones,
     };
     (crate::stack::blueprint(&config, &context), config)
 }

@@ -249,6 +249,12 @@ pub trait ResourceProvider: Send + Sync {
     fn delete_note(&self, _inputs: &Inputs) -> Option<String> {
         None
     }
+
+    /// A note shown in the plan when this resource is updated in place from `old` to `new`
+    /// (e.g. "will be stopped and started"): a pure function of the inputs.
+    fn update_note(&self, _old: &Inputs, _new: &Inputs) -> Option<String> {
+        None
+    }
 }
 
 /// The providers known to a run, by resource kind.

@@ -1,7 +1,8 @@
 //! What a resource kind is, declared once by its provider: its input fields (name, type,
-//! required, force-new, compared as a set), its outputs, whether a replacement may create
-//! before it destroys; taggability follows from a `tags` field. The planner, the policy
-//! rules, the blueprint conformance test and docs/resources.md all read these facts here.
+//! required, force-new, compared as a set, grow-only, unique, blocking the delete of what
+//! they refer to), its outputs, whether a replacement may create before it destroys;
+//! taggability follows from a `tags` field. The planner, the policy rules, the blueprint
+//! conformance test and docs/resources.md all read these facts here.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -54,6 +55,33 @@ pub struct Field {
     pub force_new: bool,
     /// A list whose order does not matter (compared as a set; providers return it sorted).
     pub set: bool,
+    /// An integer that changes in place only upwards (an EBS volume's size): the planner
+    /// refuses a smaller value.
+    pub grow_only: bool,
+    /// Two objects of the kind cannot have the same (or, for CIDRs, overlapping) values at
+    /// once within the same scope: the planner orders a conflicting new object after the
+    /// old one's delete, or refuses the plan.
+    pub unique: Option<Unique>,
+    /// While this field refers to another object, AWS refuses to delete that object (an
+    /// instance in a subnet, a Lambda function's network interfaces in a subnet).
+    pub blocks_delete: bool,
+}
+
+/// How values of a [`Field::unique`] field clash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clash {
+    /// Equal strings (names).
+    Equal,
+    /// Overlapping IPv4 CIDR blocks.
+    CidrOverlap,
+}
+
+/// A field unique among the kind's objects that share the values of the `scope` fields
+/// (empty scope: unique in the account and region).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unique {
+    pub scope: &'static [&'static str],
+    pub clash: Clash,
 }
 
 impl Field {
@@ -65,6 +93,9 @@ impl Field {
             required: false,
             force_new: false,
             set: matches!(ty, FieldType::StringList | FieldType::MapList),
+            grow_only: false,
+            unique: None,
+            blocks_delete: false,
         }
     }
 
@@ -85,6 +116,45 @@ impl Field {
     /// A list whose order matters (compared element by element).
     pub const fn ordered(self) -> Field {
         Field { set: false, ..self }
+    }
+
+    /// An integer that may only grow in place.
+    pub const fn grow_only(self) -> Field {
+        Field {
+            grow_only: true,
+            ..self
+        }
+    }
+
+    /// A name unique among the objects of the kind that share the `scope` fields' values.
+    pub const fn unique_within(self, scope: &'static [&'static str]) -> Field {
+        Field {
+            unique: Some(Unique {
+                scope,
+                clash: Clash::Equal,
+            }),
+            ..self
+        }
+    }
+
+    /// A CIDR block that must not overlap another object's within the `scope` fields.
+    pub const fn disjoint_within(self, scope: &'static [&'static str]) -> Field {
+        Field {
+            unique: Some(Unique {
+                scope,
+                clash: Clash::CidrOverlap,
+            }),
+            ..self
+        }
+    }
+
+    /// A reference that keeps its target in use: AWS refuses to delete the target while
+    /// this object still refers to it.
+    pub const fn blocks_delete(self) -> Field {
+        Field {
+            blocks_delete: true,
+            ..self
+        }
     }
 }
 
@@ -171,6 +241,23 @@ impl Schema {
     pub fn is_ordered(&self, field: &str) -> bool {
         self.field(field)
             .is_some_and(|f| matches!(f.ty, FieldType::StringList | FieldType::MapList) && !f.set)
+    }
+
+    /// True when `field` may only grow in place.
+    pub fn is_grow_only(&self, field: &str) -> bool {
+        self.field(field).is_some_and(|f| f.grow_only)
+    }
+
+    /// The unique fields and how they clash, in declaration order.
+    pub fn unique_fields(&self) -> impl Iterator<Item = (&'static str, Unique)> + '_ {
+        self.fields
+            .iter()
+            .filter_map(|f| f.unique.map(|u| (f.name, u)))
+    }
+
+    /// True when a reference in `field` keeps its target from being deleted.
+    pub fn blocks_delete(&self, field: &str) -> bool {
+        self.field(field).is_some_and(|f| f.blocks_delete)
     }
 
     /// The force-new field names, in declaration order.

@@ -65,6 +65,9 @@ pub(crate) fn web_instances(
             .with("root_volume_size", i64::from(b.config.root_volume_size))
             .with("kms_key_id", key_arn(key))
             .with("metadata_http_tokens", "required")
+            // A stopped instance (a crash between the stop and start of a type change, or
+            // a stop outside nova) is started again.
+            .with("instance_state", "running")
             // Instances in private subnets reach the internet through the NAT gateways
             // (their user data installs packages at boot). Only the create waits for it: a
             // destroy deletes the NAT gateway while the instances terminate.

@@ -12,7 +12,7 @@ mod outputs;
 mod policies;
 mod security_groups;
 
-use crate::config::StackConfig;
+use crate::config::{StackConfig, SubnetLayout};
 use crate::model::{Address, Blueprint, Resource, Value};
 
 pub use naming::Naming;
@@ -32,6 +32,9 @@ pub struct StackContext {
     pub ami: String,
     /// Hex SHA-256 of the health-check Lambda's zip.
     pub health_code_sha256: String,
+    /// Where the subnets go when their CIDRs are not configured: the zone blocks, or the
+    /// packed layout a deployed stack was made with (see `config::SubnetLayout`).
+    pub subnet_layout: SubnetLayout,
 }
 
 /// Collects resources while the blueprint is built.

@@ -69,19 +69,16 @@ pub(crate) fn network(b: &mut Builder) -> Network {
     }
 }
 
+/// One subnet per zone; its CIDR depends on the zone's position alone (configured, or
+/// placed by the context's layout), so a change of `az_count` only adds or removes the last
+/// zones' subnets.
 fn subnets(b: &mut Builder, vpc: &Address, tier: &str, public: bool) -> Vec<Address> {
-    let cidrs = if public {
-        &b.config.public_subnets
-    } else {
-        &b.config.private_subnets
-    };
     let zones = b.config.availability_zones.clone();
-    cidrs
-        .clone()
-        .iter()
-        .zip(zones)
+    zones
+        .into_iter()
         .enumerate()
-        .map(|(i, (cidr, zone))| {
+        .map(|(i, zone)| {
+            let cidr = b.config.subnet_cidr(b.context.subnet_layout, i, public);
             let subnet = b
                 .tagged(
                     kinds::SUBNET,

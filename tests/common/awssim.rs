@@ -41,6 +41,8 @@ pub fn latency_only(delay: Duration) -> Model {
     model.instance.pending_s = 0.0;
     model.instance.shutting_down_s = 0.0;
     model.instance.stopping_s = 0.0;
+    model.volume.modifying_s = 0.0;
+    model.volume.optimizing_s = 0.0;
     model.lambda.vpc_pending_s = 0.0;
     model.lambda.pending_s = 0.0;
     model.lambda.update_s = 0.0;

@@ -1,9 +1,12 @@
 //! An in-memory cloud behind nova's own provider trait (Pulumi's `deploytest` idea): every
 //! kind's provider is a [`Fake`] over one shared [`Cloud`] that records each call (with
 //! sequence numbers, so tests can check order and overlap), counts calls in flight, and
-//! fails, delays or "crashes" (hangs after making an object) where a test asks. Never a
-//! mock of the AWS SDK: engine tests drive nova's real planner, executor, writer and
-//! recovery against it.
+//! fails, delays or "crashes" (hangs after making an object) where a test asks. Like AWS,
+//! it refuses a create whose unique field clashes with a live object's, a create or update
+//! that refers to an object already deleted, and the delete of an object that a live
+//! object still uses through a field that blocks deletes (each as its kind's schema
+//! declares). Never a mock of the AWS SDK: engine tests drive nova's real planner,
+//! executor, writer and recovery against it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -14,6 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use nova::model::{Address, Inputs, Outputs, Value};
+use nova::provider::schema::Clash;
 use nova::provider::{
     CallOutcome, Created, Observed, OpContext, ProviderError, Providers, ResourceProvider, Schema,
 };
@@ -53,6 +57,10 @@ pub struct Cloud {
     pub crash_at: Mutex<Option<(usize, Arc<Notify>)>>,
     /// (id, old inputs) of every update, in call order.
     pub updated_from: Mutex<Vec<(String, Inputs)>>,
+    /// Every id ever made (a value equal to one that is gone is a dangling reference).
+    pub issued: Mutex<BTreeSet<String>>,
+    /// What the cloud refused (clashes, dangling references, deletes of objects in use).
+    pub refusals: Mutex<Vec<String>>,
     /// Per address, how many more creates make the object and then lose the answer (an
     /// uncertain 500, as after a dropped connection).
     pub lose_create_answer: Mutex<BTreeMap<Address, usize>>,
@@ -127,6 +135,8 @@ impl Drop for Gauge<'_> {
 pub struct Fake {
     pub schema: Schema,
     pub cloud: Arc<Cloud>,
+    /// Every kind's schema in this cloud (which fields of other objects block a delete).
+    pub schemas: Arc<BTreeMap<String, Schema>>,
 }
 
 pub fn outputs_for(id: &str) -> Outputs {
@@ -134,6 +144,87 @@ pub fn outputs_for(id: &str) -> Outputs {
     o.insert("id".into(), Value::str(id));
     o.insert("arn".into(), Value::str(format!("arn:fake:{id}")));
     o
+}
+
+/// The strings in `value` (itself, or a list's items).
+fn strings(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::List(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn clashes(how: Clash, a: &str, b: &str) -> bool {
+    match (
+        how,
+        a.parse::<nova::config::Cidr>(),
+        b.parse::<nova::config::Cidr>(),
+    ) {
+        (Clash::CidrOverlap, Ok(a), Ok(b)) => a.overlaps(&b),
+        _ => a == b,
+    }
+}
+
+impl Cloud {
+    /// Why AWS would refuse to make or change an object of `kind` to `inputs` now (`id`:
+    /// the object itself, for an update): a value naming an object already deleted, or
+    /// a unique field clashing with another live object's.
+    fn refusal(&self, schema: &Schema, id: Option<&str>, inputs: &Inputs) -> Option<String> {
+        let objects = self.objects.lock().unwrap();
+        let issued = self.issued.lock().unwrap();
+        for (field, value) in inputs {
+            if let Some(gone) = strings(value)
+                .into_iter()
+                .find(|s| issued.contains(*s) && !objects.contains_key(*s))
+            {
+                return Some(format!("`{field}` refers to {gone}, which was deleted"));
+            }
+        }
+        for (field, unique) in schema.unique_fields() {
+            let Some(value) = inputs.get(field).and_then(Value::as_str) else {
+                continue;
+            };
+            let scope = |i: &Inputs| {
+                unique
+                    .scope
+                    .iter()
+                    .map(|s| i.get(*s).cloned())
+                    .collect::<Vec<_>>()
+            };
+            let clash = objects.iter().find(|(other, o)| {
+                Some(other.as_str()) != id
+                    && o.kind == schema.kind
+                    && scope(&o.inputs) == scope(inputs)
+                    && o.inputs
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| clashes(unique.clash, v, value))
+            });
+            if let Some((other, _)) = clash {
+                return Some(format!("`{field}` {value} clashes with live {other}"));
+            }
+        }
+        None
+    }
+
+    /// Why AWS would refuse to delete `id` now: a live object uses it through a field
+    /// that blocks deletes.
+    fn in_use(&self, id: &str, schemas: &dyn Fn(&str) -> Option<Schema>) -> Option<String> {
+        let objects = self.objects.lock().unwrap();
+        objects.iter().find_map(|(user, o)| {
+            let schema = schemas(&o.kind)?;
+            o.inputs.iter().find_map(|(field, value)| {
+                (schema.blocks_delete(field) && strings(value).contains(&id))
+                    .then(|| format!("{id} is in use by {user} (`{field}`)"))
+            })
+        })
+    }
+
+    fn refuse(&self, what: String) -> ProviderError {
+        self.refusals.lock().unwrap().push(what.clone());
+        ProviderError::Other(what)
+    }
 }
 
 impl Fake {
@@ -198,11 +289,16 @@ impl ResourceProvider for Fake {
             self.log(ctx, "create-taken", start, "");
             return Err(aws("Create", "EntityAlreadyExists", CallOutcome::Refused));
         }
+        if let Some(why) = self.cloud.refusal(&self.schema, None, inputs) {
+            self.log(ctx, "create-refused", start, "");
+            return Err(self.cloud.refuse(format!("{}: {why}", ctx.address)));
+        }
         let id = format!(
             "{}-{}",
             self.schema.kind,
             self.cloud.next_id.fetch_add(1, Ordering::SeqCst)
         );
+        self.cloud.issued.lock().unwrap().insert(id.clone());
         self.cloud.objects.lock().unwrap().insert(
             id.clone(),
             Object {
@@ -265,6 +361,10 @@ impl ResourceProvider for Fake {
         let _gauge = Gauge::enter(&self.cloud);
         let start = self.cloud.tick();
         self.pause().await;
+        if let Some(why) = self.cloud.refusal(&self.schema, Some(id), new) {
+            self.log(ctx, "update-refused", start, id);
+            return Err(self.cloud.refuse(format!("{}: {why}", ctx.address)));
+        }
         match self.cloud.objects.lock().unwrap().get_mut(id) {
             Some(o) => o.inputs = new.clone(),
             None => return Err(ProviderError::Other(format!("{id} does not exist"))),
@@ -286,6 +386,12 @@ impl ResourceProvider for Fake {
         if self.cloud.fail_delete.lock().unwrap().contains(id) {
             self.log(ctx, "delete-failed", start, id);
             return Err(ProviderError::Other("injected delete failure".into()));
+        }
+        let schemas = self.schemas.clone();
+        let schema_of = |kind: &str| schemas.get(kind).cloned();
+        if let Some(why) = self.cloud.in_use(id, &schema_of) {
+            self.log(ctx, "delete-refused", start, id);
+            return Err(self.cloud.refuse(format!("{}: {why}", ctx.address)));
         }
         self.cloud.objects.lock().unwrap().remove(id);
         self.log(ctx, "delete", start, id);
@@ -312,27 +418,44 @@ impl ResourceProvider for Fake {
     }
 }
 
-/// Kinds: `fake_thing` (replaced delete-first), `fake_cbd` (create-before-destroy).
-pub fn providers(cloud: &Arc<Cloud>) -> Providers {
+/// A provider of each of `schemas`, over `cloud`.
+pub fn with_schemas(cloud: &Arc<Cloud>, schemas: Vec<Schema>) -> Providers {
+    let all: Arc<BTreeMap<String, Schema>> = Arc::new(
+        schemas
+            .iter()
+            .map(|s| (s.kind.to_string(), s.clone()))
+            .collect(),
+    );
     let mut p = Providers::new();
-    for (kind, cbd) in [("fake_thing", false), ("fake_cbd", true)] {
+    for schema in schemas {
         p.register(Arc::new(Fake {
-            schema: Schema::new(kind, &["name"], cbd),
+            schema,
             cloud: cloud.clone(),
+            schemas: all.clone(),
         }));
     }
     p
 }
 
+/// Kinds: `fake_thing` (replaced delete-first), `fake_cbd` (create-before-destroy).
+pub fn providers(cloud: &Arc<Cloud>) -> Providers {
+    with_schemas(
+        cloud,
+        vec![
+            Schema::new("fake_thing", &["name"], false),
+            Schema::new("fake_cbd", &["name"], true),
+        ],
+    )
+}
+
 /// A fake of every kind nova manages, each with the kind's real schema: the production
 /// blueprint plans and applies against it.
 pub fn every_kind(cloud: &Arc<Cloud>) -> Providers {
-    let mut p = Providers::new();
-    for schema in nova::provider::aws::schemas() {
-        p.register(Arc::new(Fake {
-            schema: schema.clone(),
-            cloud: cloud.clone(),
-        }));
-    }
-    p
+    with_schemas(
+        cloud,
+        nova::provider::aws::schemas()
+            .into_iter()
+            .cloned()
+            .collect(),
+    )
 }

@@ -18,6 +18,7 @@ pub mod awssim;
 pub mod conformance;
 pub mod fake;
 pub mod inventory;
+pub mod keys;
 pub mod nova;
 
 use std::io::{Read, Write};

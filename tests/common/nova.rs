@@ -134,6 +134,8 @@ fn output_within(mut cmd: Command, args: &[&str], limit: Duration) -> Run {
 /// `nova destroy --yes` unless [`Stack::destroy`] already did.
 pub struct Stack {
     pub name: String,
+    /// The configuration's `project` (`nova`; a test that changes it says so here).
+    pub project: String,
     state_dir: tempfile::TempDir,
     endpoint: String,
     destroyed: bool,
@@ -147,6 +149,7 @@ impl Stack {
     pub fn new(prefix: &str) -> Stack {
         Stack {
             name: unique_stack(prefix),
+            project: "nova".to_string(),
             state_dir: temp_state_dir(),
             endpoint: localstack_endpoint(),
             destroyed: false,
@@ -157,6 +160,7 @@ impl Stack {
     pub fn with_endpoint(prefix: &str, endpoint: &str) -> Stack {
         Stack {
             name: unique_stack(prefix),
+            project: "nova".to_string(),
             state_dir: temp_state_dir(),
             endpoint: endpoint.to_string(),
             destroyed: true, // nothing to clean up on a fake endpoint
@@ -169,6 +173,7 @@ impl Stack {
     pub fn through(prefix: &str, endpoint: &str) -> Stack {
         Stack {
             name: unique_stack(prefix),
+            project: "nova".to_string(),
             state_dir: temp_state_dir(),
             endpoint: endpoint.to_string(),
             destroyed: false,
@@ -254,9 +259,14 @@ impl Stack {
     /// it after ours. That is reported on stderr and tolerated; anything else fails.
     /// (`full_stack_meets_every_checklist_item` checks the role right after its up.)
     pub fn assert_plan_clean(&self) {
-        let run = self.run(&["plan", "--detailed-exitcode"]);
+        self.assert_plan_clean_with(&[]);
+    }
+
+    /// [`Stack::assert_plan_clean`] with extra environment variables (the stack's settings).
+    pub fn assert_plan_clean_with(&self, env: &[(&str, &str)]) {
+        let run = self.run_env(env, &["plan", "--detailed-exitcode"]);
         if run.code == Some(2) {
-            if let Some(foreign) = self.foreign_account_role() {
+            if let Some(foreign) = self.foreign_account_role(env) {
                 eprintln!(
                     "note: stack {}: plan clean except the API Gateway account role, which \
                      another stack set to {foreign} meanwhile (shared LocalStack)",
@@ -270,8 +280,8 @@ impl Stack {
 
     /// The other stack's role, when the plan's only change is the API Gateway account
     /// role and the live value is not this stack's role.
-    fn foreign_account_role(&self) -> Option<String> {
-        let plan = self.plan_json(&[]);
+    fn foreign_account_role(&self, env: &[(&str, &str)]) -> Option<String> {
+        let plan = self.plan_json(env);
         let changes: Vec<&serde_json::Value> = plan["changes"]
             .as_array()?
             .iter()
@@ -289,7 +299,7 @@ impl Stack {
     pub fn foreign_account_drift(&self, change: &serde_json::Value) -> Option<String> {
         let diffs = change["diffs"].as_array()?;
         let live = diffs.first()?["before"].as_str()?;
-        let ours = format!(":role/nova-{}-apigw-logs", self.name);
+        let ours = format!(":role/{}-{}-apigw-logs", self.project, self.name);
         let only_the_role = change["address"] == "aws_api_gateway_account.main"
             && change["action"] == "update"
             && diffs.len() == 1

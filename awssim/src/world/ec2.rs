@@ -2,7 +2,9 @@
 //! their create, instance profiles not yet usable, and the deletes AWS refuses while
 //! something in the subnet, security group or VPC is still going away.
 
-use super::{lambda, name_from_arn, Instance, Model, Nat, Records, SubnetInfo, Transition};
+use super::{
+    lambda, name_from_arn, volumes, Instance, Model, Nat, Records, SubnetInfo, Transition,
+};
 use crate::answer::{Answer, AwsError};
 use crate::call::Call;
 use crate::xml::{Document, Element};
@@ -120,6 +122,7 @@ pub(super) fn before(
     let p = &call.params;
     match call.action.as_str() {
         "RunInstances" => profile_not_ready(model, records, call, now),
+        "ModifyVolume" => volumes::refuse_modify(model, records, call, now),
         "ReleaseAddress" => {
             let allocation = p.get("AllocationId")?;
             let nat = records
@@ -364,6 +367,18 @@ pub(super) fn after(
                 }
             }
             rules.extend(rewrite_instance_states(model, records, &mut doc.root, now));
+        }
+        "ModifyVolume" => volumes::record(records, &doc.root, now),
+        "DescribeVolumesModifications" => {
+            rules.extend(volumes::rewrite_modifications(
+                model,
+                records,
+                &mut doc.root,
+                now,
+            ));
+        }
+        "DescribeVolumes" => {
+            rules.extend(volumes::rewrite_sizes(model, records, &mut doc.root, now));
         }
         "DescribeNetworkInterfaces"
             if lambda::add_interfaces(model, records, call, &mut doc.root, now) =>

@@ -8,6 +8,7 @@ mod ec2;
 mod iam;
 mod lambda;
 mod tokens;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -54,6 +55,13 @@ struct Instance {
     terminated: Option<f64>,
 }
 
+/// The last ModifyVolume of a volume that awssim saw: sizes in GiB, start in model time.
+#[derive(Debug, Clone)]
+struct VolumeModification {
+    original: i64,
+    started: f64,
+}
+
 #[derive(Debug, Clone)]
 struct Function {
     name: String,
@@ -92,6 +100,8 @@ struct Records {
     roles: BTreeMap<String, f64>,
     subnets: BTreeMap<String, SubnetInfo>,
     group_names: BTreeMap<String, String>,
+    /// The last modification of each volume, by volume id.
+    volume_modifications: BTreeMap<String, VolumeModification>,
     /// EC2 ids by the model time they were created (read-after-create consistency).
     created: BTreeMap<String, f64>,
     /// (action, client token) of EC2 calls.

@@ -32,6 +32,10 @@ use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvi
 
 pub use super::ami::latest_amazon_linux_2023;
 
+mod in_place;
+
+pub use in_place::update_note;
+
 /// Tag recording the client token of the RunInstances call that made the instance.
 pub const TAG_CLIENT_TOKEN: &str = "nova:client-token";
 /// Root device name when the AMI does not say.
@@ -60,14 +64,23 @@ pub static INSTANCE_SCHEMA: Schema = Schema::declare(
     kinds::INSTANCE,
     &[
         f::string("ami").required().force_new(),
-        f::string("instance_type").required().force_new(),
-        f::string("subnet_id").required().force_new(),
-        f::string_list("security_group_ids"),
-        f::string("iam_instance_profile").force_new(),
+        // Stop, ModifyInstanceAttribute, start.
+        f::string("instance_type").required(),
+        f::string("subnet_id")
+            .required()
+            .force_new()
+            .blocks_delete(),
+        f::string_list("security_group_ids").blocks_delete(),
+        // ReplaceIamInstanceProfileAssociation.
+        f::string("iam_instance_profile"),
+        // cloud-init runs user data at first boot only: a new script needs a new instance.
         f::string("user_data").force_new(),
-        f::int("root_volume_size").force_new(),
+        // ModifyVolume, online; EBS volumes cannot shrink.
+        f::int("root_volume_size").grow_only(),
+        // A volume's encryption key is fixed when it is made.
         f::string("kms_key_id").required().force_new(),
         f::string("metadata_http_tokens"),
+        f::string("instance_state"),
         f::TAGS,
     ],
     &[
@@ -396,10 +409,13 @@ impl ResourceProvider for Ec2Instance {
             "security_group_ids".into(),
             Value::list_of_strings(security_group_ids(&instance)),
         );
-        inputs.insert(
-            "iam_instance_profile".into(),
-            Value::String(profile_name(&instance)),
-        );
+        // The association is what AWS changes in place (LocalStack's DescribeInstances
+        // keeps showing the profile the instance was launched with).
+        let profile = match in_place::profile_association(&self.clients, id).await? {
+            Some(association) => in_place::association_profile(&association),
+            None => profile_name(&instance),
+        };
+        inputs.insert("iam_instance_profile".into(), Value::String(profile));
         inputs.insert("user_data".into(), Value::String(self.user_data(id).await?));
         inputs.insert(
             "root_volume_size".into(),
@@ -426,6 +442,9 @@ impl ResourceProvider for Ec2Instance {
                     .unwrap_or_default(),
             ),
         );
+        if let Some(running) = in_place::observed_state(&instance) {
+            inputs.insert("instance_state".into(), Value::str(running));
+        }
         inputs.insert("tags".into(), tags_value(visible_tags(instance.tags())));
         Ok(Observed::Present {
             inputs,
@@ -433,15 +452,18 @@ impl ResourceProvider for Ec2Instance {
         })
     }
 
-    /// Diffs against the live instance (not `old`), so out-of-band changes are undone.
+    /// Diffs against the live instance (not `old`), so out-of-band changes are undone: the
+    /// online changes first (groups, metadata options, tags, instance profile, root volume
+    /// size), then a type change (stop, modify, start) or a start of a stopped instance.
     async fn update(
         &self,
-        _ctx: &OpContext,
+        ctx: &OpContext,
         id: &str,
         _old: &Inputs,
         new: &Inputs,
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
+        in_place::check_desired_state(new)?;
         let instance = self.describe(id).await?.ok_or_else(|| {
             ProviderError::Other(format!(
                 "instance {id} no longer exists; refresh and plan again"
@@ -481,11 +503,26 @@ impl ResourceProvider for Ec2Instance {
         if let Some(volume) = self.root_volume(&instance).await? {
             let volume_id = volume.volume_id().unwrap_or_default();
             sync_tags(&api, volume_id, &visible_tags(volume.tags()), &desired).await?;
+            if let Some(size) = new.get("root_volume_size").and_then(Value::as_i64) {
+                in_place::grow_root_volume(&self.clients, ctx, &volume, size).await?;
+            }
         }
+        in_place::sync_profile(
+            &self.clients,
+            ctx,
+            id,
+            optional_str(new, "iam_instance_profile"),
+        )
+        .await?;
+        in_place::sync_type_and_state(&self.clients, ctx, &instance, new).await?;
         let instance = self.describe(id).await?.ok_or_else(|| {
             ProviderError::Other(format!("instance {id} disappeared during update"))
         })?;
         self.outputs(&instance).await
+    }
+
+    fn update_note(&self, old: &Inputs, new: &Inputs) -> Option<String> {
+        in_place::update_note(old, new)
     }
 
     async fn delete(

@@ -91,14 +91,14 @@ fn sdk_tags(tags: impl IntoIterator<Item = (String, String)>) -> Result<Vec<Tag>
 pub static EVENT_RULE_SCHEMA: Schema = Schema::declare(
     kinds::EVENT_RULE,
     &[
-        f::string("name").required().force_new(),
+        f::string("name").required().force_new().unique_within(&[]),
         f::string("schedule_expression"),
         f::string("description"),
         f::string("state"),
         f::TAGS,
     ],
     &["id", "arn", "name"],
-    false,
+    true,
 );
 
 /// `aws_cloudwatch_event_target`: the kind's fields, outputs and replacement order (docs/resources.md).
@@ -106,11 +106,14 @@ pub static EVENT_TARGET_SCHEMA: Schema = Schema::declare(
     kinds::EVENT_TARGET,
     &[
         f::string("rule").required().force_new(),
-        f::string("target_id").required().force_new(),
+        f::string("target_id")
+            .required()
+            .force_new()
+            .unique_within(&["rule"]),
         f::string("arn").required(),
     ],
     &["id"],
-    false,
+    true,
 );
 
 /// `aws_cloudwatch_event_rule`: id = the rule name.

@@ -42,7 +42,7 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
 pub static IAM_ROLE_SCHEMA: Schema = Schema::declare(
     kinds::IAM_ROLE,
     &[
-        f::string("name").required().force_new(),
+        f::string("name").required().force_new().unique_within(&[]),
         f::json("assume_role_policy").required(),
         f::string_list("managed_policy_arns"),
         f::string_map("inline_policies"),
@@ -50,19 +50,19 @@ pub static IAM_ROLE_SCHEMA: Schema = Schema::declare(
         f::TAGS,
     ],
     &["id", "arn", "name", "unique_id"],
-    false,
+    true,
 );
 
 /// `aws_iam_instance_profile`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static IAM_INSTANCE_PROFILE_SCHEMA: Schema = Schema::declare(
     kinds::IAM_INSTANCE_PROFILE,
     &[
-        f::string("name").required().force_new(),
+        f::string("name").required().force_new().unique_within(&[]),
         f::string("role"),
         f::TAGS,
     ],
     &["id", "arn", "name"],
-    false,
+    true,
 );
 
 /// `aws_iam_role`. Its id is the role name.

@@ -57,11 +57,11 @@ pub static KMS_KEY_SCHEMA: Schema = Schema::declare(
 pub static KMS_ALIAS_SCHEMA: Schema = Schema::declare(
     kinds::KMS_ALIAS,
     &[
-        f::string("name").required().force_new(),
+        f::string("name").required().force_new().unique_within(&[]),
         f::string("target_key_id").required(),
     ],
     &["id", "arn", "name"],
-    false,
+    true,
 );
 
 /// `aws_kms_key`.

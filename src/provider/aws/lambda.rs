@@ -112,21 +112,25 @@ impl TagApi for LambdaTags<'_> {
 pub static LAMBDA_FUNCTION_SCHEMA: Schema = Schema::declare(
     kinds::LAMBDA_FUNCTION,
     &[
-        f::string("function_name").required().force_new(),
+        f::string("function_name")
+            .required()
+            .force_new()
+            .unique_within(&[]),
         f::string("runtime").required(),
         f::string("handler").required(),
         f::string("role").required(),
         f::string("source_dir").required(),
         f::string("code_sha256"),
         f::string_map("environment"),
-        f::string_list("subnet_ids"),
-        f::string_list("security_group_ids"),
+        // The function's network interfaces keep its subnets and groups in use.
+        f::string_list("subnet_ids").blocks_delete(),
+        f::string_list("security_group_ids").blocks_delete(),
         f::int("memory_size"),
         f::int("timeout"),
         f::TAGS,
     ],
     &["id", "arn", "function_name", "invoke_arn"],
-    false,
+    true,
 );
 
 /// `aws_lambda_permission`: the kind's fields, outputs and replacement order (docs/resources.md).
@@ -134,13 +138,16 @@ pub static LAMBDA_PERMISSION_SCHEMA: Schema = Schema::declare(
     kinds::LAMBDA_PERMISSION,
     &[
         f::string("function_name").required().force_new(),
-        f::string("statement_id").required().force_new(),
+        f::string("statement_id")
+            .required()
+            .force_new()
+            .unique_within(&["function_name"]),
         f::string("action").required().force_new(),
         f::string("principal").required().force_new(),
         f::string("source_arn").force_new(),
     ],
     &["id"],
-    false,
+    true,
 );
 
 /// `aws_lambda_function`: id = the function name.

@@ -29,13 +29,13 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
 pub static LOG_GROUP_SCHEMA: Schema = Schema::declare(
     kinds::LOG_GROUP,
     &[
-        f::string("name").required().force_new(),
+        f::string("name").required().force_new().unique_within(&[]),
         f::string("kms_key_id"),
         f::int("retention_in_days"),
         f::TAGS,
     ],
     &["id", "arn", "name"],
-    false,
+    true,
 );
 
 /// `aws_cloudwatch_log_group`: id = the log group name.

@@ -1,7 +1,8 @@
 //! docs/resources.md checked against the providers' schemas: one table row per kind, with
-//! exactly the schema's input fields, outputs, force-new fields and create-before-destroy.
+//! exactly the schema's input fields, outputs, force-new fields and create-before-destroy,
+//! and each input's note saying whether it is unique, blocks a delete or only grows.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::schemas;
@@ -10,6 +11,8 @@ use super::schemas;
 struct Row {
     kind: String,
     inputs: BTreeSet<String>,
+    /// The parenthesised note after each input (empty when none).
+    notes: BTreeMap<String, String>,
     outputs: BTreeSet<String>,
     force_new: String,
     cbd: String,
@@ -18,8 +21,14 @@ struct Row {
 /// The backticked names at the top level of a cell (not inside parentheses, where the
 /// docs describe the shape of a value).
 fn top_level_names(cell: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
+    names_with_notes(cell).into_keys().collect()
+}
+
+/// Each top-level backticked name with the text of the parentheses that follow it.
+fn names_with_notes(cell: &str) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
     let mut depth = 0usize;
+    let mut last: Option<String> = None;
     let mut rest = cell;
     while let Some(c) = rest.chars().next() {
         match c {
@@ -28,11 +37,19 @@ fn top_level_names(cell: &str) -> BTreeSet<String> {
             '`' => {
                 let end = rest[1..].find('`').expect("closing backtick") + 1;
                 if depth == 0 {
-                    names.insert(rest[1..end].to_string());
+                    let name = rest[1..end].to_string();
+                    names.insert(name.clone(), String::new());
+                    last = Some(name);
                 }
                 rest = &rest[end..];
             }
+            ',' if depth == 0 => last = None,
             _ => {}
+        }
+        if depth > 0 || c == ')' {
+            if let Some(note) = last.as_ref().and_then(|n| names.get_mut(n)) {
+                note.push(c);
+            }
         }
         rest = &rest[c.len_utf8()..];
     }
@@ -49,6 +66,7 @@ fn rows() -> Vec<Row> {
             Row {
                 kind: cells[0].trim_matches('`').to_string(),
                 inputs: top_level_names(cells[1]),
+                notes: names_with_notes(cells[1]),
                 outputs: top_level_names(cells[2]),
                 force_new: cells[3].to_string(),
                 cbd: cells[4].to_string(),
@@ -103,11 +121,35 @@ fn every_kind_has_one_row_that_matches_its_schema() {
         if row.cbd != cbd {
             problems.push(format!("{kind}: CBD `{}` != schema {cbd}", row.cbd));
         }
+        for field in schema.fields.iter() {
+            let note = row.notes.get(field.name).map(String::as_str).unwrap_or("");
+            for (declared, word) in [
+                (field.unique.is_some(), "unique"),
+                (field.blocks_delete, "blocks delete"),
+                (field.grow_only, "grows"),
+            ] {
+                if declared != note.contains(word) {
+                    problems.push(format!(
+                        "{kind}: `{}` is {}{word} in the schema, its note says `{note}`",
+                        field.name,
+                        if declared { "" } else { "not " }
+                    ));
+                }
+            }
+        }
         if schema.taggable() != fields.contains("tags") {
             problems.push(format!("{kind}: taggable only with a `tags` field"));
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn notes_follow_their_name() {
+    let notes = names_with_notes("`a` (unique), `b`, `c` (list (of x); blocks delete)");
+    assert_eq!(notes["a"], "(unique)");
+    assert_eq!(notes["b"], "");
+    assert_eq!(notes["c"], "(list (of x); blocks delete)");
 }
 
 #[test]

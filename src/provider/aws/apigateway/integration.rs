@@ -24,13 +24,17 @@ pub static API_INTEGRATION_SCHEMA: Schema = Schema::declare(
     &[
         f::string("rest_api_id").required().force_new(),
         f::string("resource_id").required().force_new(),
-        f::string("http_method").required().force_new(),
+        // One integration per method.
+        f::string("http_method")
+            .required()
+            .force_new()
+            .unique_within(&["rest_api_id", "resource_id"]),
         f::string("type"),
         f::string("integration_http_method"),
         f::string("uri").required(),
     ],
     &["id"],
-    false,
+    true,
 );
 
 pub struct IntegrationProvider {

@@ -21,11 +21,14 @@ pub static API_METHOD_SCHEMA: Schema = Schema::declare(
     &[
         f::string("rest_api_id").required().force_new(),
         f::string("resource_id").required().force_new(),
-        f::string("http_method").required().force_new(),
+        f::string("http_method")
+            .required()
+            .force_new()
+            .unique_within(&["rest_api_id", "resource_id"]),
         f::string("authorization"),
     ],
     &["id"],
-    false,
+    true,
 );
 
 pub struct MethodProvider {

@@ -19,10 +19,13 @@ pub static API_RESOURCE_SCHEMA: Schema = Schema::declare(
     &[
         f::string("rest_api_id").required().force_new(),
         f::string("parent_id").required().force_new(),
-        f::string("path_part").required().force_new(),
+        f::string("path_part")
+            .required()
+            .force_new()
+            .unique_within(&["rest_api_id", "parent_id"]),
     ],
     &["id", "path"],
-    false,
+    true,
 );
 
 pub struct ApiResourceProvider {

@@ -31,8 +31,12 @@ pub static API_STAGE_SCHEMA: Schema = Schema::declare(
     kinds::API_STAGE,
     &[
         f::string("rest_api_id").required().force_new(),
-        f::string("stage_name").required().force_new(),
-        f::string("deployment_id").required(),
+        f::string("stage_name")
+            .required()
+            .force_new()
+            .unique_within(&["rest_api_id"]),
+        // A deployment that a stage points at cannot be deleted.
+        f::string("deployment_id").required().blocks_delete(),
         f::string("access_log_destination_arn"),
         f::string("access_log_format"),
         f::string("logging_level"),
@@ -40,7 +44,7 @@ pub static API_STAGE_SCHEMA: Schema = Schema::declare(
         f::TAGS,
     ],
     &["id", "arn", "invoke_url"],
-    false,
+    true,
 );
 
 pub struct StageProvider {

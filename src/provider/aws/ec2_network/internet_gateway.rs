@@ -29,7 +29,7 @@ const DETACH_WAIT: Duration = Duration::from_secs(15 * 60);
 /// `aws_internet_gateway`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static INTERNET_GATEWAY_SCHEMA: Schema = Schema::declare(
     kinds::INTERNET_GATEWAY,
-    &[f::string("vpc_id").required(), f::TAGS],
+    &[f::string("vpc_id").required().blocks_delete(), f::TAGS],
     &["id"],
     true,
 );

@@ -34,12 +34,20 @@ const DELETED_IN: Expected = Expected::secs(55);
 pub static NAT_GATEWAY_SCHEMA: Schema = Schema::declare(
     kinds::NAT_GATEWAY,
     &[
-        f::string("subnet_id").required().force_new(),
-        f::string("allocation_id").required().force_new(),
+        f::string("subnet_id")
+            .required()
+            .force_new()
+            .blocks_delete(),
+        // An Elastic IP serves one NAT gateway at a time.
+        f::string("allocation_id")
+            .required()
+            .force_new()
+            .unique_within(&[])
+            .blocks_delete(),
         f::TAGS,
     ],
     &["id", "public_ip"],
-    false,
+    true,
 );
 
 pub struct NatGatewayProvider {
@@ -150,6 +158,53 @@ impl NatGatewayProvider {
             },
         )
         .await
+    }
+}
+
+impl NatGatewayProvider {
+    /// Frees the Elastic IPs of a deleted NAT gateway. AWS does it as the gateway is
+    /// deleted (so this finds nothing to do there); LocalStack leaves the address
+    /// associated with the deleted gateway's interface, so a replacement that takes the
+    /// same address would fail with `Resource.AlreadyAssociated`.
+    async fn release_addresses(&self, nat: &NatGateway) -> Result<(), ProviderError> {
+        for address in nat.nat_gateway_addresses() {
+            let (Some(allocation), Some(interface)) =
+                (address.allocation_id(), address.network_interface_id())
+            else {
+                continue;
+            };
+            let result = self
+                .clients
+                .ec2
+                .describe_addresses()
+                .allocation_ids(allocation)
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeAddresses", e));
+            let Some(out) = unless_gone(result, &["InvalidAllocationID.NotFound"])? else {
+                continue;
+            };
+            for eip in out.addresses() {
+                let (Some(association), Some(on)) =
+                    (eip.association_id(), eip.network_interface_id())
+                else {
+                    continue;
+                };
+                if on != interface {
+                    continue;
+                }
+                let result = self
+                    .clients
+                    .ec2
+                    .disassociate_address()
+                    .association_id(association)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("DisassociateAddress", e));
+                unless_gone(result, &["InvalidAssociationID.NotFound"])?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -280,18 +335,24 @@ impl ResourceProvider for NatGatewayProvider {
         if unless_gone(result, NOT_FOUND)?.is_none() {
             return Ok(());
         }
-        wait_expected(
+        let gone = wait_expected(
             ctx,
             &format!("NAT gateway {id} to be deleted"),
             Some(DELETED_IN),
             NAT_WAIT,
             || async {
                 let nat = self.describe(id).await?;
-                let deleted = nat.is_none_or(|n| n.state() == Some(&NatGatewayState::Deleted));
-                Ok(deleted.then_some(()))
+                let deleted = nat
+                    .as_ref()
+                    .is_none_or(|n| n.state() == Some(&NatGatewayState::Deleted));
+                Ok(deleted.then_some(nat))
             },
         )
-        .await
+        .await?;
+        match gone {
+            Some(nat) => self.release_addresses(&nat).await,
+            None => Ok(()),
+        }
     }
 
     async fn find_existing(

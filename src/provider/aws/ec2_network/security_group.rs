@@ -48,15 +48,18 @@ impl Direction {
 pub static SECURITY_GROUP_SCHEMA: Schema = Schema::declare(
     kinds::SECURITY_GROUP,
     &[
-        f::string("name").required().force_new(),
+        f::string("name")
+            .required()
+            .force_new()
+            .unique_within(&["vpc_id"]),
         f::string("description").force_new(),
-        f::string("vpc_id").required().force_new(),
+        f::string("vpc_id").required().force_new().blocks_delete(),
         f::map_list("ingress"),
         f::map_list("egress"),
         f::TAGS,
     ],
     &["id", "arn"],
-    false,
+    true,
 );
 
 pub struct SecurityGroupProvider {

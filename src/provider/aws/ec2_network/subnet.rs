@@ -23,14 +23,19 @@ const NOT_FOUND: &[&str] = &["InvalidSubnetID.NotFound"];
 pub static SUBNET_SCHEMA: Schema = Schema::declare(
     kinds::SUBNET,
     &[
-        f::string("vpc_id").required().force_new(),
-        f::string("cidr_block").required().force_new(),
+        f::string("vpc_id").required().force_new().blocks_delete(),
+        // Subnets of a VPC cannot overlap: a replacement that keeps part of its block
+        // deletes the old subnet first.
+        f::string("cidr_block")
+            .required()
+            .force_new()
+            .disjoint_within(&["vpc_id"]),
         f::string("availability_zone").force_new(),
         f::boolean("map_public_ip_on_launch"),
         f::TAGS,
     ],
     &["id", "arn", "availability_zone"],
-    false,
+    true,
 );
 
 pub struct SubnetProvider {
