@@ -69,7 +69,7 @@ async fn live_report(
         &session.stack,
         state,
         &aws_side.providers,
-        10,
+        crate::refresh::read_parallelism(10),
         Arc::new(SilentProgress),
     )
     .await?;

@@ -218,8 +218,14 @@ pub async fn plan(
         hooks.refreshing(state.resources.len());
         let progress: Arc<dyn Progress> = Arc::new(ObserverProgress(run.observer.clone()));
         Some(
-            crate::refresh::refresh(run.stack, state, run.providers, run.parallelism, progress)
-                .await?,
+            crate::refresh::refresh(
+                run.stack,
+                state,
+                run.providers,
+                crate::refresh::read_parallelism(run.parallelism),
+                progress,
+            )
+            .await?,
         )
     } else {
         None
