@@ -281,7 +281,6 @@ pub fn has_code(err: &ProviderError, codes: &[&str]) -> bool {
     err.code().is_some_and(|c| codes.contains(&c))
 }
 
-pub(crate) use wait::{next_interval, FIRST_POLL_INTERVAL};
 /// The SDK's first backoff after a throttled or failed call (doubled, with jitter, up to
 /// its 20 s maximum). AWS's buckets refill several tokens a second, so a quarter second
 /// usually finds one; the SDK's default of 1 s made throttled runs markedly slower.

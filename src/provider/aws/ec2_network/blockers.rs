@@ -15,7 +15,8 @@ use aws_sdk_ec2::types::{
 };
 
 use super::DEPENDENCY_WAIT;
-use crate::provider::aws::{aws_error, has_code, next_interval, unless_gone, FIRST_POLL_INTERVAL};
+use crate::provider::aws::wait::PollSchedule;
+use crate::provider::aws::{aws_error, has_code, unless_gone, Expected};
 use crate::provider::{OpContext, ProviderError};
 
 /// How long something that will not go away by itself may block a delete before the delete
@@ -26,6 +27,12 @@ const PERMANENT_GRACE: Duration = Duration::from_secs(60);
 /// How long AWS may refuse a delete as "in use" while nothing that uses the resource can
 /// be seen before the delete fails (saying so) rather than waiting [`DEPENDENCY_WAIT`].
 const UNSEEN_GRACE: Duration = Duration::from_secs(300);
+
+/// How long a delete is typically refused for something that goes by itself (an instance
+/// terminating, a NAT gateway deleting; a deleted Lambda's interfaces take 18-19 minutes
+/// most of the time, but sometimes under half a minute): the delete is retried tightly
+/// from half of it to twice it, then every 10 s.
+const BLOCKED_FOR: Expected = Expected::secs(30);
 
 /// The codes with which AWS refuses a delete because something still uses the resource.
 const IN_USE: &[&str] = &["DependencyViolation", "InvalidIPAddress.InUse"];
@@ -88,7 +95,7 @@ where
     Fut: Future<Output = Result<T, ProviderError>>,
 {
     let started = Instant::now();
-    let mut interval = FIRST_POLL_INTERVAL;
+    let mut schedule = PollSchedule::new(Some(BLOCKED_FOR));
     let mut reported: Option<Vec<Blocker>> = None;
     let mut permanent_since: Option<Instant> = None;
     let mut unseen_since: Option<Instant> = None;
@@ -125,6 +132,7 @@ where
                 blockers: permanent.iter().map(Blocker::to_string).collect(),
             });
         }
+        let interval = schedule.next(started.elapsed());
         if started.elapsed() + interval >= DEPENDENCY_WAIT {
             return Err(ProviderError::Timeout {
                 what: format!("{holder} to be free ({err})"),
@@ -132,7 +140,6 @@ where
             });
         }
         tokio::time::sleep(interval).await;
-        interval = next_interval(interval);
     }
 }
 
