@@ -9,7 +9,7 @@ pub mod render;
 mod saved;
 
 pub use planner::{
-    destroy_plan, plan, plan_with, selection, DeleteNotes, Existing, NoNotes, PlanError,
+    check_options, destroy_plan, plan, plan_with, selection, DeleteNotes, Existing, NoNotes, PlanError,
     PlanInput, PlanOptions,
 };
 pub use render::{render_human, render_json};

@@ -119,7 +119,7 @@ pub fn plan_with(
     existing: &BTreeMap<Address, Existing>,
 ) -> Result<Plan, PlanError> {
     check_blueprint(input.blueprint, input.schemas)?;
-    check_options(input, options)?;
+    check_options(input.stack, input.blueprint, input.state, options)?;
     let selected = selection(input.blueprint, input.state, options)?;
     if options.refresh_only {
         return refresh_only_plan(input, options, selected.as_ref());
@@ -185,8 +185,13 @@ pub fn plan_with(
 
 /// Every address an option names must be in the configuration or the state (a typo
 /// never plans "nothing"); `--replace` needs an object that exists and stays configured.
-fn check_options(input: &PlanInput, options: &PlanOptions) -> Result<(), PlanError> {
-    let known = |a: &Address| input.blueprint.get(a).is_some() || input.state.get(a).is_some();
+pub fn check_options(
+    stack: &str,
+    blueprint: &Blueprint,
+    state: &State,
+    options: &PlanOptions,
+) -> Result<(), PlanError> {
+    let known = |a: &Address| blueprint.get(a).is_some() || state.get(a).is_some();
     let named = [
         ("--target", &options.targets),
         ("--exclude", &options.excludes),
@@ -197,14 +202,14 @@ fn check_options(input: &PlanInput, options: &PlanOptions) -> Result<(), PlanErr
             return Err(PlanError::UnknownAddress {
                 option,
                 address: address.clone(),
-                stack: input.stack.to_string(),
+                stack: stack.to_string(),
             });
         }
     }
     for address in &options.replace {
-        let reason = if input.state.get(address).is_none() {
+        let reason = if state.get(address).is_none() {
             "it does not exist yet (not in the state): it will be created anyway"
-        } else if input.blueprint.get(address).is_none() {
+        } else if blueprint.get(address).is_none() {
             "it is no longer in the configuration: it will be destroyed, not replaced"
         } else {
             continue;
