@@ -8,7 +8,6 @@
 pub mod context;
 pub mod import;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -33,8 +32,11 @@ pub enum EngineError {
     AccountId { source: ProviderError },
     #[error("cannot find the newest Amazon Linux 2023 AMI; set `ami` in Nova.toml: {source}")]
     Ami { source: ProviderError },
-    #[error("cannot package the health-check Lambda from {} (run nova from the repository root): {source}", dir.display())]
-    Package { dir: PathBuf, source: ProviderError },
+    #[error("cannot package the health-check Lambda (the bundle `{bundle}` built into nova): {source}")]
+    Package {
+        bundle: &'static str,
+        source: ProviderError,
+    },
     #[error(
         "the state changed while resolving pending operations; make a new plan with `nova plan`"
     )]
