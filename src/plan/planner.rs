@@ -161,11 +161,17 @@ pub fn plan_with(
         .into_values()
         .filter(|c| keep(&c.address))
         .collect();
+    let imported: BTreeSet<&Address> = changes
+        .iter()
+        .filter(|c| c.action == Action::Import)
+        .map(|c| &c.address)
+        .collect();
+    let recorded = |a: &Address| input.state.get(a).is_some() || imported.contains(a);
     let records = Records {
         set: changes
             .iter()
             .filter(|c| c.action == Action::Import)
-            .map(|c| imported_object(c, &existing[&c.address]))
+            .map(|c| imported_object(c, &existing[&c.address], &recorded))
             .collect(),
         forget: Vec::new(),
     };
@@ -300,16 +306,26 @@ fn force_replacement(change: &mut Change, schema: &Schema) {
     change.reasons.push(Reason::ReplaceRequested);
 }
 
-/// The state entry of an imported object: as it is live, with the dependencies it will
-/// have.
-fn imported_object(change: &Change, found: &Existing) -> ResourceState {
+/// The state entry of an imported object: as it is live, depending on what it will depend
+/// on that is in the state once the imports are recorded (`recorded`). A dependency still
+/// to be created joins with the in-place update that follows the import.
+fn imported_object(
+    change: &Change,
+    found: &Existing,
+    recorded: &dyn Fn(&Address) -> bool,
+) -> ResourceState {
     ResourceState {
         address: change.address.clone(),
         kind: change.address.kind().to_string(),
         id: found.id.clone(),
         inputs: found.inputs.clone(),
         outputs: found.outputs.clone(),
-        dependencies: change.dependencies.clone(),
+        dependencies: change
+            .dependencies
+            .iter()
+            .filter(|d| recorded(d))
+            .cloned()
+            .collect(),
     }
 }
 

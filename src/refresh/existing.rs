@@ -15,7 +15,7 @@ use super::RefreshError;
 use crate::graph::Graph;
 use crate::model::{Address, Blueprint, Inputs, Outputs, Reference, Resource, Value};
 use crate::plan::Existing;
-use crate::provider::{Observed, OpContext, Progress, Providers, ResourceProvider};
+use crate::provider::{Observed, OpContext, Progress, ProviderError, Providers, ResourceProvider};
 use crate::state::State;
 
 /// What the lookups know: the state, what the refresh read, and what was found so far.
@@ -25,9 +25,8 @@ pub struct Known<'a> {
 }
 
 /// Looks up every resource of `blueprint` that the state lacks (only those in `wanted`,
-/// when given), dependencies first: a lookup runs once every reference of the resource
-/// resolves, from the state or from what an earlier lookup found (a resource whose
-/// parent does not exist cannot exist either, and is not looked up). Objects the state
+/// when given), dependencies first, with its references resolved from the state or from
+/// what an earlier lookup found. Objects the state
 /// already holds under another address, or that `nova state rm` forgot, are never
 /// returned. At most `parallelism` provider calls at once.
 pub async fn find_existing(
@@ -137,8 +136,10 @@ fn is_taken(state: &State, id: &str) -> bool {
     state.resources.iter().any(|r| r.id == id) || state.is_forgotten(id)
 }
 
-/// `resource`'s inputs with every reference resolved, or `None` when one cannot be: its
-/// target neither exists in the state nor was found.
+/// `resource`'s inputs with every reference resolved that can be: a field whose target
+/// neither exists in the state nor was found is left out (a provider that needs it to
+/// find the object cannot, and says so with an invalid-input error). `None` when no field
+/// is known at all.
 fn resolved(
     resource: &Resource,
     known: &Known<'_>,
@@ -159,12 +160,11 @@ fn resolved(
     let mut inputs = Inputs::new();
     for (field, value) in &resource.inputs {
         let value: Value = value.resolve(&lookup);
-        if !value.is_known() {
-            return None;
+        if value.is_known() {
+            inputs.insert(field.clone(), value);
         }
-        inputs.insert(field.clone(), value);
     }
-    Some(inputs)
+    (!inputs.is_empty() || resource.inputs.is_empty()).then_some(inputs)
 }
 
 /// `find_existing`, then a read of what it found (its live inputs, for the plan's diff).
@@ -172,9 +172,14 @@ async fn look_up(
     provider: &dyn ResourceProvider,
     ctx: &OpContext,
     inputs: &Inputs,
-) -> Result<Option<Existing>, crate::provider::ProviderError> {
-    let Some(created) = provider.find_existing(ctx, inputs).await? else {
-        return Ok(None);
+) -> Result<Option<Existing>, ProviderError> {
+    let created = match provider.find_existing(ctx, inputs).await {
+        Ok(Some(created)) => created,
+        Ok(None) => return Ok(None),
+        // It needs a field that is not known yet (its parent is to be created): nothing
+        // can be found.
+        Err(ProviderError::InvalidInput { .. }) => return Ok(None),
+        Err(e) => return Err(e),
     };
     match provider.read(ctx, &created.id, inputs).await? {
         Observed::Gone => Ok(None),
