@@ -63,7 +63,9 @@ async fn rm(session: &Session, addresses: &[Address]) -> anyhow::Result<()> {
         );
     }
     println!(
-        "Nothing was deleted in AWS: {} no longer managed by nova, and keep{} this stack's          ownership tags. The next plan shows {} as to be created again if still in the          configuration; `nova import ADDRESS ID` adopts an object again.",
+        "Nothing was deleted in AWS: {} no longer managed by nova, and keep{} this stack's ownership \
+         tags. The next plan shows {} as to be created again if still in the \
+         configuration; `nova import ADDRESS ID` adopts an object again.",
         if removed.len() == 1 { "the object is" } else { "the objects are" },
         if removed.len() == 1 { "s" } else { "" },
         if removed.len() == 1 { "it" } else { "them" },
@@ -79,7 +81,8 @@ async fn mv(session: &Session, from: &Address, to: &Address) -> anyhow::Result<(
     let moved = edit::rename(&mut state, &session.stack, from, to)?;
     session.store.write_next(&state).await?;
     println!(
-        "Moved {from} ({}) to {to} in the state of stack `{}`. Nothing was changed in AWS;          the object's `nova:address` tag follows on the next `nova up`.",
+        "Moved {from} ({}) to {to} in the state of stack `{}`. Nothing was changed in AWS; \
+         the object's `nova:address` tag follows on the next `nova up`.",
         moved.id, session.stack
     );
     println!("{}", written(session, state.serial + 1));

@@ -17,7 +17,8 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     let config = session.config()?;
     if args.plan_file.is_some() && args.scope.any() {
         anyhow::bail!(
-            "--target, --exclude, --replace and --refresh-only cannot be used with a saved plan:              it was made with its own (make it with `nova plan --out FILE` and those options)"
+            "--target, --exclude, --replace and --refresh-only cannot be used with a saved plan: \
+             it was made with its own (make it with `nova plan --out FILE` and those options)"
         );
     }
     let options = args.scope.options();

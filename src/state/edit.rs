@@ -13,7 +13,7 @@ use crate::model::Address;
 pub enum EditError {
     #[error("{address} is not in the state of stack `{stack}` (see `nova state list`)")]
     NotInState { address: Address, stack: String },
-    #[error("cannot forget {address}: {} still depend{} on it and would be left with a dependency on nothing; forget {} too (`nova state rm {address} {}`)", list(.dependents), if .dependents.len() == 1 { "s" } else { "" }, if .dependents.len() == 1 { "it" } else { "them" }, list_plain(.dependents))]
+    #[error("cannot forget {address}: {} still depend{} on it and would be left with a dependency on nothing; forget {} too (`nova state rm {} {}`)", list(.dependents), if .dependents.len() == 1 { "s" } else { "" }, if .dependents.len() == 1 { "it" } else { "them" }, shell_word(.address), list_plain(.dependents))]
     Dependents {
         address: Address,
         dependents: Vec<Address>,
@@ -38,12 +38,22 @@ fn list(addresses: &[Address]) -> String {
         .join(", ")
 }
 
+/// The addresses as shell words (quoted when they hold `[`).
 fn list_plain(addresses: &[Address]) -> String {
     addresses
         .iter()
-        .map(Address::to_string)
+        .map(|a| shell_word(a))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+fn shell_word(address: &Address) -> String {
+    let text = address.to_string();
+    if text.contains('[') {
+        format!("'{text}'")
+    } else {
+        text
+    }
 }
 
 /// Removes `addresses` from `state` (every one or none) and remembers their objects as
@@ -58,12 +68,7 @@ pub fn forget(
         check_settled(state, stack, address)?;
     }
     for address in addresses {
-        let dependents: Vec<Address> = state
-            .resources
-            .iter()
-            .filter(|r| !addresses.contains(&r.address) && r.dependencies.contains(address))
-            .map(|r| r.address.clone())
-            .collect();
+        let dependents = dependents_of(state, address, addresses);
         if !dependents.is_empty() {
             return Err(EditError::Dependents {
                 address: address.clone(),
@@ -87,6 +92,24 @@ pub fn forget(
         .forgotten
         .sort_by(|a, b| (&a.address, &a.id).cmp(&(&b.address, &b.id)));
     Ok(removed)
+}
+
+/// What depends on `address` in `state`, directly or through others, and is not in
+/// `removing`: sorted.
+fn dependents_of(state: &State, address: &Address, removing: &BTreeSet<Address>) -> Vec<Address> {
+    let mut found = BTreeSet::new();
+    let mut todo = vec![address.clone()];
+    while let Some(next) = todo.pop() {
+        for r in &state.resources {
+            if r.dependencies.contains(&next)
+                && !removing.contains(&r.address)
+                && found.insert(r.address.clone())
+            {
+                todo.push(r.address.clone());
+            }
+        }
+    }
+    found.into_iter().collect()
 }
 
 /// Moves the resource at `from` to `to` (same kind, `to` not in the state); every
@@ -201,8 +224,14 @@ mod tests {
         let err = forget(&mut s, "demo", &set(&["aws_vpc.main"])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "cannot forget aws_vpc.main: aws_subnet.a still depends on it and would be left \
-             with a dependency on nothing; forget it too (`nova state rm aws_vpc.main aws_subnet.a`)"
+            "cannot forget aws_vpc.main: aws_instance.web[0], aws_subnet.a still depend on it \
+             and would be left with a dependency on nothing; forget them too (`nova state rm \
+             aws_vpc.main 'aws_instance.web[0]' aws_subnet.a`)"
+        );
+        let err = forget(&mut s, "demo", &set(&["aws_subnet.a"])).unwrap_err();
+        assert!(
+            err.to_string().contains("aws_instance.web[0] still depends on it"),
+            "{err}"
         );
         assert_eq!(s, before, "a refused edit changes nothing");
         let removed = forget(
