@@ -1,7 +1,9 @@
 //! Records the commit nova is built from, for `nova --version`: `NOVA_BUILD_COMMIT` when
-//! set (a build from a source archive can pass it), else what `git` says about the
-//! checkout (the short hash, `-dirty` when tracked files differ), else `unknown` (no git,
-//! or not a git checkout: the build never fails for it).
+//! set (a build from a source archive can pass it), else the short hash of the checkout's
+//! HEAD (`git rev-parse`), else `unknown` (no git, or not a git checkout: the build never
+//! fails for it). The script runs again only when HEAD moves (no "-dirty" marker: finding
+//! out would mean watching every file, and `git diff` rewrites the index, which would make
+//! every build run it again).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,10 +19,7 @@ fn main() {
     for path in git_paths() {
         println!("cargo:rerun-if-changed={}", path.display());
     }
-    // An edit of the sources makes the build "-dirty" (cargo scans these recursively).
-    for path in ["src", "Cargo.toml", "Cargo.lock", "build.rs"] {
-        println!("cargo:rerun-if-changed={path}");
-    }
+    println!("cargo:rerun-if-changed=build.rs");
 }
 
 fn git(args: &[&str]) -> Option<String> {
@@ -34,27 +33,24 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn git_commit() -> Option<String> {
-    let hash = git(&["rev-parse", "--short=12", "HEAD"])?;
-    let dirty = Command::new("git")
-        .args(["diff", "--quiet", "HEAD", "--"])
-        .status()
-        .map(|s| s.code() == Some(1))
-        .unwrap_or(false);
-    Some(if dirty { format!("{hash}-dirty") } else { hash })
+    git(&["rev-parse", "--short=12", "HEAD"])
 }
 
 /// The files that change when HEAD moves: HEAD itself, the branch it points at, and the
 /// packed refs (worktrees keep HEAD apart from the shared refs; `--git-path` knows where).
 fn git_paths() -> Vec<PathBuf> {
     let mut paths = Vec::new();
+    // A path that does not exist would make cargo run the script on every build.
     let mut add = |name: &str| {
         if let Some(path) = git(&["rev-parse", "--git-path", name]) {
-            paths.push(PathBuf::from(path));
+            let path = PathBuf::from(path);
+            if path.exists() {
+                paths.push(path);
+            }
         }
     };
     add("HEAD");
     add("packed-refs");
-    add("index");
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
         add(&branch);
     }
