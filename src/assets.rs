@@ -48,7 +48,11 @@ mod tests {
             .collect();
         on_disk.sort();
         let bundled: Vec<&str> = HEALTH_CHECK.files.iter().map(|(p, _)| *p).collect();
-        assert_eq!(on_disk, bundled, "add new files of {} to the bundle", HEALTH_CHECK.source);
+        assert_eq!(
+            on_disk, bundled,
+            "add new files of {} to the bundle",
+            HEALTH_CHECK.source
+        );
         for (path, bytes) in HEALTH_CHECK.files {
             assert_eq!(std::fs::read(dir.join(path)).unwrap(), *bytes, "{path}");
         }

@@ -696,7 +696,14 @@ fn account_inputs(name: &str) -> Inputs {
 
 /// The live tags of role `name`, or `None` when it does not exist.
 async fn live_role_tags(env: &Env, name: &str) -> Option<BTreeMap<String, String>> {
-    match env.clients.iam.list_role_tags().role_name(name).send().await {
+    match env
+        .clients
+        .iam
+        .list_role_tags()
+        .role_name(name)
+        .send()
+        .await
+    {
         Ok(out) => Some(
             out.tags()
                 .iter()
@@ -740,12 +747,24 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
         .expect("create (staging)");
     assert_eq!(first.id, "account");
     let shared_arn = out_str(&first.outputs, "cloudwatch_role_arn").to_string();
-    assert!(shared_arn.ends_with(&format!(":role/{shared}")), "{shared_arn}");
+    assert!(
+        shared_arn.ends_with(&format!(":role/{shared}")),
+        "{shared_arn}"
+    );
     assert_eq!(account_role(&env).await, shared_arn);
-    let tags = live_role_tags(&env, &shared).await.expect("the shared role");
-    assert_eq!(tags.get("nova:shared").map(String::as_str), Some("apigateway-cloudwatch"));
+    let tags = live_role_tags(&env, &shared)
+        .await
+        .expect("the shared role");
+    assert_eq!(
+        tags.get("nova:shared").map(String::as_str),
+        Some("apigateway-cloudwatch")
+    );
     assert_eq!(tags.get("nova:previous-role"), Some(&previous));
-    assert_eq!(tags.get(&format!("nova:user:{staging}")).map(String::as_str), Some("true"));
+    assert_eq!(
+        tags.get(&format!("nova:user:{staging}"))
+            .map(String::as_str),
+        Some("true")
+    );
 
     // The second joins: same role, same setting, the previous value kept.
     let second = account
@@ -754,8 +773,14 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
         .expect("create (production)");
     assert_eq!(second.outputs, first.outputs);
     assert_eq!(account_role(&env).await, shared_arn);
-    let tags = live_role_tags(&env, &shared).await.expect("the shared role");
-    assert_eq!(tags.get("nova:previous-role"), Some(&previous), "never overwritten");
+    let tags = live_role_tags(&env, &shared)
+        .await
+        .expect("the shared role");
+    assert_eq!(
+        tags.get("nova:previous-role"),
+        Some(&previous),
+        "never overwritten"
+    );
     assert!(tags.contains_key(&format!("nova:user:{production}")));
 
     // Neither sees the other as drift.
@@ -778,22 +803,34 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
         .find_existing(&account_ctx(&stranger), &desired)
         .await
         .expect("find_existing");
-    assert_eq!(found, None, "a stack without its tag on the role has nothing to adopt");
+    assert_eq!(
+        found, None,
+        "a stack without its tag on the role has nothing to adopt"
+    );
     assert!(matches!(
-        account.read(&account_ctx(&stranger), "account", &desired).await,
+        account
+            .read(&account_ctx(&stranger), "account", &desired)
+            .await,
         Ok(Observed::Gone)
     ));
 
     // Out of band: someone points the setting elsewhere; read shows it, update restores.
     set_account_role(&env, &previous).await;
-    let Ok(Observed::Present { inputs: live, .. }) =
-        account.read(&account_ctx(&staging), "account", &desired).await
+    let Ok(Observed::Present { inputs: live, .. }) = account
+        .read(&account_ctx(&staging), "account", &desired)
+        .await
     else {
         panic!("staging's account is gone");
     };
     assert_eq!(live["role_name"], Value::str(format!("{}-prev", env.stack)));
     account
-        .update(&account_ctx(&staging), "account", &live, &desired, &first.outputs)
+        .update(
+            &account_ctx(&staging),
+            "account",
+            &live,
+            &desired,
+            &first.outputs,
+        )
         .await
         .expect("update");
     assert_eq!(account_role(&env).await, shared_arn);
@@ -805,23 +842,38 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
         .delete(&account_ctx(&staging), "account", &desired, &first.outputs)
         .await
         .expect("delete (staging)");
-    assert_eq!(account_role(&env).await, shared_arn, "production still logs");
+    assert_eq!(
+        account_role(&env).await,
+        shared_arn,
+        "production still logs"
+    );
     let tags = live_role_tags(&env, &shared).await.expect("the role stays");
     assert!(!tags.contains_key(&format!("nova:user:{staging}")));
     assert!(tags.contains_key(&format!("nova:user:{production}")));
     assert!(matches!(
-        account.read(&account_ctx(&staging), "account", &desired).await,
+        account
+            .read(&account_ctx(&staging), "account", &desired)
+            .await,
         Ok(Observed::Gone)
     ));
 
     // The last restores the setting and deletes the role; again is a no-op.
     for _ in 0..2 {
         account
-            .delete(&account_ctx(&production), "account", &desired, &first.outputs)
+            .delete(
+                &account_ctx(&production),
+                "account",
+                &desired,
+                &first.outputs,
+            )
             .await
             .expect("delete (production)");
         assert_eq!(account_role(&env).await, previous);
-        assert_eq!(live_role_tags(&env, &shared).await, None, "the role is deleted");
+        assert_eq!(
+            live_role_tags(&env, &shared).await,
+            None,
+            "the role is deleted"
+        );
     }
 
     // A state of the earlier rule (the stack's own role in `cloudwatch_role_arn`, the
@@ -830,16 +882,27 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
     set_account_role(&env, &own).await;
     let legacy = inputs(&[("cloudwatch_role_arn", Value::str(&own))]);
     let legacy_id = format!("account/{previous}");
-    match account.read(&account_ctx(&staging), &legacy_id, &legacy).await {
+    match account
+        .read(&account_ctx(&staging), &legacy_id, &legacy)
+        .await
+    {
         Ok(Observed::Present { inputs, .. }) => assert_eq!(inputs, legacy),
         other => panic!("legacy read: {other:?}"),
     }
     let outputs = account
-        .update(&account_ctx(&staging), &legacy_id, &legacy, &desired, &first.outputs)
+        .update(
+            &account_ctx(&staging),
+            &legacy_id,
+            &legacy,
+            &desired,
+            &first.outputs,
+        )
         .await
         .expect("update from the earlier rule");
     assert_eq!(account_role(&env).await, shared_arn);
-    let tags = live_role_tags(&env, &shared).await.expect("the shared role again");
+    let tags = live_role_tags(&env, &shared)
+        .await
+        .expect("the shared role again");
     assert_eq!(
         tags.get("nova:previous-role"),
         Some(&previous),

@@ -312,7 +312,8 @@ pub enum StateCommand {
 
 /// A resource address, `<kind>.<name>`.
 fn parse_address(text: &str) -> Result<Address, String> {
-    text.parse().map_err(|e: crate::model::AddressError| e.to_string())
+    text.parse()
+        .map_err(|e: crate::model::AddressError| e.to_string())
 }
 
 /// A duration: `30s`, `5m`, `1h 30m`, or a number of seconds.

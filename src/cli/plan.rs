@@ -19,7 +19,9 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
     let state = session.load_state().await?;
     let options = args.scope.options();
     if options.refresh_only && !args.refresh {
-        anyhow::bail!("--refresh-only reads every resource back: it cannot be combined with --refresh=false");
+        anyhow::bail!(
+            "--refresh-only reads every resource back: it cannot be combined with --refresh=false"
+        );
     }
     scope::check(&session.stack, &config, &state, &options)?;
     let aws = session.connect(&config).await;
@@ -43,8 +45,7 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
         yes: false,
         question: String::new(),
     };
-    let plan =
-        engine::plan_with(&run, &blueprint, &state, args.refresh, &options, &hooks).await?;
+    let plan = engine::plan_with(&run, &blueprint, &state, args.refresh, &options, &hooks).await?;
     scope::warn_partial_plan(&plan);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);

@@ -23,7 +23,9 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     }
     let options = args.scope.options();
     if options.refresh_only && !args.refresh {
-        anyhow::bail!("--refresh-only reads every resource back: it cannot be combined with --refresh=false");
+        anyhow::bail!(
+            "--refresh-only reads every resource back: it cannot be combined with --refresh=false"
+        );
     }
     let saved = args.plan_file.as_deref().map(SavedPlan::load).transpose()?;
     session.lock("nova up").await?;

@@ -131,14 +131,13 @@ pub async fn import(
         }));
     };
     let kind = address.kind().to_string();
-    let provider = run
-        .providers
-        .get(&kind)
-        .ok_or_else(|| refuse(ImportError::NotFound {
+    let provider = run.providers.get(&kind).ok_or_else(|| {
+        refuse(ImportError::NotFound {
             address: address.clone(),
             kind: kind.clone(),
             id: id.to_string(),
-        }))?;
+        })
+    })?;
     let ctx = OpContext {
         stack: run.stack.to_string(),
         address: address.clone(),
@@ -146,17 +145,14 @@ pub async fn import(
         progress: Arc::new(ObserverProgress(run.observer.clone())),
     };
     let applied = known_inputs(&resource.inputs, &state);
-    let observed = provider
-        .read(&ctx, id, &applied)
-        .await
-        .map_err(|source| {
-            refuse(ImportError::Read {
-                address: address.clone(),
-                kind: kind.clone(),
-                id: id.to_string(),
-                source,
-            })
-        })?;
+    let observed = provider.read(&ctx, id, &applied).await.map_err(|source| {
+        refuse(ImportError::Read {
+            address: address.clone(),
+            kind: kind.clone(),
+            id: id.to_string(),
+            source,
+        })
+    })?;
     let Observed::Present { inputs, outputs } = observed else {
         return Err(refuse(ImportError::NotFound {
             address: address.clone(),

@@ -32,7 +32,9 @@ pub enum EngineError {
     AccountId { source: ProviderError },
     #[error("cannot find the newest Amazon Linux 2023 AMI; set `ami` in Nova.toml: {source}")]
     Ami { source: ProviderError },
-    #[error("cannot package the health-check Lambda (the bundle `{bundle}` built into nova): {source}")]
+    #[error(
+        "cannot package the health-check Lambda (the bundle `{bundle}` built into nova): {source}"
+    )]
     Package {
         bundle: &'static str,
         source: ProviderError,
@@ -222,7 +224,15 @@ pub async fn plan(
     refresh: bool,
     hooks: &dyn Hooks,
 ) -> Result<Plan, EngineError> {
-    plan_with(run, blueprint, state, refresh, &PlanOptions::default(), hooks).await
+    plan_with(
+        run,
+        blueprint,
+        state,
+        refresh,
+        &PlanOptions::default(),
+        hooks,
+    )
+    .await
 }
 
 /// [`plan`] with the user's options: the addresses they name are checked first (before

@@ -4,13 +4,15 @@
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod options_tests;
 pub mod planner;
 pub mod render;
 mod saved;
 
 pub use planner::{
-    check_options, destroy_plan, plan, plan_with, selection, DeleteNotes, Existing, NoNotes, PlanError,
-    PlanInput, PlanOptions,
+    check_options, destroy_plan, plan, plan_with, selection, DeleteNotes, Existing, NoNotes,
+    PlanError, PlanInput, PlanOptions,
 };
 pub use render::{render_human, render_json};
 pub use saved::{SavedPlan, SavedPlanError};

@@ -91,7 +91,10 @@ pub enum PlanError {
         stack: String,
     },
     #[error("--replace {address}: {reason}")]
-    CannotReplace { address: Address, reason: &'static str },
+    CannotReplace {
+        address: Address,
+        reason: &'static str,
+    },
     #[error("{0} is defined more than once in the configuration")]
     DuplicateAddress(Address),
     #[error(transparent)]
@@ -157,10 +160,7 @@ pub fn plan_with(
         add_delete_note(change, input.notes);
     }
     let keep = |a: &Address| selected.as_ref().is_none_or(|s| s.contains(a));
-    let changes: Vec<Change> = changes
-        .into_values()
-        .filter(|c| keep(&c.address))
-        .collect();
+    let changes: Vec<Change> = changes.into_values().filter(|c| keep(&c.address)).collect();
     let imported: BTreeSet<&Address> = changes
         .iter()
         .filter(|c| c.action == Action::Import)
@@ -283,7 +283,10 @@ pub fn selection(
 }
 
 /// The resources of the state that depended on `address` when applied.
-fn state_dependents<'s>(state: &'s State, address: &'s Address) -> impl Iterator<Item = Address> + 's {
+fn state_dependents<'s>(
+    state: &'s State,
+    address: &'s Address,
+) -> impl Iterator<Item = Address> + 's {
     state
         .resources
         .iter()

@@ -94,7 +94,10 @@ fn render_refresh_only(plan: &Plan, paint: &Paint) -> String {
     for change in acting(plan) {
         out.push('\n');
         let (what, symbol) = match change.action {
-            Action::Delete => ("has been deleted outside nova", paint.symbol(Action::Delete)),
+            Action::Delete => (
+                "has been deleted outside nova",
+                paint.symbol(Action::Delete),
+            ),
             _ => ("has changed outside nova", paint.symbol(Action::Update)),
         };
         let _ = writeln!(
@@ -128,7 +131,8 @@ fn render_refresh_only(plan: &Plan, paint: &Paint) -> String {
 }
 
 /// The plan as stable JSON: `format_version`, `stack`, `lineage`, `serial`, every change
-/// (no-ops included) and the summary. Values use [`Value::to_json`], so unknowns are
+/// (no-ops included), the scope (`refresh_only`, `targets`, `excludes`), the state-only
+/// records (objects imported or refreshed: `set`; forgotten: `forget`) and the summary. Values use [`Value::to_json`], so unknowns are
 /// `{"$unknown": true}`.
 pub fn render_json(plan: &Plan) -> serde_json::Value {
     let s = plan.summary();
@@ -139,7 +143,17 @@ pub fn render_json(plan: &Plan) -> serde_json::Value {
         "serial": plan.serial,
         "changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
         "deposed": plan.deposed.iter().map(|d| json!({ "address": d.address.to_string(), "id": d.id })).collect::<Vec<_>>(),
+        "scope": {
+            "refresh_only": plan.scope.refresh_only,
+            "targets": plan.scope.targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "excludes": plan.scope.excludes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
+        "records": {
+            "set": plan.records.set.iter().map(|r| json!({ "address": r.address.to_string(), "id": r.id })).collect::<Vec<_>>(),
+            "forget": plan.records.forget.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
         "summary": {
+            "import": s.import,
             "add": s.add,
             "change": s.change,
             "replace": s.replace,
@@ -457,7 +471,11 @@ fn map_diff(
         .into_iter()
         .filter_map(|k| match (before.get(k), after.get(k)) {
             (None, Some(a)) => Some((Mark::Add, format!("{k:?}"), show(a))),
-            (Some(b), None) => Some((Mark::Remove, format!("{k:?}"), format!("{} -> null", show(b)))),
+            (Some(b), None) => Some((
+                Mark::Remove,
+                format!("{k:?}"),
+                format!("{} -> null", show(b)),
+            )),
             (Some(b), Some(a)) if b != a || !a.is_known() => Some((
                 Mark::Change,
                 format!("{k:?}"),
@@ -476,8 +494,15 @@ fn map_diff(
     }
     out.push_str(&map_lines(&entries, paint));
     if unchanged > 0 {
-        let noun = if unchanged == 1 { "element" } else { "elements" };
-        let _ = write!(out, "\n{MAP_KEY_INDENT}  # ({unchanged} unchanged {noun} hidden)");
+        let noun = if unchanged == 1 {
+            "element"
+        } else {
+            "elements"
+        };
+        let _ = write!(
+            out,
+            "\n{MAP_KEY_INDENT}  # ({unchanged} unchanged {noun} hidden)"
+        );
     }
     let _ = write!(out, "\n{MAP_CLOSE_INDENT}}}");
     out
@@ -796,7 +821,7 @@ mod tests {
         );
         assert_eq!(
             json["summary"],
-            json!({"add": 1, "change": 1, "replace": 2, "destroy": 1})
+            json!({"import": 0, "add": 1, "change": 1, "replace": 2, "destroy": 1})
         );
         // A create whose reference is unknown shows the marker.
         let fresh = plan_of(&network_blueprint(), &empty_state());

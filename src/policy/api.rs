@@ -122,7 +122,9 @@ fn check_cloudwatch_role(view: &StackView) -> Vec<Finding> {
     for account in accounts {
         // Live (`nova check --live`): the role the setting names now; planned: the shared
         // role every stack of the account points it at.
-        let named = account.input_str("role_name").is_some_and(|n| !n.is_empty());
+        let named = account
+            .input_str("role_name")
+            .is_some_and(|n| !n.is_empty());
         if !named {
             out.push(CLOUDWATCH_ROLE.at(
                 &account.address,

@@ -230,7 +230,8 @@ mod tests {
         );
         let err = forget(&mut s, "demo", &set(&["aws_subnet.a"])).unwrap_err();
         assert!(
-            err.to_string().contains("aws_instance.web[0] still depends on it"),
+            err.to_string()
+                .contains("aws_instance.web[0] still depends on it"),
             "{err}"
         );
         assert_eq!(s, before, "a refused edit changes nothing");

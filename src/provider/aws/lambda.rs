@@ -19,8 +19,7 @@ use super::live::{optional_i32, put_optional, put_string_map, put_string_set, st
 use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
     aws_error, has_code, ok_if_gone, optional_str, required_str, retry_while, string_list,
-    unless_gone,
-    wait_until, AwsClients,
+    unless_gone, wait_until, AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -206,7 +205,10 @@ fn verified_package(inputs: &Inputs) -> Result<Package, ProviderError> {
                     format!("no bundle `{name}` is built into this nova"),
                 )
             })?;
-            (package_bundle(bundle)?, format!("the built-in bundle `{name}`"))
+            (
+                package_bundle(bundle)?,
+                format!("the built-in bundle `{name}`"),
+            )
         }
         (None, Some(dir)) => (package_source(Path::new(dir))?, dir.to_string()),
         _ => {

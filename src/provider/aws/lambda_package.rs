@@ -170,9 +170,8 @@ fn write_zip(what: &str, files: &[&(String, Vec<u8>)]) -> Result<Vec<u8>, Provid
         .compression_method(CompressionMethod::Deflated)
         .last_modified_time(DateTime::default())
         .unix_permissions(0o644);
-    let zip_error = |e: zip::result::ZipError| {
-        ProviderError::Other(format!("building the zip of {what}: {e}"))
-    };
+    let zip_error =
+        |e: zip::result::ZipError| ProviderError::Other(format!("building the zip of {what}: {e}"));
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
     for (file, bytes) in files {
         writer

@@ -161,7 +161,10 @@ impl AccountProvider {
 
     async fn role(&self, name: &str) -> Result<Option<Role>, ProviderError> {
         let result = self.iam().get_role().role_name(name).send().await;
-        let out = unless_gone(result.map_err(|e| aws_error("GetRole", e)), &[NO_SUCH_ENTITY])?;
+        let out = unless_gone(
+            result.map_err(|e| aws_error("GetRole", e)),
+            &[NO_SUCH_ENTITY],
+        )?;
         Ok(out.and_then(|o| o.role))
     }
 
@@ -617,7 +620,10 @@ mod tests {
         assert_eq!(role_name_of("arn:aws:iam::1:role/path/logs"), "logs");
         assert_eq!(role_name_of("arn:aws:iam::1:role/logs"), "logs");
         assert_eq!(role_name_of(""), "");
-        assert_eq!(shared_role_name("us-east-1"), "nova-apigw-cloudwatch-us-east-1");
+        assert_eq!(
+            shared_role_name("us-east-1"),
+            "nova-apigw-cloudwatch-us-east-1"
+        );
         let tags = vec![
             tag("nova:user:staging", "true").unwrap(),
             tag(TAG_SHARED, SHARED_VALUE).unwrap(),
