@@ -276,6 +276,11 @@ if ((WRITE)); then
     else
         build_text="debug build (\`cargo build\`, the script's default; see below)"
     fi
+    # The section scripts/bench-realistic.sh writes (from its marker on) is kept.
+    realistic=""
+    if [[ -f "$DOC" ]]; then
+        realistic="$(sed -n '/^<!-- realistic: /,$p' "$DOC")"
+    fi
     {
         cat <<EOF
 # Benchmarks: \`nova up\` and \`nova destroy\` of the full stack
@@ -344,6 +349,9 @@ $(raw_table)
   above), so treat differences of a few tenths of a second, and the ratios, as
   rough; min and max show the spread. Run it again for a second sample.
 EOF
+        if [[ -n "$realistic" ]]; then
+            printf '\n%s\n' "$realistic"
+        fi
     } >"$DOC"
     log "wrote $DOC"
 fi

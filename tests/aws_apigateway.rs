@@ -62,6 +62,7 @@ impl Env {
             stack: self.stack.clone(),
             address: Address::new(kind, name),
             client_token: format!("{}-{name}", self.stack),
+            known_ids: Vec::new(),
             progress: Arc::new(SilentProgress),
         }
     }
@@ -721,6 +722,7 @@ fn account_ctx(stack: &str) -> OpContext {
         stack: stack.to_string(),
         address: Address::new(ACCOUNT, "main"),
         client_token: String::new(),
+        known_ids: Vec::new(),
         progress: Arc::new(SilentProgress),
     }
 }

@@ -31,6 +31,7 @@ fn ctx(stack: &str, kind: &str, name: &str, token: &str) -> OpContext {
         stack: stack.to_string(),
         address: Address::new(kind, name),
         client_token: format!("{stack}-{token}"),
+        known_ids: Vec::new(),
         progress: Arc::new(SilentProgress),
     }
 }

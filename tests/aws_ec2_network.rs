@@ -52,6 +52,7 @@ impl World {
                 .take(64)
                 .collect(),
             address,
+            known_ids: Vec::new(),
             progress: Arc::new(SilentProgress),
         }
     }

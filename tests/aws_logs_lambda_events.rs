@@ -40,6 +40,7 @@ fn ctx(stack: &str, kind: &str, name: &str) -> OpContext {
         stack: stack.to_string(),
         address: Address::new(kind, name),
         client_token: format!("{stack}-{name}"),
+        known_ids: Vec::new(),
         progress: Arc::new(SilentProgress),
     }
 }

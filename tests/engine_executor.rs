@@ -916,3 +916,182 @@ async fn a_deposed_object_left_by_a_failed_delete_is_deleted_by_the_next_apply()
     assert_eq!(h.cloud.objects().len(), 2);
     assert!(!h.cloud.objects().contains_key(&old_id));
 }
+
+// ---------------------------------------------------------------- uncertain creates
+
+/// The objects the fake cloud holds for `address` (what a duplicate would show).
+fn objects_of(h: &Harness, address: &Address) -> Vec<String> {
+    h.cloud
+        .objects()
+        .into_iter()
+        .filter(|(_, o)| &o.owner.1 == address)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_lost_is_adopted_not_made_twice() {
+    let h = Harness::new(Duration::from_millis(1));
+    let bp = tree(3);
+    let lost = addr("r01");
+    h.cloud
+        .lose_create_answer
+        .lock()
+        .unwrap()
+        .insert(lost.clone(), 1);
+    let (report, state, _) = h.converge(&bp, 2).await;
+    assert_clean(&report);
+    let made = objects_of(&h, &lost);
+    assert_eq!(made.len(), 1, "one object for {lost}: {made:?}");
+    assert_eq!(
+        state.get(&lost).unwrap().id,
+        made[0],
+        "the lost one, adopted"
+    );
+    let creates: Vec<&str> = h
+        .cloud
+        .calls()
+        .iter()
+        .filter(|c| c.address == lost)
+        .map(|c| c.op)
+        .collect();
+    assert_eq!(creates, ["create-answer-lost"], "no second create");
+    assert!(state.pending.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_create_is_tried_again_and_makes_one() {
+    let h = Harness::new(Duration::from_millis(1));
+    let bp = tree(2);
+    let throttled = addr("r01");
+    h.cloud
+        .throttle_create
+        .lock()
+        .unwrap()
+        .insert(throttled.clone(), 2);
+    let (report, state, _) = h.converge(&bp, 2).await;
+    assert_clean(&report);
+    assert_eq!(objects_of(&h, &throttled).len(), 1);
+    let ops: Vec<&str> = h
+        .cloud
+        .calls()
+        .iter()
+        .filter(|c| c.address == throttled)
+        .map(|c| c.op)
+        .collect();
+    assert_eq!(ops, ["create-throttled", "create-throttled", "create"]);
+    assert!(state.get(&throttled).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_held_by_someone_else_fails_clearly_and_makes_nothing() {
+    let h = Harness::new(Duration::from_millis(1));
+    let bp = tree(2);
+    let taken = addr("r01");
+    h.cloud.taken.lock().unwrap().insert(taken.clone());
+    let (report, state, _) = h.converge(&bp, 2).await;
+    assert_eq!(report.failed.len(), 1);
+    let message = report.failed[0].to_string();
+    assert!(
+        message.contains("belongs to someone else") && message.contains("fake_thing.r01"),
+        "{message}"
+    );
+    assert!(objects_of(&h, &taken).is_empty());
+    assert!(state.pending.is_empty(), "nothing is left to resolve");
+    assert!(
+        state.get(&addr("r00")).is_some(),
+        "independent work was done"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_outcome_stays_pending_and_the_next_run_adopts_it() {
+    let h = Harness::new(Duration::from_millis(1));
+    let bp = tree(2);
+    let lost = addr("r01");
+    h.cloud
+        .lose_create_answer
+        .lock()
+        .unwrap()
+        .insert(lost.clone(), 1);
+    h.cloud.fail_find.lock().unwrap().insert(lost.clone());
+    let (report, state, _) = h.converge(&bp, 2).await;
+    assert_eq!(report.failed.len(), 1);
+    let message = report.failed[0].to_string();
+    assert!(message.contains("stays pending"), "{message}");
+    assert_eq!(
+        state.pending.len(),
+        1,
+        "the create is still pending on disk"
+    );
+    assert_eq!(state.pending[0].address, lost);
+
+    h.cloud.fail_find.lock().unwrap().clear();
+    let writer = state::writer::spawn(h.store.clone(), state.clone());
+    let recovery = recover_pending(
+        &state,
+        &h.providers,
+        &writer,
+        Arc::new(SilentObserver),
+        &h.stack,
+    )
+    .await
+    .unwrap();
+    writer.close().await.unwrap();
+    assert!(matches!(
+        recovery.recovered[0].resolution,
+        Resolution::Adopted { .. }
+    ));
+    let (report, state, _) = h.converge(&bp, 2).await;
+    assert_clean(&report);
+    assert_eq!(objects_of(&h, &lost).len(), 1, "adopted, never made twice");
+    assert!(state.pending.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_answer_in_a_create_before_destroy_replacement_never_adopts_the_old_object() {
+    let h = Harness::new(Duration::from_millis(1));
+    let (x, mut bp) = pair("fake_cbd");
+    let (report, state, _) = h.converge(&bp, 4).await;
+    assert_clean(&report);
+    let old_id = state.get(&x).unwrap().id.clone();
+
+    bp.resources[0] = Resource::new(x.clone()).with("name", "x2");
+    let mut cx = change(
+        &x,
+        Action::Replace {
+            create_before_destroy: true,
+        },
+    );
+    cx.dependencies = BTreeSet::new();
+    let mut cr = change(&addr("r"), Action::Update);
+    cr.dependencies = [x.clone()].into();
+    cr.prior_dependencies = [x.clone()].into();
+    let plan = Plan {
+        stack: "test".into(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        blueprint: bp.clone(),
+        changes: vec![cr, cx],
+        deposed: Vec::new(),
+        scope: Default::default(),
+        records: Default::default(),
+    };
+    h.cloud
+        .lose_create_answer
+        .lock()
+        .unwrap()
+        .insert(x.clone(), 1);
+    let (report, state, _) = h.run(&plan, 4).await;
+    assert_clean(&report);
+    let new_id = state.get(&x).unwrap().id.clone();
+    assert_ne!(
+        new_id, old_id,
+        "the new object, not the old one with the same tags"
+    );
+    assert_eq!(
+        objects_of(&h, &x),
+        [new_id],
+        "the old one is deleted, no extra"
+    );
+}

@@ -291,7 +291,7 @@ async fn import_of_a_vpc_made_with_the_sdk_then_the_plan_adopts_it() {
     stack.up();
     assert_eq!(
         aws.vpcs_of(&stack.name).await,
-        [vpc.clone()],
+        std::slice::from_ref(&vpc),
         "one VPC: the imported one"
     );
     let tags = aws.vpc_tags(&vpc).await;

@@ -5,6 +5,7 @@
 //! from a timing model in `fixtures/awssim/` that names its sources. See docs/testbed.md.
 
 pub mod answer;
+pub mod bound;
 pub mod call;
 pub mod clock;
 pub mod faults;

@@ -4,8 +4,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use awssim::bound::{bound, Costs, Graph, Phase};
 use awssim::{Config, FaultKind, Model, Sim};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// An AWS-like proxy in front of LocalStack: per-call latency, slow NAT gateways,
 /// instances and VPC Lambdas, eventual consistency, refusals during slow deletes,
@@ -13,7 +14,44 @@ use clap::Parser;
 /// model with sources (fixtures/awssim/aws-us-east-1.toml). Point AWS_ENDPOINT_URL at it.
 /// Control: GET /_awssim/stats, POST /_awssim/stats/reset, GET|PUT /_awssim/faults.
 #[derive(Debug, Parser)]
-#[command(name = "awssim", version)]
+#[command(name = "awssim", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints the critical-path bound of a nova run under the timing model: the longest
+    /// chain of dependent work in the graph `nova graph` prints, each resource costing its
+    /// kind's calls at their median latency plus the model's waits
+    /// (fixtures/awssim/nova-kinds.toml).
+    Bound(BoundArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BoundArgs {
+    /// The graph (`nova graph` output); `-` reads standard input.
+    #[arg(long, default_value = "-")]
+    graph: PathBuf,
+    /// `create` (nova up) or `delete` (nova destroy).
+    #[arg(long, value_parser = ["create", "delete"])]
+    phase: String,
+    /// The timing model (default: the checked-in one).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Change one figure of the model (as for the proxy).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Print `seconds<TAB>chain` only.
+    #[arg(long)]
+    plain: bool,
+}
+
+/// Runs the proxy (the default).
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Address to listen on (port 0: any free port, printed on start).
     #[arg(long, env = "AWSSIM_LISTEN", default_value = "127.0.0.1:4567")]
@@ -62,25 +100,64 @@ fn fault_kind(s: &str) -> Result<FaultKind, String> {
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Bound(args)) => print_bound(args),
+        None => run(cli.serve),
+    };
+    if let Err(e) = result {
         eprintln!("awssim: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
-    let text = match &args.model {
+/// The model file (or the checked-in one) with `sets` applied, and its name.
+fn load_model(path: Option<&PathBuf>, sets: &[String]) -> Result<(Model, String), String> {
+    let text = match path {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
         None => model::BUILTIN_TEXT.to_string(),
     };
-    let shown = args
-        .model
-        .as_ref()
-        .map_or("fixtures/awssim/aws-us-east-1.toml".to_string(), |p| {
-            p.display().to_string()
-        });
-    let mut model = Model::parse_with(&text, &shown, &args.sets).map_err(|e| e.to_string())?;
+    let shown = path.map_or("fixtures/awssim/aws-us-east-1.toml".to_string(), |p| {
+        p.display().to_string()
+    });
+    let model = Model::parse_with(&text, &shown, sets).map_err(|e| e.to_string())?;
+    Ok((model, shown))
+}
+
+fn print_bound(args: BoundArgs) -> Result<(), String> {
+    let dot = if args.graph.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?
+    } else {
+        std::fs::read_to_string(&args.graph)
+            .map_err(|e| format!("cannot read {}: {e}", args.graph.display()))?
+    };
+    let (model, _) = load_model(args.model.as_ref(), &args.sets)?;
+    let phase = if args.phase == "create" {
+        Phase::Create
+    } else {
+        Phase::Delete
+    };
+    let graph = Graph::from_dot(&dot);
+    if graph.nodes.is_empty() {
+        return Err("the graph has no resources".into());
+    }
+    let found = bound(&graph, &model, &Costs::builtin(), phase)?;
+    if args.plain {
+        println!("{:.1}\t{}", found.seconds, found.chain_text());
+    } else {
+        println!(
+            "critical-path bound ({}): {:.1} s\nchain: {}",
+            args.phase,
+            found.seconds,
+            found.chain_text()
+        );
+    }
+    Ok(())
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let (mut model, shown) = load_model(args.model.as_ref(), &args.sets)?;
     let f = &mut model.faults;
     if let Some(rate) = args.faults {
         f.rate = rate;

@@ -254,6 +254,28 @@ impl Model {
     }
 }
 
+impl Model {
+    /// A figure by its key in the model file, e.g. `nat_gateway.pending_s`.
+    pub fn figure(&self, key: &str) -> Option<f64> {
+        Some(match key {
+            "nat_gateway.pending_s" => self.nat_gateway.pending_s,
+            "nat_gateway.deleting_s" => self.nat_gateway.deleting_s,
+            "instance.pending_s" => self.instance.pending_s,
+            "instance.shutting_down_s" => self.instance.shutting_down_s,
+            "instance.stopping_s" => self.instance.stopping_s,
+            "lambda.vpc_pending_s" => self.lambda.vpc_pending_s,
+            "lambda.pending_s" => self.lambda.pending_s,
+            "lambda.update_s" => self.lambda.update_s,
+            "lambda.eni_linger_s" => self.lambda.eni_linger_s,
+            "consistency.instance_profile_s" => self.consistency.instance_profile_s,
+            "consistency.role_assumable_s" => self.consistency.role_assumable_s,
+            "consistency.apigateway_role_s" => self.consistency.apigateway_role_s,
+            "consistency.ec2_read_after_create_s" => self.consistency.ec2_read_after_create_s,
+            _ => return None,
+        })
+    }
+}
+
 impl Faults {
     pub fn validate(&self) -> Result<(), String> {
         let fraction = |v: f64| (0.0..=1.0).contains(&v);

@@ -139,74 +139,105 @@ async fn handle(
         });
     }
     let call = Call::classify(&parts, &body);
-    let name = call.name();
     {
         let mut stats = lock(&shared.stats);
         stats.calls += 1;
-        Stats::count(&mut stats.by_action, &name);
+        Stats::count(&mut stats.by_action, &call.name());
     }
-    let latency = lock(&shared.latencies).sample(&call.service, &call.action);
-    tokio::time::sleep(shared.clock.real(latency)).await;
+    // Half the latency on the way there, half on the way back. The call is answered on a
+    // task of its own: once a request has reached AWS it is carried out whether or not the
+    // client is still there to hear the answer (a client killed mid-call must not leave
+    // awssim's world behind LocalStack's).
+    let task = tokio::spawn(async move {
+        let latency = lock(&shared.latencies).sample(&call.service, &call.action);
+        let half = shared.clock.real(latency / 2.0);
+        tokio::time::sleep(half).await;
+        let answered = answer(&shared, parts, body, &call).await;
+        tokio::time::sleep(half).await;
+        answered
+    });
+    task.await.unwrap_or(Err(Lost))
+}
+
+/// What AWS would answer to `call` now: throttled, faulted, refused by a rule of the
+/// model, replayed for a client token, or LocalStack's answer rewritten (or lost).
+async fn answer(
+    shared: &Arc<Shared>,
+    parts: Parts,
+    body: Bytes,
+    call: &Call,
+) -> Result<Response<Full<Bytes>>, Lost> {
+    let name = call.name();
     let now = shared.clock.now();
     let head = parts.method == Method::HEAD;
-
     let throttled = lock(&shared.throttle).take(&call.service, &call.action, now);
     if let Err(bucket) = throttled {
         Stats::count(&mut lock(&shared.stats).throttled, &bucket);
-        shared.note(&call, &format!("throttled ({bucket})"));
+        shared.note(call, &format!("throttled ({bucket})"));
         return Ok(response(
-            AwsError::throttled(&call.service).answer(&call),
+            AwsError::throttled(&call.service).answer(call),
             head,
         ));
     }
     let decision = lock(&shared.faults).decide(&name);
     if let Decision::Before(kind) = decision {
-        count_fault(&shared, &name, "before", kind);
-        shared.note(&call, &format!("fault before LocalStack: {}", kind.name()));
-        return Ok(response(fault_error(&call, kind).answer(&call), head));
+        count_fault(shared, &name, "before", kind);
+        shared.note(call, &format!("fault before LocalStack: {}", kind.name()));
+        return Ok(response(fault_error(call, kind).answer(call), head));
     }
-    let mut answer = match shared.world.before(&call, now) {
+    let answer = match shared.world.before(call, now) {
         Verdict::Refuse { rule, error } => {
             Stats::count(&mut lock(&shared.stats).refusals, rule);
-            shared.note(&call, &format!("refused ({rule}): {}", error.code));
-            return Ok(response(error.answer(&call), head));
+            shared.note(call, &format!("refused ({rule}): {}", error.code));
+            return Ok(response(error.answer(call), head));
         }
         Verdict::Replay(mut answer) => {
             lock(&shared.stats).replays += 1;
-            shared.note(&call, "replayed (same client token)");
-            let rules = shared.world.after(&call, &mut answer, now, false);
-            count_rewrites(&shared, &rules);
+            shared.note(call, "replayed (same client token)");
+            let rules = shared.world.after(call, &mut answer, now, false);
+            count_rewrites(shared, &rules);
             return Ok(response(answer, head));
         }
-        Verdict::Forward => match forward(&shared, &parts, body).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                lock(&shared.stats).upstream_errors += 1;
-                shared.note(&call, &format!("LocalStack did not answer: {e}"));
-                return Ok(response(
-                    AwsError::unavailable(&call.service).answer(&call),
-                    head,
-                ));
+        Verdict::Forward => match carry_out(shared.clone(), parts, body, call.clone()).await {
+            Some(answer) => answer,
+            None => {
+                let unavailable = AwsError::unavailable(&call.service).answer(call);
+                return Ok(response(unavailable, head));
             }
         },
     };
-    let rules = shared
-        .world
-        .after(&call, &mut answer, shared.clock.now(), true);
-    count_rewrites(&shared, &rules);
     if let Decision::Lost(kind) = decision {
-        count_fault(&shared, &name, "lost", kind);
+        count_fault(shared, &name, "lost", kind);
         shared.note(
-            &call,
+            call,
             &format!("answer lost after LocalStack: {}", kind.name()),
         );
         return match kind {
             FaultKind::Reset => Err(Lost),
-            kind => Ok(response(fault_error(&call, kind).answer(&call), head)),
+            kind => Ok(response(fault_error(call, kind).answer(call), head)),
         };
     }
-    shared.note(&call, &format!("{}", answer.status));
+    shared.note(call, &format!("{}", answer.status));
     Ok(response(answer, head))
+}
+
+/// Forwards the call to LocalStack and records what it did; `None` when LocalStack did
+/// not answer.
+async fn carry_out(shared: Arc<Shared>, parts: Parts, body: Bytes, call: Call) -> Option<Answer> {
+    match forward(&shared, &parts, body).await {
+        Ok(mut answer) => {
+            let rules = shared
+                .world
+                .after(&call, &mut answer, shared.clock.now(), true);
+            count_rewrites(&shared, &rules);
+            Some(answer)
+        }
+        Err(e) => {
+            lock(&shared.stats).upstream_errors += 1;
+            shared.note(&call, &format!("LocalStack did not answer: {e}"));
+            None
+        }
+    }
 }
 
 fn fault_error(call: &Call, kind: FaultKind) -> AwsError {

@@ -506,3 +506,95 @@ async fn a_repeated_client_token_returns_the_first_answer() {
     }
     assert_eq!(instances_tagged(&direct, &value).await, 2);
 }
+
+/// Sends one EC2 query call over a raw connection and, once awssim has had 50 ms to read
+/// it, resets the connection (SO_LINGER 0) without reading the answer: a client killed
+/// while its call is under way. (A reset at once would discard the unread request.)
+fn send_and_reset(endpoint: &str, body: &str) {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20261201/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a socket this function owns, with a correctly sized value.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER");
+    drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_client_died_is_still_carried_out_and_remembered() {
+    let mut model = quiet_model();
+    model.consistency.ec2_read_after_create_s = 0.0;
+    model.nat_gateway.pending_s = 0.0;
+    model.nat_gateway.deleting_s = 20.0; // 2 s at this scale
+    model.latency.action.push(awssim::model::ActionLatency {
+        service: "ec2".into(),
+        actions: vec!["DeleteNatGateway".into()],
+        median_ms: 4000.0, // 0.2 s on the way there at this scale
+        p95_ms: 4000.0,
+        source: "test".into(),
+    });
+    let sim = sim(model, 0.1);
+    let through = ec2(&sim.endpoint()).await;
+    let (_, subnet) = network(&through, "10.79").await;
+    let eip = through
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .unwrap()
+        .allocation_id
+        .unwrap();
+    let nat = through
+        .create_nat_gateway()
+        .subnet_id(&subnet)
+        .allocation_id(&eip)
+        .send()
+        .await
+        .unwrap()
+        .nat_gateway
+        .and_then(|n| n.nat_gateway_id)
+        .unwrap();
+
+    send_and_reset(
+        &sim.endpoint(),
+        &format!("Action=DeleteNatGateway&Version=2016-11-15&NatGatewayId={nat}"),
+    );
+    let direct = ec2(&common::localstack()).await;
+    eventually("LocalStack deleted the NAT gateway", WAIT, || async {
+        (nat_state(&direct, &nat).await == NatGatewayState::Deleted).then_some(())
+    })
+    .await;
+    // awssim knows it was deleted: the address is released once it is done deleting.
+    eventually(
+        "the address free once the NAT gateway is deleted",
+        WAIT,
+        || async {
+            through
+                .release_address()
+                .allocation_id(&eip)
+                .send()
+                .await
+                .ok()
+        },
+    )
+    .await;
+}

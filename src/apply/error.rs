@@ -41,6 +41,23 @@ pub enum ApplyError {
     },
     #[error("the plan's operations wait for each other in a cycle: {}; nothing was changed", .path.join(" -> "))]
     Cycle { path: Vec<String> },
+    /// AWS says what the create would make exists, and nothing of this stack carries that
+    /// name or key.
+    #[error("{address}: create failed: {source}; no resource of this stack has that name or key, so it belongs to someone else: choose another name, delete it, or adopt it with `nova import` if it is the one you want")]
+    Taken {
+        address: Address,
+        #[source]
+        source: Box<ProviderError>,
+    },
+    /// The create's outcome is unknown and looking for what it made failed too: it stays
+    /// pending in the state.
+    #[error("{address}: create: the outcome is unknown ({source}) and looking for what it made failed too ({lookup}); it stays pending in the state, and the next `nova up` or `nova destroy` looks again before anything else")]
+    OutcomeUnknown {
+        address: Address,
+        #[source]
+        source: Box<ProviderError>,
+        lookup: Box<ProviderError>,
+    },
 }
 
 impl ApplyError {
@@ -51,7 +68,9 @@ impl ApplyError {
             | ApplyError::StateSave { address, .. }
             | ApplyError::NoProvider { address, .. }
             | ApplyError::NotInBlueprint { address }
-            | ApplyError::Unresolved { address, .. } => Some(address),
+            | ApplyError::Unresolved { address, .. }
+            | ApplyError::Taken { address, .. }
+            | ApplyError::OutcomeUnknown { address, .. } => Some(address),
             ApplyError::State { .. } | ApplyError::Cycle { .. } => None,
         }
     }

@@ -13,6 +13,7 @@ use crate::state::{Operation, Outcome, PendingOperation, ResourceState, StateWri
 
 use super::error::ApplyError;
 use super::observe::{ApplyObserver, ObserverProgress};
+use super::uncertain::{self, CreateError};
 
 /// What a job does.
 pub(crate) enum Work {
@@ -48,6 +49,8 @@ pub(crate) struct Finished {
 
 pub(crate) struct Job {
     pub address: Address,
+    /// The ids this address already has in the state (see [`OpContext::known_ids`]).
+    pub known_ids: Vec<String>,
     pub what: String,
     pub lineage: String,
     pub stack: String,
@@ -101,7 +104,7 @@ impl Job {
         let ctx = self
             .begin(Operation::Create, None, inputs, dependencies)
             .await?;
-        match self.provider.create(&ctx, inputs).await {
+        match uncertain::create(self.provider.as_ref(), &ctx, inputs).await {
             Ok(created) => {
                 let resource = ResourceState {
                     address: self.address.clone(),
@@ -114,7 +117,22 @@ impl Job {
                 self.writer.record(Outcome::Created(resource.clone())).await;
                 Ok((Done::Present(resource), true))
             }
-            Err(e) => Err(self.failed(Operation::Create, e).await),
+            Err(CreateError::Failed(e)) => Err(self.failed(Operation::Create, e).await),
+            Err(CreateError::Taken(e)) => {
+                self.writer
+                    .record(Outcome::Failed(self.address.clone(), Operation::Create))
+                    .await;
+                Err(ApplyError::Taken {
+                    address: self.address.clone(),
+                    source: Box::new(e),
+                })
+            }
+            // The pending operation stays: the next run's recovery looks again.
+            Err(CreateError::Unknown { call, lookup }) => Err(ApplyError::OutcomeUnknown {
+                address: self.address.clone(),
+                source: Box::new(call),
+                lookup: Box::new(lookup),
+            }),
         }
     }
 
@@ -169,10 +187,14 @@ impl Job {
                 &old.dependencies,
             )
             .await?;
-        match self
-            .provider
-            .delete(&ctx, &old.id, &old.inputs, &old.outputs)
-            .await
+        match uncertain::delete(
+            self.provider.as_ref(),
+            &ctx,
+            &old.id,
+            &old.inputs,
+            &old.outputs,
+        )
+        .await
         {
             Ok(()) => {
                 self.writer
@@ -215,12 +237,9 @@ impl Job {
                 source: Box::new(source),
             })?;
         self.observer.started(&self.address, &self.what);
-        Ok(context(
-            &self.stack,
-            &self.address,
-            client_token,
-            &self.observer,
-        ))
+        let mut ctx = context(&self.stack, &self.address, client_token, &self.observer);
+        ctx.known_ids = self.known_ids.clone();
+        Ok(ctx)
     }
 
     async fn failed(
@@ -250,6 +269,7 @@ pub(crate) fn context(
         stack: stack.to_string(),
         address: address.clone(),
         client_token,
+        known_ids: Vec::new(),
         progress: Arc::new(ObserverProgress(observer.clone())),
     }
 }

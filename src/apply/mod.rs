@@ -9,6 +9,7 @@ mod job;
 mod observe;
 mod recover;
 mod run;
+mod uncertain;
 
 pub use error::ApplyError;
 pub use graph::{build as operation_graph, OpGraph, OpKey, Step};

@@ -162,17 +162,19 @@ impl Recovery<'_> {
     /// The saved client token is reused, so a provider keyed on it finds the same call.
     async fn create(&self) -> Result<(Outcome, Resolution), ApplyError> {
         let p = self.pending;
-        let ctx = context(
+        let mut ctx = context(
             self.stack,
             &p.address,
             p.client_token.clone(),
             self.observer,
         );
+        ctx.known_ids = self.known_ids();
         let found = self
             .provider
             .find_existing(&ctx, &p.inputs)
             .await
-            .map_err(|e| self.provider_error(e))?;
+            .map_err(|e| self.provider_error(e))?
+            .filter(|c| !ctx.is_known(&c.id));
         let existing_id = self.state.get(&p.address).map(|r| r.id.as_str());
         match found {
             // Only the object the address already had (create-before-destroy): the
@@ -190,6 +192,18 @@ impl Recovery<'_> {
                 Resolution::NeverCreated,
             )),
         }
+    }
+
+    /// The ids the state already has for this address (current and deposed): never what
+    /// an interrupted create made.
+    fn known_ids(&self) -> Vec<String> {
+        let address = &self.pending.address;
+        self.state
+            .get(address)
+            .into_iter()
+            .chain(self.state.deposed.iter().filter(|r| &r.address == address))
+            .map(|r| r.id.clone())
+            .collect()
     }
 
     fn id(&self) -> Option<String> {

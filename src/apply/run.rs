@@ -214,6 +214,23 @@ impl Scheduler<'_> {
         self.report.not_started = left.into_iter().collect();
     }
 
+    /// Every id this address has in the state now: its current object (the old one while a
+    /// create-before-destroy replacement creates the new) and deposed ones. An object
+    /// already deleted (a delete-first replacement) is not among them: its name may be
+    /// taken again.
+    fn known_ids(&self, address: &Address) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .current
+            .get(address)
+            .into_iter()
+            .chain(self.deposed.iter().filter(|r| &r.address == address))
+            .map(|r| r.id.clone())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// Builds the job for `op`; `None` when there is nothing to do.
     fn prepare(&self, op: &OpKey) -> Result<Option<Job>, ApplyError> {
         let address = &op.address;
@@ -230,13 +247,13 @@ impl Scheduler<'_> {
                 let resource = self.desired(address)?;
                 Work::Create {
                     inputs: self.resolve(resource)?,
-                    dependencies: resource.dependencies(),
+                    dependencies: resource.lasting_dependencies(),
                 }
             }
             Step::Update => {
                 let resource = self.desired(address)?;
                 let inputs = self.resolve(resource)?;
-                let dependencies = resource.dependencies();
+                let dependencies = resource.lasting_dependencies();
                 match self.current.get(address) {
                     Some(old) => Work::Update {
                         old: self.as_planned(old),
@@ -271,6 +288,7 @@ impl Scheduler<'_> {
         };
         Ok(Some(Job {
             address: address.clone(),
+            known_ids: self.known_ids(address),
             what: op.what(),
             lineage: self.lineage.clone(),
             stack: self.options.stack.clone(),

@@ -24,12 +24,16 @@ pub async fn learn(
     let account_id = clients
         .account_id()
         .await
-        .map_err(|source| EngineError::AccountId { source })?;
+        .map_err(|source| EngineError::AccountId {
+            source: Box::new(source),
+        })?;
     let ami = match configured_or_recorded_ami(config, state) {
         Some(ami) => ami,
         None => aws::ec2_instance::latest_amazon_linux_2023(clients)
             .await
-            .map_err(|source| EngineError::Ami { source })?,
+            .map_err(|source| EngineError::Ami {
+                source: Box::new(source),
+            })?,
     };
     Ok(StackContext {
         account_id,
@@ -70,6 +74,6 @@ fn health_code_sha256() -> Result<String, EngineError> {
         .map(|package| package.sha256_hex)
         .map_err(|source| EngineError::Package {
             bundle: bundle.name,
-            source,
+            source: Box::new(source),
         })
 }

@@ -142,6 +142,7 @@ pub async fn import(
         stack: run.stack.to_string(),
         address: address.clone(),
         client_token: String::new(),
+        known_ids: Vec::new(),
         progress: Arc::new(ObserverProgress(run.observer.clone())),
     };
     let applied = known_inputs(&resource.inputs, &state);

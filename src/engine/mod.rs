@@ -29,15 +29,15 @@ pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("cannot reach AWS to learn the account id (check your credentials, region and AWS_ENDPOINT_URL): {source}")]
-    AccountId { source: ProviderError },
+    AccountId { source: Box<ProviderError> },
     #[error("cannot find the newest Amazon Linux 2023 AMI; set `ami` in Nova.toml: {source}")]
-    Ami { source: ProviderError },
+    Ami { source: Box<ProviderError> },
     #[error(
         "cannot package the health-check Lambda (the bundle `{bundle}` built into nova): {source}"
     )]
     Package {
         bundle: &'static str,
-        source: ProviderError,
+        source: Box<ProviderError>,
     },
     #[error(
         "the state changed while resolving pending operations; make a new plan with `nova plan`"

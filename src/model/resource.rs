@@ -19,6 +19,11 @@ pub struct Resource {
     /// Ordering dependencies that no input reference expresses.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub depends_on: BTreeSet<Address>,
+    /// Resources this one is created after but that need not outlive it: the order holds
+    /// for creates only, so a destroy does not wait for this resource before deleting them
+    /// (the state does not record these).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub created_after: BTreeSet<Address>,
 }
 
 impl Resource {
@@ -27,6 +32,7 @@ impl Resource {
             address,
             inputs: Inputs::new(),
             depends_on: BTreeSet::new(),
+            created_after: BTreeSet::new(),
         }
     }
 
@@ -42,18 +48,42 @@ impl Resource {
         self
     }
 
+    /// Adds an ordering for creates only (builder style): see [`Resource::created_after`].
+    pub fn created_after(mut self, address: &Address) -> Self {
+        self.created_after.insert(address.clone());
+        self
+    }
+
     pub fn references(&self) -> BTreeSet<Reference> {
         let mut refs = BTreeSet::new();
         self.inputs.values().for_each(|v| v.references(&mut refs));
         refs
     }
 
-    /// Everything this resource must wait for: explicit `depends_on` plus referenced resources.
+    /// Everything this resource must be created after: explicit `depends_on`,
+    /// `created_after` and referenced resources.
     pub fn dependencies(&self) -> BTreeSet<Address> {
+        let mut deps = self.lasting_dependencies();
+        deps.extend(self.created_after.iter().cloned());
+        deps.remove(&self.address);
+        deps
+    }
+
+    /// What this resource needs for as long as it exists (references and `depends_on`):
+    /// what the state records, and what a delete of this resource must come before.
+    pub fn lasting_dependencies(&self) -> BTreeSet<Address> {
         let mut deps = self.depends_on.clone();
         deps.extend(self.references().into_iter().map(|r| r.address));
         deps.remove(&self.address);
         deps
+    }
+
+    /// The dependencies that hold for creates only.
+    pub fn create_only_dependencies(&self) -> BTreeSet<Address> {
+        self.dependencies()
+            .difference(&self.lasting_dependencies())
+            .cloned()
+            .collect()
     }
 }
 

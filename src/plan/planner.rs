@@ -619,7 +619,7 @@ fn create_diffs(after: &Inputs) -> Vec<FieldDiff> {
 /// known counts as changed; an absent field and a `null` one are the same; lists are sets
 /// (their order never matters, see [`Value::same_as`]) unless the kind's schema declares
 /// the field an ordered list.
-fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDiff> {
+pub(crate) fn diff_fields(before: &Inputs, after: &Inputs, schema: &Schema) -> Vec<FieldDiff> {
     let fields: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     fields
         .into_iter()

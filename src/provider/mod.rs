@@ -38,12 +38,21 @@ pub struct OpContext {
     /// Idempotency token for APIs that take one (RunInstances, CreateNatGateway): the same
     /// token is reused when a create is retried after a crash. At most 64 ASCII characters.
     pub client_token: String,
+    /// The ids this address already has in the state (its current object, deposed ones):
+    /// a search for what an interrupted create made passes over them, so the old object of
+    /// a create-before-destroy replacement is never taken for the new one.
+    pub known_ids: Vec<String>,
     pub progress: Arc<dyn Progress>,
 }
 
 impl OpContext {
     pub fn note(&self, message: &str) {
         self.progress.note(&self.address, message);
+    }
+
+    /// True when `id` is one of [`OpContext::known_ids`].
+    pub fn is_known(&self, id: &str) -> bool {
+        self.known_ids.iter().any(|k| k == id)
     }
 }
 
@@ -76,6 +85,35 @@ pub enum Observed {
     Present { inputs: Inputs, outputs: Outputs },
 }
 
+/// What a failed AWS call says about whether AWS carried it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// AWS answered and refused the request (a client error other than throttling), or it
+    /// was never sent: nothing was done.
+    Refused,
+    /// AWS throttled the request: nothing was done, and it may simply be sent again.
+    Throttled,
+    /// The answer was a server error (5xx) or never came back (a timeout, a dropped
+    /// connection, an unreadable answer): AWS may or may not have done it. Resolved by
+    /// looking for what it made, never by doing it again blind.
+    Uncertain,
+}
+
+/// AWS error codes that say "it exists already" (or "it is already so"): after a call
+/// whose earlier attempt may have gone through, they are a question, not an answer.
+pub const ALREADY_EXISTS: &[&str] = &[
+    "AlreadyExistsException",
+    "ConflictException",
+    "EntityAlreadyExists",
+    "InvalidGroup.Duplicate",
+    "InvalidPermission.Duplicate",
+    "InvalidSubnet.Conflict",
+    "Resource.AlreadyAssociated",
+    "ResourceAlreadyExistsException",
+    "ResourceConflictException",
+    "RouteAlreadyExists",
+];
+
 /// A failed provider call. The executor adds the resource address.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -85,11 +123,15 @@ pub enum ProviderError {
         code: String,
         message: String,
         request_id: Option<String>,
+        outcome: CallOutcome,
     },
     #[error("invalid input `{field}`: {reason}")]
     InvalidInput { field: String, reason: String },
     #[error("gave up after {waited:?} waiting for {what}")]
     Timeout { what: String, waited: Duration },
+    /// A delete that something outside nova's stack keeps from happening.
+    #[error("{what} is still used by {}, which will not go away by itself: delete or move that, then run the command again", .blockers.join("; "))]
+    Blocked { what: String, blockers: Vec<String> },
     #[error("{0}")]
     Other(String),
 }
@@ -115,6 +157,44 @@ impl ProviderError {
             ProviderError::Aws { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
+    }
+
+    /// An AWS error that AWS itself refused with (a client error, or never sent).
+    pub fn refused(operation: &str, code: &str, message: impl Into<String>) -> Self {
+        ProviderError::Aws {
+            operation: operation.to_string(),
+            code: code.to_string(),
+            message: message.into(),
+            request_id: None,
+            outcome: CallOutcome::Refused,
+        }
+    }
+
+    /// True when AWS may have carried out the failed call (see [`CallOutcome::Uncertain`]).
+    pub fn is_uncertain(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Aws {
+                outcome: CallOutcome::Uncertain,
+                ..
+            }
+        )
+    }
+
+    /// True when AWS throttled the call (nothing was done).
+    pub fn is_throttled(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Aws {
+                outcome: CallOutcome::Throttled,
+                ..
+            }
+        )
+    }
+
+    /// True when AWS said what the call would make exists already ([`ALREADY_EXISTS`]).
+    pub fn is_already_exists(&self) -> bool {
+        self.code().is_some_and(|c| ALREADY_EXISTS.contains(&c))
     }
 }
 

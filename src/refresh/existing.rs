@@ -80,6 +80,7 @@ pub async fn find_existing(
                 stack: stack.to_string(),
                 address: resource.address.clone(),
                 client_token: String::new(),
+                known_ids: Vec::new(),
                 progress: progress.clone(),
             };
             let (provider, permits) = (provider.clone(), permits.clone());

@@ -54,6 +54,7 @@ pub async fn refresh(
             stack: stack.to_string(),
             address: resource.address.clone(),
             client_token: String::new(),
+            known_ids: vec![resource.id.clone()],
             progress: progress.clone(),
         };
         let (id, inputs) = (resource.id.clone(), resource.inputs.clone());

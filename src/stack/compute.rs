@@ -65,8 +65,10 @@ pub(crate) fn web_instances(
             .with("root_volume_size", i64::from(b.config.root_volume_size))
             .with("kms_key_id", key_arn(key))
             .with("metadata_http_tokens", "required")
-            // Instances in private subnets reach the internet through the NAT gateways.
-            .after(&net.nat_gateways[n % net.nat_gateways.len()]);
+            // Instances in private subnets reach the internet through the NAT gateways
+            // (their user data installs packages at boot). Only the create waits for it: a
+            // destroy deletes the NAT gateway while the instances terminate.
+            .created_after(&net.nat_gateways[n % net.nat_gateways.len()]);
         instances.push(b.add(instance));
         roles.push(role);
     }

@@ -85,6 +85,27 @@ fn blueprint_is_a_valid_acyclic_graph() {
 }
 
 #[test]
+fn instances_are_created_after_the_nat_gateway_but_do_not_hold_up_its_delete() {
+    let b = blueprint(&default_config(), &context());
+    let nat: crate::model::Address = "aws_nat_gateway.main[0]".parse().unwrap();
+    for instance in ["aws_instance.web[0]", "aws_instance.web[1]"] {
+        let r = b.get(&instance.parse().unwrap()).unwrap();
+        assert!(
+            r.dependencies().contains(&nat),
+            "{instance} is created after it"
+        );
+        assert!(
+            !r.lasting_dependencies().contains(&nat),
+            "{instance}: the state would make a destroy wait for it"
+        );
+        assert!(r
+            .lasting_dependencies()
+            .iter()
+            .any(|d| d.kind() == "aws_subnet"));
+    }
+}
+
+#[test]
 fn every_taggable_resource_is_tagged_for_production_and_ownership() {
     let b = blueprint(&default_config(), &context());
     let mut tagged = 0;

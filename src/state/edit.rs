@@ -42,7 +42,7 @@ fn list(addresses: &[Address]) -> String {
 fn list_plain(addresses: &[Address]) -> String {
     addresses
         .iter()
-        .map(|a| shell_word(a))
+        .map(shell_word)
         .collect::<Vec<_>>()
         .join(" ")
 }

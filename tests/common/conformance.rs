@@ -35,6 +35,7 @@ pub fn ctx(stack: &str, address: &str) -> OpContext {
         stack: stack.to_string(),
         client_token: format!("{stack}-{address}").chars().take(64).collect(),
         address,
+        known_ids: Vec::new(),
         progress: Arc::new(SilentProgress),
     }
 }

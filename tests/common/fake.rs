@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::{
-    Created, Observed, OpContext, ProviderError, Providers, ResourceProvider, Schema,
+    CallOutcome, Created, Observed, OpContext, ProviderError, Providers, ResourceProvider, Schema,
 };
 
 #[derive(Debug, Clone)]
@@ -53,6 +53,38 @@ pub struct Cloud {
     pub crash_at: Mutex<Option<(usize, Arc<Notify>)>>,
     /// (id, old inputs) of every update, in call order.
     pub updated_from: Mutex<Vec<(String, Inputs)>>,
+    /// Per address, how many more creates make the object and then lose the answer (an
+    /// uncertain 500, as after a dropped connection).
+    pub lose_create_answer: Mutex<BTreeMap<Address, usize>>,
+    /// Per address, how many more creates are throttled (nothing is made).
+    pub throttle_create: Mutex<BTreeMap<Address, usize>>,
+    /// Addresses whose name someone else holds: their creates answer "already exists".
+    pub taken: Mutex<BTreeSet<Address>>,
+    /// Addresses whose `find_existing` fails.
+    pub fail_find: Mutex<BTreeSet<Address>>,
+}
+
+/// Takes one from `address`'s count in `counts`; true when there was one.
+fn take_one(counts: &Mutex<BTreeMap<Address, usize>>, address: &Address) -> bool {
+    let mut counts = counts.lock().unwrap();
+    match counts.get_mut(address) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// An AWS error with this code and outcome.
+fn aws(operation: &str, code: &str, outcome: CallOutcome) -> ProviderError {
+    ProviderError::Aws {
+        operation: operation.to_string(),
+        code: code.to_string(),
+        message: format!("injected {code}"),
+        request_id: None,
+        outcome,
+    }
 }
 
 impl Cloud {
@@ -158,6 +190,14 @@ impl ResourceProvider for Fake {
             self.log(ctx, "create-failed", start, "");
             return Err(ProviderError::Other("injected failure".into()));
         }
+        if take_one(&self.cloud.throttle_create, &ctx.address) {
+            self.log(ctx, "create-throttled", start, "");
+            return Err(aws("Create", "Throttling", CallOutcome::Throttled));
+        }
+        if self.cloud.taken.lock().unwrap().contains(&ctx.address) {
+            self.log(ctx, "create-taken", start, "");
+            return Err(aws("Create", "EntityAlreadyExists", CallOutcome::Refused));
+        }
         let id = format!(
             "{}-{}",
             self.schema.kind,
@@ -182,6 +222,10 @@ impl ResourceProvider for Fake {
         if let Some(notify) = crash {
             notify.notify_one();
             std::future::pending::<()>().await;
+        }
+        if take_one(&self.cloud.lose_create_answer, &ctx.address) {
+            self.log(ctx, "create-answer-lost", start, &id);
+            return Err(aws("Create", "InternalError", CallOutcome::Uncertain));
         }
         self.log(ctx, "create", start, &id);
         Ok(Created {
@@ -253,11 +297,14 @@ impl ResourceProvider for Fake {
         ctx: &OpContext,
         _inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
+        if self.cloud.fail_find.lock().unwrap().contains(&ctx.address) {
+            return Err(aws("Describe", "InternalError", CallOutcome::Uncertain));
+        }
         let owner = (ctx.stack.clone(), ctx.address.clone());
         let objects = self.cloud.objects.lock().unwrap();
         Ok(objects
             .iter()
-            .find(|(_, o)| o.owner == owner)
+            .find(|(id, o)| o.owner == owner && !ctx.is_known(id))
             .map(|(id, _)| Created {
                 id: id.clone(),
                 outputs: self.outputs(id),

@@ -17,6 +17,7 @@
 pub mod awssim;
 pub mod conformance;
 pub mod fake;
+pub mod inventory;
 pub mod nova;
 
 use std::io::{Read, Write};

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use super::{localstack_endpoint, temp_state_dir, unique_stack, REGION};
 
@@ -53,22 +54,77 @@ impl Run {
     }
 }
 
-/// The `nova` binary, copied once per test process to a private place: the target
+/// The `nova` binary, pinned for this test process: a hard link (in the target's
+/// temporary directory, named by the binary's inode) to the build under test. The target
 /// directory is shared, and another build may replace `target/debug/nova` while these
-/// tests run.
+/// tests run; the link keeps the old file. One link per build, not one copy per test
+/// process (nextest runs every test in a process of its own).
 fn nova_binary() -> &'static Path {
-    static COPY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &COPY
-        .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("nova-bin-")
-                .tempdir()
-                .expect("temporary directory for the nova binary");
-            let path = dir.path().join("nova");
-            std::fs::copy(env!("CARGO_BIN_EXE_nova"), &path).expect("copy the nova binary");
-            (dir, path)
+    static PINNED: OnceLock<PathBuf> = OnceLock::new();
+    PINNED.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        let built = Path::new(env!("CARGO_BIN_EXE_nova"));
+        let inode = std::fs::metadata(built).expect("the nova binary").ino();
+        let pinned = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nova-{inode}"));
+        if !pinned.exists() {
+            match std::fs::hard_link(built, &pinned) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => panic!("pin {} at {}: {e}", built.display(), pinned.display()),
+            }
+        }
+        pinned
+    })
+}
+
+/// How long one `nova` run of a test may take before the test fails: far more than any
+/// run of the suite needs (a hung run fails instead of holding up CI).
+pub const RUN_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+/// Runs `cmd` to the end and collects its output, killing it and panicking after `limit`.
+fn output_within(mut cmd: Command, args: &[&str], limit: Duration) -> Run {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run nova {args:?}: {e}"));
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).map(|_| bytes)
         })
-        .1
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for nova") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.join().ok().and_then(Result::ok).unwrap_or_default();
+            panic!(
+                "nova {args:?} still running after {}s: killed; its stderr:\n{}",
+                limit.as_secs(),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let collect = |h: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
+        h.join().expect("pipe reader").expect("read nova's output")
+    };
+    let out = Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    };
+    Run::from_output(args, out)
 }
 
 /// One stack under test: a unique name and a private state directory. Dropping it runs
@@ -79,6 +135,9 @@ pub struct Stack {
     endpoint: String,
     destroyed: bool,
 }
+
+/// The environment variable that points nova at an endpoint.
+const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL";
 
 impl Stack {
     /// A new stack named after `prefix` (see [`unique_stack`]), against LocalStack.
@@ -98,6 +157,18 @@ impl Stack {
             state_dir: temp_state_dir(),
             endpoint: endpoint.to_string(),
             destroyed: true, // nothing to clean up on a fake endpoint
+        }
+    }
+
+    /// Like [`Stack::new`], but nova's calls go through `endpoint` (awssim in front of
+    /// LocalStack); the clean-up on drop goes straight to LocalStack, so it works even
+    /// when the proxy is gone.
+    pub fn through(prefix: &str, endpoint: &str) -> Stack {
+        Stack {
+            name: unique_stack(prefix),
+            state_dir: temp_state_dir(),
+            endpoint: endpoint.to_string(),
+            destroyed: false,
         }
     }
 
@@ -128,7 +199,7 @@ impl Stack {
             }
         }
         cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env(ENDPOINT_VAR, &self.endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", REGION)
@@ -141,14 +212,17 @@ impl Stack {
         cmd
     }
 
-    /// Runs `nova <args>` with extra environment variables.
+    /// Runs `nova <args>` with extra environment variables (within [`RUN_LIMIT`]).
     pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let mut cmd = self.command(args);
         cmd.envs(env.iter().copied());
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run nova {args:?}: {e}"));
-        Run::from_output(args, out)
+        output_within(cmd, args, RUN_LIMIT)
+    }
+
+    /// Runs `nova <args>`, killing it and failing the test if it runs past `limit` (a
+    /// hang fails the test instead of holding up the suite).
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> Run {
+        output_within(self.command(args), args, limit)
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
@@ -181,6 +255,11 @@ impl Stack {
         self.run(&["output", "--json"]).expect_code(0).json()
     }
 
+    /// Tells the guard that the test destroyed the stack itself (it does nothing on drop).
+    pub fn destroy_done(&mut self) {
+        self.destroyed = true;
+    }
+
     /// `nova destroy --yes`, which must succeed; the guard then has nothing left to do.
     pub fn destroy(&mut self) -> Run {
         let run = self.run(&["destroy", "--yes"]).expect_code(0);
@@ -194,7 +273,8 @@ impl Drop for Stack {
         if self.destroyed || !self.state_path().exists() {
             return;
         }
-        let run = self.run(&["destroy", "--yes"]);
+        let direct = localstack_endpoint();
+        let run = self.run_env(&[(ENDPOINT_VAR, &direct)], &["destroy", "--yes"]);
         if run.code != Some(0) {
             eprintln!(
                 "cleanup: `nova destroy --yes` of stack {} exited {:?}:\n{}\n{}",

@@ -23,7 +23,7 @@ use super::ec2_tags::{
 use super::tags::{sync_tags, tags_of, tags_value, Tags};
 use super::{
     aws_error, ok_if_gone, optional_str, required_str, retry_while, string_list, unless_gone,
-    wait_until, AwsClients,
+    wait_expected, AwsClients, Expected,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -40,6 +40,10 @@ const DEFAULT_ROOT_DEVICE: &str = "/dev/xvda";
 const PROFILE_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 /// How long an instance may take to reach `running` or `terminated`.
 const STATE_WAIT: Duration = Duration::from_secs(600);
+/// How long an instance typically stays `pending` (16 s measured recently) and
+/// `shutting-down` (20-60 s) on AWS: its waits poll tightly around these.
+const RUNNING_IN: Expected = Expected::secs(16);
+const TERMINATED_IN: Expected = Expected::secs(40);
 const NOT_FOUND: &str = "InvalidInstanceID.NotFound";
 const GONE: &[&str] = &[NOT_FOUND];
 
@@ -238,9 +242,10 @@ impl Ec2Instance {
     }
 
     async fn wait_running(&self, ctx: &OpContext, id: &str) -> Result<Instance, ProviderError> {
-        wait_until(
+        wait_expected(
             ctx,
             &format!("instance {id} to be running"),
+            Some(RUNNING_IN),
             STATE_WAIT,
             || async {
                 let result = self
@@ -501,9 +506,10 @@ impl ResourceProvider for Ec2Instance {
             .send()
             .await;
         ok_if_gone(result.map_err(|e| aws_error("TerminateInstances", e)), GONE)?;
-        wait_until(
+        wait_expected(
             ctx,
             &format!("instance {id} to terminate"),
+            Some(TERMINATED_IN),
             STATE_WAIT,
             || async {
                 let result = self
@@ -752,6 +758,7 @@ mod tests {
             code: code.into(),
             message: message.into(),
             request_id: None,
+            outcome: crate::provider::CallOutcome::Refused,
         };
         assert!(is_profile_not_ready(&aws(
             "InvalidParameterValue",

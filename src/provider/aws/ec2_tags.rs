@@ -50,8 +50,10 @@ pub fn has_ownership_tags(ctx: &OpContext, tags: &[Tag]) -> bool {
     owned_by(&live_tags(tags), ctx)
 }
 
-/// Of the Describe* results, the one this operation's resource is (ownership tags, lowest
-/// id first so a repeated search picks the same one).
+/// Of the Describe* results, the one this operation's resource is: ownership tags, not one
+/// of the ids the state already has for the address (the old object of a
+/// create-before-destroy replacement carries the same tags), lowest id first so a repeated
+/// search picks the same one.
 pub fn first_owned<'a, T>(
     ctx: &OpContext,
     items: &'a [T],
@@ -60,7 +62,8 @@ pub fn first_owned<'a, T>(
 ) -> Option<&'a T> {
     items
         .iter()
-        .filter(|item| id(item).is_some() && has_ownership_tags(ctx, tags(item)))
+        .filter(|item| id(item).is_some_and(|id| !ctx.is_known(id)))
+        .filter(|item| has_ownership_tags(ctx, tags(item)))
         .min_by_key(|item| id(item))
 }
 

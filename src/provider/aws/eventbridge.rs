@@ -370,6 +370,7 @@ impl TargetProvider {
                     .unwrap_or("target rejected")
                     .to_string(),
                 request_id: None,
+                outcome: crate::provider::CallOutcome::Refused,
             });
         }
         Ok(target_id(rule, target))
@@ -456,6 +457,7 @@ impl ResourceProvider for TargetProvider {
                     .unwrap_or("target not removed")
                     .to_string(),
                 request_id: None,
+                outcome: crate::provider::CallOutcome::Refused,
             }),
             _ => Ok(()),
         }

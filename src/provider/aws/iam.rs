@@ -33,8 +33,8 @@ pub const SCHEMAS: [&Schema; 2] = [&IAM_ROLE_SCHEMA, &IAM_INSTANCE_PROFILE_SCHEM
 /// The IAM providers.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
-        Arc::new(IamRole::new(clients.iam.clone())),
-        Arc::new(IamInstanceProfile::new(clients.iam.clone())),
+        Arc::new(IamRole::new(clients)),
+        Arc::new(IamInstanceProfile::new(clients)),
     ]
 }
 
@@ -68,11 +68,16 @@ pub static IAM_INSTANCE_PROFILE_SCHEMA: Schema = Schema::declare(
 /// `aws_iam_role`. Its id is the role name.
 pub struct IamRole {
     iam: aws_sdk_iam::Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: aws_sdk_iam::Client,
 }
 
 impl IamRole {
-    pub fn new(iam: aws_sdk_iam::Client) -> Self {
-        IamRole { iam }
+    pub fn new(clients: &AwsClients) -> Self {
+        IamRole {
+            iam: clients.iam.clone(),
+            once: clients.once.iam.clone(),
+        }
     }
 
     async fn get(&self, name: &str) -> Result<Option<Role>, ProviderError> {
@@ -208,7 +213,7 @@ impl IamRole {
             None => return Ok(()),
         };
         for profile in pages.iter().flat_map(|p| p.instance_profiles()) {
-            remove_role(&self.iam, profile.instance_profile_name(), name).await?;
+            remove_role(&self.iam, &self.once, profile.instance_profile_name(), name).await?;
         }
         Ok(())
     }
@@ -224,7 +229,7 @@ impl ResourceProvider for IamRole {
         let name = required_str(inputs, "name")?;
         let tags = tags_of(inputs);
         let role = self
-            .iam
+            .once
             .create_role()
             .role_name(name)
             .assume_role_policy_document(required_str(inputs, "assume_role_policy")?)
@@ -410,11 +415,16 @@ impl ResourceProvider for IamRole {
 /// `aws_iam_instance_profile`. Its id is the profile name.
 pub struct IamInstanceProfile {
     iam: aws_sdk_iam::Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: aws_sdk_iam::Client,
 }
 
 impl IamInstanceProfile {
-    pub fn new(iam: aws_sdk_iam::Client) -> Self {
-        IamInstanceProfile { iam }
+    pub fn new(clients: &AwsClients) -> Self {
+        IamInstanceProfile {
+            iam: clients.iam.clone(),
+            once: clients.once.iam.clone(),
+        }
     }
 
     async fn get(&self, name: &str) -> Result<Option<InstanceProfile>, ProviderError> {
@@ -436,14 +446,30 @@ impl IamInstanceProfile {
             PROPAGATION_LIMIT,
             |e| has_code(e, &[NO_SUCH_ENTITY]),
             || async {
-                self.iam
+                let result = self
+                    .iam
                     .add_role_to_instance_profile()
                     .instance_profile_name(name)
                     .role_name(role)
                     .send()
                     .await
                     .map_err(|e| aws_error("AddRoleToInstanceProfile", e))
-                    .map(|_| ())
+                    .map(|_| ());
+                match result {
+                    // A profile holds one role: the SDK's retry of an add whose answer was
+                    // lost is refused with this. Done if the role there is this one.
+                    Err(err) if has_code(&err, &["LimitExceeded"]) => {
+                        let profile = self.get(name).await?;
+                        let has_it = profile
+                            .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role));
+                        if has_it {
+                            Ok(())
+                        } else {
+                            Err(err)
+                        }
+                    }
+                    other => other,
+                }
             },
         )
         .await
@@ -459,7 +485,7 @@ impl ResourceProvider for IamInstanceProfile {
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let name = required_str(inputs, "name")?;
         let profile = self
-            .iam
+            .once
             .create_instance_profile()
             .instance_profile_name(name)
             .set_tags(Some(sdk_tags(&tags_of(inputs))?).filter(|t| !t.is_empty()))
@@ -530,7 +556,7 @@ impl ResourceProvider for IamInstanceProfile {
                 .map(|r| r.role_name().to_string())
                 .collect();
             for role in live.iter().filter(|r| r.as_str() != new_role) {
-                remove_role(&self.iam, id, role).await?;
+                remove_role(&self.iam, &self.once, id, role).await?;
             }
             if !new_role.is_empty() && !live.iter().any(|r| r == new_role) {
                 self.add_role(ctx, id, new_role).await?;
@@ -551,7 +577,7 @@ impl ResourceProvider for IamInstanceProfile {
             return Ok(());
         };
         for role in profile.roles() {
-            remove_role(&self.iam, id, role.role_name()).await?;
+            remove_role(&self.iam, &self.once, id, role.role_name()).await?;
         }
         let result = self
             .iam
@@ -583,19 +609,55 @@ impl ResourceProvider for IamInstanceProfile {
     }
 }
 
-/// RemoveRoleFromInstanceProfile; already removed (or either gone) is fine.
+/// RemoveRoleFromInstanceProfile; already removed (or either gone) is fine. Sent once,
+/// without the SDK's retries: after an uncertain answer nova looks whether the role is
+/// still there (a retry of a removal that went through is answered with an error, by
+/// LocalStack a 500) and sends it again, with retries, only if it is.
 async fn remove_role(
     iam: &aws_sdk_iam::Client,
+    once: &aws_sdk_iam::Client,
     profile: &str,
     role: &str,
 ) -> Result<(), ProviderError> {
+    let send = |client: &aws_sdk_iam::Client| {
+        client
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role)
+            .send()
+    };
+    let first = send(once)
+        .await
+        .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e));
+    match unless_gone_iam(first) {
+        Err(err) if err.is_uncertain() || err.is_throttled() => {
+            if !profile_has_role(iam, profile, role).await? {
+                return Ok(());
+            }
+            let again = send(iam)
+                .await
+                .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e));
+            unless_gone_iam(again).map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// True when the instance profile exists and holds the role.
+async fn profile_has_role(
+    iam: &aws_sdk_iam::Client,
+    profile: &str,
+    role: &str,
+) -> Result<bool, ProviderError> {
     let result = iam
-        .remove_role_from_instance_profile()
+        .get_instance_profile()
         .instance_profile_name(profile)
-        .role_name(role)
         .send()
-        .await;
-    unless_gone_iam(result.map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e))).map(|_| ())
+        .await
+        .map_err(|e| aws_error("GetInstanceProfile", e));
+    Ok(unless_gone_iam(result)?
+        .and_then(|out| out.instance_profile)
+        .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role)))
 }
 
 /// [`unless_gone`] with IAM's "does not exist" code.

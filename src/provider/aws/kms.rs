@@ -34,8 +34,8 @@ pub const SCHEMAS: [&Schema; 2] = [&KMS_KEY_SCHEMA, &KMS_ALIAS_SCHEMA];
 /// The KMS providers.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
-        Arc::new(KmsKey::new(clients.kms.clone())),
-        Arc::new(KmsAlias::new(clients.kms.clone())),
+        Arc::new(KmsKey::new(clients)),
+        Arc::new(KmsAlias::new(clients)),
     ]
 }
 
@@ -67,11 +67,16 @@ pub static KMS_ALIAS_SCHEMA: Schema = Schema::declare(
 /// `aws_kms_key`.
 pub struct KmsKey {
     kms: aws_sdk_kms::Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: aws_sdk_kms::Client,
 }
 
 impl KmsKey {
-    pub fn new(kms: aws_sdk_kms::Client) -> Self {
-        KmsKey { kms }
+    pub fn new(clients: &AwsClients) -> Self {
+        KmsKey {
+            kms: clients.kms.clone(),
+            once: clients.once.kms.clone(),
+        }
     }
 
     async fn describe(&self, key_id: &str) -> Result<Option<KeyMetadata>, ProviderError> {
@@ -130,7 +135,7 @@ impl ResourceProvider for KmsKey {
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let config = KeyConfig::from_inputs(inputs)?;
         let created = self
-            .kms
+            .once
             .create_key()
             .policy(config.policy)
             .description(config.description)
@@ -293,7 +298,7 @@ impl ResourceProvider for KmsKey {
             .filter_map(|k| k.key_id().map(str::to_string))
             .collect();
         key_ids.sort();
-        for key_id in key_ids {
+        for key_id in key_ids.into_iter().filter(|k| !ctx.is_known(k)) {
             let Some(metadata) = self.describe(&key_id).await? else {
                 continue;
             };
@@ -323,11 +328,16 @@ impl ResourceProvider for KmsKey {
 /// `aws_kms_alias`. Its id is the alias name.
 pub struct KmsAlias {
     kms: aws_sdk_kms::Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: aws_sdk_kms::Client,
 }
 
 impl KmsAlias {
-    pub fn new(kms: aws_sdk_kms::Client) -> Self {
-        KmsAlias { kms }
+    pub fn new(clients: &AwsClients) -> Self {
+        KmsAlias {
+            kms: clients.kms.clone(),
+            once: clients.once.kms.clone(),
+        }
     }
 
     /// The alias with this name, from ListAliases (there is no GetAlias).
@@ -365,7 +375,7 @@ impl ResourceProvider for KmsAlias {
 
     async fn create(&self, _ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let name = required_str(inputs, "name")?;
-        self.kms
+        self.once
             .create_alias()
             .alias_name(name)
             .target_key_id(required_str(inputs, "target_key_id")?)
@@ -609,12 +619,14 @@ mod tests {
 
     #[test]
     fn delete_note_names_the_window() {
+        let client = aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::Config::builder()
+                .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+                .build(),
+        );
         let provider = KmsKey {
-            kms: aws_sdk_kms::Client::from_conf(
-                aws_sdk_kms::Config::builder()
-                    .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-                    .build(),
-            ),
+            kms: client.clone(),
+            once: client,
         };
         let mut inputs = Inputs::new();
         inputs.insert("deletion_window_days".into(), Value::Int(10));

@@ -19,7 +19,7 @@ use super::live::{optional_i32, put_optional, put_string_map, put_string_set, st
 use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
     aws_error, has_code, ok_if_gone, optional_str, required_str, retry_while, string_list,
-    unless_gone, wait_until, AwsClients,
+    unless_gone, wait_expected, wait_until, AwsClients, Expected,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -36,6 +36,9 @@ const IAM_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 const CONFLICT_LIMIT: Duration = Duration::from_secs(120);
 /// How long a function may stay `Pending` after create (VPC functions take minutes on AWS).
 const ACTIVE_LIMIT: Duration = Duration::from_secs(600);
+/// How long a VPC function typically stays `Pending` on AWS (60-90 s documented, up to
+/// ~220 s measured): the wait polls tightly around it.
+const ACTIVE_IN: Expected = Expected::secs(75);
 /// How long an update may stay `InProgress`.
 const UPDATED_LIMIT: Duration = Duration::from_secs(600);
 /// How long a deleted function may still be visible.
@@ -47,8 +50,8 @@ pub const SCHEMAS: [&Schema; 2] = [&LAMBDA_FUNCTION_SCHEMA, &LAMBDA_PERMISSION_S
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
-        Arc::new(FunctionProvider::new(clients.lambda.clone())),
-        Arc::new(PermissionProvider::new(clients.lambda.clone())),
+        Arc::new(FunctionProvider::new(clients)),
+        Arc::new(PermissionProvider::new(clients)),
     ]
 }
 
@@ -144,6 +147,8 @@ pub static LAMBDA_PERMISSION_SCHEMA: Schema = Schema::declare(
 /// `aws_lambda_function`: id = the function name.
 pub struct FunctionProvider {
     lambda: Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: Client,
 }
 
 /// The configuration part of a function's inputs (everything but code, name and tags).
@@ -265,8 +270,11 @@ fn live_code_sha256(live_base64: Option<&str>, applied: &Inputs) -> Option<Value
 }
 
 impl FunctionProvider {
-    pub fn new(lambda: Client) -> Self {
-        FunctionProvider { lambda }
+    pub fn new(clients: &AwsClients) -> Self {
+        FunctionProvider {
+            lambda: clients.lambda.clone(),
+            once: clients.once.lambda.clone(),
+        }
     }
 
     /// The function's configuration, `None` when it does not exist.
@@ -280,9 +288,10 @@ impl FunctionProvider {
     }
 
     async fn wait_active(&self, ctx: &OpContext, name: &str) -> Result<String, ProviderError> {
-        wait_until(
+        wait_expected(
             ctx,
             &format!("function {name} to be Active"),
+            Some(ACTIVE_IN),
             ACTIVE_LIMIT,
             || async {
                 let config = self.configuration(name).await?.ok_or_else(|| {
@@ -351,7 +360,7 @@ impl FunctionProvider {
             iam_not_yet_propagated,
             || async {
                 let mut request = self
-                    .lambda
+                    .once
                     .create_function()
                     .function_name(name)
                     .runtime(Runtime::from(config.runtime.as_str()))
@@ -653,6 +662,8 @@ impl ResourceProvider for FunctionProvider {
 /// `aws_lambda_permission`: id = `<function_name>/<statement_id>`.
 pub struct PermissionProvider {
     lambda: Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: Client,
 }
 
 /// One statement of a function policy, in the shape of the permission's inputs.
@@ -720,8 +731,11 @@ fn find_statement(policy: &str, sid: &str) -> Result<Option<Statement>, Provider
 }
 
 impl PermissionProvider {
-    pub fn new(lambda: Client) -> Self {
-        PermissionProvider { lambda }
+    pub fn new(clients: &AwsClients) -> Self {
+        PermissionProvider {
+            lambda: clients.lambda.clone(),
+            once: clients.once.lambda.clone(),
+        }
     }
 
     /// The statement, `None` when the function, its policy or the statement is gone.
@@ -757,7 +771,7 @@ impl PermissionProvider {
             CONFLICT_LIMIT,
             update_in_progress,
             || async {
-                self.lambda
+                self.once
                     .add_permission()
                     .function_name(function_name)
                     .statement_id(sid)
@@ -965,6 +979,7 @@ mod tests {
             code: INVALID_PARAMETER.into(),
             message: "The role defined for the function cannot be assumed by Lambda.".into(),
             request_id: None,
+            outcome: crate::provider::CallOutcome::Refused,
         };
         assert!(iam_not_yet_propagated(&err));
         let other = ProviderError::Aws {
@@ -972,6 +987,7 @@ mod tests {
             code: INVALID_PARAMETER.into(),
             message: "Unsupported runtime".into(),
             request_id: None,
+            outcome: crate::provider::CallOutcome::Refused,
         };
         assert!(!iam_not_yet_propagated(&other));
     }

@@ -22,7 +22,7 @@ pub const SCHEMAS: [&Schema; 1] = [&LOG_GROUP_SCHEMA];
 
 /// The providers of this module.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
-    vec![Arc::new(LogGroupProvider::new(clients.logs.clone()))]
+    vec![Arc::new(LogGroupProvider::new(clients))]
 }
 
 /// `aws_cloudwatch_log_group`: the kind's fields, outputs and replacement order (docs/resources.md).
@@ -41,11 +41,16 @@ pub static LOG_GROUP_SCHEMA: Schema = Schema::declare(
 /// `aws_cloudwatch_log_group`: id = the log group name.
 pub struct LogGroupProvider {
     logs: Client,
+    /// The same client without the SDK's retries, for the create call (`AwsClients::once`).
+    once: Client,
 }
 
 impl LogGroupProvider {
-    pub fn new(logs: Client) -> Self {
-        LogGroupProvider { logs }
+    pub fn new(clients: &AwsClients) -> Self {
+        LogGroupProvider {
+            logs: clients.logs.clone(),
+            once: clients.once.logs.clone(),
+        }
     }
 
     /// The log group with exactly this name, if any.
@@ -212,7 +217,7 @@ impl ResourceProvider for LogGroupProvider {
         let (name, retention) = (config.name, config.retention_in_days);
         ctx.note(&format!("creating log group {name}"));
         let mut request = self
-            .logs
+            .once
             .create_log_group()
             .log_group_name(name)
             .set_kms_key_id(config.kms_key_id.map(str::to_string));

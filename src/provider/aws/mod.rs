@@ -20,19 +20,20 @@ pub mod policy_doc;
 #[cfg(test)]
 mod schema_docs;
 pub mod tags;
+pub mod wait;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::request_id::RequestId;
 use tokio::sync::OnceCell;
 
-use super::{Observed, OpContext, ProviderError, Providers, Schema};
+use super::{CallOutcome, Observed, ProviderError, Providers, Schema};
 use crate::model::{Inputs, Value};
 
 /// Every AWS resource kind nova manages, registered by kind.
@@ -75,10 +76,9 @@ pub fn schema_of(kind: &str) -> Option<&'static Schema> {
     schemas().into_iter().find(|s| s.kind == kind)
 }
 
-/// The SDK configuration and one client per service, built once per run.
+/// One client per service nova calls.
 #[derive(Clone, Debug)]
-pub struct AwsClients {
-    pub config: SdkConfig,
+pub struct ServiceClients {
     pub apigateway: aws_sdk_apigateway::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
@@ -87,10 +87,80 @@ pub struct AwsClients {
     pub lambda: aws_sdk_lambda::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
+}
+
+impl ServiceClients {
+    /// Every client from `config`, each counting its calls in `calls`.
+    fn new(config: &SdkConfig, calls: &calls::CallCounter) -> Self {
+        ServiceClients {
+            apigateway: aws_sdk_apigateway::Client::from_conf(
+                aws_sdk_apigateway::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            eventbridge: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+        }
+    }
+}
+
+/// The SDK configuration and the clients, built once per run. Derefs to the clients with
+/// the SDK's retries (throttling, 5xx, dropped connections), which every call uses but the
+/// one call of a create that is not idempotent: that goes through [`AwsClients::once`].
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub config: SdkConfig,
+    clients: ServiceClients,
+    /// The same clients without the SDK's retries, for the call of a create that AWS
+    /// would carry out twice if sent twice (CreateVpc, CreateKey, CreateRestApi, ...). A
+    /// lost answer then comes back to nova, which looks for what the call made before
+    /// it makes anything again (`apply::job`); the SDK would resend it blind.
+    pub once: Arc<ServiceClients>,
     /// API calls made through these clients.
     pub calls: calls::CallCounter,
     /// The caller's account id, asked of STS once per run (shared by every clone).
     account_id: Arc<OnceCell<String>>,
+}
+
+impl std::ops::Deref for AwsClients {
+    type Target = ServiceClients;
+
+    fn deref(&self) -> &ServiceClients {
+        &self.clients
+    }
 }
 
 impl AwsClients {
@@ -107,48 +177,13 @@ impl AwsClients {
 
     pub fn from_config(config: SdkConfig) -> Self {
         let calls = calls::CallCounter::default();
-        let c = &calls;
+        let single = config
+            .to_builder()
+            .retry_config(RetryConfig::disabled())
+            .build();
         AwsClients {
-            apigateway: aws_sdk_apigateway::Client::from_conf(
-                aws_sdk_apigateway::config::Builder::from(&config)
-                    .interceptor(c.clone())
-                    .build(),
-            ),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(&config)
-                    .interceptor(c.clone())
-                    .build(),
-            ),
-            eventbridge: aws_sdk_eventbridge::Client::from_conf(
-                aws_sdk_eventbridge::config::Builder::from(&config)
-                    .interceptor(c.clone())
-                    .build(),
-            ),
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(&config)
-                    .interceptor(c.clone())
-                    .build(),
-            ),
-            kms: aws_sdk_kms::Client::from_conf(
-                aws_sdk_kms::config::Builder::from(&config)
-                    .interceptor(c.clone())
-                    .build(),
-            ),
-            lambda: aws_sdk_lambda::Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(&config)
-                    .interceptor(c.clone())
-                    .build(),
-            ),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
-                    .interceptor(c.clone())
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&config)
-                    .interceptor(c.clone())
-                    .build(),
-            ),
+            clients: ServiceClients::new(&config, &calls),
+            once: Arc::new(ServiceClients::new(&single, &calls)),
             calls,
             account_id: Arc::default(),
             config,
@@ -177,109 +212,73 @@ impl AwsClients {
     }
 }
 
-/// Converts an SDK error into a [`ProviderError::Aws`] with the AWS error code, message and
-/// request id. Errors that never reached AWS (connection refused, timeouts) get the code
-/// `DispatchFailure` and the full error chain as message.
-pub fn aws_error<E>(operation: &str, err: E) -> ProviderError
+/// Converts an SDK error into a [`ProviderError::Aws`] with the AWS error code, message,
+/// request id and what it says about the call's outcome ([`CallOutcome`]). Errors that
+/// never got an AWS answer get the code `DispatchFailure` (no connection, a dropped one),
+/// `TimeoutError` or `ResponseError` (an answer that could not be read), and the full error
+/// chain as message.
+pub fn aws_error<E>(operation: &str, err: SdkError<E, HttpResponse>) -> ProviderError
 where
-    E: ProvideErrorMetadata + RequestId + std::error::Error,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let code = err.code().map(str::to_string);
+    let (fallback, outcome) = match &err {
+        SdkError::ConstructionFailure(_) => ("ConstructionFailure", CallOutcome::Refused),
+        SdkError::TimeoutError(_) => ("TimeoutError", CallOutcome::Uncertain),
+        SdkError::DispatchFailure(_) => ("DispatchFailure", CallOutcome::Uncertain),
+        SdkError::ResponseError(_) => ("ResponseError", CallOutcome::Uncertain),
+        SdkError::ServiceError(service) => {
+            let throttled = err.code().is_some_and(|c| THROTTLING.contains(&c));
+            let outcome = if throttled {
+                CallOutcome::Throttled
+            } else if service.raw().status().is_server_error() {
+                CallOutcome::Uncertain
+            } else {
+                CallOutcome::Refused
+            };
+            ("ServiceError", outcome)
+        }
+        _ => ("DispatchFailure", CallOutcome::Uncertain),
+    };
+    let code = err.code().unwrap_or(fallback).to_string();
     let message = err
         .message()
         .map(str::to_string)
         .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
     ProviderError::Aws {
         operation: operation.to_string(),
-        code: code.unwrap_or_else(|| "DispatchFailure".to_string()),
+        code,
         message,
         request_id: err.request_id().map(str::to_string),
+        outcome,
     }
 }
+
+/// The error codes AWS throttles with (the SDK's own list, `aws-runtime`'s retry
+/// classifier): the request was not carried out.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
 
 /// True when the error is an AWS error with one of these codes.
 pub fn has_code(err: &ProviderError, codes: &[&str]) -> bool {
     err.code().is_some_and(|c| codes.contains(&c))
 }
 
-/// The first wait between polls, doubled each time up to [`MAX_POLL_INTERVAL`].
-const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(250);
-const MAX_POLL_INTERVAL: Duration = Duration::from_secs(10);
-
-fn next_interval(current: Duration) -> Duration {
-    (current * 2).min(MAX_POLL_INTERVAL)
-}
-
-/// Runs `call` until it succeeds, retrying (with backoff, up to `limit`) only while it fails
-/// with an error for which `retryable` is true: AWS's eventual consistency, e.g. an instance
-/// profile not yet usable or a `DependencyViolation` while network interfaces are released.
-/// Each retry is reported as progress.
-pub async fn retry_while<T, F, Fut>(
-    ctx: &OpContext,
-    what: &str,
-    limit: Duration,
-    retryable: impl Fn(&ProviderError) -> bool,
-    mut call: F,
-) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, ProviderError>>,
-{
-    let started = Instant::now();
-    let mut interval = FIRST_POLL_INTERVAL;
-    loop {
-        match call().await {
-            Ok(value) => return Ok(value),
-            Err(err) if retryable(&err) && started.elapsed() + interval < limit => {
-                ctx.note(&format!(
-                    "{what}: {err}; retrying ({}s elapsed)",
-                    started.elapsed().as_secs()
-                ));
-                tokio::time::sleep(interval).await;
-                interval = next_interval(interval);
-            }
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// Polls `check` until it returns `Some` (done) or `limit` passes; `check` returns `None`
-/// while still waiting. Progress is reported every few polls. This is nova's waiter for
-/// states the SDK has no waiter for; it never sleeps a fixed time before the first check.
-pub async fn wait_until<T, F, Fut>(
-    ctx: &OpContext,
-    what: &str,
-    limit: Duration,
-    mut check: F,
-) -> Result<T, ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, ProviderError>>,
-{
-    let started = Instant::now();
-    let mut interval = FIRST_POLL_INTERVAL;
-    let mut polls = 0u32;
-    loop {
-        if let Some(done) = check().await? {
-            return Ok(done);
-        }
-        if started.elapsed() + interval >= limit {
-            return Err(ProviderError::Timeout {
-                what: what.to_string(),
-                waited: started.elapsed(),
-            });
-        }
-        polls += 1;
-        if polls.is_multiple_of(4) {
-            ctx.note(&format!(
-                "waiting for {what} ({}s elapsed)",
-                started.elapsed().as_secs()
-            ));
-        }
-        tokio::time::sleep(interval).await;
-        interval = next_interval(interval);
-    }
-}
+pub(crate) use wait::{next_interval, FIRST_POLL_INTERVAL};
+pub use wait::{retry_while, wait_expected, wait_until, Expected};
 
 pub use tags::{tags_of, tags_value, TAG_ADDRESS, TAG_STACK};
 

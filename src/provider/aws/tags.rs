@@ -170,6 +170,7 @@ mod tests {
             stack: "s".into(),
             address: address.parse::<Address>().expect("address"),
             client_token: "t".into(),
+            known_ids: Vec::new(),
             progress: Arc::new(SilentProgress),
         }
     }

@@ -105,10 +105,13 @@ impl ResourceProvider for DeploymentProvider {
         let api = required_str(inputs, "rest_api_id")?;
         let out = retry_busy(ctx, "creating the deployment", || async {
             self.gateway
-                .client()
+                .once()
                 .create_deployment()
                 .rest_api_id(api)
-                .set_description(optional_str(inputs, "description").map(str::to_string))
+                .description(marked(
+                    optional_str(inputs, "description").unwrap_or(""),
+                    &ctx.client_token,
+                ))
                 .send()
                 .await
                 .map_err(|e| aws_error("CreateDeployment", e))
@@ -136,7 +139,11 @@ impl ResourceProvider for DeploymentProvider {
         };
         // `triggers` exists only in nova: it is kept as applied.
         let mut inputs = applied.clone();
-        set_str(&mut inputs, "description", deployment.description());
+        set_str(
+            &mut inputs,
+            "description",
+            deployment.description().map(unmarked),
+        );
         Ok(Observed::Present {
             inputs,
             outputs: id_outputs(id),
@@ -197,14 +204,85 @@ impl ResourceProvider for DeploymentProvider {
         }
     }
 
-    /// Deployments have no tags and no unique natural key (two deployments may share a
-    /// description, as the old and new one do during a replacement), so nothing is adopted.
-    /// A deployment left by an interrupted create is unused and is deleted with its API.
+    /// Deployments have no tags and no name: the one an interrupted create made carries
+    /// its client token at the end of its description (see [`marked`]).
     async fn find_existing(
         &self,
-        _ctx: &OpContext,
-        _inputs: &Inputs,
+        ctx: &OpContext,
+        inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
+        let api = required_str(inputs, "rest_api_id")?;
+        let marker = marker(&ctx.client_token);
+        let mut pages = self
+            .gateway
+            .client()
+            .get_deployments()
+            .rest_api_id(api)
+            .limit(500)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let Some(page) =
+                unless_gone(page.map_err(|e| aws_error("GetDeployments", e)), NOT_FOUND)?
+            else {
+                return Ok(None);
+            };
+            let found = page.items().iter().find(|d| {
+                d.description().is_some_and(|text| text.ends_with(&marker))
+                    && d.id().is_some_and(|id| !ctx.is_known(id))
+            });
+            if let Some(id) = found.and_then(Deployment::id) {
+                return Ok(Some(Created {
+                    outputs: id_outputs(id),
+                    id: id.to_string(),
+                }));
+            }
+        }
         Ok(None)
+    }
+}
+
+/// The end of a deployment's description that names the create that made it.
+fn marker(client_token: &str) -> String {
+    format!("[{MARK}{client_token}]")
+}
+
+/// What a marker starts with.
+const MARK: &str = "nova:";
+
+/// The description a deployment is created with: the input's, then the create's client
+/// token in brackets, by which an interrupted create finds it (deployments have no tags).
+fn marked(description: &str, client_token: &str) -> String {
+    let marker = marker(client_token);
+    if description.is_empty() {
+        marker
+    } else {
+        format!("{description} {marker}")
+    }
+}
+
+/// A live description without the marker [`marked`] added.
+fn unmarked(description: &str) -> &str {
+    let spaced = format!(" [{MARK}");
+    let at = description
+        .rfind(&spaced)
+        .or_else(|| description.starts_with(&spaced[1..]).then_some(0));
+    match at {
+        Some(at) if description.ends_with(']') => &description[..at],
+        _ => description,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_round_trips() {
+        let token = "nova-0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(unmarked(&marked("health v3", token)), "health v3");
+        assert_eq!(unmarked(&marked("", token)), "");
+        assert!(marked("x", token).ends_with(&marker(token)));
+        assert_eq!(unmarked("made by hand [draft]"), "made by hand [draft]");
     }
 }

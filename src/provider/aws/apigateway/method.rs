@@ -82,7 +82,7 @@ impl ResourceProvider for MethodProvider {
         let method = required_str(inputs, "http_method")?;
         retry_busy(ctx, "creating the method", || async {
             self.gateway
-                .client()
+                .once()
                 .put_method()
                 .rest_api_id(api)
                 .resource_id(resource)

@@ -84,6 +84,12 @@ impl Gateway {
         &self.client
     }
 
+    /// The client without the SDK's retries, for create calls (`AwsClients::once`): a
+    /// CreateRestApi or CreateDeployment sent twice makes two.
+    fn once(&self) -> &aws_sdk_apigateway::Client {
+        &self.clients.once.apigateway
+    }
+
     fn region(&self) -> Result<&str, ProviderError> {
         self.region.as_deref().ok_or_else(|| {
             ProviderError::Other(
@@ -273,6 +279,7 @@ mod tests {
             code: code.into(),
             message: message.into(),
             request_id: None,
+            outcome: crate::provider::CallOutcome::Refused,
         };
         assert!(is_busy(&err(
             "ConflictException",

@@ -75,7 +75,7 @@ impl ResourceProvider for ApiResourceProvider {
         let path_part = required_str(inputs, "path_part")?;
         let out = retry_busy(ctx, "creating the API resource", || async {
             self.gateway
-                .client()
+                .once()
                 .create_resource()
                 .rest_api_id(api_id)
                 .parent_id(parent_id)

@@ -96,7 +96,7 @@ impl ResourceProvider for RestApiProvider {
             .build();
         let created = retry_busy(ctx, "creating the REST API", || async {
             self.gateway
-                .client()
+                .once()
                 .create_rest_api()
                 .name(name)
                 .set_description(optional_str(inputs, "description").map(str::to_string))

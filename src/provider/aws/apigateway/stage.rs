@@ -247,7 +247,7 @@ impl ResourceProvider for StageProvider {
         let tags: HashMap<String, String> = tags_of(inputs).into_iter().collect();
         retry_busy(ctx, "creating the stage", || async {
             self.gateway
-                .client()
+                .once()
                 .create_stage()
                 .rest_api_id(api)
                 .stage_name(stage)

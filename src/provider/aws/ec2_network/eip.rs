@@ -1,10 +1,9 @@
 //! `aws_eip`: an Elastic IP address for use in a VPC (e.g. by a NAT gateway).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 
+use super::blockers::{delete_when_free, Holder};
 use super::{fields, s, unless_gone, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::ec2_tags::{
@@ -17,10 +16,6 @@ use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
 const NOT_FOUND: &[&str] = &["InvalidAllocationID.NotFound"];
-
-/// Release retries while a NAT gateway being deleted still holds the address.
-const RELEASE_WAIT: Duration = Duration::from_secs(15 * 60);
-const IN_USE: &[&str] = &["InvalidIPAddress.InUse"];
 
 /// `aws_eip`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static EIP_SCHEMA: Schema = Schema::declare(
@@ -79,6 +74,7 @@ impl ResourceProvider for EipProvider {
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let out = self
             .clients
+            .once
             .ec2
             .allocate_address()
             .domain(DomainType::Vpc)
@@ -141,23 +137,15 @@ impl ResourceProvider for EipProvider {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let result = retry_while(
-            ctx,
-            &format!("releasing {id}"),
-            RELEASE_WAIT,
-            |e| has_code(e, IN_USE),
-            || async {
-                self.clients
-                    .ec2
-                    .release_address()
-                    .allocation_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ReleaseAddress", e))
-            },
-        )
-        .await;
-        unless_gone(result, NOT_FOUND).map(|_| ())
+        let ec2 = &self.clients.ec2;
+        delete_when_free(ctx, ec2, Holder::Address(id), NOT_FOUND, || async {
+            ec2.release_address()
+                .allocation_id(id)
+                .send()
+                .await
+                .map_err(|e| aws_error("ReleaseAddress", e))
+        })
+        .await
     }
 
     async fn find_existing(

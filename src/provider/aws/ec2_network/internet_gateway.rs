@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttachmentStatus, InternetGateway, ResourceType};
 
+use super::blockers::{delete_when_free, Holder};
 use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
@@ -88,14 +89,22 @@ impl InternetGatewayProvider {
                 )
             },
             || async {
-                self.clients
+                let result = self
+                    .clients
                     .ec2
                     .attach_internet_gateway()
                     .internet_gateway_id(id)
                     .vpc_id(vpc_id)
                     .send()
                     .await
-                    .map_err(|e| aws_error("AttachInternetGateway", e))
+                    .map(|_| ())
+                    .map_err(|e| aws_error("AttachInternetGateway", e));
+                match result {
+                    // The SDK's retry of an attach whose answer was lost: the wait below
+                    // checks that it is attached to this VPC.
+                    Err(err) if has_code(&err, &["Resource.AlreadyAssociated"]) => Ok(()),
+                    other => other,
+                }
             },
         )
         .await?;
@@ -104,11 +113,10 @@ impl InternetGatewayProvider {
             &format!("{id} to attach to {vpc_id}"),
             CREATE_WAIT,
             || async {
-                let igw = self.describe(id).await?.ok_or_else(|| {
-                    ProviderError::Other(format!(
-                        "internet gateway {id} disappeared while attaching"
-                    ))
-                })?;
+                // Right after its create a gateway may not be visible yet: keep waiting.
+                let Some(igw) = self.describe(id).await? else {
+                    return Ok(None);
+                };
                 let attached = igw.attachments().iter().any(|a| {
                     a.vpc_id() == Some(vpc_id)
                     // IGW attachments report `available` (not in the SDK's enum) once attached.
@@ -121,25 +129,17 @@ impl InternetGatewayProvider {
     }
 
     async fn detach(&self, ctx: &OpContext, id: &str, vpc_id: &str) -> Result<(), ProviderError> {
-        let result = retry_while(
-            ctx,
-            &format!("detaching {id} from {vpc_id}"),
-            DETACH_WAIT,
-            is_dependency_violation,
-            || async {
-                self.clients
-                    .ec2
-                    .detach_internet_gateway()
-                    .internet_gateway_id(id)
-                    .vpc_id(vpc_id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DetachInternetGateway", e))
-            },
-        )
-        .await;
+        let ec2 = &self.clients.ec2;
         let already = [NOT_FOUND[0], "Gateway.NotAttached", "InvalidVpcID.NotFound"];
-        unless_gone(result, &already).map(|_| ())
+        delete_when_free(ctx, ec2, Holder::VpcAddresses(vpc_id), &already, || async {
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(id)
+                .vpc_id(vpc_id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DetachInternetGateway", e))
+        })
+        .await
     }
 
     fn outputs(id: &str) -> Outputs {
@@ -157,6 +157,7 @@ impl ResourceProvider for InternetGatewayProvider {
         let vpc_id = required_str(inputs, "vpc_id")?;
         let out = self
             .clients
+            .once
             .ec2
             .create_internet_gateway()
             .set_tag_specifications(

@@ -15,7 +15,7 @@ use crate::provider::aws::ec2_tags::{
 use crate::provider::aws::kinds;
 use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
-    aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
+    aws_error, has_code, required_str, retry_while, wait_expected, AwsClients, Expected,
 };
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
@@ -24,6 +24,11 @@ const NOT_FOUND: &[&str] = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound
 
 /// NAT gateways usually take 1-5 minutes to become available and as long to be deleted.
 const NAT_WAIT: Duration = Duration::from_secs(15 * 60);
+/// How long a NAT gateway typically stays `pending` on AWS (85-124 s measured, sources in
+/// `fixtures/awssim/aws-us-east-1.toml`) and `deleting` (37-79 s): its waits poll tightly
+/// around these.
+const AVAILABLE_IN: Expected = Expected::secs(100);
+const DELETED_IN: Expected = Expected::secs(55);
 
 /// `aws_nat_gateway`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static NAT_GATEWAY_SCHEMA: Schema = Schema::declare(
@@ -123,9 +128,10 @@ impl NatGatewayProvider {
     }
 
     async fn wait_available(&self, ctx: &OpContext, id: &str) -> Result<NatGateway, ProviderError> {
-        wait_until(
+        wait_expected(
             ctx,
             &format!("NAT gateway {id} to be available"),
+            Some(AVAILABLE_IN),
             NAT_WAIT,
             || async {
                 // Right after create the id may not be visible yet: keep waiting.
@@ -274,9 +280,10 @@ impl ResourceProvider for NatGatewayProvider {
         if unless_gone(result, NOT_FOUND)?.is_none() {
             return Ok(());
         }
-        wait_until(
+        wait_expected(
             ctx,
             &format!("NAT gateway {id} to be deleted"),
+            Some(DELETED_IN),
             NAT_WAIT,
             || async {
                 let nat = self.describe(id).await?;

@@ -5,9 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{
-    Filter, ResourceType, Route, RouteTable, RouteTableAssociation, RouteTableAssociationStateCode,
-};
+use aws_sdk_ec2::types::{Filter, ResourceType, Route, RouteTable, RouteTableAssociationStateCode};
 
 use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
@@ -230,8 +228,30 @@ impl RouteTableProvider {
         Ok(())
     }
 
-    /// CreateRoute, or ReplaceRoute when `replace`.
+    /// CreateRoute, or ReplaceRoute when `replace`. A CreateRoute answered
+    /// `RouteAlreadyExists` (the SDK's retry of one whose answer was lost, or a route made
+    /// behind nova's back) is made to point at the target with ReplaceRoute.
     async fn put_route(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        dest: &str,
+        target: &Target,
+        replace: bool,
+    ) -> Result<(), ProviderError> {
+        match self.send_route(ctx, id, dest, target, replace).await {
+            Err(err) if !replace && has_code(&err, &["RouteAlreadyExists"]) => {
+                ctx.note(&format!(
+                    "{dest} is routed already; pointing it at {}",
+                    target.1
+                ));
+                self.send_route(ctx, id, dest, target, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_route(
         &self,
         ctx: &OpContext,
         id: &str,
@@ -360,17 +380,21 @@ impl RouteTableProvider {
             .send()
             .await
             .map_err(|e| aws_error("DescribeRouteTables", e))?;
-        let association = out
+        let found = out
             .route_tables()
             .iter()
             .flat_map(RouteTable::associations)
-            .filter(|a| a.subnet_id() == Some(subnet))
-            .find_map(RouteTableAssociation::route_table_association_id)
+            .find(|a| a.subnet_id() == Some(subnet))
             .ok_or_else(|| {
                 ProviderError::Other(format!(
                     "subnet {subnet} is said to be associated, but no association was found"
                 ))
             })?;
+        if found.route_table_id() == Some(id) {
+            // Already ours: the SDK's retry of an association whose answer was lost.
+            return Ok(());
+        }
+        let association = found.route_table_association_id().unwrap_or_default();
         ctx.note(&format!("moving {subnet} from {association} to {id}"));
         self.clients
             .ec2
@@ -413,8 +437,10 @@ impl ResourceProvider for RouteTableProvider {
         desired_routes(inputs)?;
         let out = self
             .clients
+            .once
             .ec2
             .create_route_table()
+            .client_token(&ctx.client_token)
             .vpc_id(required_str(inputs, "vpc_id")?)
             .set_tag_specifications(
                 tag_specification(ResourceType::RouteTable, inputs).map(|t| vec![t]),

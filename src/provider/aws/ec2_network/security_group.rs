@@ -6,10 +6,9 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, SecurityGroup};
 
+use super::blockers::{delete_when_free, Holder};
 use super::sg_rules::{live_rules, parse_rules, rules_value, to_permissions, RuleDiff, RuleSet};
-use super::{
-    ec2_arn, fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, DEPENDENCY_WAIT,
-};
+use super::{ec2_arn, fields, s, unless_gone, CREATE_WAIT};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
     first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
@@ -17,7 +16,7 @@ use crate::provider::aws::ec2_tags::{
 use crate::provider::aws::kinds;
 use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
-    aws_error, optional_str, required_str, retry_while, wait_until, AwsClients,
+    aws_error, has_code, optional_str, required_str, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
@@ -26,6 +25,9 @@ const NOT_FOUND: &[&str] = &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"]
 
 /// AWS requires a description; this one is used when none is given.
 const DEFAULT_DESCRIPTION: &str = "Managed by nova";
+
+/// A rule (or one of a batch) that exists already.
+const DUPLICATE: &str = "InvalidPermission.Duplicate";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -133,7 +135,33 @@ impl SecurityGroupProvider {
         Ok(())
     }
 
+    /// Authorizes `rules`. AWS adds all or none: when some are there already
+    /// (`InvalidPermission.Duplicate`: the SDK's retry of a call whose answer was lost, or
+    /// a rule added behind nova's back), each rule is authorized on its own and one that
+    /// exists counts as done.
     async fn authorize(
+        &self,
+        id: &str,
+        direction: Direction,
+        rules: &RuleSet,
+    ) -> Result<(), ProviderError> {
+        match self.authorize_all(id, direction, rules).await {
+            Err(err) if has_code(&err, &[DUPLICATE]) && rules.len() > 1 => {
+                for rule in rules {
+                    let one: RuleSet = std::iter::once((rule.0.clone(), rule.1.clone())).collect();
+                    match self.authorize_all(id, direction, &one).await {
+                        Err(err) if has_code(&err, &[DUPLICATE]) => {}
+                        other => other?,
+                    }
+                }
+                Ok(())
+            }
+            Err(err) if has_code(&err, &[DUPLICATE]) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn authorize_all(
         &self,
         id: &str,
         direction: Direction,
@@ -265,6 +293,7 @@ impl ResourceProvider for SecurityGroupProvider {
         parse_rules("egress", inputs.get("egress"))?;
         let out = self
             .clients
+            .once
             .ec2
             .create_security_group()
             .group_name(required_str(inputs, "name")?)
@@ -348,23 +377,15 @@ impl ResourceProvider for SecurityGroupProvider {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let result = retry_while(
-            ctx,
-            &format!("deleting security group {id} (network interfaces may still use it)"),
-            DEPENDENCY_WAIT,
-            is_dependency_violation,
-            || async {
-                self.clients
-                    .ec2
-                    .delete_security_group()
-                    .group_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DeleteSecurityGroup", e))
-            },
-        )
-        .await;
-        unless_gone(result, NOT_FOUND).map(|_| ())
+        let ec2 = &self.clients.ec2;
+        delete_when_free(ctx, ec2, Holder::SecurityGroup(id), NOT_FOUND, || async {
+            ec2.delete_security_group()
+                .group_id(id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteSecurityGroup", e))
+        })
+        .await
     }
 
     async fn find_existing(

@@ -3,10 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet, SubnetState};
 
-use super::{
-    fields, is_dependency_violation, optional_bool, put_if_applied, s, unless_gone, CREATE_WAIT,
-    DEPENDENCY_WAIT, PROPAGATION_WAIT,
-};
+use super::blockers::{delete_when_free, Holder};
+use super::{fields, optional_bool, put_if_applied, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
     first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
@@ -112,6 +110,7 @@ impl ResourceProvider for SubnetProvider {
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let out = self
             .clients
+            .once
             .ec2
             .create_subnet()
             .vpc_id(required_str(inputs, "vpc_id")?)
@@ -211,23 +210,15 @@ impl ResourceProvider for SubnetProvider {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let result = retry_while(
-            ctx,
-            &format!("deleting subnet {id}"),
-            DEPENDENCY_WAIT,
-            is_dependency_violation,
-            || async {
-                self.clients
-                    .ec2
-                    .delete_subnet()
-                    .subnet_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DeleteSubnet", e))
-            },
-        )
-        .await;
-        unless_gone(result, NOT_FOUND).map(|_| ())
+        let ec2 = &self.clients.ec2;
+        delete_when_free(ctx, ec2, Holder::Subnet(id), NOT_FOUND, || async {
+            ec2.delete_subnet()
+                .subnet_id(id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteSubnet", e))
+        })
+        .await
     }
 
     async fn find_existing(

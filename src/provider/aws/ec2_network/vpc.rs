@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName, VpcState};
 
+use super::blockers::{delete_when_free, Holder};
 use super::{
-    ec2_arn, fields, is_dependency_violation, optional_bool, put_if_applied, s, unless_gone,
-    CREATE_WAIT, DEPENDENCY_WAIT, PROPAGATION_WAIT,
+    ec2_arn, fields, optional_bool, put_if_applied, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_tags::{
@@ -180,6 +180,7 @@ impl ResourceProvider for VpcProvider {
         let cidr = required_str(inputs, "cidr_block")?;
         let out = self
             .clients
+            .once
             .ec2
             .create_vpc()
             .cidr_block(cidr)
@@ -265,23 +266,15 @@ impl ResourceProvider for VpcProvider {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let result = retry_while(
-            ctx,
-            &format!("deleting VPC {id}"),
-            DEPENDENCY_WAIT,
-            is_dependency_violation,
-            || async {
-                self.clients
-                    .ec2
-                    .delete_vpc()
-                    .vpc_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DeleteVpc", e))
-            },
-        )
-        .await;
-        unless_gone(result, NOT_FOUND).map(|_| ())
+        let ec2 = &self.clients.ec2;
+        delete_when_free(ctx, ec2, Holder::Vpc(id), NOT_FOUND, || async {
+            ec2.delete_vpc()
+                .vpc_id(id)
+                .send()
+                .await
+                .map_err(|e| aws_error("DeleteVpc", e))
+        })
+        .await
     }
 
     async fn find_existing(
