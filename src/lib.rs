@@ -7,6 +7,7 @@
 //! orders resources and operations; `cli` is the command-line edge.
 
 pub mod apply;
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod engine;

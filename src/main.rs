@@ -1,12 +1,24 @@
 //! The `nova` binary: parse arguments, run, turn the outcome into an exit code.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use nova::cli::{self, Cli, EXIT_ERROR};
 
+/// `nova --version`: the crate version and the commit it was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("NOVA_BUILD_COMMIT"),
+    ")"
+);
+
 fn main() {
     restore_default_sigpipe();
-    let cli = match Cli::try_parse() {
+    let parsed = Cli::command()
+        .version(VERSION)
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             // Help and version go to stdout and exit 0. Usage errors exit 1, not clap's 2:

@@ -1,6 +1,7 @@
 //! The API Gateway providers against LocalStack with the real SDK: create, read, in-place
 //! update, replacement, out-of-band changes and delete for every kind, and the account
-//! singleton restoring the role it found.
+//! singleton: one shared role that two stacks use, the last one restoring the role it
+//! found (in its own region, so it never changes the setting other tests' stacks use).
 
 mod common;
 
@@ -23,7 +24,22 @@ struct Env {
 
 impl Env {
     async fn new(prefix: &str) -> Env {
-        let clients = AwsClients::from_config(common::sdk_config().await);
+        Env::with_config(prefix, common::sdk_config().await)
+    }
+
+    /// In another region than the stacks the other tests deploy: the API Gateway account
+    /// setting is one per region, so the account test never changes theirs.
+    async fn in_region(prefix: &str, region: &'static str) -> Env {
+        let config = common::sdk_config()
+            .await
+            .into_builder()
+            .region(aws_config::Region::from_static(region))
+            .build();
+        Env::with_config(prefix, config)
+    }
+
+    fn with_config(prefix: &str, config: aws_config::SdkConfig) -> Env {
+        let clients = AwsClients::from_config(config);
         let providers = apigateway::providers(&clients)
             .into_iter()
             .map(|p| (p.schema().kind.to_string(), p))
@@ -664,83 +680,246 @@ async fn delete_role(env: &Env, suffix: &str) {
         .expect("DeleteRole");
 }
 
-/// Every account test in one function: the setting is account-wide, so they must not race.
+/// The region of the account test: not the stacks' (`common::REGION`).
+const ACCOUNT_REGION: &str = "eu-west-1";
+
+const PUSH_POLICY: &str =
+    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs";
+
+/// The account resource's inputs for the shared role `name`.
+fn account_inputs(name: &str) -> Inputs {
+    inputs(&[
+        ("role_name", Value::str(name)),
+        ("assume_role_policy", Value::str(TRUST_APIGATEWAY)),
+        ("managed_policy_arns", Value::list_of_strings([PUSH_POLICY])),
+    ])
+}
+
+/// The live tags of role `name`, or `None` when it does not exist.
+async fn live_role_tags(env: &Env, name: &str) -> Option<BTreeMap<String, String>> {
+    match env
+        .clients
+        .iam
+        .list_role_tags()
+        .role_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Some(
+            out.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+        ),
+        Err(e) if format!("{e:?}").contains("NoSuchEntity") => None,
+        Err(e) => panic!("ListRoleTags {name}: {e:?}"),
+    }
+}
+
+/// The stack `stack`'s context for the account resource.
+fn account_ctx(stack: &str) -> OpContext {
+    OpContext {
+        stack: stack.to_string(),
+        address: Address::new(ACCOUNT, "main"),
+        client_token: String::new(),
+        known_ids: Vec::new(),
+        progress: Arc::new(SilentProgress),
+    }
+}
+
+/// Two stacks of one account and region share one role: the first makes it and records
+/// the role set before nova, both plans see no drift, the first to leave changes nothing
+/// for the other, the last restores the setting and deletes the role. Raw SDK reads
+/// witness every step.
 #[tokio::test]
-async fn account_singleton_records_and_restores_the_previous_role() {
-    let env = Env::new("apigw-acct").await;
+async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
+    let env = Env::in_region("apigw-acct", ACCOUNT_REGION).await;
     let found_at_start = account_role(&env).await;
     let previous = role(&env, "prev").await;
-    let first = role(&env, "first").await;
-    let second = role(&env, "second").await;
-
-    // A role set before nova is recorded and restored on delete.
+    let shared = format!("{}-shared", env.stack);
+    let (staging, production) = (format!("{}-s", env.stack), format!("{}-p", env.stack));
+    let account = env.provider(ACCOUNT).clone();
+    let desired = account_inputs(&shared);
     set_account_role(&env, &previous).await;
-    let applied = inputs(&[("cloudwatch_role_arn", Value::str(&first))]);
-    let (id, outputs) = env.create(ACCOUNT, "main", &applied).await;
-    assert_eq!(
-        out_str(&outputs, "previous_cloudwatch_role_arn"),
-        previous.as_str()
-    );
-    assert_eq!(account_role(&env).await, first);
-    let (live, read_outputs) = env.present(ACCOUNT, "main", &id, &applied).await;
-    assert_eq!(live, applied);
-    assert_eq!(read_outputs, outputs, "read keeps the previous role");
 
-    // Role change in place.
-    let changed = inputs(&[("cloudwatch_role_arn", Value::str(&second))]);
-    let new_outputs = env
-        .update(ACCOUNT, "main", &id, &applied, &changed, &outputs)
-        .await;
-    assert_eq!(new_outputs, outputs);
-    let (live, _) = env.present(ACCOUNT, "main", &id, &changed).await;
-    assert_eq!(live, changed);
-
-    // Out of band: someone sets another role; read shows it (never Gone).
-    set_account_role(&env, &first).await;
-    let (live, _) = env.present(ACCOUNT, "main", &id, &changed).await;
-    assert_eq!(live["cloudwatch_role_arn"], Value::str(&first));
-
-    // find_existing adopts only the desired role, with no previous role known.
-    let adopted = env
-        .provider(ACCOUNT)
-        .find_existing(&env.ctx(ACCOUNT, "main"), &applied)
+    // The first stack makes the role, records the previous setting, points the setting.
+    let first = account
+        .create(&account_ctx(&staging), &desired)
         .await
-        .expect("find_existing")
-        .expect("the account setting names the desired role");
-    assert_eq!(
-        out_str(&adopted.outputs, "previous_cloudwatch_role_arn"),
-        ""
+        .expect("create (staging)");
+    assert_eq!(first.id, "account");
+    let shared_arn = out_str(&first.outputs, "cloudwatch_role_arn").to_string();
+    assert!(
+        shared_arn.ends_with(&format!(":role/{shared}")),
+        "{shared_arn}"
     );
-    let not_adopted = env
-        .provider(ACCOUNT)
-        .find_existing(&env.ctx(ACCOUNT, "main"), &changed)
+    assert_eq!(account_role(&env).await, shared_arn);
+    let tags = live_role_tags(&env, &shared)
+        .await
+        .expect("the shared role");
+    assert_eq!(
+        tags.get("nova:shared").map(String::as_str),
+        Some("apigateway-cloudwatch")
+    );
+    assert_eq!(tags.get("nova:previous-role"), Some(&previous));
+    assert_eq!(
+        tags.get(&format!("nova:user:{staging}"))
+            .map(String::as_str),
+        Some("true")
+    );
+
+    // The second joins: same role, same setting, the previous value kept.
+    let second = account
+        .create(&account_ctx(&production), &desired)
+        .await
+        .expect("create (production)");
+    assert_eq!(second.outputs, first.outputs);
+    assert_eq!(account_role(&env).await, shared_arn);
+    let tags = live_role_tags(&env, &shared)
+        .await
+        .expect("the shared role");
+    assert_eq!(
+        tags.get("nova:previous-role"),
+        Some(&previous),
+        "never overwritten"
+    );
+    assert!(tags.contains_key(&format!("nova:user:{production}")));
+
+    // Neither sees the other as drift.
+    for stack in [&staging, &production] {
+        match account.read(&account_ctx(stack), "account", &desired).await {
+            Ok(Observed::Present { inputs, outputs }) => {
+                assert_eq!(inputs, desired, "{stack} reads what it applied");
+                assert_eq!(outputs, first.outputs);
+            }
+            other => panic!("{stack}: {other:?}"),
+        }
+        let found = account
+            .find_existing(&account_ctx(stack), &desired)
+            .await
+            .expect("find_existing");
+        assert_eq!(found.map(|c| c.id), Some("account".to_string()));
+    }
+    let stranger = format!("{}-x", env.stack);
+    let found = account
+        .find_existing(&account_ctx(&stranger), &desired)
         .await
         .expect("find_existing");
-    assert_eq!(not_adopted, None);
+    assert_eq!(
+        found, None,
+        "a stack without its tag on the role has nothing to adopt"
+    );
+    assert!(matches!(
+        account
+            .read(&account_ctx(&stranger), "account", &desired)
+            .await,
+        Ok(Observed::Gone)
+    ));
 
-    // Delete restores the previous role; a second delete changes nothing.
-    env.delete(ACCOUNT, "main", &id, &changed, &outputs).await;
-    assert_eq!(account_role(&env).await, previous);
-    env.delete(ACCOUNT, "main", &id, &changed, &outputs).await;
-    assert_eq!(account_role(&env).await, previous);
+    // Out of band: someone points the setting elsewhere; read shows it, update restores.
+    set_account_role(&env, &previous).await;
+    let Ok(Observed::Present { inputs: live, .. }) = account
+        .read(&account_ctx(&staging), "account", &desired)
+        .await
+    else {
+        panic!("staging's account is gone");
+    };
+    assert_eq!(live["role_name"], Value::str(format!("{}-prev", env.stack)));
+    account
+        .update(
+            &account_ctx(&staging),
+            "account",
+            &live,
+            &desired,
+            &first.outputs,
+        )
+        .await
+        .expect("update");
+    assert_eq!(account_role(&env).await, shared_arn);
 
-    // With no role before nova, delete clears the setting again.
-    set_account_role(&env, "").await;
+    // The first to leave changes nothing for the other.
+    env.delete(ACCOUNT, "main", "account", &desired, &first.outputs)
+        .await; // the Env's own stack name never joined: a no-op leave
+    account
+        .delete(&account_ctx(&staging), "account", &desired, &first.outputs)
+        .await
+        .expect("delete (staging)");
     assert_eq!(
         account_role(&env).await,
-        "",
-        "an empty value clears the setting"
+        shared_arn,
+        "production still logs"
     );
-    let (id, outputs) = env.create(ACCOUNT, "main", &applied).await;
-    assert_eq!(id, "account");
-    assert_eq!(out_str(&outputs, "previous_cloudwatch_role_arn"), "");
-    assert_eq!(account_role(&env).await, first);
-    env.delete(ACCOUNT, "main", &id, &applied, &outputs).await;
-    assert_eq!(account_role(&env).await, "");
+    let tags = live_role_tags(&env, &shared).await.expect("the role stays");
+    assert!(!tags.contains_key(&format!("nova:user:{staging}")));
+    assert!(tags.contains_key(&format!("nova:user:{production}")));
+    assert!(matches!(
+        account
+            .read(&account_ctx(&staging), "account", &desired)
+            .await,
+        Ok(Observed::Gone)
+    ));
 
-    // Leave the account as it was found.
+    // The last restores the setting and deletes the role; again is a no-op.
+    for _ in 0..2 {
+        account
+            .delete(
+                &account_ctx(&production),
+                "account",
+                &desired,
+                &first.outputs,
+            )
+            .await
+            .expect("delete (production)");
+        assert_eq!(account_role(&env).await, previous);
+        assert_eq!(
+            live_role_tags(&env, &shared).await,
+            None,
+            "the role is deleted"
+        );
+    }
+
+    // A state of the earlier rule (the stack's own role in `cloudwatch_role_arn`, the
+    // previous role in the id) is read as before and moves to the shared role in place.
+    let own = role(&env, "own").await;
+    set_account_role(&env, &own).await;
+    let legacy = inputs(&[("cloudwatch_role_arn", Value::str(&own))]);
+    let legacy_id = format!("account/{previous}");
+    match account
+        .read(&account_ctx(&staging), &legacy_id, &legacy)
+        .await
+    {
+        Ok(Observed::Present { inputs, .. }) => assert_eq!(inputs, legacy),
+        other => panic!("legacy read: {other:?}"),
+    }
+    let outputs = account
+        .update(
+            &account_ctx(&staging),
+            &legacy_id,
+            &legacy,
+            &desired,
+            &first.outputs,
+        )
+        .await
+        .expect("update from the earlier rule");
+    assert_eq!(account_role(&env).await, shared_arn);
+    let tags = live_role_tags(&env, &shared)
+        .await
+        .expect("the shared role again");
+    assert_eq!(
+        tags.get("nova:previous-role"),
+        Some(&previous),
+        "the id's previous role, not the stack's own role"
+    );
+    account
+        .delete(&account_ctx(&staging), &legacy_id, &desired, &outputs)
+        .await
+        .expect("delete after the move");
+    assert_eq!(account_role(&env).await, previous);
+    assert_eq!(live_role_tags(&env, &shared).await, None);
+
+    // Leave the region's account as it was found.
     set_account_role(&env, &found_at_start).await;
-    for suffix in ["prev", "first", "second"] {
+    for suffix in ["prev", "own"] {
         delete_role(&env, suffix).await;
     }
 }

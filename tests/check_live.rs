@@ -4,11 +4,10 @@
 //! removed from the VPC) is reported as exactly those findings in every format; `nova up`
 //! reverts it and the stack checks clean again.
 //!
-//! One caveat is handled explicitly, not hidden: `aws_api_gateway_account` is an
-//! account-and-region singleton, so another stack deployed on the same LocalStack at the
-//! same time takes it over, and NOVA-API-003 then rightly fires on this stack. The test
-//! reads the setting with the SDK right before and right after each check and demands
-//! that finding exactly when the setting was foreign both times (see [`AccountWindow`]).
+//! `aws_api_gateway_account` is an account-and-region singleton that every stack on this
+//! LocalStack points at one shared role, so other stacks deployed at the same time do not
+//! change what this stack's check sees: the findings are demanded exactly, and the setting
+//! is read with the SDK around each check as a witness that it named the shared role.
 
 mod common;
 
@@ -20,7 +19,6 @@ use serde_json::Value as Json;
 
 const CW_AGENT_POLICY: &str = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy";
 const API_ACCOUNT: &str = "aws_api_gateway_account.main";
-const API_003: &str = "NOVA-API-003";
 const EXIT_CLEAN: i32 = 0;
 const EXIT_FINDINGS: i32 = 3;
 
@@ -241,63 +239,22 @@ impl Aws {
     }
 }
 
-/// Whether the stack held the API Gateway account setting right before and right after a
-/// check ran (the setting is shared by every stack of the account and region).
-#[derive(Debug, Clone, Copy)]
-struct AccountWindow {
-    ours_before: bool,
-    ours_after: bool,
-}
-
-impl AccountWindow {
-    /// The exact findings to demand, given the ones the drift must produce; `None` when
-    /// the setting changed hands during the check, so NOVA-API-003 may or may not fire.
-    fn expected(self, mut base: BTreeSet<Key>) -> Option<BTreeSet<Key>> {
-        match (self.ours_before, self.ours_after) {
-            (true, true) => Some(base),
-            (false, false) => {
-                eprintln!(
-                    "note: another stack holds the API Gateway account setting; \
-                     {API_003} on {API_ACCOUNT} is expected as well"
-                );
-                base.insert(key(API_003, API_ACCOUNT));
-                Some(base)
-            }
-            _ => None,
-        }
-    }
-}
-
-/// Asserts the found (rule, address) pairs are exactly the expected ones (allowing for the
-/// shared API Gateway setting as [`AccountWindow`] says).
-fn assert_exact(what: &str, found: &BTreeSet<Key>, base: &BTreeSet<Key>, window: AccountWindow) {
-    match window.expected(base.clone()) {
-        Some(expected) => assert_eq!(found, &expected, "{what}: findings (window {window:?})"),
-        None => {
-            let mut without_api = found.clone();
-            without_api.remove(&key(API_003, API_ACCOUNT));
-            assert_eq!(&without_api, base, "{what}: findings (window {window:?})");
-        }
-    }
-}
-
-/// One `nova check --live` run with the account setting read around it.
+/// One `nova check --live` run.
 struct LiveCheck {
     out: Output,
-    window: AccountWindow,
 }
 
-async fn check_live(stack: &Deployed, aws: &Aws, our_role: &str, format: &str) -> LiveCheck {
-    let ours_before = aws.api_account_role().await == our_role;
+/// Runs the check, witnessing with the SDK that the account setting named the shared role
+/// before and after it (no other stack's `nova up` changes it).
+async fn check_live(stack: &Deployed, aws: &Aws, shared_role: &str, format: &str) -> LiveCheck {
+    assert_eq!(
+        aws.api_account_role().await,
+        shared_role,
+        "before the check"
+    );
     let out = stack.nova(&["check", "--live", "--format", format]);
-    let ours_after = aws.api_account_role().await == our_role;
-    LiveCheck {
-        out,
-        window: AccountWindow {
-            ours_before,
-            ours_after,
-        },
-    }
+    assert_eq!(aws.api_account_role().await, shared_role, "after the check");
+    LiveCheck { out }
 }
 
 /// (rule_id, address) of every finding in `--format json` output; also checks that the
@@ -363,23 +320,23 @@ fn sarif_findings(check: &LiveCheck) -> BTreeSet<Key> {
         .collect()
 }
 
-/// Asserts a clean live check (JSON), allowing for the shared API Gateway setting.
-async fn assert_live_clean(stack: &Deployed, aws: &Aws, our_role: &str, when: &str) {
-    let check = check_live(stack, aws, our_role, "json").await;
+/// Asserts a clean live check (JSON).
+async fn assert_live_clean(stack: &Deployed, aws: &Aws, shared_role: &str, when: &str) {
+    let check = check_live(stack, aws, shared_role, "json").await;
     let found = json_findings(&check);
-    assert_exact(when, &found, &BTreeSet::new(), check.window);
+    assert_eq!(found, BTreeSet::new(), "{when}: findings");
 }
 
 #[tokio::test]
 async fn check_live_reports_exactly_the_drift_made_behind_novas_back() {
     let aws = Aws::new().await;
     let mut stack = Deployed::up("chklive");
-    let our_role = stack.state_show(API_ACCOUNT)["inputs"]["cloudwatch_role_arn"]
+    let our_role = stack.state_show(API_ACCOUNT)["outputs"]["cloudwatch_role_arn"]
         .as_str()
-        .expect("the account's applied cloudwatch_role_arn")
+        .expect("the account's shared role")
         .to_string();
     assert!(
-        our_role.contains(&format!("nova-{}-", stack.stack)),
+        our_role.ends_with(":role/nova-apigw-cloudwatch-us-east-1"),
         "{our_role}"
     );
 
@@ -443,7 +400,7 @@ async fn check_live_reports_exactly_the_drift_made_behind_novas_back() {
     let check = check_live(&stack, &aws, &our_role, "json").await;
     let found = json_findings(&check);
     assert_eq!(check.out.status.code(), Some(EXIT_FINDINGS));
-    assert_exact("json after drift", &found, &drift_findings(), check.window);
+    assert_eq!(found, drift_findings(), "json after drift");
 
     // SARIF: the same results, exit 3.
     let check = check_live(&stack, &aws, &our_role, "sarif").await;
@@ -454,7 +411,7 @@ async fn check_live_reports_exactly_the_drift_made_behind_novas_back() {
         describe(&["check", "--live", "--format", "sarif"], &check.out)
     );
     let found = sarif_findings(&check);
-    assert_exact("sarif after drift", &found, &drift_findings(), check.window);
+    assert_eq!(found, drift_findings(), "sarif after drift");
 
     // Table: names the three rules and their resources, exit 3.
     let out = stack.nova(&["check", "--live"]);

@@ -303,15 +303,27 @@ fn help_of_every_command_documents_every_flag() {
                 "plan",
                 "up",
                 "destroy",
+                "import",
                 "output",
                 "graph",
                 "check",
                 "state",
+                "completions",
             ],
         ),
         (
             &["plan"],
-            &["--out", "--json", "--detailed-exitcode", "--refresh"],
+            &[
+                "--out",
+                "--json",
+                "--detailed-exitcode",
+                "--refresh",
+                "--target <ADDRESS>",
+                "--exclude <ADDRESS>",
+                "--replace <ADDRESS>",
+                "--refresh-only",
+                "partial",
+            ],
         ),
         (
             &["up"],
@@ -322,7 +334,19 @@ fn help_of_every_command_documents_every_flag() {
                 "--parallelism",
                 "--allow-findings",
                 "--refresh",
+                "--target <ADDRESS>",
+                "--exclude <ADDRESS>",
+                "--replace <ADDRESS>",
+                "--refresh-only",
             ],
+        ),
+        (
+            &["import"],
+            &["<ADDRESS>", "<ID>", "ownership tags", "nova up", "backup"],
+        ),
+        (
+            &["completions"],
+            &["<SHELL>", "bash", "zsh", "fish", "powershell"],
         ),
         (&["destroy"], &["--yes", "-y", "--parallelism"]),
         (&["output"], &["[NAME]", "--json"]),
@@ -334,11 +358,25 @@ fn help_of_every_command_documents_every_flag() {
         (
             &["state"],
             &[
-                "list", "show", "pull", "push", "history", "restore", "unlock",
+                "list", "show", "rm", "mv", "pull", "push", "history", "restore", "unlock",
             ],
         ),
         (&["state", "list"], &[]),
         (&["state", "show"], &["<ADDRESS>"]),
+        (
+            &["state", "rm"],
+            &[
+                "<ADDRESS>...",
+                "without deleting",
+                "depends",
+                "lock",
+                "backup",
+            ],
+        ),
+        (
+            &["state", "mv"],
+            &["<FROM>", "<TO>", "same kind", "lock", "backup"],
+        ),
         (&["state", "pull"], &[]),
         (
             &["state", "push"],
@@ -372,16 +410,64 @@ fn help_of_nova_matches_the_snapshot() {
 }
 
 #[test]
-fn version_prints_the_crate_version() {
+fn version_prints_the_crate_version_and_the_commit_it_was_built_from() {
     let mut cmd = bare_nova(CLOSED_ENDPOINT);
     cmd.arg("--version");
     let out = run(cmd);
     out.expect_ok();
-    assert_eq!(
-        out.stdout,
-        format!("nova {}\n", env!("CARGO_PKG_VERSION")),
-        "{}",
-        out.all()
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let prefix = format!("nova {} (commit ", env!("CARGO_PKG_VERSION"));
+    let commit = out
+        .stdout
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("not `{prefix}...)`:\n{}", out.all()));
+    match head {
+        // Built from this checkout: its HEAD when the binary was built. A commit made
+        // since then (without a rebuild) would differ, so compare only the form then.
+        Some(head) if commit == head => {}
+        _ => assert!(
+            commit == "unknown"
+                || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+            "{commit:?} is neither a short commit hash nor `unknown`"
+        ),
+    }
+}
+
+/// `nova completions SHELL` needs no configuration, no state and no AWS: a script for
+/// each shell that knows the commands and their flags.
+#[test]
+fn completions_for_every_shell_need_nothing_but_the_binary() {
+    let empty = tempfile::tempdir().expect("an empty directory");
+    for (shell, marker) in [
+        ("bash", "complete -F _nova"),
+        ("zsh", "#compdef nova"),
+        ("fish", "complete -c nova"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let mut cmd = bare_nova(CLOSED_ENDPOINT);
+        cmd.current_dir(empty.path()).args(["completions", shell]);
+        let out = run(cmd);
+        out.expect_ok().expect_no_aws_call();
+        assert!(out.stdout.contains(marker), "{shell}: no {marker:?}");
+        for word in ["import", "refresh-only", "completions"] {
+            assert!(out.stdout.contains(word), "{shell}: no {word:?}");
+        }
+    }
+    let mut cmd = bare_nova(CLOSED_ENDPOINT);
+    cmd.current_dir(empty.path()).args(["completions", "tcsh"]);
+    run(cmd)
+        .expect_code(1)
+        .expect_stderr_has(&["invalid value 'tcsh'", "bash, zsh, fish, powershell"]);
+    assert!(
+        std::fs::read_dir(empty.path()).unwrap().next().is_none(),
+        "nothing written to the directory"
     );
 }
 
@@ -649,6 +735,163 @@ fn the_hand_written_state_is_valid() {
     let out = stack.run(&["state", "list"]);
     out.expect_ok();
     assert_eq!(out.stdout, "aws_subnet.public[0]\naws_vpc.main\n");
+}
+
+/// The everyday commands' refusals, all before any AWS call, the state unchanged:
+/// addresses no one knows, options that contradict each other, state surgery that would
+/// leave a dependency dangling, an import onto an address already managed.
+#[test]
+fn plan_options_and_state_surgery_refuse_bad_input_before_any_aws_call() {
+    let stack = Stack::offline("refusals");
+    let bytes = pretty(&valid_state());
+    std::fs::write(stack.state_path(), &bytes).expect("write the state");
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["plan", "--target", "aws_vpc.nope"],
+            &["--target aws_vpc.nope: no such resource", "nova state list"],
+        ),
+        (
+            &["up", "--yes", "--exclude", "aws_subnet.nope"],
+            &["--exclude aws_subnet.nope: no such resource"],
+        ),
+        (
+            &["plan", "--target", "not-an-address"],
+            &[
+                "invalid value 'not-an-address' for '--target <ADDRESS>'",
+                "<kind>.<name>",
+            ],
+        ),
+        (
+            &["plan", "--replace", "aws_kms_key.main"],
+            &["--replace aws_kms_key.main: it does not exist yet"],
+        ),
+        (
+            &["plan", "--refresh-only", "--replace", "aws_vpc.main"],
+            &["'--refresh-only' cannot be used with '--replace <ADDRESS>'"],
+        ),
+        (
+            &["plan", "--refresh-only", "--refresh=false"],
+            &["--refresh-only reads every resource back"],
+        ),
+        (
+            &["up", "saved.plan", "--target", "aws_vpc.main"],
+            &["cannot be used with a saved plan"],
+        ),
+        (
+            &["state", "rm", "aws_vpc.main"],
+            &[
+                "cannot forget aws_vpc.main: aws_subnet.public[0] still depends on it",
+                "nova state rm aws_vpc.main 'aws_subnet.public[0]'",
+            ],
+        ),
+        (
+            &["state", "rm", "aws_vpc.other"],
+            &["aws_vpc.other is not in the state"],
+        ),
+        (
+            &["state", "mv", "aws_vpc.main", "aws_subnet.main"],
+            &["the kinds differ"],
+        ),
+        (
+            &["state", "mv", "aws_vpc.main", "aws_subnet.public[0]"],
+            &["the kinds differ"],
+        ),
+        (
+            &[
+                "state",
+                "mv",
+                "aws_subnet.public[0]",
+                "aws_subnet.public[0]",
+            ],
+            &["cannot move aws_subnet.public[0] to itself"],
+        ),
+        (
+            &["import", "aws_vpc.main", "vpc-9999"],
+            &[
+                "aws_vpc.main is already in the state",
+                "vpc-0123",
+                "nova state rm aws_vpc.main",
+            ],
+        ),
+    ];
+    for (args, words) in cases {
+        let out = stack.run(args);
+        out.expect_code(1)
+            .expect_stderr_has(words)
+            .expect_no_aws_call();
+        assert_eq!(
+            std::fs::read_to_string(stack.state_path()).expect("read the state"),
+            bytes,
+            "`nova {}` changed the state",
+            args.join(" ")
+        );
+    }
+    assert_eq!(
+        stack.files(),
+        [format!("{}.json", stack.name)],
+        "no backup, plan or lock left behind"
+    );
+}
+
+/// `nova state rm` and `nova state mv` edit the state under the lock with a backup and
+/// without any AWS call; what depended on a moved resource follows it.
+#[test]
+fn state_rm_and_mv_keep_a_backup_and_never_call_aws() {
+    let stack = Stack::offline("surgery");
+    std::fs::write(stack.state_path(), pretty(&valid_state())).expect("write the state");
+    let out = stack.run(&["state", "mv", "aws_vpc.main", "aws_vpc.renamed"]);
+    out.expect_ok().expect_no_aws_call();
+    assert!(
+        out.stdout
+            .contains("Moved aws_vpc.main (vpc-0123) to aws_vpc.renamed")
+            && out.stdout.contains("Nothing was changed in AWS")
+            && out.stdout.contains(".backup"),
+        "{}",
+        out.all()
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.state_path()).unwrap()).unwrap();
+    assert_eq!(state["serial"], 5);
+    assert_eq!(state["resources"][1]["address"], "aws_vpc.renamed");
+    assert_eq!(
+        state["resources"][0]["dependencies"],
+        serde_json::json!(["aws_vpc.renamed"])
+    );
+    let backup: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stack.dir.path().join(format!("{}.json.backup", stack.name)))
+            .expect("the backup"),
+    )
+    .unwrap();
+    assert_eq!(backup["serial"], 4, "the version before the move");
+
+    let out = stack.run(&["state", "rm", "aws_subnet.public[0]", "aws_vpc.renamed"]);
+    out.expect_ok().expect_no_aws_call();
+    for words in [
+        "Removed aws_subnet.public[0] (subnet-0456)",
+        "Removed aws_vpc.renamed (vpc-0123)",
+        "Nothing was deleted in AWS",
+    ] {
+        assert!(out.stdout.contains(words), "no {words:?}:\n{}", out.all());
+    }
+    let list = stack.run(&["state", "list"]);
+    list.expect_ok();
+    assert_eq!(list.stdout, "");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.state_path()).unwrap()).unwrap();
+    let forgotten: Vec<&str> = state["forgotten"]
+        .as_array()
+        .expect("forgotten objects are remembered")
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(forgotten, ["subnet-0456", "vpc-0123"]);
+    // `nova state restore` brings the version before the rm back.
+    stack
+        .run(&["state", "restore", "5"])
+        .expect_ok()
+        .expect_no_aws_call();
+    let list = stack.run(&["state", "list"]);
+    assert_eq!(list.stdout, "aws_subnet.public[0]\naws_vpc.renamed\n");
 }
 
 #[test]
@@ -956,13 +1199,9 @@ fn saved_plan_is_applied_with_progress_and_then_nothing_changes() {
     );
     assert_eq!(vpcs_of(&stack.name).len(), 1, "expected one VPC");
 
-    // Without refresh: the state matches the configuration. (A refreshed plan can show
-    // drift of aws_api_gateway_account.main, an account-wide singleton that every stack on
-    // this LocalStack sets to its own role, so other tests running at the same time
-    // change it.)
-    stack
-        .run(&["plan", "--detailed-exitcode", "--refresh=false"])
-        .expect_code(0);
+    // The state matches the configuration and what is deployed (other stacks deployed on
+    // this LocalStack meanwhile share the API Gateway account's one role with this one).
+    stack.run(&["plan", "--detailed-exitcode"]).expect_code(0);
 
     // The saved plan was used up: its serial is behind the state now.
     let out = stack.run(&["up", &plan_file, "--yes"]);

@@ -13,9 +13,8 @@
 //! makes instances stop, start and grow their volumes at once; the timing AWS takes is
 //! tested through awssim in `aws_ec2_instance.rs`.
 //!
-//! The four sequences run at once, in one test that holds the account-wide API Gateway
-//! setting for all of them ([`account_lock`]): each stack's plan tells the others' role
-//! from its own ([`Stack::foreign_account_drift`]).
+//! The four sequences run at once, in one test (the API Gateway account setting is one
+//! role shared by every stack, so no stack's plan sees another's as drift).
 
 mod common;
 
@@ -24,7 +23,7 @@ use std::sync::Mutex;
 
 use aws_sdk_ec2::types::Filter;
 use common::keys::{self, KeyChange, CHANGES};
-use common::nova::{account_lock, Stack};
+use common::nova::Stack;
 use serde_json::Value as Json;
 
 /// The raw SDK clients the checks read with (straight from LocalStack).
@@ -292,8 +291,7 @@ impl Session {
             .run_env(&self.env(), &["plan", "--json", "--out", &saved])
             .expect_code(0)
             .json();
-        let stack = &self.stack;
-        let planned = keys::effect_of(&plan, &|c| stack.foreign_account_drift(c).is_some());
+        let planned = keys::effect_of(&plan);
         assert_eq!(planned, keys::documented(change), "plan of {what}");
         checked(change);
         if let Some(project) = project {
@@ -768,8 +766,7 @@ async fn a_packed_stack_keeps_its_subnets(aws: &Aws) {
     s.env.clear();
     s.stack.assert_plan_clean();
     let plan = s.stack.plan_json(&[("NOVA_AZ_COUNT", "3")]);
-    let stack = &s.stack;
-    let effect = keys::effect_of(&plan, &|c| stack.foreign_account_drift(c).is_some());
+    let effect = keys::effect_of(&plan);
     assert_eq!(
         effect,
         keys::documented(change("az_count", "2 → 3")),
@@ -795,7 +792,6 @@ async fn a_packed_stack_keeps_its_subnets(aws: &Aws) {
 
 #[test]
 fn every_key_changes_as_documented() {
-    let _account = account_lock();
     let sequences = ["compute", "network", "settings", "packed"];
     let failed: Vec<&str> = std::thread::scope(|scope| {
         let running: Vec<_> = sequences

@@ -85,7 +85,7 @@ async fn effect(change: &KeyChange) -> keys::Effect {
     let context = engine::context::offline(&after, &state).expect("offline context");
     let blueprint = nova::stack::blueprint(&after, &context);
     match engine::plan(&run(&after, &providers), &blueprint, &state, false, &Yes).await {
-        Ok(plan) => keys::effect_of(&render_json(&plan), &|_| false),
+        Ok(plan) => keys::effect_of(&render_json(&plan)),
         Err(e) => keys::refusal(&e.to_string()),
     }
 }

@@ -5,8 +5,9 @@
 //! made behind nova's back in the stack's VPC. What exists is counted kind by kind with raw
 //! SDK reads straight from LocalStack (`common::inventory`), never through nova or awssim.
 //!
-//! These tests deploy whole stacks and set the account-wide API Gateway role: they hold
-//! [`account_lock`] and run in the nextest `account-singleton` group.
+//! These tests deploy whole stacks: they run in the nextest `account-singleton` group (one
+//! stack test at a time on the shared LocalStack). The API Gateway CloudWatch role they use
+//! is the account's one shared role, which no stack's plan sees as drift.
 
 mod common;
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use awssim::Stats;
 use common::awssim::{ci_scale, faults, scenario_model, Realistic};
 use common::inventory::{assert_live_matches, assert_nothing_left, inventory, inventory_after};
-use common::nova::{account_lock, Stack};
+use common::nova::Stack;
 
 /// Calls that change something (all but Describe*, Get*, List*), as awssim counted them.
 fn mutating_calls(stats: &Stats) -> u64 {
@@ -118,7 +119,6 @@ fn until_success(stack: &Stack, args: &[&str], attempts: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_storms_over_up_and_destroy_leave_no_duplicate_and_no_orphan() {
-    let _account = account_lock();
     let sim = Realistic::start(scenario_model(), ci_scale());
     let mut stack = Stack::through("storm", &sim.endpoint());
 
@@ -144,7 +144,6 @@ async fn kill_storms_over_up_and_destroy_leave_no_duplicate_and_no_orphan() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenth_of_calls_faulted_half_after_the_change_still_makes_one_of_each() {
-    let _account = account_lock();
     // NOVA_FAULT_SEEDS=1,2,... tries other seeds (CI runs these three).
     let seeds: Vec<u64> = std::env::var("NOVA_FAULT_SEEDS")
         .ok()
@@ -183,7 +182,6 @@ async fn a_tenth_of_calls_faulted_half_after_the_change_still_makes_one_of_each(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_subnet_made_behind_novas_back_fails_the_destroy_naming_it() {
-    let _account = account_lock();
     let sim = Realistic::start(scenario_model(), ci_scale());
     let mut stack = Stack::through("foreign", &sim.endpoint());
     stack.up();

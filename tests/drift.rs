@@ -3,9 +3,6 @@
 //! was never recorded (a crash), and a broken config or state file (refused before any
 //! AWS call, which a counting stand-in endpoint shows). Runs the real `nova` binary against LocalStack and checks AWS with the
 //! raw SDK.
-//!
-//! Tests that bring a stack up hold [`account_lock`]: the API Gateway CloudWatch role is
-//! one setting per account, and every stack's `nova up` sets it.
 
 mod common;
 
@@ -17,19 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{Filter, Tag};
-use common::nova::{account_lock, Stack};
+use common::nova::Stack;
 use serde_json::{json, Value as Json};
 
-/// The non-no-op changes of a plan document, by address, leaving out a reset of the
-/// API Gateway account role that another stack on the shared LocalStack changed (see
-/// [`Stack::foreign_account_drift`]).
-fn changes(stack: &Stack, plan: &Json) -> BTreeMap<String, Json> {
+/// The non-no-op changes of a plan document, by address.
+fn changes(plan: &Json) -> BTreeMap<String, Json> {
     plan["changes"]
         .as_array()
         .expect("changes")
         .iter()
         .filter(|c| c["action"] != "no_op")
-        .filter(|c| stack.foreign_account_drift(c).is_none())
         .map(|c| (c["address"].as_str().unwrap().to_string(), c.clone()))
         .collect()
 }
@@ -66,7 +60,6 @@ fn ec2_tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleted_out_of_band_is_recreated() {
-    let _account = account_lock();
     let config = common::sdk_config().await;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
     let apigw = aws_sdk_apigateway::Client::new(&config);
@@ -82,7 +75,7 @@ async fn deleted_out_of_band_is_recreated() {
         .expect("DeleteLogGroup behind nova's back");
 
     let plan = stack.plan_json(&[]);
-    let changed = changes(&stack, &plan);
+    let changed = changes(&plan);
     let gone = changed
         .get(address)
         .unwrap_or_else(|| panic!("{address} not in the plan: {changed:?}"));
@@ -163,7 +156,6 @@ async fn deleted_out_of_band_is_recreated() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tag_changed_out_of_band_is_updated_in_place() {
-    let _account = account_lock();
     let ec2 = ec2().await;
     let mut stack = Stack::new("e2e-tags");
     stack.up();
@@ -191,7 +183,7 @@ async fn tag_changed_out_of_band_is_updated_in_place() {
         .expect("DeleteTags on the web SG");
 
     let plan = stack.plan_json(&[]);
-    let changed = changes(&stack, &plan);
+    let changed = changes(&plan);
     assert_eq!(
         changed.keys().map(String::as_str).collect::<Vec<_>>(),
         ["aws_security_group.web", "aws_vpc.main"],
@@ -285,7 +277,6 @@ async fn live_instances(ec2: &aws_sdk_ec2::Client, stack: &str) -> BTreeSet<Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_create_is_adopted_not_duplicated() {
-    let _account = account_lock();
     let ec2 = ec2().await;
     let mut stack = Stack::new("e2e-crash");
     stack.up();

@@ -106,6 +106,8 @@ fn converge_plan(bp: &Blueprint, state: &State) -> Plan {
         blueprint: bp.clone(),
         changes,
         deposed: Vec::new(),
+        scope: Default::default(),
+        records: Default::default(),
     }
 }
 
@@ -395,6 +397,8 @@ async fn create_before_destroy_replacement_creates_updates_then_deletes() {
         blueprint: bp.clone(),
         changes: vec![cr, cx],
         deposed: Vec::new(),
+        scope: Default::default(),
+        records: Default::default(),
     };
     let before = h.cloud.calls().len();
     let (report, state, _) = h.run(&plan, 4).await;
@@ -445,6 +449,8 @@ async fn delete_before_create_replacement_deletes_dependents_first() {
         blueprint: bp.clone(),
         changes: vec![cr, cx],
         deposed: Vec::new(),
+        scope: Default::default(),
+        records: Default::default(),
     };
     let before = h.cloud.calls().len();
     let (report, state, _) = h.run(&plan, 4).await;
@@ -483,6 +489,8 @@ async fn an_update_with_unchanged_resolved_inputs_makes_no_call() {
         blueprint: bp.clone(),
         changes: vec![change(&addr("b"), Action::Update)],
         deposed: Vec::new(),
+        scope: Default::default(),
+        records: Default::default(),
     };
     let before = h.cloud.calls().len();
     let (report, _, _) = h.run(&plan, 2).await;
@@ -513,6 +521,8 @@ async fn an_update_of_drift_starts_from_the_refreshed_inputs() {
         blueprint: bp.clone(),
         changes: vec![update],
         deposed: Vec::new(),
+        scope: Default::default(),
+        records: Default::default(),
     };
     let (report, after, _) = h.run(&plan, 2).await;
     assert_clean(&report);
@@ -883,6 +893,8 @@ async fn a_deposed_object_left_by_a_failed_delete_is_deleted_by_the_next_apply()
             ),
         ],
         deposed: Vec::new(),
+        scope: Default::default(),
+        records: Default::default(),
     };
     let (report, state, _) = h.run(&plan, 2).await;
     assert_eq!(report.failed.len(), 1, "the old object's delete failed");
@@ -1063,6 +1075,8 @@ async fn a_lost_answer_in_a_create_before_destroy_replacement_never_adopts_the_o
         blueprint: bp.clone(),
         changes: vec![cr, cx],
         deposed: Vec::new(),
+        scope: Default::default(),
+        records: Default::default(),
     };
     h.cloud
         .lose_create_answer

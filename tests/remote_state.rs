@@ -342,7 +342,6 @@ fn assert_matches_state(stack: &str, state: &Json) {
 /// Eight runs at once on one remote stack, then the whole life of the stack on S3.
 #[test]
 fn eight_concurrent_ups_one_applies_then_plan_pull_push_restore_destroy() {
-    let _account = common::nova::account_lock();
     let mut remote = Remote::new("team8");
     let secret = format!("canary-secret-{}", uuid::Uuid::new_v4().simple());
     let token = format!("canary-token-{}", uuid::Uuid::new_v4().simple());
@@ -493,7 +492,6 @@ fn eight_concurrent_ups_one_applies_then_plan_pull_push_restore_destroy() {
 /// the holder; `unlock --force` checks the id; then `up` converges with no duplicate.
 #[test]
 fn a_killed_holder_leaves_a_stale_lock_that_unlock_force_clears_and_up_converges() {
-    let _account = common::nova::account_lock();
     let mut remote = Remote::new("team-kill");
     remote.env = vec![("NOVA_BACKEND_LOCK_LEASE_SECONDS".into(), "3".into())];
     let proxy = Realistic::start(latency_only(Duration::from_millis(30)), 1.0);
@@ -585,7 +583,6 @@ fn a_killed_holder_leaves_a_stale_lock_that_unlock_force_clears_and_up_converges
 /// call and keeps its own version locally; pushing that version back converges.
 #[test]
 fn a_state_written_behind_a_running_novas_back_stops_it_and_its_version_is_kept() {
-    let _account = common::nova::account_lock();
     let remote = Remote::new("team-fence");
     let proxy = Realistic::start(latency_only(Duration::from_millis(30)), 1.0);
     let started = Instant::now();

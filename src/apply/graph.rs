@@ -66,6 +66,9 @@ fn apply_step(change: &Change) -> Option<Step> {
     match change.action {
         Action::Create | Action::Replace { .. } => Some(Step::Create),
         Action::Update => Some(Step::Update),
+        // The object is recorded before the executor starts (`Plan::records`); what
+        // differs is then updated in place, unless only a replacement could change it.
+        Action::Import => change.import_updates_in_place().then_some(Step::Update),
         Action::NoOp | Action::Delete => None,
     }
 }
@@ -218,6 +221,8 @@ mod tests {
             blueprint: Blueprint::default(),
             changes,
             deposed: Vec::new(),
+            scope: Default::default(),
+            records: Default::default(),
         }
     }
 

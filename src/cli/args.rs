@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::model::Address;
+
 /// The help heading of the options every command takes.
 const GLOBAL: &str = "Global options";
 
@@ -53,15 +55,58 @@ pub enum Command {
     Up(UpArgs),
     /// Destroy every resource of the stack, in reverse dependency order.
     Destroy(DestroyArgs),
+    /// Adopt an object that already exists in AWS as a resource of the stack.
+    ///
+    /// Reads the object with id ID through the provider of ADDRESS's kind (refused when
+    /// no such object exists: the id must be of that kind), refuses an object that
+    /// another stack owns or the state already holds, shows what the next plan would
+    /// change on it, and records it in the state (under the lock, keeping a backup).
+    /// Nothing is changed in AWS: nova's ownership tags (`nova:stack`, `nova:address`)
+    /// are added by the next `nova up`, with whatever else differs from the
+    /// configuration. ADDRESS must be a resource of the configuration (see `nova graph`)
+    /// that the state does not have yet.
+    Import(ImportArgs),
     /// Print the stack's outputs (all, or one by name).
     Output(OutputArgs),
     /// Print the resource dependency graph in Graphviz DOT format.
     Graph,
     /// Check the stack against nova's security and compliance rules.
     Check(CheckArgs),
-    /// Inspect, move, restore or unlock the state.
+    /// Inspect, edit, move, restore or unlock the state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Print a shell completion script for nova (needs no configuration).
+    ///
+    /// bash: `nova completions bash > ~/.local/share/bash-completion/completions/nova`;
+    /// zsh: `nova completions zsh > ~/.zfunc/_nova` (with `fpath+=~/.zfunc` before
+    /// `compinit`); fish: `nova completions fish > ~/.config/fish/completions/nova.fish`;
+    /// PowerShell: `nova completions powershell >> $PROFILE`.
+    Completions(CompletionsArgs),
+}
+
+/// What a plan considers and forces, shared by `nova plan` and `nova up`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScopeArgs {
+    /// Plan only ADDRESS and what it depends on (repeatable). The rest of the stack is left
+    /// as it is, so the state is then partial: meant for exceptional situations
+    /// (recovering from an error), not for routine use.
+    #[arg(long = "target", value_name = "ADDRESS", value_parser = parse_address)]
+    pub targets: Vec<Address>,
+
+    /// Leave ADDRESS and everything that depends on it out of the plan (repeatable).
+    #[arg(long = "exclude", value_name = "ADDRESS", value_parser = parse_address)]
+    pub excludes: Vec<Address>,
+
+    /// Replace ADDRESS even though nothing forces it, e.g. a broken instance (repeatable);
+    /// what depends on it follows as for any replacement.
+    #[arg(long = "replace", value_name = "ADDRESS", value_parser = parse_address)]
+    pub replace: Vec<Address>,
+
+    /// Only record what really exists: read every resource back and plan to write what
+    /// changed outside nova (tags edited by another team, a deleted resource) into the
+    /// state, without changing anything in AWS.
+    #[arg(long, conflicts_with = "replace")]
+    pub refresh_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -78,9 +123,14 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
 
-    /// Read every resource from AWS first, so drift and out-of-band deletes show.
+    /// Read every resource from AWS first, so drift and out-of-band deletes show (and look
+    /// for resources the state lacks that already exist with this stack's ownership tags:
+    /// they are imported rather than created).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+
+    #[command(flatten)]
+    pub scope: ScopeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -101,9 +151,39 @@ pub struct UpArgs {
     #[arg(long)]
     pub allow_findings: bool,
 
-    /// Read every resource from AWS before planning.
+    /// Read every resource from AWS before planning (and look for resources the state lacks
+    /// that already exist with this stack's ownership tags).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The resource address in the configuration, e.g. aws_vpc.main.
+    #[arg(value_parser = parse_address)]
+    pub address: Address,
+
+    /// The object's id as AWS names it (what `nova state show` calls `id`), e.g. vpc-0abc...
+    pub id: String,
+}
+
+/// The shells `nova completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the completion script for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +234,34 @@ pub enum StateCommand {
         /// The resource address, e.g. aws_vpc.main.
         address: String,
     },
+    /// Forget resources: remove them from the state without deleting them in AWS.
+    ///
+    /// The objects keep existing, and nova no longer manages them: the next plan shows the
+    /// resources as to be created again if they are still in the configuration, and never
+    /// imports these objects again by their ownership tags (`nova import` adopts one again).
+    /// Refused when a resource that stays in the state depends on one being removed
+    /// (remove them together), or when an operation of an interrupted run is pending on
+    /// it. Takes the lock and keeps a backup of the state.
+    Rm {
+        /// The resource addresses, e.g. aws_instance.web[1].
+        #[arg(required = true, value_name = "ADDRESS", value_parser = parse_address)]
+        addresses: Vec<Address>,
+    },
+    /// Move a resource to another address in the state (e.g. after it was renamed in the
+    /// configuration), without any change in AWS.
+    ///
+    /// Both addresses must be of the same kind, and TO must not be in the state yet; what
+    /// depended on FROM depends on TO afterwards. The object's ownership tag
+    /// `nova:address` follows on the next `nova up`. Refused when an operation of an
+    /// interrupted run is pending on FROM. Takes the lock and keeps a backup of the state.
+    Mv {
+        /// The address the resource has in the state now.
+        #[arg(value_parser = parse_address)]
+        from: Address,
+        /// The address it gets.
+        #[arg(value_parser = parse_address)]
+        to: Address,
+    },
     /// Print the current state (JSON, exactly as stored), e.g. to keep a copy or to move
     /// it to another backend with `nova state push`.
     Pull,
@@ -200,6 +308,12 @@ pub enum StateCommand {
         #[arg(value_name = "LOCK_ID")]
         lock_id: Option<String>,
     },
+}
+
+/// A resource address, `<kind>.<name>`.
+fn parse_address(text: &str) -> Result<Address, String> {
+    text.parse()
+        .map_err(|e: crate::model::AddressError| e.to_string())
 }
 
 /// A duration: `30s`, `5m`, `1h 30m`, or a number of seconds.

@@ -6,7 +6,7 @@ use crate::engine::{HookError, Hooks};
 use crate::plan::{render_human, Plan};
 use crate::policy::Report;
 
-use super::{check, confirm, style};
+use super::{check, confirm, scope, style};
 
 /// Prints to the terminal; asks `question` before applying.
 pub struct Terminal {
@@ -36,7 +36,14 @@ impl Hooks for Terminal {
         eprintln!("Refreshing {resources} resources...");
     }
 
+    fn looking_up(&self, resources: usize) {
+        eprintln!(
+            "Looking for {resources} resources the state lacks: one that already exists with this stack's ownership tags is imported rather than created..."
+        );
+    }
+
     fn planned(&self, plan: &Plan) {
+        scope::warn_partial_plan(plan);
         print!("{}", render_human(plan, style::color_stdout()));
     }
 

@@ -8,7 +8,7 @@ use super::exit::{EXIT_CHANGES, EXIT_OK};
 use super::hooks::Terminal;
 use super::progress::Printer;
 use super::session::Session;
-use super::{check, style};
+use super::{check, scope, style};
 use crate::engine;
 use crate::plan::{render_human, render_json, SavedPlan};
 use crate::stack::blueprint;
@@ -17,6 +17,13 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
     let config = session.config()?;
     session.lock("nova plan").await?;
     let state = session.load_state().await?;
+    let options = args.scope.options();
+    if options.refresh_only && !args.refresh {
+        anyhow::bail!(
+            "--refresh-only reads every resource back: it cannot be combined with --refresh=false"
+        );
+    }
+    scope::check(&session.stack, &config, &state, &options)?;
     let aws = session.connect(&config).await;
     let context = engine::context::learn(&aws.clients, &config, &state).await?;
     let blueprint = blueprint(&config, &context);
@@ -38,12 +45,15 @@ pub async fn run(session: &Session, args: &PlanArgs) -> anyhow::Result<i32> {
         yes: false,
         question: String::new(),
     };
-    let plan = engine::plan(&run, &blueprint, &state, args.refresh, &hooks).await?;
+    let plan = engine::plan_with(&run, &blueprint, &state, args.refresh, &options, &hooks).await?;
+    scope::warn_partial_plan(&plan);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&render_json(&plan))?);
     } else {
         print!("{}", render_human(&plan, style::color_stdout()));
-        check::print_plan_findings(&findings);
+        if !plan.scope.refresh_only {
+            check::print_plan_findings(&findings);
+        }
     }
     if let Some(out) = &args.out {
         SavedPlan::new(plan.clone()).save(out)?;

@@ -1,7 +1,8 @@
-//! `nova state list|show|pull|push|history|restore|unlock`: read the state without touching
-//! AWS, move it between backends, bring back an earlier version, or clear a lock left by
-//! a dead process.
+//! `nova state list|show|rm|mv|pull|push|history|restore|unlock`: read the state without
+//! touching AWS, forget or move a resource in it, move it between backends, bring back an
+//! earlier version, or clear a lock left by a dead process.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use super::args::StateCommand;
 use super::exit::EXIT_OK;
 use super::session::Session;
 use crate::model::Address;
-use crate::state::{self, Location, Restore, State, StateError, Version};
+use crate::state::{self, edit, Location, Restore, State, StateError, Version};
 
 pub async fn run(session: &Session, command: &StateCommand) -> anyhow::Result<i32> {
     match command {
@@ -27,6 +28,8 @@ pub async fn run(session: &Session, command: &StateCommand) -> anyhow::Result<i3
             };
             println!("{}", serde_json::to_string_pretty(resource)?);
         }
+        StateCommand::Rm { addresses } => rm(session, addresses).await?,
+        StateCommand::Mv { from, to } => mv(session, from, to).await?,
         StateCommand::Pull => pull(session).await?,
         StateCommand::Push { file, force } => push(session, file, *force).await?,
         StateCommand::History => history(session).await?,
@@ -44,6 +47,56 @@ pub async fn run(session: &Session, command: &StateCommand) -> anyhow::Result<i3
         StateCommand::Unlock { force, lock_id } => unlock(session, *force, lock_id).await?,
     }
     Ok(EXIT_OK)
+}
+
+/// `nova state rm`: forget, under the lock; the previous version stays in the backup.
+async fn rm(session: &Session, addresses: &[Address]) -> anyhow::Result<()> {
+    session.lock("nova state rm").await?;
+    let mut state = session.load_state().await?;
+    let wanted: BTreeSet<Address> = addresses.iter().cloned().collect();
+    let removed = edit::forget(&mut state, &session.stack, &wanted)?;
+    session.store.write_next(&state).await?;
+    for resource in &removed {
+        println!(
+            "Removed {} ({}) from the state of stack `{}`.",
+            resource.address, resource.id, session.stack
+        );
+    }
+    println!(
+        "Nothing was deleted in AWS: {} no longer managed by nova, and keep{} this stack's ownership \
+         tags. The next plan shows {} as to be created again if still in the \
+         configuration; `nova import ADDRESS ID` adopts an object again.",
+        if removed.len() == 1 { "the object is" } else { "the objects are" },
+        if removed.len() == 1 { "s" } else { "" },
+        if removed.len() == 1 { "it" } else { "them" },
+    );
+    println!("{}", written(session, state.serial + 1));
+    Ok(())
+}
+
+/// `nova state mv`: move, under the lock; the previous version stays in the backup.
+async fn mv(session: &Session, from: &Address, to: &Address) -> anyhow::Result<()> {
+    session.lock("nova state mv").await?;
+    let mut state = session.load_state().await?;
+    let moved = edit::rename(&mut state, &session.stack, from, to)?;
+    session.store.write_next(&state).await?;
+    println!(
+        "Moved {from} ({}) to {to} in the state of stack `{}`. Nothing was changed in AWS; \
+         the object's `nova:address` tag follows on the next `nova up`.",
+        moved.id, session.stack
+    );
+    println!("{}", written(session, state.serial + 1));
+    Ok(())
+}
+
+/// Where the edit went, and where the version before it is kept.
+fn written(session: &Session, serial: u64) -> String {
+    format!(
+        "State: written to {} as serial {serial}; the previous version is kept in {} (`nova state history`, `nova state restore {}`).",
+        session.store.location(),
+        session.store.history_location(),
+        serial - 1
+    )
 }
 
 async fn list(session: &Session) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ use super::args::UpArgs;
 use super::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use super::hooks::Terminal;
 use super::progress::Printer;
+use super::scope;
 use super::session::Session;
 use crate::apply::{ApplyObserver, ApplyReport};
 use crate::engine::{self, FromAws, Outcome, UpRequest};
@@ -14,9 +15,22 @@ use crate::plan::{Plan, SavedPlan};
 
 pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
     let config = session.config()?;
+    if args.plan_file.is_some() && args.scope.any() {
+        anyhow::bail!(
+            "--target, --exclude, --replace and --refresh-only cannot be used with a saved plan: \
+             it was made with its own (make it with `nova plan --out FILE` and those options)"
+        );
+    }
+    let options = args.scope.options();
+    if options.refresh_only && !args.refresh {
+        anyhow::bail!(
+            "--refresh-only reads every resource back: it cannot be combined with --refresh=false"
+        );
+    }
     let saved = args.plan_file.as_deref().map(SavedPlan::load).transpose()?;
     session.lock("nova up").await?;
     let state = session.load_state().await?;
+    scope::check(&session.stack, &config, &state, &options)?;
     if let Some(saved) = &saved {
         // Refused before connecting: a stale plan never leads to an AWS call.
         saved.check_applies_to(
@@ -37,6 +51,7 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
         saved,
         refresh: args.refresh,
         allow_findings: args.allow_findings,
+        options,
     };
     let hooks = Terminal {
         yes: args.yes,
@@ -67,6 +82,7 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
             state_writes,
         } => {
             let code = finish(&plan, &report, "Apply");
+            scope::warn_partial_apply(&plan);
             println!("{}", session.state_report(state_writes));
             code
         }
@@ -77,10 +93,23 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
 
 /// Prints the closing summary; returns the exit code.
 pub fn finish(plan: &Plan, report: &ApplyReport, what: &str) -> i32 {
+    if report.is_success() && plan.scope.refresh_only {
+        println!(
+            "\nRefresh complete! The state now records {} object(s) as they are and forgot {} deleted outside nova; nothing was changed in AWS.",
+            plan.records.set.len(),
+            plan.records.forget.len()
+        );
+        return EXIT_OK;
+    }
     if report.is_success() {
         let s = plan.summary();
+        let imported = if s.import > 0 {
+            format!("{} imported, ", s.import)
+        } else {
+            String::new()
+        };
         println!(
-            "\n{what} complete! Resources: {} added, {} changed, {} replaced, {} destroyed.",
+            "\n{what} complete! Resources: {imported}{} added, {} changed, {} replaced, {} destroyed.",
             s.add, s.change, s.replace, s.destroy
         );
         return EXIT_OK;

@@ -1,14 +1,12 @@
 //! The facts the blueprint needs beyond the configuration (`StackContext`): the account id
 //! and the newest Amazon Linux 2023 AMI from AWS, and the hash of the health-check Lambda's
-//! zip from the repository; or stand-ins for commands that plan without AWS.
-
-use std::path::Path;
+//! zip (built into nova, `crate::assets`); or stand-ins for commands that plan without AWS.
 
 use super::EngineError;
 use crate::config::{Cidr, StackConfig, SubnetLayout};
 use crate::model::Value;
 use crate::provider::aws::{self, kinds, AwsClients};
-use crate::stack::{StackContext, HEALTH_CHECK_SOURCE_DIR};
+use crate::stack::StackContext;
 use crate::state::State;
 
 /// The account id used when nova plans without AWS (`nova graph`, `nova check`): only
@@ -95,11 +93,11 @@ fn configured_or_recorded_ami(config: &StackConfig, state: &State) -> Option<Str
 }
 
 fn health_code_sha256() -> Result<String, EngineError> {
-    let dir = Path::new(HEALTH_CHECK_SOURCE_DIR);
-    aws::lambda_package::package_source(dir)
+    let bundle = crate::assets::HEALTH_CHECK;
+    aws::lambda_package::package_bundle(&bundle)
         .map(|package| package.sha256_hex)
         .map_err(|source| EngineError::Package {
-            dir: dir.to_path_buf(),
+            bundle: bundle.name,
             source: Box::new(source),
         })
 }

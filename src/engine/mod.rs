@@ -6,8 +6,8 @@
 //! The caller sees each step through [`Hooks`]: the CLI prints and prompts there.
 
 pub mod context;
+pub mod import;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,12 +15,12 @@ use async_trait::async_trait;
 use crate::apply::{self, ApplyObserver, ApplyOptions, ApplyReport, ObserverProgress};
 use crate::config::StackConfig;
 use crate::model::Blueprint;
-use crate::plan::{self, Plan, PlanInput, SavedPlan, SavedPlanError};
+use crate::plan::{self, Plan, PlanInput, PlanOptions, SavedPlan, SavedPlanError};
 use crate::policy::{self, Report, StackView};
 use crate::provider::aws::AwsClients;
 use crate::provider::{Progress, ProviderError, Providers};
 use crate::stack::{self, StackContext};
-use crate::state::{writer, Backend, State, StateError, StateWriter};
+use crate::state::{writer, Backend, Outcome as Recorded, State, StateError, StateWriter};
 
 /// An error from a confirm hook (reading the terminal failed, no terminal, ...).
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
@@ -32,9 +32,11 @@ pub enum EngineError {
     AccountId { source: Box<ProviderError> },
     #[error("cannot find the newest Amazon Linux 2023 AMI; set `ami` in Nova.toml: {source}")]
     Ami { source: Box<ProviderError> },
-    #[error("cannot package the health-check Lambda from {} (run nova from the repository root): {source}", dir.display())]
+    #[error(
+        "cannot package the health-check Lambda (the bundle `{bundle}` built into nova): {source}"
+    )]
     Package {
-        dir: PathBuf,
+        bundle: &'static str,
         source: Box<ProviderError>,
     },
     #[error(
@@ -54,6 +56,8 @@ pub enum EngineError {
     Recover(Box<apply::ApplyError>),
     #[error("{0}")]
     Confirm(HookError),
+    #[error(transparent)]
+    Import(Box<import::ImportError>),
 }
 
 impl From<SavedPlanError> for EngineError {
@@ -95,6 +99,9 @@ pub trait Hooks: Send + Sync {
     fn recovered(&self, _report: &apply::RecoveryReport) {}
     /// The resources of the state are about to be read back.
     fn refreshing(&self, _resources: usize) {}
+    /// Resources the state lacks are about to be looked for (they may exist already,
+    /// with this stack's ownership tags).
+    fn looking_up(&self, _resources: usize) {}
     /// The plan that will be checked, confirmed and applied.
     fn planned(&self, _plan: &Plan) {}
     /// The policy check of the plan's blueprint.
@@ -161,6 +168,9 @@ pub struct UpRequest {
     pub refresh: bool,
     /// Apply even with error-level findings.
     pub allow_findings: bool,
+    /// `--target`, `--exclude`, `--replace`, `--refresh-only` (ignored with a saved plan,
+    /// which was made with its own).
+    pub options: PlanOptions,
 }
 
 /// How a run ended, when nothing went wrong.
@@ -214,30 +224,90 @@ pub async fn plan(
     refresh: bool,
     hooks: &dyn Hooks,
 ) -> Result<Plan, EngineError> {
-    let observed = if refresh && !state.resources.is_empty() {
-        hooks.refreshing(state.resources.len());
-        let progress: Arc<dyn Progress> = Arc::new(ObserverProgress(run.observer.clone()));
+    plan_with(
+        run,
+        blueprint,
+        state,
+        refresh,
+        &PlanOptions::default(),
+        hooks,
+    )
+    .await
+}
+
+/// [`plan`] with the user's options: the addresses they name are checked first (before
+/// any AWS call), only the selected resources are refreshed, and (with refresh, unless
+/// refresh-only) the selected resources the state lacks are looked for, so that one that
+/// already exists with this stack's ownership tags is imported rather than created.
+pub async fn plan_with(
+    run: &Run<'_>,
+    blueprint: &Blueprint,
+    state: &State,
+    refresh: bool,
+    options: &PlanOptions,
+    hooks: &dyn Hooks,
+) -> Result<Plan, EngineError> {
+    plan::check_options(run.stack, blueprint, state, options)?;
+    let selected = plan::selection(blueprint, state, options)?;
+    let progress: Arc<dyn Progress> = Arc::new(ObserverProgress(run.observer.clone()));
+    let mut to_read = state.clone();
+    if let Some(selected) = &selected {
+        to_read.resources.retain(|r| selected.contains(&r.address));
+    }
+    let observed = if refresh && !to_read.resources.is_empty() {
+        hooks.refreshing(to_read.resources.len());
         Some(
             crate::refresh::refresh(
                 run.stack,
-                state,
+                &to_read,
                 run.providers,
                 crate::refresh::read_parallelism(run.parallelism),
-                progress,
+                progress.clone(),
             )
             .await?,
         )
     } else {
         None
     };
-    let plan = plan::plan(&PlanInput {
-        stack: run.stack,
-        blueprint,
-        state,
-        observed: observed.as_ref(),
-        schemas: &run.providers.schemas(),
-        notes: run.providers,
-    })?;
+    let existing = if refresh && !options.refresh_only {
+        let missing = blueprint
+            .resources
+            .iter()
+            .filter(|r| state.get(&r.address).is_none())
+            .filter(|r| selected.as_ref().is_none_or(|s| s.contains(&r.address)))
+            .count();
+        if missing > 0 {
+            hooks.looking_up(missing);
+        }
+        let known = crate::refresh::existing::Known {
+            state,
+            observed: observed.as_ref(),
+        };
+        crate::refresh::existing::find_existing(
+            run.stack,
+            blueprint,
+            &known,
+            selected.as_ref(),
+            run.providers,
+            crate::refresh::read_parallelism(run.parallelism),
+            progress,
+        )
+        .await?
+    } else {
+        Default::default()
+    };
+    let plan = plan::plan_with(
+        &PlanInput {
+            stack: run.stack,
+            blueprint,
+            state,
+            observed: observed.as_ref(),
+            schemas: &run.providers.schemas(),
+            notes: run.providers,
+        },
+        options,
+        &existing,
+    )?;
     check_order(&plan, state)?;
     Ok(plan)
 }
@@ -295,14 +365,25 @@ async fn plan_and_apply(
         Some(saved) => saved.plan,
         None => {
             let blueprint = stack::blueprint(run.config, &context);
-            plan(run, &blueprint, &state, request.refresh, hooks).await?
+            plan_with(
+                run,
+                &blueprint,
+                &state,
+                request.refresh,
+                &request.options,
+                hooks,
+            )
+            .await?
         }
     };
     hooks.planned(&plan);
-    let findings = check(run.config, &context.account_id, &plan.blueprint);
-    hooks.checked(&findings);
-    if findings.has_errors() && !request.allow_findings {
-        return Ok(Outcome::Refused { plan, findings });
+    // A refresh-only plan changes nothing in AWS: there is nothing to check.
+    if !plan.scope.refresh_only {
+        let findings = check(run.config, &context.account_id, &plan.blueprint);
+        hooks.checked(&findings);
+        if findings.has_errors() && !request.allow_findings {
+            return Ok(Outcome::Refused { plan, findings });
+        }
     }
     apply_confirmed(run, writer, plan, hooks).await
 }
@@ -349,6 +430,28 @@ async fn destroy_with(
     apply_confirmed(run, writer, plan, hooks).await
 }
 
+/// Writes the plan's state-only records (imported objects, what a refresh-only plan read
+/// or found deleted) into the writer's state, before any AWS call; they become durable
+/// with the executor's first write (or the final one).
+async fn record(writer: &StateWriter, plan: &Plan) {
+    for object in &plan.records.set {
+        writer.record(Recorded::Updated(object.clone())).await;
+    }
+    for address in &plan.records.forget {
+        if let Ok(state) = writer.snapshot().await {
+            if let Some(object) = state.get(address) {
+                let id = object.id.clone();
+                writer
+                    .record(Recorded::Deleted {
+                        address: address.clone(),
+                        id,
+                    })
+                    .await;
+            }
+        }
+    }
+}
+
 /// Asks the confirm hook when the plan changes anything, then applies.
 async fn apply_confirmed(
     run: &Run<'_>,
@@ -363,7 +466,16 @@ async fn apply_confirmed(
         parallelism: run.parallelism,
         stack: run.stack.to_string(),
     };
-    let report = apply::apply(&plan, run.providers, writer, run.observer.clone(), &options).await;
+    record(writer, &plan).await;
+    let executed = plan.for_executor();
+    let report = apply::apply(
+        &executed,
+        run.providers,
+        writer,
+        run.observer.clone(),
+        &options,
+    )
+    .await;
     Ok(Outcome::Applied {
         plan,
         report,

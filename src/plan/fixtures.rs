@@ -39,6 +39,7 @@ pub fn empty_state() -> State {
         outputs: BTreeMap::new(),
         pending: Vec::new(),
         deposed: Vec::new(),
+        forgotten: Vec::new(),
     }
 }
 

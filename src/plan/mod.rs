@@ -4,12 +4,17 @@
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod options_tests;
 pub mod planner;
 pub mod render;
 mod replacement;
 mod saved;
 
-pub use planner::{destroy_plan, plan, DeleteNotes, NoNotes, PlanError, PlanInput};
+pub use planner::{
+    check_options, destroy_plan, plan, plan_with, selection, DeleteNotes, Existing, NoNotes,
+    PlanError, PlanInput, PlanOptions,
+};
 pub use render::{render_human, render_json};
 pub use saved::{SavedPlan, SavedPlanError};
 
@@ -19,6 +24,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Address, Blueprint, Inputs, Value};
+use crate::state::ResourceState;
 
 /// What will happen to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -33,6 +39,10 @@ pub enum Action {
         create_before_destroy: bool,
     },
     Delete,
+    /// Adopt an object that already exists and carries this stack's ownership tags (a lost
+    /// state, say): it is recorded in the state as it is (`Plan::records`), then updated in
+    /// place where it differs from the configuration. No object is created.
+    Import,
 }
 
 /// One field whose value changes.
@@ -72,6 +82,16 @@ pub struct Change {
     pub waits_for_old: BTreeSet<Address>,
 }
 
+impl Change {
+    /// An import whose object differs from the configuration only in fields that change
+    /// in place: the apply updates it right after recording it.
+    pub fn import_updates_in_place(&self) -> bool {
+        self.action == Action::Import
+            && !self.diffs.is_empty()
+            && !self.diffs.iter().any(|d| d.forces_replacement)
+    }
+}
+
 /// Why a change happens (shown after its header line). Saved and rendered as its text, so a
 /// saved plan and `nova plan --json` read as before.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -96,6 +116,13 @@ pub enum Reason {
     /// The new object is created once `other`'s old object is deleted (or updated away from
     /// the value): their `field`s clash.
     AfterDeleteOf { other: Address, field: String },
+    /// `--replace`: the user asked for a new object.
+    ReplaceRequested,
+    /// The object already exists with this stack's ownership tags: imported, not created.
+    FoundExisting,
+    /// An imported object differs in a field that cannot change in place: the import only
+    /// records it, and the next plan replaces it.
+    ReplaceAfterImport,
 }
 
 const GONE_OUT_OF_BAND: &str = "deleted outside nova: will be created again";
@@ -107,6 +134,11 @@ const DELETE_FIRST: &str = "the old object is deleted first: ";
 const AFTER_DELETE_OF: &str = "created once the old value of ";
 const AFTER_DELETE_FIELD: &str = " is gone: their `";
 const CLASHES: &str = "` clash";
+const REPLACE_REQUESTED: &str = "replacement requested with --replace";
+const FOUND_EXISTING: &str =
+    "already exists with this stack's ownership tags: imported instead of created";
+const REPLACE_AFTER_IMPORT: &str =
+    "differs in a field that cannot change in place: recorded now, replaced by the next plan";
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,6 +156,9 @@ impl fmt::Display for Reason {
                     "{AFTER_DELETE_OF}{other}{AFTER_DELETE_FIELD}{field}{CLASHES}"
                 )
             }
+            Reason::ReplaceRequested => f.write_str(REPLACE_REQUESTED),
+            Reason::FoundExisting => f.write_str(FOUND_EXISTING),
+            Reason::ReplaceAfterImport => f.write_str(REPLACE_AFTER_IMPORT),
         }
     }
 }
@@ -164,6 +199,9 @@ impl From<String> for Reason {
             (NOT_IN_CONFIG, _) => Reason::NotInConfig,
             (ALREADY_GONE, _) => Reason::AlreadyGone,
             (DRIFT, _) => Reason::Drift,
+            (REPLACE_REQUESTED, _) => Reason::ReplaceRequested,
+            (FOUND_EXISTING, _) => Reason::FoundExisting,
+            (REPLACE_AFTER_IMPORT, _) => Reason::ReplaceAfterImport,
             _ => Reason::ProviderNote { note: text },
         }
     }
@@ -188,6 +226,9 @@ pub struct DeposedObject {
 /// Counts for the closing line of a plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Existing objects adopted ([`Action::Import`]).
+    #[serde(default)]
+    pub import: usize,
     pub add: usize,
     pub change: usize,
     pub replace: usize,
@@ -210,6 +251,62 @@ pub struct Plan {
     /// Deposed objects in the state, which the apply deletes (sorted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deposed: Vec<DeposedObject>,
+    /// How the plan was limited (`--refresh-only`, `--target`, `--exclude`); empty for a
+    /// full plan.
+    #[serde(default, skip_serializing_if = "Scope::is_full")]
+    pub scope: Scope,
+    /// What the apply writes into the state as it is, before any AWS call: the objects
+    /// imports adopt, and what a refresh-only plan read or found deleted.
+    #[serde(default, skip_serializing_if = "Records::is_empty")]
+    pub records: Records,
+}
+
+/// How a plan was limited. A full plan (the default) considers every resource of the
+/// configuration and the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// `--refresh-only`: the plan records what a refresh found and changes nothing in AWS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh_only: bool,
+    /// `--target`: only these (and what they depend on) were planned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Address>,
+    /// `--exclude`: these (and what depends on them) were left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<Address>,
+}
+
+impl Scope {
+    pub fn is_full(&self) -> bool {
+        !self.refresh_only && !self.is_partial()
+    }
+
+    /// Made with `--target` or `--exclude`: applying it leaves the rest as it is.
+    pub fn is_partial(&self) -> bool {
+        !self.targets.is_empty() || !self.excludes.is_empty()
+    }
+}
+
+/// State-only writes of a plan, made before the executor starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Records {
+    /// Objects written into the state as they are (imported, or refreshed), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<ResourceState>,
+    /// Addresses removed from the state (a refresh-only plan found them deleted), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forget: Vec<Address>,
+}
+
+impl Records {
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.forget.is_empty()
+    }
+
+    /// The object an import adopts at `address`, if any.
+    pub fn get(&self, address: &Address) -> Option<&ResourceState> {
+        self.set.iter().find(|r| &r.address == address)
+    }
 }
 
 impl Plan {
@@ -217,8 +314,13 @@ impl Plan {
         self.changes.iter().find(|c| &c.address == address)
     }
 
+    /// What the plan does in AWS, by action; all zero for a refresh-only plan, which
+    /// changes nothing there.
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
+        if self.scope.refresh_only {
+            return s;
+        }
         for c in &self.changes {
             match c.action {
                 Action::NoOp => {}
@@ -226,6 +328,7 @@ impl Plan {
                 Action::Update => s.change += 1,
                 Action::Replace { .. } => s.replace += 1,
                 Action::Delete => s.destroy += 1,
+                Action::Import => s.import += 1,
             }
         }
         s.destroy += self.deposed.len();
@@ -233,6 +336,19 @@ impl Plan {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.deposed.is_empty() || self.changes.iter().any(|c| c.action != Action::NoOp)
+        !self.deposed.is_empty()
+            || !self.records.is_empty()
+            || self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    /// The plan the executor carries out: for a refresh-only plan, nothing (its changes
+    /// happened outside nova and are only recorded, from [`Plan::records`]).
+    pub fn for_executor(&self) -> Plan {
+        let mut plan = self.clone();
+        if plan.scope.refresh_only {
+            plan.changes.clear();
+            plan.deposed.clear();
+        }
+        plan
     }
 }

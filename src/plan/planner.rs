@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, Change, DeposedObject, FieldDiff, Plan, Reason};
+use super::{Action, Change, DeposedObject, FieldDiff, Plan, Reason, Records, Scope};
 use crate::graph::{Graph, GraphError};
 use crate::model::{Address, Blueprint, Inputs, Outputs, Reference, Resource, Value};
 use crate::provider::{Observed, Providers, Schema, Schemas};
@@ -53,11 +53,57 @@ pub struct PlanInput<'a> {
     pub notes: &'a dyn DeleteNotes,
 }
 
+/// What the user asked of a plan beyond "everything" (`nova plan|up` options). The
+/// default is a full plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// `--target`: plan only these and what they depend on (empty: everything).
+    pub targets: BTreeSet<Address>,
+    /// `--exclude`: leave these and what depends on them out.
+    pub excludes: BTreeSet<Address>,
+    /// `--replace`: replace these even though nothing forces it.
+    pub replace: BTreeSet<Address>,
+    /// `--refresh-only`: record what a refresh found; plan no change in AWS.
+    pub refresh_only: bool,
+}
+
+impl PlanOptions {
+    /// The [`Scope`] a plan made with these options records.
+    fn scope(&self) -> Scope {
+        Scope {
+            refresh_only: self.refresh_only,
+            targets: self.targets.iter().cloned().collect(),
+            excludes: self.excludes.iter().cloned().collect(),
+        }
+    }
+}
+
+/// An object that already exists for an address the state does not have (found by its
+/// ownership tags or natural key, then read), gathered before planning like a refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    pub id: String,
+    /// Its live attributes in the shape of its inputs.
+    pub inputs: Inputs,
+    pub outputs: Outputs,
+}
+
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("{address}: unknown resource kind `{kind}`: no provider handles it")]
     UnknownKind { address: Address, kind: String },
+    #[error("{option} {address}: no such resource in the configuration or the state of stack `{stack}` (see `nova state list` and `nova graph`)")]
+    UnknownAddress {
+        option: &'static str,
+        address: Address,
+        stack: String,
+    },
+    #[error("--replace {address}: {reason}")]
+    CannotReplace {
+        address: Address,
+        reason: &'static str,
+    },
     #[error("{0} is defined more than once in the configuration")]
     DuplicateAddress(Address),
     #[error(transparent)]
@@ -107,10 +153,30 @@ pub struct DeleteBlocked {
 /// changed; a changed `force_new` field means replace; state entries the blueprint no
 /// longer has are deleted. One change per address, sorted.
 pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
+    plan_with(input, &PlanOptions::default(), &BTreeMap::new())
+}
+
+/// [`plan`] with the user's options and the objects found for addresses the state lacks
+/// (`existing`, planned as [`Action::Import`] instead of create). `--replace` turns a kept
+/// object into a replacement (dependants follow through unknown references, as for any
+/// replacement); `--target`/`--exclude` keep only the changes of [`selection`], which
+/// holds every dependency of what it keeps; `--refresh-only` plans no change in AWS and
+/// records what the refresh found instead.
+pub fn plan_with(
+    input: &PlanInput,
+    options: &PlanOptions,
+    existing: &BTreeMap<Address, Existing>,
+) -> Result<Plan, PlanError> {
     check_blueprint(input.blueprint, input.schemas)?;
+    check_options(input.stack, input.blueprint, input.state, options)?;
+    let selected = selection(input.blueprint, input.state, options)?;
+    if options.refresh_only {
+        return refresh_only_plan(input, options, selected.as_ref());
+    }
     let order = Graph::from_blueprint(input.blueprint)?.topological_order()?;
     let mut planner = Planner {
         input,
+        existing,
         actions: BTreeMap::new(),
     };
     let mut changes: BTreeMap<Address, Change> = BTreeMap::new();
@@ -118,7 +184,15 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
         let Some(resource) = input.blueprint.get(address) else {
             continue;
         };
-        let change = planner.plan_resource(resource)?;
+        let mut change = match existing.get(address) {
+            Some(found) if input.state.get(address).is_none() => {
+                planner.plan_import(resource, found)?
+            }
+            _ => planner.plan_resource(resource)?,
+        };
+        if options.replace.contains(address) {
+            force_replacement(&mut change, &input.schemas[address.kind()]);
+        }
         planner.actions.insert(address.clone(), change.action);
         changes.insert(address.clone(), change);
     }
@@ -132,13 +206,244 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     for change in changes.values_mut() {
         add_delete_note(change, input.notes);
     }
+    let keep = |a: &Address| selected.as_ref().is_none_or(|s| s.contains(a));
+    let changes: Vec<Change> = changes.into_values().filter(|c| keep(&c.address)).collect();
+    let imported: BTreeSet<&Address> = changes
+        .iter()
+        .filter(|c| c.action == Action::Import)
+        .map(|c| &c.address)
+        .collect();
+    let recorded = |a: &Address| input.state.get(a).is_some() || imported.contains(a);
+    let records = Records {
+        set: changes
+            .iter()
+            .filter(|c| c.action == Action::Import)
+            .map(|c| imported_object(c, &existing[&c.address], &recorded))
+            .collect(),
+        forget: Vec::new(),
+    };
+    let mut deposed = deposed_objects(input.state);
+    deposed.retain(|d| keep(&d.address));
     Ok(Plan {
         stack: input.stack.to_string(),
         lineage: input.state.lineage.clone(),
         serial: input.state.serial,
         blueprint: input.blueprint.clone(),
-        changes: changes.into_values().collect(),
-        deposed: deposed_objects(input.state),
+        changes,
+        deposed,
+        scope: options.scope(),
+        records,
+    })
+}
+
+/// Every address an option names must be in the configuration or the state (a typo
+/// never plans "nothing"); `--replace` needs an object that exists and stays configured.
+pub fn check_options(
+    stack: &str,
+    blueprint: &Blueprint,
+    state: &State,
+    options: &PlanOptions,
+) -> Result<(), PlanError> {
+    let known = |a: &Address| blueprint.get(a).is_some() || state.get(a).is_some();
+    let named = [
+        ("--target", &options.targets),
+        ("--exclude", &options.excludes),
+        ("--replace", &options.replace),
+    ];
+    for (option, addresses) in named {
+        if let Some(address) = addresses.iter().find(|a| !known(a)) {
+            return Err(PlanError::UnknownAddress {
+                option,
+                address: address.clone(),
+                stack: stack.to_string(),
+            });
+        }
+    }
+    for address in &options.replace {
+        let reason = if state.get(address).is_none() {
+            "it does not exist yet (not in the state): it will be created anyway"
+        } else if blueprint.get(address).is_none() {
+            "it is no longer in the configuration: it will be destroyed, not replaced"
+        } else {
+            continue;
+        };
+        return Err(PlanError::CannotReplace {
+            address: address.clone(),
+            reason,
+        });
+    }
+    Ok(())
+}
+
+/// The addresses a plan with `--target`/`--exclude` considers; `None` when it considers
+/// everything. Targets pull in what they depend on (in the configuration), and a target
+/// that is only in the state (to be destroyed) pulls in what depends on it there, since
+/// those go first. Excludes push out what depends on them, in the configuration or the
+/// state. So whatever is kept has every dependency kept too.
+pub fn selection(
+    blueprint: &Blueprint,
+    state: &State,
+    options: &PlanOptions,
+) -> Result<Option<BTreeSet<Address>>, PlanError> {
+    if options.targets.is_empty() && options.excludes.is_empty() {
+        return Ok(None);
+    }
+    let everything: BTreeSet<Address> = blueprint
+        .resources
+        .iter()
+        .map(|r| r.address.clone())
+        .chain(state.resources.iter().map(|r| r.address.clone()))
+        .collect();
+    let mut selected = if options.targets.is_empty() {
+        everything.clone()
+    } else {
+        let mut wanted = BTreeSet::new();
+        let mut todo: Vec<Address> = options.targets.iter().cloned().collect();
+        while let Some(address) = todo.pop() {
+            if !wanted.insert(address.clone()) {
+                continue;
+            }
+            match blueprint.get(&address) {
+                Some(resource) => todo.extend(resource.dependencies()),
+                None => todo.extend(state_dependents(state, &address)),
+            }
+        }
+        wanted
+    };
+    let mut todo: Vec<Address> = options.excludes.iter().cloned().collect();
+    let mut excluded = BTreeSet::new();
+    while let Some(address) = todo.pop() {
+        if !excluded.insert(address.clone()) {
+            continue;
+        }
+        todo.extend(
+            blueprint
+                .resources
+                .iter()
+                .filter(|r| r.dependencies().contains(&address))
+                .map(|r| r.address.clone()),
+        );
+        todo.extend(state_dependents(state, &address));
+    }
+    selected.retain(|a| !excluded.contains(a) && everything.contains(a));
+    Ok(Some(selected))
+}
+
+/// The resources of the state that depended on `address` when applied.
+fn state_dependents<'s>(
+    state: &'s State,
+    address: &'s Address,
+) -> impl Iterator<Item = Address> + 's {
+    state
+        .resources
+        .iter()
+        .filter(move |r| r.dependencies.contains(address))
+        .map(|r| r.address.clone())
+}
+
+/// `--replace`: a kept object (no-op or update) becomes a replacement, in the kind's
+/// order; a replacement already planned only gains the reason.
+fn force_replacement(change: &mut Change, schema: &Schema) {
+    match change.action {
+        Action::NoOp | Action::Update => {
+            change.action = Action::Replace {
+                create_before_destroy: schema.create_before_destroy,
+            };
+        }
+        Action::Replace { .. } => {}
+        Action::Create | Action::Delete | Action::Import => return,
+    }
+    change.reasons.push(Reason::ReplaceRequested);
+}
+
+/// The state entry of an imported object: as it is live, depending on what it will depend
+/// on that is in the state once the imports are recorded (`recorded`). A dependency still
+/// to be created joins with the in-place update that follows the import.
+fn imported_object(
+    change: &Change,
+    found: &Existing,
+    recorded: &dyn Fn(&Address) -> bool,
+) -> ResourceState {
+    ResourceState {
+        address: change.address.clone(),
+        kind: change.address.kind().to_string(),
+        id: found.id.clone(),
+        inputs: found.inputs.clone(),
+        outputs: found.outputs.clone(),
+        dependencies: change
+            .dependencies
+            .iter()
+            .filter(|d| recorded(d))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// `--refresh-only`: one change per resource of the state (in the selection) saying what
+/// the refresh found (update: changed outside nova; delete: deleted outside nova), and
+/// the records that write it into the state. Nothing is created, changed or deleted in
+/// AWS; the configuration is not looked at.
+fn refresh_only_plan(
+    input: &PlanInput,
+    options: &PlanOptions,
+    selected: Option<&BTreeSet<Address>>,
+) -> Result<Plan, PlanError> {
+    let mut changes = Vec::new();
+    let mut records = Records::default();
+    for prior in &input.state.resources {
+        if selected.is_some_and(|s| !s.contains(&prior.address)) {
+            continue;
+        }
+        let schema = input
+            .schemas
+            .get(&prior.kind)
+            .ok_or_else(|| PlanError::UnknownKind {
+                address: prior.address.clone(),
+                kind: prior.kind.clone(),
+            })?;
+        let mut change = Change {
+            address: prior.address.clone(),
+            action: Action::NoOp,
+            before: Some(prior.inputs.clone()),
+            after: Some(prior.inputs.clone()),
+            diffs: Vec::new(),
+            reasons: Vec::new(),
+            dependencies: prior.dependencies.clone(),
+            prior_dependencies: prior.dependencies.clone(),
+            waits_for_old: BTreeSet::new(),
+        };
+        match input.observed.and_then(|o| o.get(&prior.address)) {
+            None => {}
+            Some(Observed::Gone) => {
+                change.action = Action::Delete;
+                change.after = None;
+                records.forget.push(prior.address.clone());
+            }
+            Some(Observed::Present { inputs, outputs }) => {
+                change.diffs = diff_fields(&prior.inputs, inputs, schema);
+                if !change.diffs.is_empty() || outputs != &prior.outputs {
+                    change.action = Action::Update;
+                    change.after = Some(inputs.clone());
+                    records.set.push(ResourceState {
+                        inputs: inputs.clone(),
+                        outputs: outputs.clone(),
+                        ..prior.clone()
+                    });
+                }
+            }
+        }
+        changes.push(change);
+    }
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    Ok(Plan {
+        stack: input.stack.to_string(),
+        lineage: input.state.lineage.clone(),
+        serial: input.state.serial,
+        blueprint: input.blueprint.clone(),
+        changes,
+        deposed: Vec::new(),
+        scope: options.scope(),
+        records,
     })
 }
 
@@ -166,6 +471,8 @@ pub fn destroy_plan(stack: &str, state: &State, notes: &dyn DeleteNotes) -> Plan
         blueprint: Blueprint::default(),
         changes,
         deposed: deposed_objects(state),
+        scope: Scope::default(),
+        records: Records::default(),
     }
 }
 
@@ -226,6 +533,8 @@ fn check_blueprint(blueprint: &Blueprint, schemas: &Schemas) -> Result<(), PlanE
 /// The walk's memory: the action already chosen for each resource planned so far.
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
+    /// Objects found for addresses the state lacks (imported).
+    existing: &'a BTreeMap<Address, Existing>,
     actions: BTreeMap<Address, Action>,
 }
 
@@ -234,24 +543,65 @@ impl Planner<'_> {
         self.input.observed.and_then(|o| o.get(address))
     }
 
-    /// The outputs the existing object has now: as refreshed, else as recorded.
+    /// The outputs the existing object has now: as refreshed, else as recorded, else as
+    /// found (an import).
     fn current_outputs(&self, address: &Address) -> Option<&Outputs> {
         match self.observed(address) {
             Some(Observed::Present { outputs, .. }) => Some(outputs),
             Some(Observed::Gone) => None,
-            None => self.input.state.get(address).map(|r| &r.outputs),
+            None => self
+                .input
+                .state
+                .get(address)
+                .map(|r| &r.outputs)
+                .or_else(|| self.existing.get(address).map(|e| &e.outputs)),
         }
     }
 
     /// A referenced output, if it is known before apply: only when its resource keeps its
-    /// object (no-op or in-place update) and that object has the output.
+    /// object (no-op, in-place update, import) and that object has the output.
     fn lookup(&self, r: &Reference) -> Option<Value> {
         match self.actions.get(&r.address) {
-            Some(Action::NoOp | Action::Update) => {
+            Some(Action::NoOp | Action::Update | Action::Import) => {
                 self.current_outputs(&r.address)?.get(&r.output).cloned()
             }
             _ => None,
         }
+    }
+
+    /// An import of `found` for `resource`: its live inputs against the desired ones. The
+    /// fields that differ are updated in place after the import; when one cannot change in
+    /// place, the import only records the object and the next plan replaces it.
+    fn plan_import(&self, resource: &Resource, found: &Existing) -> Result<Change, PlanError> {
+        let address = &resource.address;
+        let schema = self.schema(address)?;
+        let after = self.resolve(&resource.inputs);
+        let diffs = diff_fields(&found.inputs, &after, schema);
+        let mut reasons = vec![Reason::FoundExisting];
+        if diffs.iter().any(|d| d.forces_replacement) {
+            reasons.push(Reason::ReplaceAfterImport);
+        }
+        Ok(Change {
+            address: address.clone(),
+            action: Action::Import,
+            before: Some(found.inputs.clone()),
+            after: Some(after),
+            diffs,
+            reasons,
+            dependencies: resource.dependencies(),
+            prior_dependencies: BTreeSet::new(),
+            waits_for_old: BTreeSet::new(),
+        })
+    }
+
+    fn schema(&self, address: &Address) -> Result<&Schema, PlanError> {
+        self.input
+            .schemas
+            .get(address.kind())
+            .ok_or_else(|| PlanError::UnknownKind {
+                address: address.clone(),
+                kind: address.kind().to_string(),
+            })
     }
 
     fn resolve(&self, inputs: &Inputs) -> Inputs {

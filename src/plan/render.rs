@@ -15,20 +15,22 @@ pub const JSON_FORMAT_VERSION: u64 = 1;
 /// The line shown when a plan changes nothing.
 pub const NO_CHANGES: &str = "No changes. Your infrastructure matches the configuration.";
 
+/// The line shown when a refresh-only plan finds nothing changed outside nova.
+pub const NO_REFRESH_CHANGES: &str =
+    "No changes. The state matches what exists in AWS: there is nothing to record.";
+
 /// The plan as a person reads it: a legend, one block per change that does something
-/// (sorted by address), and the closing `Plan: ...` line.
+/// (sorted by address), and the closing `Plan: ...` line. A refresh-only plan lists what
+/// changed outside nova instead.
 pub fn render_human(plan: &Plan, color: bool) -> String {
     let paint = Paint { color };
+    if plan.scope.refresh_only {
+        return render_refresh_only(plan, &paint);
+    }
     if !plan.has_changes() {
         return format!("{}\n", paint.bold(&paint.green(NO_CHANGES)));
     }
-    let mut changes: Vec<&Change> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .collect();
-    changes.sort_by(|a, b| a.address.cmp(&b.address));
-
+    let changes = acting(plan);
     let mut out = legend(&changes, !plan.deposed.is_empty(), &paint);
     let _ = writeln!(
         out,
@@ -37,7 +39,8 @@ pub fn render_human(plan: &Plan, color: bool) -> String {
     );
     for change in changes {
         out.push('\n');
-        out.push_str(&render_change(change, &paint));
+        let id = plan.records.get(&change.address).map(|r| r.id.as_str());
+        out.push_str(&render_change(change, id, &paint));
     }
     for deposed in &plan.deposed {
         let _ = writeln!(
@@ -51,19 +54,85 @@ pub fn render_human(plan: &Plan, color: bool) -> String {
         );
     }
     let s = plan.summary();
+    let imports = if s.import > 0 {
+        format!("{} to import, ", s.import)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
         "\n{}",
         paint.bold(&format!(
-            "Plan: {} to add, {} to change, {} to replace, {} to destroy.",
+            "Plan: {imports}{} to add, {} to change, {} to replace, {} to destroy.",
             s.add, s.change, s.replace, s.destroy
         ))
     );
     out
 }
 
+/// The changes that do something, sorted by address.
+fn acting(plan: &Plan) -> Vec<&Change> {
+    let mut changes: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    changes
+}
+
+/// A refresh-only plan: what changed outside nova (changed, or deleted), and what applying
+/// it does (records that in the state; nothing in AWS).
+fn render_refresh_only(plan: &Plan, paint: &Paint) -> String {
+    if !plan.has_changes() {
+        return format!("{}\n", paint.bold(&paint.green(NO_REFRESH_CHANGES)));
+    }
+    let mut out = format!(
+        "Objects have changed outside of nova: stack {:?} records them differently.\n",
+        plan.stack
+    );
+    for change in acting(plan) {
+        out.push('\n');
+        let (what, symbol) = match change.action {
+            Action::Delete => (
+                "has been deleted outside nova",
+                paint.symbol(Action::Delete),
+            ),
+            _ => ("has changed outside nova", paint.symbol(Action::Update)),
+        };
+        let _ = writeln!(
+            out,
+            "  {}\n{symbol} {}",
+            paint.bold(&format!("# {} {what}", change.address)),
+            change.address
+        );
+        if change.action == Action::Update {
+            let lines: Vec<Line> = change
+                .diffs
+                .iter()
+                .map(|d| diff_line(d, false, paint))
+                .collect();
+            write_lines(&mut out, &lines, paint);
+            if lines.is_empty() {
+                let _ = writeln!(out, "        # (only its outputs changed)");
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        paint.bold(&format!(
+            "This is a refresh-only plan: applying it records {} changed and {} deleted object(s) in the state and changes nothing in AWS.",
+            plan.records.set.len(),
+            plan.records.forget.len()
+        ))
+    );
+    out
+}
+
 /// The plan as stable JSON: `format_version`, `stack`, `lineage`, `serial`, every change
-/// (no-ops included) and the summary. Values use [`Value::to_json`], so unknowns are
+/// (no-ops included), the scope (`refresh_only`, `targets`, `excludes`), the state-only
+/// records (objects imported or refreshed: `set`; forgotten: `forget`) and the summary. Values use [`Value::to_json`], so unknowns are
 /// `{"$unknown": true}`.
 pub fn render_json(plan: &Plan) -> serde_json::Value {
     let s = plan.summary();
@@ -74,7 +143,17 @@ pub fn render_json(plan: &Plan) -> serde_json::Value {
         "serial": plan.serial,
         "changes": plan.changes.iter().map(change_json).collect::<Vec<_>>(),
         "deposed": plan.deposed.iter().map(|d| json!({ "address": d.address.to_string(), "id": d.id })).collect::<Vec<_>>(),
+        "scope": {
+            "refresh_only": plan.scope.refresh_only,
+            "targets": plan.scope.targets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "excludes": plan.scope.excludes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
+        "records": {
+            "set": plan.records.set.iter().map(|r| json!({ "address": r.address.to_string(), "id": r.id })).collect::<Vec<_>>(),
+            "forget": plan.records.forget.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
         "summary": {
+            "import": s.import,
             "add": s.add,
             "change": s.change,
             "replace": s.replace,
@@ -91,6 +170,7 @@ pub fn action_name(action: Action) -> &'static str {
         Action::Update => "update",
         Action::Replace { .. } => "replace",
         Action::Delete => "delete",
+        Action::Import => "import",
     }
 }
 
@@ -181,6 +261,7 @@ impl Paint {
                 create_before_destroy: true,
             } => format!("{}/{}", self.green("+"), self.red("-")),
             Action::Delete => format!("  {}", self.red("-")),
+            Action::Import => format!("  {}", self.green("<")),
         }
     }
 }
@@ -206,6 +287,7 @@ fn legend(changes: &[&Change], deposed: bool, paint: &Paint) -> String {
     }
     let mut out = String::from("Resource actions are indicated with the following symbols:\n");
     let entries = [
+        (Action::Import, "import an existing object"),
         (Action::Create, "create"),
         (Action::Update, "update in-place"),
         (
@@ -230,13 +312,22 @@ fn legend(changes: &[&Change], deposed: bool, paint: &Paint) -> String {
     out
 }
 
-fn render_change(c: &Change, paint: &Paint) -> String {
+/// One change's block; `imported` is the id of the object an import adopts.
+fn render_change(c: &Change, imported: Option<&str>, paint: &Paint) -> String {
     let what = match c.action {
-        Action::NoOp => "is unchanged",
-        Action::Create => "will be created",
-        Action::Update => "will be updated in-place",
-        Action::Replace { .. } => "must be replaced",
-        Action::Delete => "will be destroyed",
+        Action::NoOp => "is unchanged".to_string(),
+        Action::Create => "will be created".to_string(),
+        Action::Update => "will be updated in-place".to_string(),
+        Action::Replace { .. } => "must be replaced".to_string(),
+        Action::Delete => "will be destroyed".to_string(),
+        Action::Import => {
+            let id = imported.map(|id| format!(" ({id})")).unwrap_or_default();
+            if c.import_updates_in_place() {
+                format!("will be imported{id} and updated in-place")
+            } else {
+                format!("will be imported{id}")
+            }
+        }
     };
     let mut header = format!("# {} {what}", c.address);
     if !c.reasons.is_empty() {
@@ -246,8 +337,18 @@ fn render_change(c: &Change, paint: &Paint) -> String {
     let mut out = format!("  {}\n", paint.bold(&header));
     let _ = writeln!(out, "{} {}", paint.symbol(c.action), c.address);
     let (lines, hidden) = field_lines(c, paint);
+    write_lines(&mut out, &lines, paint);
+    if hidden > 0 {
+        let noun = if hidden == 1 { "field" } else { "fields" };
+        let _ = writeln!(out, "        # ({hidden} unchanged {noun} hidden)");
+    }
+    out
+}
+
+/// `<mark> <field> = <text>` per line, the fields padded to one width.
+fn write_lines(out: &mut String, lines: &[Line], paint: &Paint) {
     let width = lines.iter().map(|l| l.field.len()).max().unwrap_or(0);
-    for line in &lines {
+    for line in lines {
         let _ = writeln!(
             out,
             "      {} {:<width$} = {}",
@@ -256,11 +357,6 @@ fn render_change(c: &Change, paint: &Paint) -> String {
             line.text
         );
     }
-    if hidden > 0 {
-        let noun = if hidden == 1 { "field" } else { "fields" };
-        let _ = writeln!(out, "        # ({hidden} unchanged {noun} hidden)");
-    }
-    out
 }
 
 /// The field lines of a change and how many unchanged fields are not shown.
@@ -275,7 +371,7 @@ fn field_lines(c: &Change, paint: &Paint) -> (Vec<Line>, usize) {
                 .map(|(field, v)| Line {
                     mark: Mark::Add,
                     field: field.clone(),
-                    text: show(v),
+                    text: show_field(v, Mark::Add, paint),
                 })
                 .collect();
             (lines, 0)
@@ -287,12 +383,12 @@ fn field_lines(c: &Change, paint: &Paint) -> (Vec<Line>, usize) {
                 .map(|(field, v)| Line {
                     mark: Mark::Remove,
                     field: field.clone(),
-                    text: format!("{} -> null", show(v)),
+                    text: format!("{} -> null", show_field(v, Mark::Remove, paint)),
                 })
                 .collect();
             (lines, 0)
         }
-        Action::Update | Action::Replace { .. } => {
+        Action::Update | Action::Replace { .. } | Action::Import => {
             let replace = matches!(c.action, Action::Replace { .. });
             let lines: Vec<Line> = c
                 .diffs
@@ -314,21 +410,34 @@ fn field_lines(c: &Change, paint: &Paint) -> (Vec<Line>, usize) {
 /// `~ field = before -> after`, `+ field = after` or `- field = before -> null`; maps on
 /// both sides show only their changed keys.
 fn diff_line(d: &FieldDiff, replace: bool, paint: &Paint) -> Line {
-    let (mark, mut text) = match (&d.before, &d.after) {
-        (None, Some(after)) => (Mark::Add, show(after)),
-        (Some(before), None) => (Mark::Remove, format!("{} -> null", show(before))),
-        (Some(Value::Map(before)), Some(Value::Map(after))) => {
-            (Mark::Change, map_diff(before, after))
+    let forces = (replace && d.forces_replacement).then(|| paint.red("# forces replacement"));
+    let text = match (&d.before, &d.after) {
+        (Some(Value::Map(before)), Some(Value::Map(after)))
+            if !before.is_empty() || !after.is_empty() =>
+        {
+            map_diff(before, after, forces.as_deref(), paint)
         }
-        (Some(before), Some(after)) => {
-            (Mark::Change, format!("{} -> {}", show(before), show(after)))
+        (before, after) => {
+            let mut text = match (before, after) {
+                (None, Some(after)) => show_field(after, Mark::Add, paint),
+                (Some(before), None) => {
+                    format!("{} -> null", show_field(before, Mark::Remove, paint))
+                }
+                (Some(before), Some(after)) => format!("{} -> {}", show(before), show(after)),
+                (None, None) => "null".to_string(),
+            };
+            if let Some(forces) = forces {
+                text.push(' ');
+                text.push_str(&forces);
+            }
+            text
         }
-        (None, None) => (Mark::Change, "null".to_string()),
     };
-    if replace && d.forces_replacement {
-        text.push(' ');
-        text.push_str(&paint.red("# forces replacement"));
-    }
+    let mark = match (&d.before, &d.after) {
+        (None, Some(_)) => Mark::Add,
+        (Some(_), None) => Mark::Remove,
+        _ => Mark::Change,
+    };
     Line {
         mark,
         field: d.field.clone(),
@@ -336,21 +445,96 @@ fn diff_line(d: &FieldDiff, replace: bool, paint: &Paint) -> Line {
     }
 }
 
-/// `{ ~ "k" = a -> b, + "new" = c, - "old" = d -> null }`: the changed keys only, sorted.
-fn map_diff(before: &BTreeMap<String, Value>, after: &BTreeMap<String, Value>) -> String {
+/// Where the keys of a map shown one per line start (under the field line's `=`).
+const MAP_KEY_INDENT: &str = "          ";
+/// Where a multi-line map's closing brace goes.
+const MAP_CLOSE_INDENT: &str = "        ";
+
+/// A map's changed keys, one per line, aligned and sorted, as Terraform shows them:
+///
+/// ```text
+/// {
+///           + "Environment" = "prod"
+///           ~ "Name"        = "main" -> "main-vpc"
+///             # (1 unchanged element hidden)
+///         }
+/// ```
+fn map_diff(
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
+    forces: Option<&str>,
+    paint: &Paint,
+) -> String {
     let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    let parts: Vec<String> = keys
+    let mut unchanged = 0;
+    let entries: Vec<(Mark, String, String)> = keys
         .into_iter()
         .filter_map(|k| match (before.get(k), after.get(k)) {
-            (None, Some(a)) => Some(format!("+ {k:?} = {}", show(a))),
-            (Some(b), None) => Some(format!("- {k:?} = {} -> null", show(b))),
-            (Some(b), Some(a)) if b != a || !a.is_known() => {
-                Some(format!("~ {k:?} = {} -> {}", show(b), show(a)))
+            (None, Some(a)) => Some((Mark::Add, format!("{k:?}"), show(a))),
+            (Some(b), None) => Some((
+                Mark::Remove,
+                format!("{k:?}"),
+                format!("{} -> null", show(b)),
+            )),
+            (Some(b), Some(a)) if b != a || !a.is_known() => Some((
+                Mark::Change,
+                format!("{k:?}"),
+                format!("{} -> {}", show(b), show(a)),
+            )),
+            _ => {
+                unchanged += 1;
+                None
             }
-            _ => None,
         })
         .collect();
-    format!("{{ {} }}", parts.join(", "))
+    let mut out = String::from("{");
+    if let Some(forces) = forces {
+        out.push(' ');
+        out.push_str(forces);
+    }
+    out.push_str(&map_lines(&entries, paint));
+    if unchanged > 0 {
+        let noun = if unchanged == 1 {
+            "element"
+        } else {
+            "elements"
+        };
+        let _ = write!(
+            out,
+            "\n{MAP_KEY_INDENT}  # ({unchanged} unchanged {noun} hidden)"
+        );
+    }
+    let _ = write!(out, "\n{MAP_CLOSE_INDENT}}}");
+    out
+}
+
+/// `\n<indent><mark> <key> = <text>` for each entry, keys padded to one width.
+fn map_lines(entries: &[(Mark, String, String)], paint: &Paint) -> String {
+    let width = entries.iter().map(|(_, k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (mark, key, text) in entries {
+        let _ = write!(
+            out,
+            "\n{MAP_KEY_INDENT}{} {key:<width$} = {text}",
+            paint.mark(*mark)
+        );
+    }
+    out
+}
+
+/// A whole field value being added or removed: a non-empty map one key per line (every key
+/// marked `mark`), anything else on one line.
+fn show_field(v: &Value, mark: Mark, paint: &Paint) -> String {
+    match v {
+        Value::Map(map) if !map.is_empty() => {
+            let entries: Vec<(Mark, String, String)> = map
+                .iter()
+                .map(|(k, v)| (mark, format!("{k:?}"), show(v)))
+                .collect();
+            format!("{{{}\n{MAP_CLOSE_INDENT}}}", map_lines(&entries, paint))
+        }
+        other => show(other),
+    }
 }
 
 /// A value on one line: strings quoted, map keys quoted, unknowns `(known after apply)`.
@@ -638,7 +822,7 @@ mod tests {
         );
         assert_eq!(
             json["summary"],
-            json!({"add": 1, "change": 1, "replace": 2, "destroy": 1})
+            json!({"import": 0, "add": 1, "change": 1, "replace": 2, "destroy": 1})
         );
         // A create whose reference is unknown shows the marker.
         let fresh = plan_of(&network_blueprint(), &empty_state());

@@ -36,8 +36,9 @@ pub const CLOUDWATCH_ROLE: Rule = Rule {
     title: "The API Gateway account uses a role with AmazonAPIGatewayPushToCloudWatchLogs",
     severity: Severity::Error,
     checklist_item: "IAM role for API Gateway CloudWatch logging is correctly attached.",
-    remediation: "Add aws_api_gateway_account with `cloudwatch_role_arn` = a role trusting \
-                  apigateway.amazonaws.com with AmazonAPIGatewayPushToCloudWatchLogs attached.",
+    remediation: "Add aws_api_gateway_account with `role_name` = the account's shared role, \
+                  `assume_role_policy` trusting apigateway.amazonaws.com and \
+                  `managed_policy_arns` holding AmazonAPIGatewayPushToCloudWatchLogs.",
     check: check_cloudwatch_role,
 };
 
@@ -119,32 +120,33 @@ fn check_cloudwatch_role(view: &StackView) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     for account in accounts {
-        let role = account
-            .input("cloudwatch_role_arn")
-            .and_then(|v| view.target(v, kinds::IAM_ROLE));
-        let Some(role) = role else {
+        // Live (`nova check --live`): the role the setting names now; planned: the shared
+        // role every stack of the account points it at.
+        let named = account
+            .input_str("role_name")
+            .is_some_and(|n| !n.is_empty());
+        if !named {
             out.push(CLOUDWATCH_ROLE.at(
                 &account.address,
-                "`cloudwatch_role_arn` is not a role of this stack",
+                "the setting names no CloudWatch role (`role_name`)",
             ));
-            continue;
-        };
-        let attached = role
+        }
+        let attached = account
             .input_list("managed_policy_arns")
             .iter()
             .any(|v| v.as_str() == Some(APIGW_PUSH_TO_LOGS_POLICY_ARN));
         if !attached {
             out.push(CLOUDWATCH_ROLE.at(
-                &role.address,
+                &account.address,
                 "API Gateway logging role without AmazonAPIGatewayPushToCloudWatchLogs",
             ));
         }
-        let trusted = role
+        let trusted = account
             .input("assume_role_policy")
             .is_some_and(|p| trusts_service(p, "apigateway.amazonaws.com"));
         if !trusted {
             out.push(CLOUDWATCH_ROLE.at(
-                &role.address,
+                &account.address,
                 "API Gateway logging role does not trust apigateway.amazonaws.com",
             ));
         }
@@ -236,10 +238,21 @@ mod tests {
         let mut bp = blueprint();
         set(
             &mut bp,
-            "aws_iam_role.apigw_logs",
+            "aws_api_gateway_account.main",
             "managed_policy_arns",
             Value::List(vec![]),
         );
+        assert_fires_only(&bp, &["NOVA-API-003"]);
+        let mut bp = blueprint();
+        set(
+            &mut bp,
+            "aws_api_gateway_account.main",
+            "assume_role_policy",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        );
+        assert_fires_only(&bp, &["NOVA-API-003"]);
+        let mut bp = blueprint();
+        set(&mut bp, "aws_api_gateway_account.main", "role_name", "");
         assert_fires_only(&bp, &["NOVA-API-003"]);
     }
 

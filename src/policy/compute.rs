@@ -220,7 +220,11 @@ fn check_imdsv2(view: &StackView) -> Vec<Finding> {
 
 fn check_no_wildcard_actions(view: &StackView) -> Vec<Finding> {
     let mut out = Vec::new();
-    for role in view.of_kind(kinds::IAM_ROLE) {
+    // The API Gateway account's shared CloudWatch role is a role too.
+    let roles = view
+        .of_kind(kinds::IAM_ROLE)
+        .chain(view.of_kind(kinds::API_ACCOUNT));
+    for role in roles {
         for arn in role.input_list("managed_policy_arns") {
             if let Some(arn) = arn
                 .as_str()
@@ -418,7 +422,15 @@ mod tests {
         let mut bp = blueprint();
         push(
             &mut bp,
-            "aws_iam_role.apigw_logs",
+            "aws_iam_role.health",
+            "managed_policy_arns",
+            Value::str("arn:aws:iam::aws:policy/AdministratorAccess"),
+        );
+        assert_fires_only(&bp, &["NOVA-IAM-001"]);
+        let mut bp = blueprint();
+        push(
+            &mut bp,
+            "aws_api_gateway_account.main",
             "managed_policy_arns",
             Value::str("arn:aws:iam::aws:policy/AdministratorAccess"),
         );

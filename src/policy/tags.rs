@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn a_free_form_role_name_fires_tag_002() {
         let mut bp = blueprint();
-        set(&mut bp, "aws_iam_role.apigw_logs", "name", "apigw");
+        set(&mut bp, "aws_iam_role.health", "name", "health");
         assert_fires_only(&bp, &["NOVA-TAG-002"]);
     }
 }

@@ -1,5 +1,8 @@
 //! Refresh: reads every resource recorded in the state back through its provider (in
-//! parallel, bounded), so a plan sees drift and resources deleted out of band.
+//! parallel, bounded), so a plan sees drift and resources deleted out of band; and
+//! ([`existing`]) finds objects that already exist for resources the state lacks.
+
+pub mod existing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +20,12 @@ pub enum RefreshError {
     MissingProvider { address: Address, kind: String },
     #[error("{address}: refresh failed: {source}")]
     Read {
+        address: Address,
+        #[source]
+        source: ProviderError,
+    },
+    #[error("{address}: looking for an object that already exists failed: {source}")]
+    Lookup {
         address: Address,
         #[source]
         source: ProviderError,
@@ -94,8 +103,8 @@ pub async fn refresh(
 
 fn address_of(err: &RefreshError) -> &Address {
     match err {
-        RefreshError::MissingProvider { address, .. } | RefreshError::Read { address, .. } => {
-            address
-        }
+        RefreshError::MissingProvider { address, .. }
+        | RefreshError::Read { address, .. }
+        | RefreshError::Lookup { address, .. } => address,
     }
 }

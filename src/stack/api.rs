@@ -1,7 +1,9 @@
 //! API Gateway: `GET /health` proxied to the health-check Lambda, a `prod` stage with
 //! KMS-encrypted access logs and INFO execution logging, and the account-level
-//! CloudWatch role that API Gateway logging needs.
+//! CloudWatch role that API Gateway logging needs (one per account and region, shared by
+//! every stack there).
 
+use crate::provider::aws::apigateway::shared_role_name;
 use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
@@ -28,14 +30,10 @@ pub(crate) struct Api {
 }
 
 pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
-    let logs_role_name = b.naming.name("apigw-logs");
-    let logs_role = b
-        .tagged(kinds::IAM_ROLE, "apigw_logs", &logs_role_name)
-        .with("name", logs_role_name.as_str())
-        .with(
-            "description",
-            "Lets API Gateway write execution and access logs to CloudWatch",
-        )
+    // One setting per account and region, shared by every nova stack there: they all point
+    // it at one role named for the region (see `provider::aws::apigateway::account`).
+    let account = Resource::new(Address::new(kinds::API_ACCOUNT, "main"))
+        .with("role_name", shared_role_name(&b.config.region))
         .with(
             "assume_role_policy",
             policies::trust_policy("apigateway.amazonaws.com"),
@@ -43,11 +41,7 @@ pub(crate) fn api(b: &mut Builder, health: &HealthCheck, key: &Key) -> Api {
         .with(
             "managed_policy_arns",
             Value::list_of_strings([API_GATEWAY_LOGS_POLICY]),
-        )
-        .with("inline_policies", Value::Map(Default::default()));
-    let logs_role = b.add(logs_role);
-    let account = Resource::new(Address::new(kinds::API_ACCOUNT, "main"))
-        .with("cloudwatch_role_arn", r(&logs_role, "arn"));
+        );
     let account = b.add(account);
 
     let access_log_group_name = format!("/aws/apigateway/{}-access", b.naming.prefix());

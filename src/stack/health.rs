@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::kms::{key_arn, Key};
 use super::network::Network;
 use super::security_groups::SecurityGroups;
-use super::{policies, r, Builder, HEALTH_CHECK_SOURCE_DIR};
+use super::{policies, r, Builder};
 use crate::model::{Address, Resource, Value};
 
 /// CloudWatch namespace the function publishes `HealthyInstances`/`UnhealthyInstances` to.
@@ -72,7 +72,7 @@ pub(crate) fn health_check(
         .with("runtime", "python3.12")
         .with("handler", "handler.handler")
         .with("role", r(&role, "arn"))
-        .with("source_dir", HEALTH_CHECK_SOURCE_DIR)
+        .with("source_bundle", crate::assets::HEALTH_CHECK.name)
         .with("code_sha256", b.context.health_code_sha256.as_str())
         .with("environment", Value::Map(environment))
         .with(

@@ -17,9 +17,6 @@ use crate::model::{Address, Blueprint, Resource, Value};
 
 pub use naming::Naming;
 
-/// Where the health-check Lambda's source lives, relative to the repository root.
-pub const HEALTH_CHECK_SOURCE_DIR: &str = "src/stack/health_check";
-
 /// The web instances' bootstrap script (`shellcheck`-clean, kept in the repo).
 pub const USER_DATA_TEMPLATE: &str = include_str!("user_data.sh");
 

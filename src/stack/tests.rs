@@ -46,7 +46,6 @@ fn default_stack_has_every_piece_of_the_seed() {
         "aws_eip.nat[0]",
         "aws_iam_instance_profile.web[0]",
         "aws_iam_instance_profile.web[1]",
-        "aws_iam_role.apigw_logs",
         "aws_iam_role.health",
         "aws_iam_role.web[0]",
         "aws_iam_role.web[1]",
@@ -140,7 +139,7 @@ fn every_taggable_resource_is_tagged_for_production_and_ownership() {
             "{name}"
         );
     }
-    assert_eq!(tagged, 29);
+    assert_eq!(tagged, 28);
 }
 
 #[test]

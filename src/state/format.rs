@@ -32,6 +32,20 @@ pub struct State {
     /// (the new object holds the address in `resources`). The next apply deletes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deposed: Vec<ResourceState>,
+    /// Objects `nova state rm` removed from the state: they still exist (with this
+    /// stack's ownership tags), but nova no longer manages them, so a plan never imports
+    /// them again by those tags. `nova import` of one takes it off this list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<ForgottenObject>,
+}
+
+/// An object nova was told to forget (`nova state rm`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgottenObject {
+    pub address: Address,
+    pub kind: String,
+    pub id: String,
 }
 
 /// One resource that exists (as far as nova knows).
@@ -108,6 +122,7 @@ impl State {
             outputs: BTreeMap::new(),
             pending: Vec::new(),
             deposed: Vec::new(),
+            forgotten: Vec::new(),
         }
     }
 
@@ -124,6 +139,11 @@ impl State {
             Ok(i) => self.resources[i] = resource,
             Err(i) => self.resources.insert(i, resource),
         }
+    }
+
+    /// True when `id` is an object `nova state rm` forgot.
+    pub fn is_forgotten(&self, id: &str) -> bool {
+        self.forgotten.iter().any(|f| f.id == id)
     }
 
     pub fn remove(&mut self, address: &Address) -> Option<ResourceState> {

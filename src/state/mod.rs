@@ -4,6 +4,7 @@
 
 pub mod backend;
 mod codec;
+pub mod edit;
 mod error;
 mod format;
 mod location;
@@ -15,7 +16,9 @@ pub mod writer;
 pub use backend::{Backend, LockGuard, Replaced, S3Usage, StateBackend, Usage, Version};
 pub use codec::{decode, encode_next};
 pub use error::{Kept, S3Failure, StateError};
-pub use format::{Operation, PendingOperation, ResourceState, State, STATE_VERSION};
+pub use format::{
+    ForgottenObject, Operation, PendingOperation, ResourceState, State, STATE_VERSION,
+};
 pub use location::{Location, Restore};
 pub use lock::{hostname, pid_alive, username, LockInfo, StateLock};
 pub use store::StateStore;

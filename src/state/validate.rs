@@ -54,6 +54,9 @@ pub fn validate(state: &State) -> Result<(), ValidationError> {
     for r in &state.deposed {
         check_kind("deposed", &r.address, &r.kind)?;
     }
+    for f in &state.forgotten {
+        check_kind("forgotten", &f.address, &f.kind)?;
+    }
     let mut pending = BTreeSet::new();
     for p in &state.pending {
         check_kind("pending", &p.address, &p.kind)?;

@@ -261,14 +261,12 @@ pub struct Effect {
 }
 
 /// A plan document (`nova plan --json`, or `render_json` of a plan) summarised as an
-/// [`Effect`]; `ignore` leaves out changes that are not the test's (another stack's
-/// account-wide setting).
-pub fn effect_of(plan: &serde_json::Value, ignore: &dyn Fn(&serde_json::Value) -> bool) -> Effect {
+/// [`Effect`].
+pub fn effect_of(plan: &serde_json::Value) -> Effect {
     let changes: Vec<&serde_json::Value> = plan["changes"]
         .as_array()
         .expect("changes")
         .iter()
-        .filter(|c| !ignore(c))
         .collect();
     let all: Vec<String> = changes
         .iter()

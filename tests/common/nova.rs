@@ -1,10 +1,7 @@
 //! Running the real `nova` binary against LocalStack for end-to-end tests: one stack
-//! with its own name and state directory, commands run from the repository root, a
-//! guard that destroys the stack when the test ends (even on a failed assertion), and a
-//! cross-process lock for tests that set the account-wide API Gateway role.
+//! with its own name and state directory, commands run from the repository root, and a
+//! guard that destroys the stack when the test ends (even on a failed assertion).
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -251,63 +248,17 @@ impl Stack {
         self.run_env(env, &["plan", "--json"]).expect_code(0).json()
     }
 
-    /// Asserts that `nova plan --detailed-exitcode` finds nothing to do (exit 0).
-    ///
-    /// One exception, because LocalStack is shared: when the only change is the
-    /// account-wide API Gateway CloudWatch role, and the live value is *another* stack's
-    /// role, someone else's `nova up` (outside this test process's [`account_lock`]) set
-    /// it after ours. That is reported on stderr and tolerated; anything else fails.
-    /// (`full_stack_meets_every_checklist_item` checks the role right after its up.)
+    /// Asserts that `nova plan --detailed-exitcode` finds nothing to do (exit 0). Other
+    /// stacks deployed on the same LocalStack meanwhile change nothing of this one (the
+    /// API Gateway account setting is one shared role: see `docs/resources/apigateway.md`).
     pub fn assert_plan_clean(&self) {
         self.assert_plan_clean_with(&[]);
     }
 
     /// [`Stack::assert_plan_clean`] with extra environment variables (the stack's settings).
     pub fn assert_plan_clean_with(&self, env: &[(&str, &str)]) {
-        let run = self.run_env(env, &["plan", "--detailed-exitcode"]);
-        if run.code == Some(2) {
-            if let Some(foreign) = self.foreign_account_role(env) {
-                eprintln!(
-                    "note: stack {}: plan clean except the API Gateway account role, which \
-                     another stack set to {foreign} meanwhile (shared LocalStack)",
-                    self.name
-                );
-                return;
-            }
-        }
-        run.expect_code(0);
-    }
-
-    /// The other stack's role, when the plan's only change is the API Gateway account
-    /// role and the live value is not this stack's role.
-    fn foreign_account_role(&self, env: &[(&str, &str)]) -> Option<String> {
-        let plan = self.plan_json(env);
-        let changes: Vec<&serde_json::Value> = plan["changes"]
-            .as_array()?
-            .iter()
-            .filter(|c| c["action"] != "no_op")
-            .collect();
-        let [change] = changes.as_slice() else {
-            return None;
-        };
-        self.foreign_account_drift(change)
-    }
-
-    /// When `change` (from `nova plan --json`) only sets the API Gateway account role back
-    /// to this stack's role from another stack's: that other role. Such a change is
-    /// caused by another stack on the shared LocalStack, not by the test.
-    pub fn foreign_account_drift(&self, change: &serde_json::Value) -> Option<String> {
-        let diffs = change["diffs"].as_array()?;
-        let live = diffs.first()?["before"].as_str()?;
-        let ours = format!(":role/{}-{}-apigw-logs", self.project, self.name);
-        let only_the_role = change["address"] == "aws_api_gateway_account.main"
-            && change["action"] == "update"
-            && diffs.len() == 1
-            && diffs[0]["field"] == "cloudwatch_role_arn"
-            && diffs[0]["after"]
-                .as_str()
-                .is_some_and(|a| a.ends_with(&ours));
-        (only_the_role && !live.ends_with(&ours)).then(|| live.to_string())
+        self.run_env(env, &["plan", "--detailed-exitcode"])
+            .expect_code(0);
     }
 
     /// `nova output --json`, which must succeed.
@@ -342,32 +293,4 @@ impl Drop for Stack {
             );
         }
     }
-}
-
-/// The API Gateway CloudWatch role is one setting per account and region: every stack's
-/// `nova up` sets it to its own role, so a test that brings a stack up and then expects
-/// a clean plan must not overlap with another such test. Held for a whole test; a file
-/// lock, so it also serializes test binaries run in parallel (e.g. by nextest).
-pub struct AccountLock {
-    _file: File,
-}
-
-pub fn account_lock() -> AccountLock {
-    let path = std::env::temp_dir().join("nova-e2e-apigateway-account.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    // SAFETY: flock on a file descriptor we own; it stays open as long as the lock.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(
-        rc,
-        0,
-        "flock {}: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    );
-    AccountLock { _file: file }
 }

@@ -65,24 +65,38 @@ pub async fn check(aws: &Aws, d: &Deployed, execution_log_group: &str, access_lo
         stage_tags.tags().cloned().unwrap_or_default(),
     );
 
+    // The account's one shared CloudWatch role (every stack of the region points the
+    // setting at it): it can push logs, trusts API Gateway, and lists this stack as a user.
+    let shared = "nova-apigw-cloudwatch-us-east-1";
     let logs_role = aws
         .iam
         .get_role()
-        .role_name(format!("{prefix}-apigw-logs"))
+        .role_name(shared)
         .send()
         .await
-        .expect("GetRole apigw-logs")
+        .expect("GetRole of the shared API Gateway CloudWatch role")
         .role
         .expect("role");
     assert!(
         role_managed_policies(aws, logs_role.role_name())
             .await
             .contains(APIGW_PUSH_POLICY),
-        "apigw logs role has AmazonAPIGatewayPushToCloudWatchLogs"
+        "the shared role has AmazonAPIGatewayPushToCloudWatchLogs"
     );
-    assert_tagged(
-        "apigw logs role",
-        &name,
-        role_tags(aws, logs_role.role_name()).await,
+    let trust = urlencoding_free(logs_role.assume_role_policy_document().unwrap_or_default());
+    assert!(trust.contains("apigateway.amazonaws.com"), "{trust}");
+    let tags: std::collections::BTreeMap<String, String> = role_tags(aws, logs_role.role_name())
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(
+        tags.get(&format!("nova:user:{name}")).map(String::as_str),
+        Some("true"),
+        "the shared role lists {name} as a user: {tags:?}"
     );
+}
+
+/// A policy document as IAM returns it (percent-encoded), decoded enough to search it.
+fn urlencoding_free(doc: &str) -> String {
+    nova::provider::aws::policy_doc::decode_iam_document(doc)
 }

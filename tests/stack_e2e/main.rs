@@ -4,8 +4,8 @@
 //! instance count is scaled up and back down, and everything is destroyed and checked
 //! gone by listing.
 //!
-//! Needs LocalStack (see docs/testbed.md). Tests that bring a stack up hold
-//! [`account_lock`]: the API Gateway CloudWatch role is one setting per account.
+//! Needs LocalStack (see docs/testbed.md). Stacks of other tests deployed meanwhile on the
+//! same LocalStack share the API Gateway account's one CloudWatch role with this one.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::Filter;
 use base64::Engine;
 use common::awssim::{ci_scale, scenario_model, Realistic};
-use common::nova::{account_lock, Stack};
+use common::nova::Stack;
 use serde_json::Value as Json;
 
 const CLOUDWATCH_AGENT_POLICY: &str = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy";
@@ -241,27 +241,43 @@ fn assert_region(what: &str, arn: &str, region: &str) {
     );
 }
 
-/// Checks, right after `nova up`, that the API Gateway account's CloudWatch role is
-/// this stack's logs role. The setting is one per account and LocalStack is shared:
-/// when another stack's `nova up` set its own role in between, `nova up` runs again and
-/// the check is repeated (at most 3 times), so the check is never skipped.
-async fn assert_account_role_is_ours(aws: &Aws, stack: &Stack, prefix: &str) {
-    let ours = format!(":role/{prefix}-apigw-logs");
-    for attempt in 1..=3 {
-        let account = aws.apigw.get_account().send().await.expect("GetAccount");
-        let live = account
-            .cloudwatch_role_arn()
-            .unwrap_or_default()
-            .to_string();
-        if live.ends_with(&ours) {
-            return;
-        }
-        assert!(
-            live.contains(":role/nova-") && live.ends_with("-apigw-logs") && attempt < 3,
-            "API Gateway account CloudWatch role is {live:?}, not ...{ours} (attempt {attempt})"
-        );
-        eprintln!("note: another stack set the API Gateway account role to {live}; up again");
-        stack.up();
+/// The account's one shared API Gateway CloudWatch role (`nova-apigw-cloudwatch-<region>`).
+const SHARED_APIGW_ROLE: &str = "nova-apigw-cloudwatch-us-east-1";
+
+/// Checks, right after `nova up`, that the API Gateway account's CloudWatch role is the
+/// shared one and that this stack is among its users (a `nova:user:<stack>` tag).
+async fn assert_account_role_is_ours(aws: &Aws, stack: &Stack) {
+    let account = aws.apigw.get_account().send().await.expect("GetAccount");
+    let live = account.cloudwatch_role_arn().unwrap_or_default();
+    assert!(
+        live.ends_with(&format!(":role/{SHARED_APIGW_ROLE}")),
+        "API Gateway account CloudWatch role is {live:?}, not the shared {SHARED_APIGW_ROLE}"
+    );
+    assert!(
+        shared_role_users(aws).await.contains(&stack.name),
+        "{SHARED_APIGW_ROLE} is not tagged as used by {}",
+        stack.name
+    );
+}
+
+/// The stacks that use the shared role (its `nova:user:<stack>` tags); empty when the
+/// role does not exist.
+async fn shared_role_users(aws: &Aws) -> BTreeSet<String> {
+    match aws
+        .iam
+        .list_role_tags()
+        .role_name(SHARED_APIGW_ROLE)
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .tags()
+            .iter()
+            .filter_map(|t| t.key().strip_prefix("nova:user:"))
+            .map(str::to_string)
+            .collect(),
+        Err(e) if format!("{e:?}").contains("NoSuchEntity") => BTreeSet::new(),
+        Err(e) => panic!("ListRoleTags {SHARED_APIGW_ROLE}: {e:?}"),
     }
 }
 
@@ -342,7 +358,6 @@ fn check_outputs(d: &Deployed) {
 /// tests/stack_e2e/), then a clean plan, the destroy and the proof that nothing is left.
 #[tokio::test(flavor = "multi_thread")]
 async fn full_stack_meets_every_checklist_item() {
-    let _account = account_lock();
     full_stack(Stack::new("e2e-full")).await;
 }
 
@@ -351,7 +366,6 @@ async fn full_stack_meets_every_checklist_item() {
 /// refusals during slow deletes. The checks still read straight from LocalStack.
 #[tokio::test(flavor = "multi_thread")]
 async fn full_stack_through_awssim_meets_every_checklist_item() {
-    let _account = account_lock();
     let mut model = scenario_model();
     // A NAT gateway pending long enough at CI's scale (15 s at 0.05) to show the progress
     // of a wait.
@@ -378,10 +392,8 @@ async fn full_stack_through_awssim_meets_every_checklist_item() {
 /// Brings the stack up, checks every item, destroys it; `nova up`'s output.
 async fn full_stack(mut stack: Stack) -> String {
     let aws = Aws::new().await;
-    let name = stack.name.clone();
-    let prefix = format!("nova-{name}");
     let up = stack.up();
-    assert_account_role_is_ours(&aws, &stack, &prefix).await;
+    assert_account_role_is_ours(&aws, &stack).await;
 
     let d = Deployed::new(&stack);
     let name = d.name.clone();
@@ -401,15 +413,11 @@ async fn full_stack(mut stack: Stack) -> String {
     // --- Destroy, then list: nothing of the stack is left. ---
     stack.destroy();
     nothing_left::check(&aws, &name, &key_id, &execution_log_group).await;
-    // The role is deleted, so the account setting must not name it any more (destroy
-    // restores the previous value; another stack may have set its own meanwhile).
-    let account = aws.apigw.get_account().send().await.expect("GetAccount");
+    // The stack no longer uses the shared role; the role stays while other stacks on
+    // this LocalStack use it, and the last one to leave deletes it.
     assert!(
-        !account
-            .cloudwatch_role_arn()
-            .is_some_and(|arn| arn.ends_with(&format!(":role/{prefix}-apigw-logs"))),
-        "the API Gateway account still names the deleted role: {:?}",
-        account.cloudwatch_role_arn()
+        !shared_role_users(&aws).await.contains(&name),
+        "{SHARED_APIGW_ROLE} still lists {name} as a user after destroy"
     );
     let list = stack.run(&["state", "list"]).expect_code(0);
     assert_eq!(list.stdout, "", "state list after destroy");
@@ -492,16 +500,13 @@ async fn live_instances(aws: &Aws, stack: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The non-no-op changes of a plan document, as (address, action), leaving out a reset
-/// of the API Gateway account role that another stack on the shared LocalStack changed
-/// (see [`Stack::foreign_account_drift`]).
-fn actions(stack: &Stack, plan: &Json) -> BTreeMap<String, String> {
+/// The non-no-op changes of a plan document, as (address, action).
+fn actions(plan: &Json) -> BTreeMap<String, String> {
     plan["changes"]
         .as_array()
         .expect("changes")
         .iter()
         .filter(|c| c["action"] != "no_op")
-        .filter(|c| stack.foreign_account_drift(c).is_none())
         .map(|c| {
             (
                 c["address"].as_str().unwrap().to_string(),
@@ -513,7 +518,6 @@ fn actions(stack: &Stack, plan: &Json) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn instance_count_change() {
-    let _account = account_lock();
     let aws = Aws::new().await;
     let mut stack = Stack::new("e2e-scale");
     let name = stack.name.clone();
@@ -534,11 +538,7 @@ async fn instance_count_change() {
     .into_iter()
     .map(|a| (a.to_string(), "create".to_string()))
     .collect();
-    assert_eq!(
-        actions(&stack, &plan),
-        expected,
-        "plan for instance_count = 3"
-    );
+    assert_eq!(actions(&plan), expected, "plan for instance_count = 3");
     // (`change` may count a foreign reset of the account role, left out above.)
     for (field, count) in [("add", 3), ("destroy", 0), ("replace", 0)] {
         assert_eq!(plan["summary"][field], count, "summary {}", plan["summary"]);
@@ -574,11 +574,7 @@ async fn instance_count_change() {
     .into_iter()
     .map(|a| (a.to_string(), "delete".to_string()))
     .collect();
-    assert_eq!(
-        actions(&stack, &plan),
-        expected,
-        "plan back to instance_count = 2"
-    );
+    assert_eq!(actions(&plan), expected, "plan back to instance_count = 2");
     stack.up();
     let back = live_instances(&aws, &name).await;
     assert_eq!(

@@ -575,20 +575,34 @@ impl ResourceProvider for Ec2Instance {
     /// An instance with this resource's ownership tags: the one tagged with this create's
     /// client token if any; else one without a client-token tag (made by other means).
     /// Instances tagged with another token (e.g. the old half of a create-before-destroy
-    /// replacement) are never adopted.
+    /// replacement) are never adopted by a recovery. A lookup before planning (no client
+    /// token: no create to match) adopts the one instance with the ownership tags, and
+    /// refuses to guess between several.
     async fn find_existing(
         &self,
         ctx: &OpContext,
         _inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
         let instances = self.owned_instances(ctx).await?;
+        if ctx.client_token.is_empty() && instances.len() > 1 {
+            let ids: Vec<&str> = instances.iter().filter_map(|i| i.instance_id()).collect();
+            return Err(ProviderError::Other(format!(
+                "{} instances carry the ownership tags of {} ({}): adopt the right one with \
+                 `nova import {} <id>`",
+                ids.len(),
+                ctx.address,
+                ids.join(", "),
+                ctx.address
+            )));
+        }
+        let lookup = ctx.client_token.is_empty();
         let chosen = instances
             .iter()
             .find(|i| tag(i.tags(), TAG_CLIENT_TOKEN) == Some(ctx.client_token.as_str()))
             .or_else(|| {
                 instances
                     .iter()
-                    .find(|i| tag(i.tags(), TAG_CLIENT_TOKEN).is_none())
+                    .find(|i| lookup || tag(i.tags(), TAG_CLIENT_TOKEN).is_none())
             });
         let Some(instance) = chosen else {
             return Ok(None);

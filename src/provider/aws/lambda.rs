@@ -14,12 +14,12 @@ use aws_sdk_lambda::types::{
 };
 use aws_sdk_lambda::Client;
 
-use super::lambda_package::{hex_to_base64, package_source, Package};
+use super::lambda_package::{hex_to_base64, package_bundle, package_source, Package};
 use super::live::{optional_i32, put_optional, put_string_map, put_string_set, string_map};
 use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
-    aws_error, has_code, ok_if_gone, required_str, retry_while, string_list, unless_gone,
-    wait_expected, wait_until, AwsClients, Expected,
+    aws_error, has_code, ok_if_gone, optional_str, required_str, retry_while, string_list,
+    unless_gone, wait_expected, wait_until, AwsClients, Expected,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -119,7 +119,8 @@ pub static LAMBDA_FUNCTION_SCHEMA: Schema = Schema::declare(
         f::string("runtime").required(),
         f::string("handler").required(),
         f::string("role").required(),
-        f::string("source_dir").required(),
+        f::string("source_dir"),
+        f::string("source_bundle"),
         f::string("code_sha256"),
         f::string_map("environment"),
         // The function's network interfaces keep its subnets and groups in use.
@@ -201,16 +202,39 @@ impl FunctionConfig {
     }
 }
 
-/// Rebuilds the zip of `source_dir` and checks it against the planned `code_sha256`.
+/// Rebuilds the zip of the code (`source_bundle`: a bundle built into nova, or
+/// `source_dir`: a directory; exactly one) and checks it against the planned
+/// `code_sha256`.
 fn verified_package(inputs: &Inputs) -> Result<Package, ProviderError> {
-    let source_dir = required_str(inputs, "source_dir")?;
     let planned = required_str(inputs, "code_sha256")?;
-    let package = package_source(Path::new(source_dir))?;
+    let bundle = optional_str(inputs, "source_bundle");
+    let dir = optional_str(inputs, "source_dir");
+    let (package, source) = match (bundle, dir) {
+        (Some(name), None) => {
+            let bundle = crate::assets::bundle(name).ok_or_else(|| {
+                ProviderError::invalid(
+                    "source_bundle",
+                    format!("no bundle `{name}` is built into this nova"),
+                )
+            })?;
+            (
+                package_bundle(bundle)?,
+                format!("the built-in bundle `{name}`"),
+            )
+        }
+        (None, Some(dir)) => (package_source(Path::new(dir))?, dir.to_string()),
+        _ => {
+            return Err(ProviderError::invalid(
+                "source_bundle",
+                "set exactly one of `source_bundle` and `source_dir`",
+            ))
+        }
+    };
     if package.sha256_hex != planned {
         return Err(ProviderError::invalid(
             "code_sha256",
             format!(
-                "the zip of {source_dir} now hashes to {}, but the plan was made for {planned}: \
+                "the zip of {source} now hashes to {}, but the plan was made for {planned}: \
                  the source changed after planning; run plan again",
                 package.sha256_hex
             ),
@@ -453,13 +477,10 @@ fn function_inputs(
     );
     put_optional(&mut inputs, applied, "handler", text(config.handler()));
     put_optional(&mut inputs, applied, "role", text(config.role()));
-    // Not readable from AWS: the directory the code came from.
-    put_optional(
-        &mut inputs,
-        applied,
-        "source_dir",
-        applied.get("source_dir").cloned(),
-    );
+    // Not readable from AWS: where the code came from.
+    for field in ["source_dir", "source_bundle"] {
+        put_optional(&mut inputs, applied, field, applied.get(field).cloned());
+    }
     put_optional(
         &mut inputs,
         applied,

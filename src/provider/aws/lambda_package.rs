@@ -1,9 +1,11 @@
 //! The deployment package of a Lambda function: its source directory zipped in memory,
 //! deterministically, so the same source always gives the same SHA-256.
 //!
-//! The stack blueprint calls [`package_source`] at plan time to compute `code_sha256`; the
-//! Lambda provider calls it again at apply time and refuses to upload a zip whose hash
-//! differs (the source changed between plan and apply).
+//! The source is a directory ([`package_source`]) or a bundle of files built into nova
+//! ([`package_bundle`], `crate::assets`); both give the same zip for the same files. The
+//! engine packages the health-check bundle at plan time to compute `code_sha256`; the
+//! Lambda provider packages the source again at apply time and refuses to upload a zip
+//! whose hash differs (the source changed between plan and apply).
 //!
 //! Determinism: files are sorted by their `/`-separated path inside the zip, every entry
 //! gets the timestamp 1980-01-01 00:00:00 and permissions `0644`, no directory entries are
@@ -19,6 +21,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
+use crate::assets::Bundle;
 use crate::provider::ProviderError;
 
 /// The input field the source directory comes from (named in errors).
@@ -63,7 +66,32 @@ pub fn package_source(dir: &Path) -> Result<Package, ProviderError> {
         ));
     }
     files.sort();
-    let zip = write_zip(&root, &files)?;
+    let mut contents = Vec::new();
+    for file in files {
+        let path = root.join(&file);
+        let bytes = fs::read(&path).map_err(|e| io_error(&path, "cannot read", &e))?;
+        contents.push((file, bytes));
+    }
+    package_files(&root.display().to_string(), &contents)
+}
+
+/// Zips a bundle built into nova: the same zip as [`package_source`] of a directory that
+/// holds exactly these files.
+pub fn package_bundle(bundle: &Bundle) -> Result<Package, ProviderError> {
+    let files: Vec<(String, Vec<u8>)> = bundle
+        .files
+        .iter()
+        .map(|(path, bytes)| (path.to_string(), bytes.to_vec()))
+        .collect();
+    package_files(&format!("the built-in bundle `{}`", bundle.name), &files)
+}
+
+/// Zips `(zip path, contents)` pairs, in order of their paths; `what` names the source in
+/// errors.
+fn package_files(what: &str, files: &[(String, Vec<u8>)]) -> Result<Package, ProviderError> {
+    let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let zip = write_zip(what, &sorted)?;
     let sha256_hex = to_hex(&Sha256::digest(&zip));
     Ok(Package { zip, sha256_hex })
 }
@@ -137,24 +165,21 @@ fn collect_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), 
     Ok(())
 }
 
-fn write_zip(root: &Path, files: &[String]) -> Result<Vec<u8>, ProviderError> {
+fn write_zip(what: &str, files: &[&(String, Vec<u8>)]) -> Result<Vec<u8>, ProviderError> {
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
         .last_modified_time(DateTime::default())
         .unix_permissions(0o644);
-    let zip_error = |e: zip::result::ZipError| {
-        ProviderError::Other(format!("building the zip of {}: {e}", root.display()))
-    };
+    let zip_error =
+        |e: zip::result::ZipError| ProviderError::Other(format!("building the zip of {what}: {e}"));
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
-    for file in files {
-        let path = root.join(file);
-        let bytes = fs::read(&path).map_err(|e| io_error(&path, "cannot read", &e))?;
+    for (file, bytes) in files {
         writer
             .start_file(file.as_str(), options)
             .map_err(zip_error)?;
-        writer
-            .write_all(&bytes)
-            .map_err(|e| io_error(&path, "cannot zip", &e))?;
+        writer.write_all(bytes).map_err(|e| {
+            ProviderError::invalid(FIELD, format!("cannot zip {file} of {what}: {e}"))
+        })?;
     }
     let cursor = writer.finish().map_err(zip_error)?;
     Ok(cursor.into_inner())
@@ -174,6 +199,16 @@ mod tests {
         );
         assert_eq!(hex_to_base64("zz"), None);
         assert_eq!(hex_to_base64("abc"), None);
+    }
+
+    #[test]
+    fn the_built_in_health_check_zips_like_its_source_directory_and_its_hash_is_stable() {
+        let bundle = crate::assets::HEALTH_CHECK;
+        let built_in = package_bundle(&bundle).unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(bundle.source);
+        assert_eq!(package_source(&dir).unwrap(), built_in);
+        assert_eq!(package_bundle(&bundle).unwrap(), built_in, "deterministic");
+        assert_eq!(built_in.sha256_hex.len(), 64);
     }
 
     #[test]

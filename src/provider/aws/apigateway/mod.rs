@@ -25,7 +25,7 @@ use super::{aws_error, retry_while, AwsClients};
 use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError, ResourceProvider, Schema};
 
-pub use account::{AccountProvider, API_ACCOUNT_SCHEMA};
+pub use account::{shared_role_name, AccountProvider, API_ACCOUNT_SCHEMA};
 pub use deployment::{DeploymentProvider, API_DEPLOYMENT_SCHEMA};
 pub use integration::{IntegrationProvider, API_INTEGRATION_SCHEMA};
 pub use method::{MethodProvider, API_METHOD_SCHEMA};
