@@ -15,6 +15,9 @@
 
 mod common;
 
+/// How many resources the default stack has (`nova state list` after an up).
+const STACK_RESOURCES: usize = 37;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -373,7 +376,9 @@ fn eight_concurrent_ups_one_applies_then_plan_pull_push_restore_destroy() {
         runs.iter().map(|(_, r)| r.code).collect::<Vec<_>>()
     );
     let (winner_pid, winner) = winners[0];
-    winner.says(&["Apply complete! Resources: 38 added"]);
+    winner.says(&[&format!(
+        "Apply complete! Resources: {STACK_RESOURCES} added"
+    )]);
     for (_, run) in runs.iter().filter(|(pid, _)| pid != winner_pid) {
         run.expect(1).says(&[
             "locked by",
@@ -570,7 +575,7 @@ fn a_killed_holder_leaves_a_stale_lock_that_unlock_force_clears_and_up_converges
     up.expect(0).says(&["Apply complete!"]);
     let state = remote.state().expect("state");
     assert!(state["pending"].as_array().is_some_and(Vec::is_empty));
-    assert_eq!(resources(&state).len(), 38);
+    assert_eq!(resources(&state).len(), STACK_RESOURCES);
     assert_matches_state(&remote.stack, &state);
     remote.run(&["plan", "--detailed-exitcode"]).expect(0);
     let serial = state["serial"].as_u64().expect("serial");
@@ -669,7 +674,7 @@ fn a_state_written_behind_a_running_novas_back_stops_it_and_its_version_is_kept(
         );
     }
     assert!(
-        resources(&copy).len() < 38,
+        resources(&copy).len() < STACK_RESOURCES,
         "the run did not stop: {} resources",
         resources(&copy).len()
     );
@@ -685,7 +690,7 @@ fn a_state_written_behind_a_running_novas_back_stops_it_and_its_version_is_kept(
         .expect(0)
         .says(&["Apply complete!"]);
     let state = remote.state().expect("state");
-    assert_eq!(resources(&state).len(), 38);
+    assert_eq!(resources(&state).len(), STACK_RESOURCES);
     assert_matches_state(&remote.stack, &state);
     remote.run(&["destroy", "--yes"]).expect(0);
     remote.assert_no_local_files();

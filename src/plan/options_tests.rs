@@ -248,7 +248,10 @@ fn replace_turns_a_kept_object_into_a_replacement_and_dependents_follow() {
     let text = render_human(&p, false);
     assert!(
         text.contains(
-            "# aws_subnet.public must be replaced (replacement requested with --replace)"
+            // (Delete-first: the new subnet's CIDR is the old one's.)
+            "# aws_subnet.public must be replaced (replacement requested with --replace; \
+             the old object is deleted first: its new `cidr_block` 10.0.1.0/24 clashes with \
+             the old object's)"
         ),
         "{text}"
     );
