@@ -39,24 +39,25 @@ fn mutating_calls(stats: &Stats) -> u64 {
 enum Ended {
     /// Killed with SIGKILL after it had made this many changing calls.
     Killed(u64),
-    /// It exited by itself with this code before it made enough calls.
-    Exited(Option<i32>),
+    /// It exited by itself with this code before it made enough calls (and this stderr).
+    Exited(Option<i32>, String),
 }
 
 /// Starts `nova <args>` through `sim` and kills it with SIGKILL as soon as it has made
 /// `budget` changing calls (whatever it is doing then: a call in flight, a state write).
 fn run_and_kill(stack: &Stack, sim: &Realistic, args: &[&str], budget: u64) -> Ended {
     let base = mutating_calls(&sim.sim.stats());
+    let stderr = tempfile::tempfile().expect("a file for nova's stderr");
     let mut child: Child = stack
         .command(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr.try_clone().expect("stderr file"))
         .spawn()
         .expect("start nova");
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().expect("poll nova") {
-            return Ended::Exited(status.code());
+            return Ended::Exited(status.code(), read_all(stderr));
         }
         let made = mutating_calls(&sim.sim.stats()) - base;
         if made >= budget {
@@ -70,6 +71,13 @@ fn run_and_kill(stack: &Stack, sim: &Realistic, args: &[&str], budget: u64) -> E
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+fn read_all(mut file: std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    let _ = file.rewind().and_then(|()| file.read_to_string(&mut text));
+    text
 }
 
 /// Kills `nova <args>` at `kills` moments, each run resuming what the last left (its
@@ -90,8 +98,11 @@ fn storm(stack: &Stack, sim: &Realistic, args: &[&str], kills: usize, budgets: &
                 killed += 1;
                 stack.run(&["state", "unlock"]).expect_code(0);
             }
-            Ended::Exited(code) => {
-                panic!("nova {args:?} finished (exit {code:?}) after {killed} kills: the budgets are too large to spread {kills} kills over it")
+            Ended::Exited(Some(0), _) => {
+                panic!("nova {args:?} finished after {killed} kills: the budgets are too large to spread {kills} kills over it")
+            }
+            Ended::Exited(code, stderr) => {
+                panic!("nova {args:?} failed (exit {code:?}) after {killed} kills:\n{stderr}")
             }
         }
     }

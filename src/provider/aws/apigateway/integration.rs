@@ -77,7 +77,9 @@ impl IntegrationProvider {
         Ok(())
     }
 
-    /// The live integration, or `None` when it (or its method) is gone.
+    /// The live integration, or `None` when it (or its method) is gone. Read from the
+    /// method (GetMethod carries its integration): one call, and LocalStack answers
+    /// GetIntegration of a method without one with a 500 where AWS says NotFound.
     async fn get(
         &self,
         api: &str,
@@ -87,20 +89,14 @@ impl IntegrationProvider {
         let result = self
             .gateway
             .client()
-            .get_integration()
+            .get_method()
             .rest_api_id(api)
             .resource_id(resource)
             .http_method(method)
             .send()
             .await
-            .map_err(|e| aws_error("GetIntegration", e));
-        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
-            Integration::builder()
-                .set_type(out.r#type)
-                .set_http_method(out.http_method)
-                .set_uri(out.uri)
-                .build()
-        }))
+            .map_err(|e| aws_error("GetMethod", e));
+        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.method_integration))
     }
 }
 
