@@ -476,9 +476,10 @@ async fn iam_role_lifecycle() {
         .expect("find")
         .is_none());
 
-    // Replacement (name is force-new, no create-before-destroy): delete old, create new.
+    // Replacement (name is force-new; create-before-destroy, which the planner turns into
+    // delete-first only when the new name is the old one's): here delete old, create new.
     assert!(roles.schema().is_force_new("name"));
-    assert!(!roles.schema().create_before_destroy);
+    assert!(roles.schema().create_before_destroy);
     let new_name = format!("{stack}-web2");
     let v3 = role_inputs(&ctx, &new_name, &[CW_AGENT], &[], "web role v3", &[]);
     roles

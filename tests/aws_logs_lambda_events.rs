@@ -223,9 +223,10 @@ async fn log_group_conformance_and_replacement() {
     })
     .await;
 
-    // forcing change: a new name replaces it (create new, delete old: not CBD)
+    // forcing change: a new name replaces it (create-before-destroy, delete-first only
+    // when the name stays; here delete old, create new)
     assert!(p.schema().is_force_new("name"));
-    assert!(!p.schema().create_before_destroy);
+    assert!(p.schema().create_before_destroy);
     let renamed_name = format!("{name}-v2");
     let mut renamed = desired.clone();
     renamed.insert("name".into(), Value::str(&renamed_name));
