@@ -91,8 +91,11 @@ trap cleanup EXIT
 
 log "building nova and awssim"
 cargo build --quiet -p nova -p awssim
-# The binaries measured: copies, so a build during the run cannot change them.
+# The binaries measured: copies, so a build during the run cannot change them; the
+# commit and date are those of the build.
 cp "$NOVA" "$AWSSIM" "$TMP/"
+COMMIT="$(git rev-parse --short=12 HEAD)"
+STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 NOVA="$TMP/nova"
 AWSSIM="$TMP/awssim"
 
@@ -167,8 +170,7 @@ bound delete >"$TMP/bound-delete"
 
 section() {
     RESULTS="$RESULTS" BOUND_CREATE="$TMP/bound-create" BOUND_DELETE="$TMP/bound-delete" \
-        LINGER="$LINGER" COMMIT="$(git rev-parse --short=12 HEAD)" \
-        DATE="$(date -u '+%Y-%m-%d %H:%M UTC')" CORES="$(nproc)" \
+        LINGER="$LINGER" COMMIT="$COMMIT" DATE="$STARTED" CORES="$(nproc)" \
         python3 scripts/bench_realistic_report.py
 }
 section >"$TMP/section.md"
