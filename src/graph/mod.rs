@@ -209,13 +209,26 @@ impl<N: Ord + Clone> Graph<N> {
 impl<N: Ord + Clone + fmt::Display> Graph<N> {
     /// Graphviz DOT, nodes and edges sorted; edges point from dependent to dependency.
     pub fn to_dot(&self) -> String {
+        self.to_dot_with(|_, _| None)
+    }
+
+    /// [`Graph::to_dot`] with DOT attributes (e.g. `style = "dashed"`) on the edges for
+    /// which `attributes(from, to)` gives some.
+    pub fn to_dot_with(&self, attributes: impl Fn(&N, &N) -> Option<String>) -> String {
         let mut out = String::from("digraph nova {\n  rankdir = \"RL\";\n");
         for n in &self.nodes {
             let _ = writeln!(out, "  \"{n}\";");
         }
         for (from, tos) in &self.deps {
             for to in tos {
-                let _ = writeln!(out, "  \"{from}\" -> \"{to}\";");
+                match attributes(from, to) {
+                    Some(a) => {
+                        let _ = writeln!(out, "  \"{from}\" -> \"{to}\" [{a}];");
+                    }
+                    None => {
+                        let _ = writeln!(out, "  \"{from}\" -> \"{to}\";");
+                    }
+                }
             }
         }
         out.push_str("}\n");
@@ -494,6 +507,22 @@ mod tests {
   "aws_subnet.a" -> "aws_vpc.main";
 }
 "#
+        );
+    }
+
+    #[test]
+    fn dot_edges_carry_the_attributes_asked_for() {
+        let mut g: Graph<String> = Graph::new();
+        for n in ["a", "b", "c"] {
+            g.add_node(n.to_string());
+        }
+        g.add_edge(&"a".to_string(), &"b".to_string());
+        g.add_edge(&"a".to_string(), &"c".to_string());
+        let dot = g.to_dot_with(|_, to| (to == "c").then(|| "style = \"dashed\"".to_string()));
+        assert!(dot.contains("  \"a\" -> \"b\";\n"), "{dot}");
+        assert!(
+            dot.contains("  \"a\" -> \"c\" [style = \"dashed\"];\n"),
+            "{dot}"
         );
     }
 }
