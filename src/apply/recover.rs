@@ -213,13 +213,12 @@ impl Recovery<'_> {
             .or_else(|| self.state.get(&self.pending.address).map(|r| r.id.clone()))
     }
 
-    async fn update(&self) -> Result<(Outcome, Resolution), ApplyError> {
+    /// The object of the pending operation as it is now, with its id; `None` when neither
+    /// the operation nor the state has an id for it.
+    async fn observe(&self) -> Result<Option<(String, Observed)>, ApplyError> {
         let p = self.pending;
         let Some(id) = self.id() else {
-            return Ok((
-                Outcome::Failed(p.address.clone(), Operation::Update),
-                Resolution::Gone,
-            ));
+            return Ok(None);
         };
         let ctx = context(
             self.stack,
@@ -232,52 +231,36 @@ impl Recovery<'_> {
             .read(&ctx, &id, &p.inputs)
             .await
             .map_err(|e| self.provider_error(e))?;
-        Ok(match observed {
-            Observed::Present { outputs, .. } => (
+        Ok(Some((id, observed)))
+    }
+
+    async fn update(&self) -> Result<(Outcome, Resolution), ApplyError> {
+        let address = self.pending.address.clone();
+        Ok(match self.observe().await? {
+            None => (
+                Outcome::Failed(address, Operation::Update),
+                Resolution::Gone,
+            ),
+            Some((id, Observed::Present { outputs, .. })) => (
                 Outcome::Updated(self.resource(id, outputs)),
                 Resolution::Refreshed,
             ),
-            Observed::Gone => (
-                Outcome::Deleted {
-                    address: p.address.clone(),
-                    id,
-                },
-                Resolution::Gone,
-            ),
+            Some((id, Observed::Gone)) => (Outcome::Deleted { address, id }, Resolution::Gone),
         })
     }
 
     async fn delete(&self) -> Result<(Outcome, Resolution), ApplyError> {
-        let p = self.pending;
-        let Some(id) = self.id() else {
-            return Ok((
-                Outcome::Failed(p.address.clone(), Operation::Delete),
+        let address = self.pending.address.clone();
+        Ok(match self.observe().await? {
+            None => (
+                Outcome::Failed(address, Operation::Delete),
                 Resolution::Gone,
-            ));
-        };
-        let ctx = context(
-            self.stack,
-            &p.address,
-            p.client_token.clone(),
-            self.observer,
-        );
-        let observed = self
-            .provider
-            .read(&ctx, &id, &p.inputs)
-            .await
-            .map_err(|e| self.provider_error(e))?;
-        Ok(match observed {
-            Observed::Present { .. } => (
-                Outcome::Failed(p.address.clone(), Operation::Delete),
+            ),
+            Some((_, Observed::Present { .. })) => (
+                Outcome::Failed(address, Operation::Delete),
                 Resolution::StillPresent,
             ),
-            Observed::Gone => (
-                Outcome::Deleted {
-                    address: p.address.clone(),
-                    id,
-                },
-                Resolution::Gone,
-            ),
+            Some((id, Observed::Gone)) => (Outcome::Deleted { address, id }, Resolution::Gone),
         })
     }
 }

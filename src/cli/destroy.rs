@@ -1,15 +1,11 @@
 //! `nova destroy`: the engine's `destroy` (every resource deleted, in reverse dependency
 //! order), with a confirmation naming the stack.
 
-use std::sync::Arc;
-
 use super::args::DestroyArgs;
 use super::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use super::hooks::Terminal;
-use super::progress::Printer;
 use super::session::Session;
 use super::up;
-use crate::apply::ApplyObserver;
 use crate::engine::{self, Outcome};
 
 pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
@@ -17,13 +13,7 @@ pub async fn run(session: &Session, args: &DestroyArgs) -> anyhow::Result<i32> {
     session.lock("nova destroy").await?;
     let state = session.load_state().await?;
     let aws = session.connect(&config).await;
-    let observer: Arc<dyn ApplyObserver> = Arc::new(Printer::stdout());
-    let run = aws.run(
-        &session.stack,
-        &config,
-        observer,
-        usize::from(args.parallelism),
-    );
+    let run = aws.printed_run(&session.stack, &config, usize::from(args.parallelism));
     let hooks = Terminal {
         yes: args.yes,
         question: format!(

@@ -1,11 +1,8 @@
 //! `nova import ADDRESS ID`: the engine's import under the stack's lock, and what it
 //! recorded and what the next plan does with it, printed.
 
-use std::sync::Arc;
-
 use super::args::ImportArgs;
 use super::exit::EXIT_OK;
-use super::progress::Printer;
 use super::session::Session;
 use super::style;
 use crate::engine::{self, FromAws};
@@ -16,7 +13,7 @@ pub async fn run(session: &Session, args: &ImportArgs) -> anyhow::Result<i32> {
     session.lock("nova import").await?;
     let state = session.load_state().await?;
     let aws = session.connect(&config).await;
-    let run = aws.run(&session.stack, &config, Arc::new(Printer::stdout()), 10);
+    let run = aws.printed_run(&session.stack, &config, 10);
     let imported = engine::import::import(
         &run,
         &session.store,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::args::Cli;
+use super::progress::Printer;
 use crate::apply::ApplyObserver;
 use crate::config::{self, StackConfig};
 use crate::engine::Run;
@@ -33,6 +34,16 @@ pub struct Aws {
 }
 
 impl Aws {
+    /// A run that prints its changes as they happen on stdout.
+    pub fn printed_run<'a>(
+        &'a self,
+        stack: &'a str,
+        config: &'a StackConfig,
+        parallelism: usize,
+    ) -> Run<'a> {
+        self.run(stack, config, Arc::new(Printer::stdout()), parallelism)
+    }
+
     /// The engine's view of a run on this connection.
     pub fn run<'a>(
         &'a self,

@@ -1,15 +1,12 @@
 //! `nova up`: load a saved plan if one is given, then run the engine's `up` (resolve what a
 //! crashed run left pending, plan, check, confirm, apply in parallel) and report.
 
-use std::sync::Arc;
-
 use super::args::UpArgs;
 use super::exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use super::hooks::Terminal;
-use super::progress::Printer;
 use super::scope;
 use super::session::Session;
-use crate::apply::{ApplyObserver, ApplyReport};
+use crate::apply::ApplyReport;
 use crate::engine::{self, FromAws, Outcome, UpRequest};
 use crate::plan::{Plan, SavedPlan};
 
@@ -40,13 +37,7 @@ pub async fn run(session: &Session, args: &UpArgs) -> anyhow::Result<i32> {
         )?;
     }
     let aws = session.connect(&config).await;
-    let observer: Arc<dyn ApplyObserver> = Arc::new(Printer::stdout());
-    let run = aws.run(
-        &session.stack,
-        &config,
-        observer,
-        usize::from(args.parallelism),
-    );
+    let run = aws.printed_run(&session.stack, &config, usize::from(args.parallelism));
     let request = UpRequest {
         saved,
         refresh: args.refresh,

@@ -5,8 +5,29 @@ use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
 use crate::model::{Address, Blueprint, Resource, Value};
+use crate::plan::{plan, NoNotes, Plan, PlanInput};
 use crate::provider::{Observed, Schemas};
 use crate::state::{ResourceState, State, STATE_VERSION};
+
+/// The plan of `blueprint` over `state` for `stack`, after a refresh that found
+/// `observed` (none: no refresh), with the providers' schemas and no provider notes.
+pub fn plan_of_stack(
+    stack: &str,
+    blueprint: &Blueprint,
+    state: &State,
+    observed: Option<&BTreeMap<Address, Observed>>,
+) -> Plan {
+    let schemas = schemas();
+    plan(&PlanInput {
+        stack,
+        blueprint,
+        state,
+        observed,
+        schemas: &schemas,
+        notes: &NoNotes,
+    })
+    .unwrap()
+}
 
 pub fn addr(s: &str) -> Address {
     s.parse().unwrap()
@@ -122,6 +143,15 @@ fn resource_mut<'b>(b: &'b mut Blueprint, address: &str) -> &'b mut Resource {
         .iter_mut()
         .find(|r| r.address == address)
         .unwrap_or_else(|| panic!("no {address} in the blueprint"))
+}
+
+/// The network blueprint with these inputs set: (address, field, value).
+pub fn network_blueprint_with(inputs: &[(&str, &str, Value)]) -> Blueprint {
+    let mut b = network_blueprint();
+    for (address, field, value) in inputs {
+        set_input(&mut b, address, field, value.clone());
+    }
+    b
 }
 
 pub fn set_input(b: &mut Blueprint, address: &str, field: &str, value: Value) {

@@ -27,7 +27,31 @@ fn blueprint() -> Blueprint {
     b
 }
 
-fn run(
+/// A plan of `b` over `state` with nothing refreshed and nothing found existing.
+fn run(b: &Blueprint, state: &State, options: &PlanOptions) -> Result<Plan, PlanError> {
+    plan_of(b, state, None, options, &BTreeMap::new())
+}
+
+/// A plan of `b` over `state` after a refresh that found `observed`.
+fn run_refreshed(
+    b: &Blueprint,
+    state: &State,
+    observed: &BTreeMap<Address, Observed>,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    plan_of(b, state, Some(observed), options, &BTreeMap::new())
+}
+
+/// A plan of `b` over `state` (default options) where lookups found `existing`.
+fn run_finding(
+    b: &Blueprint,
+    state: &State,
+    existing: &BTreeMap<Address, Existing>,
+) -> Result<Plan, PlanError> {
+    plan_of(b, state, None, &PlanOptions::default(), existing)
+}
+
+fn plan_of(
     b: &Blueprint,
     state: &State,
     observed: Option<&BTreeMap<Address, Observed>>,
@@ -68,13 +92,10 @@ fn targets(list: &[&str]) -> PlanOptions {
 
 #[test]
 fn a_target_pulls_in_what_it_depends_on_and_nothing_else() {
-    let none = BTreeMap::new();
     let p = run(
         &blueprint(),
         &empty_state(),
-        None,
         &targets(&["aws_subnet.public"]),
-        &none,
     )
     .unwrap();
     assert_eq!(addresses(&p), ["aws_subnet.public", "aws_vpc.main"]);
@@ -83,14 +104,7 @@ fn a_target_pulls_in_what_it_depends_on_and_nothing_else() {
     assert_eq!(p.scope.targets, [addr("aws_subnet.public")]);
     assert_eq!(p.summary().add, 2);
     // The full plan has all four.
-    let full = run(
-        &blueprint(),
-        &empty_state(),
-        None,
-        &PlanOptions::default(),
-        &none,
-    )
-    .unwrap();
+    let full = run(&blueprint(), &empty_state(), &PlanOptions::default()).unwrap();
     assert_eq!(full.changes.len(), 4);
     assert!(full.scope.is_full());
 }
@@ -102,14 +116,7 @@ fn a_target_that_is_only_in_the_state_takes_what_depends_on_it_there() {
     b.resources
         .retain(|r| r.address.kind() == "aws_kms_key" || r.address.kind() == "aws_security_group");
     b.resources.retain(|r| r.address.kind() == "aws_kms_key");
-    let p = run(
-        &b,
-        &applied_network_state(),
-        None,
-        &targets(&["aws_vpc.main"]),
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let p = run(&b, &applied_network_state(), &targets(&["aws_vpc.main"])).unwrap();
     assert_eq!(addresses(&p), ["aws_subnet.public", "aws_vpc.main"]);
     assert!(p.changes.iter().all(|c| c.action == Action::Delete));
 }
@@ -120,14 +127,7 @@ fn an_exclude_leaves_out_what_depends_on_it() {
         excludes: [addr("aws_vpc.main")].into(),
         ..PlanOptions::default()
     };
-    let p = run(
-        &blueprint(),
-        &empty_state(),
-        None,
-        &options,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let p = run(&blueprint(), &empty_state(), &options).unwrap();
     assert_eq!(addresses(&p), ["aws_kms_key.main"]);
     assert_eq!(p.scope.excludes, [addr("aws_vpc.main")]);
     // Targets and excludes together: the target's part without the excluded.
@@ -136,28 +136,13 @@ fn an_exclude_leaves_out_what_depends_on_it() {
         excludes: [addr("aws_kms_key.main")].into(),
         ..PlanOptions::default()
     };
-    let p = run(
-        &blueprint(),
-        &empty_state(),
-        None,
-        &options,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let p = run(&blueprint(), &empty_state(), &options).unwrap();
     assert_eq!(addresses(&p), ["aws_security_group.web", "aws_vpc.main"]);
 }
 
 #[test]
 fn addresses_no_one_knows_are_refused() {
-    let none = BTreeMap::new();
-    let err = run(
-        &blueprint(),
-        &empty_state(),
-        None,
-        &targets(&["aws_vpc.other"]),
-        &none,
-    )
-    .unwrap_err();
+    let err = run(&blueprint(), &empty_state(), &targets(&["aws_vpc.other"])).unwrap_err();
     assert_eq!(
         err.to_string(),
         "--target aws_vpc.other: no such resource in the configuration or the state of stack \
@@ -167,14 +152,7 @@ fn addresses_no_one_knows_are_refused() {
         replace: [addr("aws_kms_key.main")].into(),
         ..PlanOptions::default()
     };
-    let err = run(
-        &blueprint(),
-        &applied_network_state(),
-        None,
-        &options,
-        &none,
-    )
-    .unwrap_err();
+    let err = run(&blueprint(), &applied_network_state(), &options).unwrap_err();
     assert_eq!(
         err.to_string(),
         "--replace aws_kms_key.main: it does not exist yet (not in the state): it will be \
@@ -184,7 +162,7 @@ fn addresses_no_one_knows_are_refused() {
         excludes: [addr("aws_subnet.nope")].into(),
         ..PlanOptions::default()
     };
-    let err = run(&blueprint(), &empty_state(), None, &options, &none).unwrap_err();
+    let err = run(&blueprint(), &empty_state(), &options).unwrap_err();
     assert!(
         matches!(
             err,
@@ -203,14 +181,7 @@ fn replace_turns_a_kept_object_into_a_replacement_and_dependents_follow() {
         replace: [addr("aws_vpc.main")].into(),
         ..PlanOptions::default()
     };
-    let p = run(
-        &network_blueprint(),
-        &applied_network_state(),
-        None,
-        &options,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let p = run(&network_blueprint(), &applied_network_state(), &options).unwrap();
     let vpc = p.change(&addr("aws_vpc.main")).unwrap();
     assert_eq!(
         vpc.action,
@@ -232,14 +203,7 @@ fn replace_turns_a_kept_object_into_a_replacement_and_dependents_follow() {
         replace: [addr("aws_subnet.public")].into(),
         ..PlanOptions::default()
     };
-    let p = run(
-        &network_blueprint(),
-        &applied_network_state(),
-        None,
-        &options,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let p = run(&network_blueprint(), &applied_network_state(), &options).unwrap();
     assert_eq!(action(&p, "aws_vpc.main"), Action::NoOp);
     assert!(matches!(
         action(&p, "aws_subnet.public"),
@@ -287,14 +251,7 @@ fn refresh_only_records_what_changed_and_plans_nothing_in_aws() {
         ..PlanOptions::default()
     };
     // The configuration asks for more (a key): a refresh-only plan ignores it.
-    let p = run(
-        &blueprint(),
-        &state,
-        Some(&observed),
-        &options,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let p = run_refreshed(&blueprint(), &state, &observed, &options).unwrap();
     assert!(p.scope.refresh_only);
     assert_eq!(addresses(&p), ["aws_subnet.public", "aws_vpc.main"]);
     assert_eq!(action(&p, "aws_vpc.main"), Action::Update);
@@ -326,14 +283,7 @@ fn refresh_only_records_what_changed_and_plans_nothing_in_aws() {
         .iter()
         .map(|a| (addr(a), observed_as_in_state(&state, a)))
         .collect();
-    let p = run(
-        &blueprint(),
-        &state,
-        Some(&same),
-        &options,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let p = run_refreshed(&blueprint(), &state, &same, &options).unwrap();
     assert!(!p.has_changes());
     assert!(render_human(&p, false).starts_with("No changes. The state matches what exists"));
 }
@@ -346,26 +296,12 @@ fn refresh_only_plans_survive_a_saved_plan_round_trip() {
         refresh_only: true,
         ..PlanOptions::default()
     };
-    let p = run(
-        &network_blueprint(),
-        &state,
-        Some(&observed),
-        &options,
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let p = run_refreshed(&network_blueprint(), &state, &observed, &options).unwrap();
     let text = serde_json::to_string(&p).unwrap();
     let back: Plan = serde_json::from_str(&text).unwrap();
     assert_eq!(back, p);
     // A full plan writes neither field: saved plans read as before.
-    let full = run(
-        &network_blueprint(),
-        &state,
-        None,
-        &PlanOptions::default(),
-        &BTreeMap::new(),
-    )
-    .unwrap();
+    let full = run(&network_blueprint(), &state, &PlanOptions::default()).unwrap();
     let json = serde_json::to_value(&full).unwrap();
     assert!(
         json.get("scope").is_none() && json.get("records").is_none(),
@@ -390,14 +326,7 @@ fn found_vpc() -> Existing {
 #[test]
 fn an_object_that_already_exists_is_imported_not_created() {
     let existing: BTreeMap<Address, Existing> = [(addr("aws_vpc.main"), found_vpc())].into();
-    let p = run(
-        &network_blueprint(),
-        &empty_state(),
-        None,
-        &PlanOptions::default(),
-        &existing,
-    )
-    .unwrap();
+    let p = run_finding(&network_blueprint(), &empty_state(), &existing).unwrap();
     let vpc = p.change(&addr("aws_vpc.main")).unwrap();
     assert_eq!(vpc.action, Action::Import);
     assert_eq!(vpc.reasons, [Reason::FoundExisting]);
@@ -446,14 +375,7 @@ fn an_import_that_cannot_change_in_place_only_records_the_object() {
         .inputs
         .insert("cidr_block".into(), Value::str("10.9.0.0/16"));
     let existing: BTreeMap<Address, Existing> = [(addr("aws_vpc.main"), found)].into();
-    let p = run(
-        &network_blueprint(),
-        &empty_state(),
-        None,
-        &PlanOptions::default(),
-        &existing,
-    )
-    .unwrap();
+    let p = run_finding(&network_blueprint(), &empty_state(), &existing).unwrap();
     let vpc = p.change(&addr("aws_vpc.main")).unwrap();
     assert_eq!(vpc.action, Action::Import);
     assert!(!vpc.import_updates_in_place());
@@ -463,14 +385,7 @@ fn an_import_that_cannot_change_in_place_only_records_the_object() {
     );
     // An object the state already has is never imported again.
     let existing: BTreeMap<Address, Existing> = [(addr("aws_vpc.main"), found_vpc())].into();
-    let p = run(
-        &network_blueprint(),
-        &applied_network_state(),
-        None,
-        &PlanOptions::default(),
-        &existing,
-    )
-    .unwrap();
+    let p = run_finding(&network_blueprint(), &applied_network_state(), &existing).unwrap();
     assert!(!p.has_changes());
 }
 

@@ -765,16 +765,7 @@ mod tests {
     use crate::plan::fixtures::*;
 
     fn plan_of(blueprint: &Blueprint, state: &State) -> Plan {
-        let schemas = schemas();
-        plan(&PlanInput {
-            stack: "test",
-            blueprint,
-            state,
-            observed: None,
-            schemas: &schemas,
-            notes: &NoNotes,
-        })
-        .unwrap()
+        plan_of_stack("test", blueprint, state, None)
     }
 
     fn refreshed(
@@ -782,16 +773,7 @@ mod tests {
         state: &State,
         observed: &BTreeMap<Address, Observed>,
     ) -> Plan {
-        let schemas = schemas();
-        plan(&PlanInput {
-            stack: "test",
-            blueprint,
-            state,
-            observed: Some(observed),
-            schemas: &schemas,
-            notes: &NoNotes,
-        })
-        .unwrap()
+        plan_of_stack("test", blueprint, state, Some(observed))
     }
 
     fn change<'p>(plan: &'p Plan, address: &str) -> &'p Change {
@@ -867,8 +849,7 @@ mod tests {
 
     #[test]
     fn tag_change_updates_in_place_and_dependents_keep_known_outputs() {
-        let mut b = network_blueprint();
-        set_input(&mut b, "aws_vpc.main", "tags", tags(&[("Name", "renamed")]));
+        let b = network_blueprint_with(&[("aws_vpc.main", "tags", tags(&[("Name", "renamed")]))]);
         let p = plan_of(&b, &applied_network_state());
         let vpc = change(&p, "aws_vpc.main");
         assert_eq!(vpc.action, Action::Update);
@@ -888,13 +869,8 @@ mod tests {
 
     #[test]
     fn forced_replacement_propagates_through_references() {
-        let mut b = network_blueprint();
-        set_input(
-            &mut b,
-            "aws_vpc.main",
-            "cidr_block",
-            Value::str("10.1.0.0/16"),
-        );
+        let b =
+            network_blueprint_with(&[("aws_vpc.main", "cidr_block", Value::str("10.1.0.0/16"))]);
         let p = plan_of(&b, &applied_network_state());
         let vpc = change(&p, "aws_vpc.main");
         assert_eq!(
@@ -930,25 +906,19 @@ mod tests {
 
     #[test]
     fn several_forcing_fields_give_one_reason_each() {
-        let mut b = network_blueprint();
-        set_input(
-            &mut b,
-            "aws_subnet.public",
-            "cidr_block",
-            Value::str("10.0.9.0/24"),
-        );
-        set_input(
-            &mut b,
-            "aws_subnet.public",
-            "availability_zone",
-            Value::str("us-east-1b"),
-        );
-        set_input(
-            &mut b,
-            "aws_subnet.public",
-            "map_public_ip_on_launch",
-            Value::Bool(true),
-        );
+        let b = network_blueprint_with(&[
+            ("aws_subnet.public", "cidr_block", Value::str("10.0.9.0/24")),
+            (
+                "aws_subnet.public",
+                "availability_zone",
+                Value::str("us-east-1b"),
+            ),
+            (
+                "aws_subnet.public",
+                "map_public_ip_on_launch",
+                Value::Bool(true),
+            ),
+        ]);
         let p = plan_of(&b, &applied_network_state());
         let subnet = change(&p, "aws_subnet.public");
         assert_eq!(
@@ -1162,13 +1132,8 @@ mod tests {
 
     #[test]
     fn planning_is_deterministic_and_ignores_blueprint_order() {
-        let mut b = network_blueprint();
-        set_input(
-            &mut b,
-            "aws_vpc.main",
-            "cidr_block",
-            Value::str("10.1.0.0/16"),
-        );
+        let mut b =
+            network_blueprint_with(&[("aws_vpc.main", "cidr_block", Value::str("10.1.0.0/16"))]);
         let state = applied_network_state();
         let first = plan_of(&b, &state);
         assert_eq!(plan_of(&b, &state), first);
@@ -1222,13 +1187,11 @@ mod tests {
     #[test]
     fn list_order_is_not_a_change() {
         let state = applied_network_state();
-        let mut b = network_blueprint();
-        set_input(
-            &mut b,
+        let mut b = network_blueprint_with(&[(
             "aws_vpc.main",
             "extra",
             Value::list_of_strings(["b", "a"]),
-        );
+        )]);
         let mut reordered = state.clone();
         let vpc = reordered
             .resources

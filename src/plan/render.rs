@@ -563,20 +563,11 @@ mod tests {
     use super::*;
     use crate::model::{Blueprint, Resource};
     use crate::plan::fixtures::*;
-    use crate::plan::{destroy_plan, plan, NoNotes, PlanInput, Reason};
+    use crate::plan::{destroy_plan, NoNotes, Reason};
     use crate::state::{ResourceState, State};
 
     fn plan_of(blueprint: &Blueprint, state: &State) -> Plan {
-        let schemas = schemas();
-        plan(&PlanInput {
-            stack: "demo",
-            blueprint,
-            state,
-            observed: None,
-            schemas: &schemas,
-            notes: &NoNotes,
-        })
-        .unwrap()
+        plan_of_stack("demo", blueprint, state, None)
     }
 
     fn resource_state(address: &str, id: &str, inputs: Inputs, deps: &[&str]) -> ResourceState {
@@ -636,13 +627,11 @@ mod tests {
             &[],
         ));
 
-        let mut b = network_blueprint();
-        set_input(
-            &mut b,
+        let mut b = network_blueprint_with(&[(
             "aws_vpc.main",
             "tags",
             tags(&[("Environment", "prod"), ("Name", "main-vpc")]),
-        );
+        )]);
         // Part of the old block: the old subnet must go first.
         set_input(
             &mut b,
@@ -780,13 +769,8 @@ mod tests {
 
     #[test]
     fn json_format() {
-        let mut b = network_blueprint();
-        set_input(
-            &mut b,
-            "aws_vpc.main",
-            "cidr_block",
-            Value::str("10.1.0.0/16"),
-        );
+        let b =
+            network_blueprint_with(&[("aws_vpc.main", "cidr_block", Value::str("10.1.0.0/16"))]);
         let p = plan_of(&b, &applied_network_state());
         let json = render_json(&p);
         assert_eq!(json["format_version"], 1);
