@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ec2::types::{Filter, Tag};
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::aws::{ec2_instance, iam, kms, tags_value, AwsClients};
-use nova::provider::{Created, Observed, OpContext, Progress, ResourceProvider, SilentProgress};
+use nova::provider::{
+    Created, Observed, OpContext, Progress, ReadRequest, ResourceProvider, SilentProgress,
+};
 
 async fn clients() -> AwsClients {
     AwsClients::from_config(common::sdk_config().await)
@@ -639,6 +641,77 @@ async fn instance_terminated_out_of_band_is_gone() {
         .delete(&ctx, &created.id, &v1, &created.outputs)
         .await
         .expect("delete of a terminated instance");
+    fx.cleanup().await;
+}
+
+/// A refresh reads every instance of a stack in one batch: the same as reading each on
+/// its own, and one terminated behind nova's back is gone while the other is not.
+#[tokio::test]
+async fn instances_read_in_one_batch_as_each_alone() {
+    let fx = Fixture::new("ec2batch").await;
+    let instances = provider(ec2_instance::providers(&fx.clients), "aws_instance");
+    let web = ctx(&fx.stack, "aws_instance", "web", "create-web");
+    let api = ctx(&fx.stack, "aws_instance", "api", "create-api");
+    let web_inputs = fx.instance_inputs(&web, &[&fx.sg_a], "", &[]);
+    let api_inputs = fx.instance_inputs(&api, &[&fx.sg_b], "#!/bin/sh\necho api\n", &[]);
+    let web_made = instances
+        .create(&web, &web_inputs)
+        .await
+        .expect("create web");
+    let api_made = instances
+        .create(&api, &api_inputs)
+        .await
+        .expect("create api");
+    let batch = [
+        ReadRequest {
+            ctx: web.clone(),
+            id: web_made.id.clone(),
+            applied: web_inputs.clone(),
+        },
+        ReadRequest {
+            ctx: api.clone(),
+            id: api_made.id.clone(),
+            applied: api_inputs.clone(),
+        },
+    ];
+    assert!(instances.reads_in_batches());
+    let alone = [
+        instances
+            .read(&web, &web_made.id, &web_inputs)
+            .await
+            .expect("read web"),
+        instances
+            .read(&api, &api_made.id, &api_inputs)
+            .await
+            .expect("read api"),
+    ];
+    assert!(alone.iter().all(|o| matches!(o, Observed::Present { .. })));
+    let calls = fx.clients.calls.count();
+    let together = instances.read_batch(&batch).await.expect("batch read");
+    assert_eq!(together, alone);
+    // One DescribeInstances, one DescribeVolumes, one DescribeIamInstanceProfileAssociations
+    // for both, and the user data of each.
+    assert_eq!(fx.clients.calls.count() - calls, 5);
+
+    fx.clients
+        .ec2
+        .terminate_instances()
+        .instance_ids(&web_made.id)
+        .send()
+        .await
+        .expect("TerminateInstances");
+    let together = instances.read_batch(&batch).await.expect("batch read");
+    assert_eq!(together[0], Observed::Gone);
+    assert_eq!(together[1], alone[1]);
+    for (c, made, inputs) in [
+        (&web, &web_made, &web_inputs),
+        (&api, &api_made, &api_inputs),
+    ] {
+        instances
+            .delete(c, &made.id, inputs, &made.outputs)
+            .await
+            .expect("delete");
+    }
     fx.cleanup().await;
 }
 

@@ -85,6 +85,14 @@ pub enum Observed {
     Present { inputs: Inputs, outputs: Outputs },
 }
 
+/// One resource of a [`ResourceProvider::read_batch`]: what a `read` of it is given.
+#[derive(Clone, Debug)]
+pub struct ReadRequest {
+    pub ctx: OpContext,
+    pub id: String,
+    pub applied: Inputs,
+}
+
 /// What a failed AWS call says about whether AWS carried it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallOutcome {
@@ -214,6 +222,23 @@ pub trait ResourceProvider: Send + Sync {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError>;
+
+    /// True when [`ResourceProvider::read_batch`] reads several resources of this kind in
+    /// fewer calls than one each (EC2's Describe* calls take many ids): a refresh then hands
+    /// it all of the kind's resources at once.
+    fn reads_in_batches(&self) -> bool {
+        false
+    }
+
+    /// Reads every resource of `reads` (all of this kind): one result per read, in order.
+    /// The default reads them one after the other.
+    async fn read_batch(&self, reads: &[ReadRequest]) -> Result<Vec<Observed>, ProviderError> {
+        let mut observed = Vec::with_capacity(reads.len());
+        for read in reads {
+            observed.push(self.read(&read.ctx, &read.id, &read.applied).await?);
+        }
+        Ok(observed)
+    }
 
     /// Changes the resource in place from `old` to `new` (which differ only in fields not
     /// in `force_new`) and returns its outputs afterwards.

@@ -6,24 +6,26 @@
 //! [`TAG_CLIENT_TOKEN`] with it, so a repeated create finds the instance even where the
 //! token is not honoured (LocalStack ignores it). That tag is not part of the `tags` input.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
-    Instance, InstanceAttributeName, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    InstanceStateName, InstanceType, ResourceType, Tag, TagSpecification, Volume, VolumeType,
+    BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileAssociation,
+    IamInstanceProfileSpecification, Instance, InstanceAttributeName,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
+    ResourceType, Tag, TagSpecification, Volume, VolumeType,
 };
 use base64::Engine as _;
 
-use super::ec2_tags::{
-    has_ownership_tags, live_tags, stack_filter, tag_specification, to_sdk_tags, Ec2Tags,
-};
+use super::ec2_kind::{all_of, Ec2, Ec2Kind};
+use super::ec2_objects::{describe_many, describe_one, describe_stack, Ec2Object};
+use super::ec2_tags::{has_ownership_tags, live_tags, tag_specification, to_sdk_tags, Ec2Tags};
 use super::tags::{sync_tags, tags_of, tags_value, Tags};
 use super::{
-    aws_error, ok_if_gone, optional_str, required_str, retry_while, string_list, unless_gone,
-    wait_expected, AwsClients, Expected,
+    aws_error, ok_if_gone, optional_str, required_str, retry_while, string_list, wait_expected,
+    AwsClients, Expected,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -48,15 +50,14 @@ const STATE_WAIT: Duration = Duration::from_secs(600);
 /// `shutting-down` (20-60 s) on AWS: its waits poll tightly around these.
 const RUNNING_IN: Expected = Expected::secs(16);
 const TERMINATED_IN: Expected = Expected::secs(40);
-const NOT_FOUND: &str = "InvalidInstanceID.NotFound";
-const GONE: &[&str] = &[NOT_FOUND];
+const GONE: &[&str] = <Instance as Ec2Object>::NOT_FOUND;
 
 /// The schemas of this module's kinds (see [`super::schemas`]).
 pub const SCHEMAS: [&Schema; 1] = [&INSTANCE_SCHEMA];
 
 /// The EC2 instance provider.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
-    vec![Arc::new(Ec2Instance::new(clients))]
+    vec![Ec2::provider(clients, Ec2Instance::new(clients))]
 }
 
 /// `aws_instance`: the kind's fields, outputs and replacement order (docs/resources.md).
@@ -93,6 +94,13 @@ pub static INSTANCE_SCHEMA: Schema = Schema::declare(
     true,
 );
 
+/// What is attached to an instance that its read reports: the root volume (size, key)
+/// and the instance profile association.
+struct Attached {
+    root_volume: Option<Volume>,
+    profile_association: Option<IamInstanceProfileAssociation>,
+}
+
 /// `aws_instance`. Its id is the instance id.
 pub struct Ec2Instance {
     clients: AwsClients,
@@ -114,54 +122,26 @@ impl Ec2Instance {
     /// The instance, or `None` when it does not exist (or no longer: terminated or
     /// shutting down).
     async fn describe(&self, id: &str) -> Result<Option<Instance>, ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .describe_instances()
-            .instance_ids(id)
-            .send()
-            .await;
-        let Some(out) = unless_gone(result.map_err(|e| aws_error("DescribeInstances", e)), GONE)?
-        else {
-            return Ok(None);
-        };
-        Ok(out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find(|i| i.instance_id() == Some(id))
-            .filter(|i| !is_ending(i))
-            .cloned())
+        Ok(describe_one::<Instance>(&self.clients.ec2, id)
+            .await?
+            .filter(|i| !is_ending(i)))
     }
 
     /// Live instances (not terminated or shutting down) with this resource's ownership tags.
     async fn owned_instances(&self, ctx: &OpContext) -> Result<Vec<Instance>, ProviderError> {
-        let pages = self
-            .clients
-            .ec2
-            .describe_instances()
-            .filters(stack_filter(ctx))
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("pending")
-                    .values("running")
-                    .values("stopping")
-                    .values("stopped")
-                    .build(),
-            )
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("DescribeInstances", e))?;
-        let mut instances: Vec<Instance> = pages
-            .iter()
-            .flat_map(|p| p.reservations())
-            .flat_map(|r| r.instances())
-            .filter(|i| !is_ending(i) && has_ownership_tags(ctx, i.tags()))
-            .cloned()
-            .collect();
+        let live = Filter::builder()
+            .name("instance-state-name")
+            .values("pending")
+            .values("running")
+            .values("stopping")
+            .values("stopped")
+            .build();
+        let mut instances: Vec<Instance> =
+            describe_stack::<Instance>(&self.clients.ec2, ctx, vec![live])
+                .await?
+                .into_iter()
+                .filter(|i| !is_ending(i) && has_ownership_tags(ctx, i.tags()))
+                .collect();
         instances.sort_by(|a, b| a.instance_id().cmp(&b.instance_id()));
         Ok(instances)
     }
@@ -261,28 +241,12 @@ impl Ec2Instance {
             Some(RUNNING_IN),
             STATE_WAIT,
             || async {
-                let result = self
-                    .clients
-                    .ec2
-                    .describe_instances()
-                    .instance_ids(id)
-                    .send()
-                    .await;
                 // A new instance may not be visible to Describe* yet.
-                let out = result.map_err(|e| aws_error("DescribeInstances", e));
-                let Some(out) = unless_gone(out, GONE)? else {
+                let Some(instance) = describe_one::<Instance>(&self.clients.ec2, id).await? else {
                     return Ok(None);
                 };
-                let Some(instance) = out
-                    .reservations()
-                    .iter()
-                    .flat_map(|r| r.instances())
-                    .find(|i| i.instance_id() == Some(id))
-                else {
-                    return Ok(None);
-                };
-                match state(instance) {
-                    Some(InstanceStateName::Running) => Ok(Some(instance.clone())),
+                match state(&instance) {
+                    Some(InstanceStateName::Running) => Ok(Some(instance)),
                     Some(InstanceStateName::Pending) | None => Ok(None),
                     Some(other) => Err(ProviderError::Other(format!(
                         "instance {id} is {other} instead of running: {}",
@@ -302,16 +266,7 @@ impl Ec2Instance {
         let Some(volume_id) = root_volume_id(instance) else {
             return Ok(None);
         };
-        let result = self
-            .clients
-            .ec2
-            .describe_volumes()
-            .volume_ids(&volume_id)
-            .send()
-            .await;
-        let out = result.map_err(|e| aws_error("DescribeVolumes", e));
-        Ok(unless_gone(out, &["InvalidVolume.NotFound"])?
-            .and_then(|out| out.volumes().first().cloned()))
+        describe_one(&self.clients.ec2, &volume_id).await
     }
 
     async fn user_data(&self, id: &str) -> Result<String, ProviderError> {
@@ -326,6 +281,81 @@ impl Ec2Instance {
             .map_err(|e| aws_error("DescribeInstanceAttribute", e))?;
         let encoded = out.user_data().and_then(|v| v.value()).unwrap_or_default();
         Ok(decode_user_data(encoded))
+    }
+
+    /// The instance's inputs and outputs, from the instance, what is attached to it and
+    /// its user data (asked here).
+    async fn observe_with(
+        &self,
+        instance: &Instance,
+        applied: &Inputs,
+        attached: Attached,
+    ) -> Result<Observed, ProviderError> {
+        let id = instance.instance_id().unwrap_or_default();
+        let volume = attached.root_volume;
+        let mut inputs = Inputs::new();
+        inputs.insert(
+            "ami".into(),
+            Value::str(instance.image_id().unwrap_or_default()),
+        );
+        inputs.insert(
+            "instance_type".into(),
+            Value::str(
+                instance
+                    .instance_type()
+                    .map(|t| t.as_str())
+                    .unwrap_or_default(),
+            ),
+        );
+        inputs.insert(
+            "subnet_id".into(),
+            Value::str(instance.subnet_id().unwrap_or_default()),
+        );
+        inputs.insert(
+            "security_group_ids".into(),
+            Value::list_of_strings(security_group_ids(instance)),
+        );
+        // The association is what AWS changes in place (LocalStack's DescribeInstances
+        // keeps showing the profile the instance was launched with).
+        let profile = match attached.profile_association {
+            Some(association) => in_place::association_profile(&association),
+            None => profile_name(instance),
+        };
+        inputs.insert("iam_instance_profile".into(), Value::String(profile));
+        inputs.insert("user_data".into(), Value::String(self.user_data(id).await?));
+        inputs.insert(
+            "root_volume_size".into(),
+            volume
+                .as_ref()
+                .and_then(Volume::size)
+                .map(|s| Value::Int(i64::from(s)))
+                .unwrap_or(Value::Null),
+        );
+        inputs.insert(
+            "kms_key_id".into(),
+            Value::String(observed_kms_key(
+                volume.as_ref(),
+                optional_str(applied, "kms_key_id"),
+            )),
+        );
+        inputs.insert(
+            "metadata_http_tokens".into(),
+            Value::str(
+                instance
+                    .metadata_options()
+                    .and_then(|m| m.http_tokens())
+                    .map(|t| t.as_str())
+                    .unwrap_or_default(),
+            ),
+        );
+        if let Some(running) = in_place::observed_state(instance) {
+            inputs.insert("instance_state".into(), Value::str(running));
+        }
+        inputs.insert("tags".into(), tags_value(visible_tags(instance.tags())));
+        Ok(Observed::Present {
+            inputs,
+            outputs: self.outputs(instance).await?,
+        })
     }
 
     async fn outputs(&self, instance: &Instance) -> Result<Outputs, ProviderError> {
@@ -360,10 +390,10 @@ impl Ec2Instance {
 }
 
 #[async_trait]
-impl ResourceProvider for Ec2Instance {
-    fn schema(&self) -> &Schema {
-        &INSTANCE_SCHEMA
-    }
+impl Ec2Kind for Ec2Instance {
+    type Object = Instance;
+
+    const SCHEMA: &'static Schema = &INSTANCE_SCHEMA;
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let id = match self.made_with_token(ctx).await? {
@@ -377,78 +407,63 @@ impl ResourceProvider for Ec2Instance {
         })
     }
 
-    async fn read(
+    /// A terminated or shutting-down instance is gone.
+    async fn observe(
         &self,
-        _ctx: &OpContext,
-        id: &str,
+        instance: &Instance,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let Some(instance) = self.describe(id).await? else {
+        if is_ending(instance) {
             return Ok(Observed::Gone);
-        };
-        let volume = self.root_volume(&instance).await?;
-        let mut inputs = Inputs::new();
-        inputs.insert(
-            "ami".into(),
-            Value::str(instance.image_id().unwrap_or_default()),
-        );
-        inputs.insert(
-            "instance_type".into(),
-            Value::str(
-                instance
-                    .instance_type()
-                    .map(|t| t.as_str())
-                    .unwrap_or_default(),
-            ),
-        );
-        inputs.insert(
-            "subnet_id".into(),
-            Value::str(instance.subnet_id().unwrap_or_default()),
-        );
-        inputs.insert(
-            "security_group_ids".into(),
-            Value::list_of_strings(security_group_ids(&instance)),
-        );
-        // The association is what AWS changes in place (LocalStack's DescribeInstances
-        // keeps showing the profile the instance was launched with).
-        let profile = match in_place::profile_association(&self.clients, id).await? {
-            Some(association) => in_place::association_profile(&association),
-            None => profile_name(&instance),
-        };
-        inputs.insert("iam_instance_profile".into(), Value::String(profile));
-        inputs.insert("user_data".into(), Value::String(self.user_data(id).await?));
-        inputs.insert(
-            "root_volume_size".into(),
-            volume
-                .as_ref()
-                .and_then(Volume::size)
-                .map(|s| Value::Int(i64::from(s)))
-                .unwrap_or(Value::Null),
-        );
-        inputs.insert(
-            "kms_key_id".into(),
-            Value::String(observed_kms_key(
-                volume.as_ref(),
-                optional_str(applied, "kms_key_id"),
-            )),
-        );
-        inputs.insert(
-            "metadata_http_tokens".into(),
-            Value::str(
-                instance
-                    .metadata_options()
-                    .and_then(|m| m.http_tokens())
-                    .map(|t| t.as_str())
-                    .unwrap_or_default(),
-            ),
-        );
-        if let Some(running) = in_place::observed_state(&instance) {
-            inputs.insert("instance_state".into(), Value::str(running));
         }
-        inputs.insert("tags".into(), tags_value(visible_tags(instance.tags())));
-        Ok(Observed::Present {
-            inputs,
-            outputs: self.outputs(&instance).await?,
+        let id = instance.instance_id().unwrap_or_default();
+        let attached = Attached {
+            root_volume: self.root_volume(instance).await?,
+            profile_association: in_place::profile_association(&self.clients, id).await?,
+        };
+        self.observe_with(instance, applied, attached).await
+    }
+
+    /// The root volumes and profile associations of the whole batch in one call each.
+    async fn observe_batch(
+        &self,
+        objects: &[(&Instance, &Inputs)],
+    ) -> Result<Vec<Observed>, ProviderError> {
+        let live: Vec<&Instance> = objects
+            .iter()
+            .map(|(instance, _)| *instance)
+            .filter(|instance| !is_ending(instance))
+            .collect();
+        let volume_ids: Vec<String> = live.iter().filter_map(|i| root_volume_id(i)).collect();
+        let volume_ids: Vec<&str> = volume_ids.iter().map(String::as_str).collect();
+        let mut volumes = describe_many::<Volume>(&self.clients.ec2, &volume_ids).await?;
+        let ids: Vec<&str> = live.iter().filter_map(|i| i.instance_id()).collect();
+        let mut associations = if ids.is_empty() {
+            BTreeMap::new()
+        } else {
+            in_place::profile_associations(&self.clients, &ids).await?
+        };
+        all_of(objects.iter().map(|(instance, applied)| {
+            let attached = Attached {
+                root_volume: root_volume_id(instance).and_then(|v| volumes.remove(&v)),
+                profile_association: instance
+                    .instance_id()
+                    .and_then(|id| associations.remove(id)),
+            };
+            async move {
+                if is_ending(instance) {
+                    return Ok(Observed::Gone);
+                }
+                self.observe_with(instance, applied, attached).await
+            }
+        }))
+        .await
+    }
+
+    async fn adopt(&self, _ctx: &OpContext, instance: &Instance) -> Result<Created, ProviderError> {
+        Ok(Created {
+            id: instance.instance_id().unwrap_or_default().to_string(),
+            outputs: self.outputs(instance).await?,
         })
     }
 
@@ -549,23 +564,9 @@ impl ResourceProvider for Ec2Instance {
             Some(TERMINATED_IN),
             STATE_WAIT,
             || async {
-                let result = self
-                    .clients
-                    .ec2
-                    .describe_instances()
-                    .instance_ids(id)
-                    .send()
-                    .await;
-                let out = result.map_err(|e| aws_error("DescribeInstances", e));
-                let Some(out) = unless_gone(out, GONE)? else {
-                    return Ok(Some(()));
-                };
-                let terminated = out
-                    .reservations()
-                    .iter()
-                    .flat_map(|r| r.instances())
-                    .find(|i| i.instance_id() == Some(id))
-                    .is_none_or(|i| state(i) == Some(InstanceStateName::Terminated));
+                let terminated = describe_one::<Instance>(&self.clients.ec2, id)
+                    .await?
+                    .is_none_or(|i| state(&i) == Some(InstanceStateName::Terminated));
                 Ok(terminated.then_some(()))
             },
         )
@@ -580,6 +581,7 @@ impl ResourceProvider for Ec2Instance {
     /// refuses to guess between several.
     async fn find_existing(
         &self,
+        _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
         _inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
@@ -604,13 +606,10 @@ impl ResourceProvider for Ec2Instance {
                     .iter()
                     .find(|i| lookup || tag(i.tags(), TAG_CLIENT_TOKEN).is_none())
             });
-        let Some(instance) = chosen else {
-            return Ok(None);
-        };
-        Ok(Some(Created {
-            id: instance.instance_id().unwrap_or_default().to_string(),
-            outputs: self.outputs(instance).await?,
-        }))
+        match chosen {
+            Some(instance) => self.adopt(ctx, instance).await.map(Some),
+            None => Ok(None),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
 use super::aws_error;
-use super::tags::{owned_by, tags_of, tags_value, user_tags, TagApi, Tags, TAG_STACK};
+use super::tags::{owned_by, sync_tags, tags_of, tags_value, user_tags, TagApi, Tags, TAG_STACK};
 use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError};
 
@@ -107,6 +107,17 @@ impl TagApi for Ec2Tags<'_> {
             .map(|_| ())
             .map_err(|e| aws_error("DeleteTags", e))
     }
+}
+
+/// Changes the live tags of `id` from the `tags` input of `old` to that of `new` (an
+/// update): `DeleteTags` and `CreateTags` of the difference only.
+pub async fn update_tags(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    old: &Inputs,
+    new: &Inputs,
+) -> Result<(), ProviderError> {
+    sync_tags(&Ec2Tags(ec2), id, &tags_of(old), &tags_of(new)).await
 }
 
 /// A `tag:<key>` = `value` filter.

@@ -4,6 +4,7 @@
 //! profile (ReplaceIamInstanceProfileAssociation) and the running state. Each step looks
 //! first, so an update repeated after a crash picks up where the first one stopped.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{
@@ -78,10 +79,22 @@ pub async fn profile_association(
     clients: &AwsClients,
     id: &str,
 ) -> Result<Option<IamInstanceProfileAssociation>, ProviderError> {
+    Ok(profile_associations(clients, &[id]).await?.remove(id))
+}
+
+/// The current profile associations of these instances, by instance id (one call).
+pub async fn profile_associations(
+    clients: &AwsClients,
+    ids: &[&str],
+) -> Result<BTreeMap<String, IamInstanceProfileAssociation>, ProviderError> {
+    let instances = Filter::builder()
+        .name("instance-id")
+        .set_values(Some(ids.iter().map(|id| id.to_string()).collect()))
+        .build();
     let out = clients
         .ec2
         .describe_iam_instance_profile_associations()
-        .filters(Filter::builder().name("instance-id").values(id).build())
+        .filters(instances)
         .filters(
             Filter::builder()
                 .name("state")
@@ -92,7 +105,15 @@ pub async fn profile_association(
         .send()
         .await
         .map_err(|e| aws_error("DescribeIamInstanceProfileAssociations", e))?;
-    Ok(out.iam_instance_profile_associations().first().cloned())
+    let mut by_instance = BTreeMap::new();
+    for association in out.iam_instance_profile_associations() {
+        if let Some(instance) = association.instance_id() {
+            by_instance
+                .entry(instance.to_string())
+                .or_insert_with(|| association.clone());
+        }
+    }
+    Ok(by_instance)
 }
 
 /// The profile name of an association (`arn:...:instance-profile/<path/>name`).

@@ -11,10 +11,12 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
-    Filter, Instance, InstanceStateName, NatGateway, NatGatewayState, NetworkInterface,
+    Filter, Instance, InstanceStateName, InternetGateway, NatGateway, NatGatewayState,
+    NetworkInterface, RouteTable, SecurityGroup, Subnet,
 };
 
 use super::DEPENDENCY_WAIT;
+use crate::provider::aws::ec2_objects::describe_where;
 use crate::provider::aws::wait::PollSchedule;
 use crate::provider::aws::{aws_error, has_code, unless_gone, Expected};
 use crate::provider::{OpContext, ProviderError};
@@ -223,18 +225,10 @@ async fn instances(
     name: &str,
     value: &str,
 ) -> Result<Vec<Instance>, ProviderError> {
-    let out = ec2
-        .describe_instances()
-        .filters(filter(name, value))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeInstances", e))?;
-    Ok(out
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
+    let found = describe_where::<Instance>(ec2, vec![filter(name, value)]).await?;
+    Ok(found
+        .into_iter()
         .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
-        .cloned()
         .collect())
 }
 
@@ -258,17 +252,11 @@ async fn nat_gateways(
     ec2: &aws_sdk_ec2::Client,
     keep: impl Fn(&NatGateway) -> bool,
 ) -> Result<Vec<NatGateway>, ProviderError> {
-    let out = ec2
-        .describe_nat_gateways()
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeNatGateways", e))?;
-    Ok(out
-        .nat_gateways()
-        .iter()
+    let found = describe_where::<NatGateway>(ec2, Vec::new()).await?;
+    Ok(found
+        .into_iter()
         .filter(|n| !matches!(n.state(), Some(NatGatewayState::Deleted) | None))
         .filter(|n| keep(n))
-        .cloned()
         .collect())
 }
 
@@ -368,13 +356,9 @@ fn interface_blocker(eni: &NetworkInterface) -> Blocker {
 /// tables but the main one, security groups but the default one.
 async fn vpc_parts(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<Vec<Blocker>, ProviderError> {
     let mut found = Vec::new();
-    let subnets = ec2
-        .describe_subnets()
-        .filters(filter("vpc-id", vpc))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeSubnets", e))?;
-    found.extend(subnets.subnets().iter().map(|s| Blocker {
+    let in_vpc = || vec![filter("vpc-id", vpc)];
+    let subnets = describe_where::<Subnet>(ec2, in_vpc()).await?;
+    found.extend(subnets.iter().map(|s| Blocker {
         kind: "subnet",
         id: s.subnet_id().unwrap_or_default().to_string(),
         detail: format!(
@@ -385,27 +369,17 @@ async fn vpc_parts(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<Vec<Blocker>,
         ),
         transient: false,
     }));
-    let gateways = ec2
-        .describe_internet_gateways()
-        .filters(filter("attachment.vpc-id", vpc))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeInternetGateways", e))?;
-    found.extend(gateways.internet_gateways().iter().map(|g| Blocker {
+    let attached = vec![filter("attachment.vpc-id", vpc)];
+    let gateways = describe_where::<InternetGateway>(ec2, attached).await?;
+    found.extend(gateways.iter().map(|g| Blocker {
         kind: "internet gateway",
         id: g.internet_gateway_id().unwrap_or_default().to_string(),
         detail: format!("attached, {}", name_tag(g.tags())),
         transient: false,
     }));
-    let tables = ec2
-        .describe_route_tables()
-        .filters(filter("vpc-id", vpc))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeRouteTables", e))?;
+    let tables = describe_where::<RouteTable>(ec2, in_vpc()).await?;
     found.extend(
         tables
-            .route_tables()
             .iter()
             .filter(|t| !t.associations().iter().any(|a| a.main() == Some(true)))
             .map(|t| Blocker {
@@ -415,15 +389,9 @@ async fn vpc_parts(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Result<Vec<Blocker>,
                 transient: false,
             }),
     );
-    let groups = ec2
-        .describe_security_groups()
-        .filters(filter("vpc-id", vpc))
-        .send()
-        .await
-        .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+    let groups = describe_where::<SecurityGroup>(ec2, in_vpc()).await?;
     found.extend(
         groups
-            .security_groups()
             .iter()
             .filter(|g| g.group_name() != Some("default"))
             .map(|g| Blocker {

@@ -4,18 +4,17 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 
 use super::blockers::{delete_when_free, Holder};
-use super::{fields, s, unless_gone, PROPAGATION_WAIT};
+use super::{fields, s, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
-use crate::provider::aws::ec2_tags::{
-    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
-};
+use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_objects::Ec2Object;
+use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
-use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{aws_error, has_code, retry_while, AwsClients};
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
-const NOT_FOUND: &[&str] = &["InvalidAllocationID.NotFound"];
+const NOT_FOUND: &[&str] = <Address as Ec2Object>::NOT_FOUND;
 
 /// `aws_eip`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static EIP_SCHEMA: Schema = Schema::declare(
@@ -36,18 +35,6 @@ impl EipProvider {
         }
     }
 
-    async fn describe(&self, id: &str) -> Result<Option<Address>, ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .describe_addresses()
-            .allocation_ids(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeAddresses", e));
-        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.addresses().first().cloned()))
-    }
-
     fn outputs(allocation_id: &str, public_ip: &str) -> Outputs {
         fields([
             ("id", s(allocation_id)),
@@ -66,10 +53,10 @@ impl EipProvider {
 }
 
 #[async_trait]
-impl ResourceProvider for EipProvider {
-    fn schema(&self) -> &Schema {
-        &EIP_SCHEMA
-    }
+impl Ec2Kind for EipProvider {
+    type Object = Address;
+
+    const SCHEMA: &'static Schema = &EIP_SCHEMA;
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let out = self
@@ -94,19 +81,19 @@ impl ResourceProvider for EipProvider {
         })
     }
 
-    async fn read(
+    async fn observe(
         &self,
-        _ctx: &OpContext,
-        id: &str,
+        address: &Address,
         _applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let Some(address) = self.describe(id).await? else {
-            return Ok(Observed::Gone);
-        };
         Ok(Observed::Present {
             inputs: fields([("tags", tags_to_value(address.tags()))]),
-            outputs: Self::created(&address).outputs,
+            outputs: Self::created(address).outputs,
         })
+    }
+
+    async fn adopt(&self, _ctx: &OpContext, address: &Address) -> Result<Created, ProviderError> {
+        Ok(Self::created(address))
     }
 
     async fn update(
@@ -118,13 +105,12 @@ impl ResourceProvider for EipProvider {
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         // A just-allocated address can be unknown to CreateTags for a moment.
-        let (api, live, desired) = (Ec2Tags(&self.clients.ec2), tags_of(old), tags_of(new));
         retry_while(
             ctx,
             &format!("tagging {id}"),
             PROPAGATION_WAIT,
             |e| has_code(e, NOT_FOUND),
-            || sync_tags(&api, id, &live, &desired),
+            || update_tags(&self.clients.ec2, id, old, new),
         )
         .await?;
         Ok(outputs.clone())
@@ -146,24 +132,5 @@ impl ResourceProvider for EipProvider {
                 .map_err(|e| aws_error("ReleaseAddress", e))
         })
         .await
-    }
-
-    async fn find_existing(
-        &self,
-        ctx: &OpContext,
-        _inputs: &Inputs,
-    ) -> Result<Option<Created>, ProviderError> {
-        let out = self
-            .clients
-            .ec2
-            .describe_addresses()
-            .filters(stack_filter(ctx))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeAddresses", e))?;
-        Ok(
-            first_owned(ctx, out.addresses(), Address::tags, Address::allocation_id)
-                .map(Self::created),
-        )
     }
 }

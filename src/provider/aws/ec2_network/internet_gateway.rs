@@ -9,18 +9,17 @@ use aws_sdk_ec2::types::{AttachmentStatus, InternetGateway, ResourceType};
 use super::blockers::{delete_when_free, Holder};
 use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_tags::{
-    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
-};
+use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
+use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
-use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
-const NOT_FOUND: &[&str] = &["InvalidInternetGatewayID.NotFound"];
+const NOT_FOUND: &[&str] = <InternetGateway as Ec2Object>::NOT_FOUND;
 
 /// Detaching retries `DependencyViolation` while the VPC still has public addresses mapped
 /// (NAT gateways and instances being deleted release them within minutes).
@@ -46,18 +45,7 @@ impl InternetGatewayProvider {
     }
 
     async fn describe(&self, id: &str) -> Result<Option<InternetGateway>, ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .describe_internet_gateways()
-            .internet_gateway_ids(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeInternetGateways", e));
-        Ok(
-            unless_gone(result, NOT_FOUND)?
-                .and_then(|out| out.internet_gateways().first().cloned()),
-        )
+        describe_one(&self.clients.ec2, id).await
     }
 
     /// The VPCs the gateway is attached (or attaching) to, sorted.
@@ -148,10 +136,10 @@ impl InternetGatewayProvider {
 }
 
 #[async_trait]
-impl ResourceProvider for InternetGatewayProvider {
-    fn schema(&self) -> &Schema {
-        &INTERNET_GATEWAY_SCHEMA
-    }
+impl Ec2Kind for InternetGatewayProvider {
+    type Object = InternetGateway;
+
+    const SCHEMA: &'static Schema = &INTERNET_GATEWAY_SCHEMA;
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let vpc_id = required_str(inputs, "vpc_id")?;
@@ -179,22 +167,30 @@ impl ResourceProvider for InternetGatewayProvider {
         })
     }
 
-    async fn read(
+    async fn observe(
         &self,
-        _ctx: &OpContext,
-        id: &str,
+        igw: &InternetGateway,
         _applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let Some(igw) = self.describe(id).await? else {
-            return Ok(Observed::Gone);
-        };
-        let vpc_id = Self::attached_vpcs(&igw)
+        let vpc_id = Self::attached_vpcs(igw)
             .into_iter()
             .next()
             .map(Value::String)
             .unwrap_or(Value::Null);
         Ok(Observed::Present {
             inputs: fields([("vpc_id", vpc_id), ("tags", tags_to_value(igw.tags()))]),
+            outputs: Self::outputs(igw.internet_gateway_id().unwrap_or_default()),
+        })
+    }
+
+    async fn adopt(
+        &self,
+        _ctx: &OpContext,
+        igw: &InternetGateway,
+    ) -> Result<Created, ProviderError> {
+        let id = igw.internet_gateway_id().unwrap_or_default();
+        Ok(Created {
+            id: id.to_string(),
             outputs: Self::outputs(id),
         })
     }
@@ -220,13 +216,7 @@ impl ResourceProvider for InternetGatewayProvider {
         if !attached.iter().any(|v| v == vpc_id) {
             self.attach(ctx, id, vpc_id).await?;
         }
-        sync_tags(
-            &Ec2Tags(&self.clients.ec2),
-            id,
-            &tags_of(old),
-            &tags_of(new),
-        )
-        .await?;
+        update_tags(&self.clients.ec2, id, old, new).await?;
         Ok(Self::outputs(id))
     }
 
@@ -260,31 +250,5 @@ impl ResourceProvider for InternetGatewayProvider {
         )
         .await;
         unless_gone(result, NOT_FOUND).map(|_| ())
-    }
-
-    async fn find_existing(
-        &self,
-        ctx: &OpContext,
-        _inputs: &Inputs,
-    ) -> Result<Option<Created>, ProviderError> {
-        let out = self
-            .clients
-            .ec2
-            .describe_internet_gateways()
-            .filters(stack_filter(ctx))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeInternetGateways", e))?;
-        Ok(first_owned(
-            ctx,
-            out.internet_gateways(),
-            InternetGateway::tags,
-            InternetGateway::internet_gateway_id,
-        )
-        .and_then(InternetGateway::internet_gateway_id)
-        .map(|id| Created {
-            id: id.to_string(),
-            outputs: Self::outputs(id),
-        }))
     }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::model::{Inputs, Value};
 use crate::provider::{ProviderError, ResourceProvider, Schema};
 
+use super::ec2_kind::Ec2;
 use super::live::put_if_applied;
 use super::{has_code, unless_gone, AwsClients};
 
@@ -42,13 +43,13 @@ pub const SCHEMAS: [&Schema; 7] = [
 /// Every EC2 networking provider, ready to register.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
-        Arc::new(VpcProvider::new(clients)),
-        Arc::new(InternetGatewayProvider::new(clients)),
-        Arc::new(SubnetProvider::new(clients)),
-        Arc::new(EipProvider::new(clients)),
-        Arc::new(NatGatewayProvider::new(clients)),
-        Arc::new(RouteTableProvider::new(clients)),
-        Arc::new(SecurityGroupProvider::new(clients)),
+        Ec2::provider(clients, VpcProvider::new(clients)),
+        Ec2::provider(clients, InternetGatewayProvider::new(clients)),
+        Ec2::provider(clients, SubnetProvider::new(clients)),
+        Ec2::provider(clients, EipProvider::new(clients)),
+        Ec2::provider(clients, NatGatewayProvider::new(clients)),
+        Ec2::provider(clients, RouteTableProvider::new(clients)),
+        Ec2::provider(clients, SecurityGroupProvider::new(clients)),
     ]
 }
 

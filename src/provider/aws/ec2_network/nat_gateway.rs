@@ -5,22 +5,23 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, NatGateway, NatGatewayState, ResourceType};
+use aws_sdk_ec2::types::{Address, Filter, NatGateway, NatGatewayState, ResourceType};
 
 use super::{fields, s, unless_gone, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
+use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_objects::{describe_one, describe_stack, Ec2Object};
 use crate::provider::aws::ec2_tags::{
-    has_ownership_tags, stack_filter, tag_specification, tags_to_value, Ec2Tags,
+    has_ownership_tags, tag_specification, tags_to_value, update_tags,
 };
 use crate::provider::aws::kinds;
-use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_expected, AwsClients, Expected,
 };
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
-const NOT_FOUND: &[&str] = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
+const NOT_FOUND: &[&str] = <NatGateway as Ec2Object>::NOT_FOUND;
 
 /// NAT gateways usually take 1-5 minutes to become available and as long to be deleted.
 const NAT_WAIT: Duration = Duration::from_secs(15 * 60);
@@ -71,15 +72,7 @@ impl NatGatewayProvider {
 
     /// The NAT gateway in whatever state it is, or `None` when AWS does not know it.
     async fn describe(&self, id: &str) -> Result<Option<NatGateway>, ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .describe_nat_gateways()
-            .nat_gateway_ids(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeNatGateways", e));
-        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.nat_gateways().first().cloned()))
+        describe_one(&self.clients.ec2, id).await
     }
 
     fn outputs(nat: &NatGateway) -> Outputs {
@@ -101,22 +94,12 @@ impl NatGatewayProvider {
         ctx: &OpContext,
         placement: Option<(&str, &str)>,
     ) -> Result<Option<String>, ProviderError> {
-        let mut filters = vec![stack_filter(ctx)];
-        filters.push(
-            Filter::builder()
-                .name("state")
-                .values("pending")
-                .values("available")
-                .build(),
-        );
-        let out = self
-            .clients
-            .ec2
-            .describe_nat_gateways()
-            .set_filter(Some(filters))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeNatGateways", e))?;
+        let live = Filter::builder()
+            .name("state")
+            .values("pending")
+            .values("available")
+            .build();
+        let nats = describe_stack::<NatGateway>(&self.clients.ec2, ctx, vec![live]).await?;
         let placed = |nat: &NatGateway| {
             placement.is_none_or(|(subnet, allocation)| {
                 nat.subnet_id() == Some(subnet)
@@ -126,8 +109,7 @@ impl NatGatewayProvider {
                         .any(|a| a.allocation_id() == Some(allocation))
             })
         };
-        Ok(out
-            .nat_gateways()
+        Ok(nats
             .iter()
             .filter(|n| !is_finished(n.state()) && placed(n) && has_ownership_tags(ctx, n.tags()))
             .filter_map(NatGateway::nat_gateway_id)
@@ -162,6 +144,19 @@ impl NatGatewayProvider {
 }
 
 impl NatGatewayProvider {
+    /// The gateway `id` as a create's result, once it is available.
+    async fn created_when_available(
+        &self,
+        ctx: &OpContext,
+        id: String,
+    ) -> Result<Created, ProviderError> {
+        let nat = self.wait_available(ctx, &id).await?;
+        Ok(Created {
+            id,
+            outputs: Self::outputs(&nat),
+        })
+    }
+
     /// Frees the Elastic IPs of a deleted NAT gateway. AWS does it as the gateway is
     /// deleted (so this finds nothing to do there); LocalStack leaves the address
     /// associated with the deleted gateway's interface, so a replacement that takes the
@@ -173,46 +168,35 @@ impl NatGatewayProvider {
             else {
                 continue;
             };
+            let Some(eip) = describe_one::<Address>(&self.clients.ec2, allocation).await? else {
+                continue;
+            };
+            let (Some(association), Some(on)) = (eip.association_id(), eip.network_interface_id())
+            else {
+                continue;
+            };
+            if on != interface {
+                continue;
+            }
             let result = self
                 .clients
                 .ec2
-                .describe_addresses()
-                .allocation_ids(allocation)
+                .disassociate_address()
+                .association_id(association)
                 .send()
                 .await
-                .map_err(|e| aws_error("DescribeAddresses", e));
-            let Some(out) = unless_gone(result, &["InvalidAllocationID.NotFound"])? else {
-                continue;
-            };
-            for eip in out.addresses() {
-                let (Some(association), Some(on)) =
-                    (eip.association_id(), eip.network_interface_id())
-                else {
-                    continue;
-                };
-                if on != interface {
-                    continue;
-                }
-                let result = self
-                    .clients
-                    .ec2
-                    .disassociate_address()
-                    .association_id(association)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DisassociateAddress", e));
-                unless_gone(result, &["InvalidAssociationID.NotFound"])?;
-            }
+                .map_err(|e| aws_error("DisassociateAddress", e));
+            unless_gone(result, &["InvalidAssociationID.NotFound"])?;
         }
         Ok(())
     }
 }
 
 #[async_trait]
-impl ResourceProvider for NatGatewayProvider {
-    fn schema(&self) -> &Schema {
-        &NAT_GATEWAY_SCHEMA
-    }
+impl Ec2Kind for NatGatewayProvider {
+    type Object = NatGateway;
+
+    const SCHEMA: &'static Schema = &NAT_GATEWAY_SCHEMA;
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let subnet_id = required_str(inputs, "subnet_id")?;
@@ -228,11 +212,7 @@ impl ResourceProvider for NatGatewayProvider {
                 ctx.note(&format!(
                     "{id} already exists for this resource, waiting for it"
                 ));
-                let nat = self.wait_available(ctx, &id).await?;
-                return Ok(Created {
-                    id,
-                    outputs: Self::outputs(&nat),
-                });
+                return self.created_when_available(ctx, id).await;
             }
         }
         // The same client token makes a retried create return the same NAT gateway, so
@@ -267,23 +247,17 @@ impl ResourceProvider for NatGatewayProvider {
             .ok_or_else(|| ProviderError::Other("CreateNatGateway returned no id".into()))?
             .to_string();
         ctx.note(&format!("created {id}, waiting for it to be available"));
-        let nat = self.wait_available(ctx, &id).await?;
-        Ok(Created {
-            id,
-            outputs: Self::outputs(&nat),
-        })
+        self.created_when_available(ctx, id).await
     }
 
-    async fn read(
+    async fn observe(
         &self,
-        _ctx: &OpContext,
-        id: &str,
+        nat: &NatGateway,
         _applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let nat = match self.describe(id).await? {
-            Some(nat) if !is_finished(nat.state()) => nat,
-            _ => return Ok(Observed::Gone),
-        };
+        if is_finished(nat.state()) {
+            return Ok(Observed::Gone);
+        }
         let allocation_id = nat
             .nat_gateway_addresses()
             .iter()
@@ -295,8 +269,14 @@ impl ResourceProvider for NatGatewayProvider {
                 ("allocation_id", s(allocation_id)),
                 ("tags", tags_to_value(nat.tags())),
             ]),
-            outputs: Self::outputs(&nat),
+            outputs: Self::outputs(nat),
         })
+    }
+
+    /// Waits for the gateway an interrupted create made to be available.
+    async fn adopt(&self, ctx: &OpContext, nat: &NatGateway) -> Result<Created, ProviderError> {
+        let id = nat.nat_gateway_id().unwrap_or_default().to_string();
+        self.created_when_available(ctx, id).await
     }
 
     async fn update(
@@ -307,13 +287,7 @@ impl ResourceProvider for NatGatewayProvider {
         new: &Inputs,
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
-        sync_tags(
-            &Ec2Tags(&self.clients.ec2),
-            id,
-            &tags_of(old),
-            &tags_of(new),
-        )
-        .await?;
+        update_tags(&self.clients.ec2, id, old, new).await?;
         Ok(outputs.clone())
     }
 
@@ -357,16 +331,13 @@ impl ResourceProvider for NatGatewayProvider {
 
     async fn find_existing(
         &self,
+        _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
         _inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let Some(id) = self.live_owned(ctx, None).await? else {
-            return Ok(None);
-        };
-        let nat = self.wait_available(ctx, &id).await?;
-        Ok(Some(Created {
-            id,
-            outputs: Self::outputs(&nat),
-        }))
+        match self.live_owned(ctx, None).await? {
+            Some(id) => self.created_when_available(ctx, id).await.map(Some),
+            None => Ok(None),
+        }
     }
 }

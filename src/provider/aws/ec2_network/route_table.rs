@@ -9,18 +9,17 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Route, RouteTable, RouteTableAsso
 
 use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_tags::{
-    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
-};
+use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_objects::{describe_one, describe_where, Ec2Object};
+use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
-use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, string_list, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
-const NOT_FOUND: &[&str] = &["InvalidRouteTableID.NotFound"];
+const NOT_FOUND: &[&str] = <RouteTable as Ec2Object>::NOT_FOUND;
 
 /// Ids that may not be visible yet right after their resource was created.
 const NOT_YET_VISIBLE: &[&str] = &[
@@ -181,15 +180,7 @@ impl RouteTableProvider {
     }
 
     async fn describe(&self, id: &str) -> Result<Option<RouteTable>, ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .describe_route_tables()
-            .route_table_ids(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeRouteTables", e));
-        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.route_tables().first().cloned()))
+        describe_one(&self.clients.ec2, id).await
     }
 
     async fn describe_present(&self, id: &str) -> Result<RouteTable, ProviderError> {
@@ -367,21 +358,12 @@ impl RouteTableProvider {
         id: &str,
         subnet: &str,
     ) -> Result<(), ProviderError> {
-        let out = self
-            .clients
-            .ec2
-            .describe_route_tables()
-            .filters(
-                Filter::builder()
-                    .name("association.subnet-id")
-                    .values(subnet)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeRouteTables", e))?;
-        let found = out
-            .route_tables()
+        let associated = Filter::builder()
+            .name("association.subnet-id")
+            .values(subnet)
+            .build();
+        let tables = describe_where::<RouteTable>(&self.clients.ec2, vec![associated]).await?;
+        let found = tables
             .iter()
             .flat_map(RouteTable::associations)
             .find(|a| a.subnet_id() == Some(subnet))
@@ -428,10 +410,10 @@ impl RouteTableProvider {
 }
 
 #[async_trait]
-impl ResourceProvider for RouteTableProvider {
-    fn schema(&self) -> &Schema {
-        &ROUTE_TABLE_SCHEMA
-    }
+impl Ec2Kind for RouteTableProvider {
+    type Object = RouteTable;
+
+    const SCHEMA: &'static Schema = &ROUTE_TABLE_SCHEMA;
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         desired_routes(inputs)?;
@@ -463,17 +445,13 @@ impl ResourceProvider for RouteTableProvider {
         Ok(Created { id, outputs })
     }
 
-    async fn read(
+    async fn observe(
         &self,
-        _ctx: &OpContext,
-        id: &str,
+        table: &RouteTable,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let Some(table) = self.describe(id).await? else {
-            return Ok(Observed::Gone);
-        };
-        let routes = live_routes(&table);
-        let subnets: BTreeSet<String> = live_associations(&table).into_keys().collect();
+        let routes = live_routes(table);
+        let subnets: BTreeSet<String> = live_associations(table).into_keys().collect();
         // Same sets as applied: report the applied lists as they were written, so a
         // different order in the blueprint never shows as drift.
         let routes_value = match (desired_routes(applied), applied.get("routes")) {
@@ -493,7 +471,15 @@ impl ResourceProvider for RouteTableProvider {
                 ("subnet_ids", subnets_value),
                 ("tags", tags_to_value(table.tags())),
             ]),
-            outputs: outputs(id, &table),
+            outputs: outputs(table.route_table_id().unwrap_or_default(), table),
+        })
+    }
+
+    async fn adopt(&self, _ctx: &OpContext, table: &RouteTable) -> Result<Created, ProviderError> {
+        let id = table.route_table_id().unwrap_or_default();
+        Ok(Created {
+            id: id.to_string(),
+            outputs: outputs(id, table),
         })
     }
 
@@ -506,13 +492,7 @@ impl ResourceProvider for RouteTableProvider {
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         let outputs = self.converge(ctx, id, new).await?;
-        sync_tags(
-            &Ec2Tags(&self.clients.ec2),
-            id,
-            &tags_of(old),
-            &tags_of(new),
-        )
-        .await?;
+        update_tags(&self.clients.ec2, id, old, new).await?;
         Ok(outputs)
     }
 
@@ -546,34 +526,6 @@ impl ResourceProvider for RouteTableProvider {
         )
         .await;
         unless_gone(result, NOT_FOUND).map(|_| ())
-    }
-
-    async fn find_existing(
-        &self,
-        ctx: &OpContext,
-        _inputs: &Inputs,
-    ) -> Result<Option<Created>, ProviderError> {
-        let out = self
-            .clients
-            .ec2
-            .describe_route_tables()
-            .filters(stack_filter(ctx))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeRouteTables", e))?;
-        let owned = first_owned(
-            ctx,
-            out.route_tables(),
-            RouteTable::tags,
-            RouteTable::route_table_id,
-        );
-        Ok(owned.map(|t| {
-            let id = t.route_table_id().unwrap_or_default();
-            Created {
-                id: id.to_string(),
-                outputs: outputs(id, t),
-            }
-        }))
     }
 }
 

@@ -10,18 +10,17 @@ use super::blockers::{delete_when_free, Holder};
 use super::sg_rules::{live_rules, parse_rules, rules_value, to_permissions, RuleDiff, RuleSet};
 use super::{ec2_arn, fields, s, unless_gone, CREATE_WAIT};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_tags::{
-    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
-};
+use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
+use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
-use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, optional_str, required_str, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
-const NOT_FOUND: &[&str] = &["InvalidGroup.NotFound", "InvalidGroupId.NotFound"];
+const NOT_FOUND: &[&str] = <SecurityGroup as Ec2Object>::NOT_FOUND;
 
 /// AWS requires a description; this one is used when none is given.
 const DEFAULT_DESCRIPTION: &str = "Managed by nova";
@@ -74,15 +73,7 @@ impl SecurityGroupProvider {
     }
 
     async fn describe(&self, id: &str) -> Result<Option<SecurityGroup>, ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .describe_security_groups()
-            .group_ids(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeSecurityGroups", e));
-        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.security_groups().first().cloned()))
+        describe_one(&self.clients.ec2, id).await
     }
 
     fn outputs(&self, group: &SecurityGroup) -> Outputs {
@@ -286,10 +277,10 @@ impl SecurityGroupProvider {
 }
 
 #[async_trait]
-impl ResourceProvider for SecurityGroupProvider {
-    fn schema(&self) -> &Schema {
-        &SECURITY_GROUP_SCHEMA
-    }
+impl Ec2Kind for SecurityGroupProvider {
+    type Object = SecurityGroup;
+
+    const SCHEMA: &'static Schema = &SECURITY_GROUP_SCHEMA;
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         parse_rules("ingress", inputs.get("ingress"))?;
@@ -327,17 +318,13 @@ impl ResourceProvider for SecurityGroupProvider {
         })
     }
 
-    async fn read(
+    async fn observe(
         &self,
-        _ctx: &OpContext,
-        id: &str,
+        group: &SecurityGroup,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let Some(group) = self.describe(id).await? else {
-            return Ok(Observed::Gone);
-        };
-        let ingress = Self::live(&group, Direction::Ingress);
-        let egress = Self::live(&group, Direction::Egress);
+        let ingress = Self::live(group, Direction::Ingress);
+        let egress = Self::live(group, Direction::Egress);
         Ok(Observed::Present {
             inputs: fields([
                 ("name", s(group.group_name().unwrap_or_default())),
@@ -350,7 +337,18 @@ impl ResourceProvider for SecurityGroupProvider {
                 ("egress", Self::observed_rules(applied, "egress", &egress)),
                 ("tags", tags_to_value(group.tags())),
             ]),
-            outputs: self.outputs(&group),
+            outputs: self.outputs(group),
+        })
+    }
+
+    async fn adopt(
+        &self,
+        _ctx: &OpContext,
+        group: &SecurityGroup,
+    ) -> Result<Created, ProviderError> {
+        Ok(Created {
+            id: group.group_id().unwrap_or_default().to_string(),
+            outputs: self.outputs(group),
         })
     }
 
@@ -363,13 +361,7 @@ impl ResourceProvider for SecurityGroupProvider {
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         let group = self.converge(ctx, id, new).await?;
-        sync_tags(
-            &Ec2Tags(&self.clients.ec2),
-            id,
-            &tags_of(old),
-            &tags_of(new),
-        )
-        .await?;
+        update_tags(&self.clients.ec2, id, old, new).await?;
         Ok(self.outputs(&group))
     }
 
@@ -389,30 +381,5 @@ impl ResourceProvider for SecurityGroupProvider {
                 .map_err(|e| aws_error("DeleteSecurityGroup", e))
         })
         .await
-    }
-
-    async fn find_existing(
-        &self,
-        ctx: &OpContext,
-        _inputs: &Inputs,
-    ) -> Result<Option<Created>, ProviderError> {
-        let out = self
-            .clients
-            .ec2
-            .describe_security_groups()
-            .filters(stack_filter(ctx))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-        let owned = first_owned(
-            ctx,
-            out.security_groups(),
-            SecurityGroup::tags,
-            SecurityGroup::group_id,
-        );
-        Ok(owned.map(|g| Created {
-            id: g.group_id().unwrap_or_default().to_string(),
-            outputs: self.outputs(g),
-        }))
     }
 }

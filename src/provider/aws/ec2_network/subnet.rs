@@ -4,20 +4,19 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet, SubnetState};
 
 use super::blockers::{delete_when_free, Holder};
-use super::{fields, optional_bool, put_if_applied, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
+use super::{fields, optional_bool, put_if_applied, s, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_tags::{
-    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
-};
+use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
+use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
-use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, optional_str, required_str, retry_while, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
-const NOT_FOUND: &[&str] = &["InvalidSubnetID.NotFound"];
+const NOT_FOUND: &[&str] = <Subnet as Ec2Object>::NOT_FOUND;
 
 /// `aws_subnet`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static SUBNET_SCHEMA: Schema = Schema::declare(
@@ -47,18 +46,6 @@ impl SubnetProvider {
         SubnetProvider {
             clients: clients.clone(),
         }
-    }
-
-    async fn describe(&self, id: &str) -> Result<Option<Subnet>, ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .describe_subnets()
-            .subnet_ids(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeSubnets", e));
-        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.subnets().first().cloned()))
     }
 
     async fn set_map_public_ip(
@@ -107,10 +94,10 @@ impl SubnetProvider {
 }
 
 #[async_trait]
-impl ResourceProvider for SubnetProvider {
-    fn schema(&self) -> &Schema {
-        &SUBNET_SCHEMA
-    }
+impl Ec2Kind for SubnetProvider {
+    type Object = Subnet;
+
+    const SCHEMA: &'static Schema = &SUBNET_SCHEMA;
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let out = self
@@ -141,8 +128,7 @@ impl ResourceProvider for SubnetProvider {
             &format!("subnet {id} to be available"),
             CREATE_WAIT,
             || async {
-                Ok(self
-                    .describe(&id)
+                Ok(describe_one::<Subnet>(&self.clients.ec2, &id)
                     .await?
                     .filter(|s| s.state() == Some(&SubnetState::Available)))
             },
@@ -151,15 +137,7 @@ impl ResourceProvider for SubnetProvider {
         Ok(Self::created(&subnet))
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let Some(subnet) = self.describe(id).await? else {
-            return Ok(Observed::Gone);
-        };
+    async fn observe(&self, subnet: &Subnet, applied: &Inputs) -> Result<Observed, ProviderError> {
         let mut inputs = fields([
             ("vpc_id", s(subnet.vpc_id().unwrap_or_default())),
             ("cidr_block", s(subnet.cidr_block().unwrap_or_default())),
@@ -179,8 +157,12 @@ impl ResourceProvider for SubnetProvider {
         );
         Ok(Observed::Present {
             inputs,
-            outputs: Self::outputs(&subnet),
+            outputs: Self::outputs(subnet),
         })
+    }
+
+    async fn adopt(&self, _ctx: &OpContext, subnet: &Subnet) -> Result<Created, ProviderError> {
+        Ok(Self::created(subnet))
     }
 
     async fn update(
@@ -195,16 +177,12 @@ impl ResourceProvider for SubnetProvider {
         if optional_bool(old, "map_public_ip_on_launch").unwrap_or(false) != wanted {
             self.set_map_public_ip(ctx, id, wanted).await?;
         }
-        sync_tags(
-            &Ec2Tags(&self.clients.ec2),
-            id,
-            &tags_of(old),
-            &tags_of(new),
-        )
-        .await?;
-        let subnet = self.describe(id).await?.ok_or_else(|| {
-            ProviderError::Other(format!("subnet {id} disappeared during update"))
-        })?;
+        update_tags(&self.clients.ec2, id, old, new).await?;
+        let subnet = describe_one::<Subnet>(&self.clients.ec2, id)
+            .await?
+            .ok_or_else(|| {
+                ProviderError::Other(format!("subnet {id} disappeared during update"))
+            })?;
         Ok(Self::outputs(&subnet))
     }
 
@@ -224,21 +202,5 @@ impl ResourceProvider for SubnetProvider {
                 .map_err(|e| aws_error("DeleteSubnet", e))
         })
         .await
-    }
-
-    async fn find_existing(
-        &self,
-        ctx: &OpContext,
-        _inputs: &Inputs,
-    ) -> Result<Option<Created>, ProviderError> {
-        let out = self
-            .clients
-            .ec2
-            .describe_subnets()
-            .filters(stack_filter(ctx))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeSubnets", e))?;
-        Ok(first_owned(ctx, out.subnets(), Subnet::tags, Subnet::subnet_id).map(Self::created))
     }
 }

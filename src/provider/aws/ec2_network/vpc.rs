@@ -8,18 +8,17 @@ use super::{
     ec2_arn, fields, optional_bool, put_if_applied, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT,
 };
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_tags::{
-    first_owned, stack_filter, tag_specification, tags_to_value, Ec2Tags,
-};
+use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
+use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
-use crate::provider::aws::tags::{sync_tags, tags_of};
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
-const NOT_FOUND: &[&str] = &["InvalidVpcID.NotFound"];
+const NOT_FOUND: &[&str] = <Vpc as Ec2Object>::NOT_FOUND;
 
 /// `aws_vpc`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static VPC_SCHEMA: Schema = Schema::declare(
@@ -43,19 +42,6 @@ impl VpcProvider {
         VpcProvider {
             clients: clients.clone(),
         }
-    }
-
-    /// The VPC, or `None` when it does not exist.
-    async fn describe(&self, id: &str) -> Result<Option<Vpc>, ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .describe_vpcs()
-            .vpc_ids(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeVpcs", e));
-        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.vpcs().first().cloned()))
     }
 
     /// One DNS attribute of the VPC, or `None` when the VPC does not exist.
@@ -160,8 +146,7 @@ impl VpcProvider {
             &format!("VPC {id} to be available"),
             CREATE_WAIT,
             || async {
-                Ok(self
-                    .describe(id)
+                Ok(describe_one::<Vpc>(&self.clients.ec2, id)
                     .await?
                     .filter(|vpc| vpc.state() == Some(&VpcState::Available)))
             },
@@ -171,10 +156,10 @@ impl VpcProvider {
 }
 
 #[async_trait]
-impl ResourceProvider for VpcProvider {
-    fn schema(&self) -> &Schema {
-        &VPC_SCHEMA
-    }
+impl Ec2Kind for VpcProvider {
+    type Object = Vpc;
+
+    const SCHEMA: &'static Schema = &VPC_SCHEMA;
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let cidr = required_str(inputs, "cidr_block")?;
@@ -208,15 +193,8 @@ impl ResourceProvider for VpcProvider {
         })
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let Some(vpc) = self.describe(id).await? else {
-            return Ok(Observed::Gone);
-        };
+    async fn observe(&self, vpc: &Vpc, applied: &Inputs) -> Result<Observed, ProviderError> {
+        let id = vpc.vpc_id().unwrap_or_default();
         let mut inputs = fields([
             ("cidr_block", s(vpc.cidr_block().unwrap_or_default())),
             ("tags", tags_to_value(vpc.tags())),
@@ -232,7 +210,14 @@ impl ResourceProvider for VpcProvider {
         }
         Ok(Observed::Present {
             inputs,
-            outputs: self.outputs(&vpc),
+            outputs: self.outputs(vpc),
+        })
+    }
+
+    async fn adopt(&self, _ctx: &OpContext, vpc: &Vpc) -> Result<Created, ProviderError> {
+        Ok(Created {
+            id: vpc.vpc_id().unwrap_or_default().to_string(),
+            outputs: self.outputs(vpc),
         })
     }
 
@@ -245,15 +230,8 @@ impl ResourceProvider for VpcProvider {
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         self.apply_dns(ctx, id, old, new).await?;
-        sync_tags(
-            &Ec2Tags(&self.clients.ec2),
-            id,
-            &tags_of(old),
-            &tags_of(new),
-        )
-        .await?;
-        let vpc = self
-            .describe(id)
+        update_tags(&self.clients.ec2, id, old, new).await?;
+        let vpc = describe_one::<Vpc>(&self.clients.ec2, id)
             .await?
             .ok_or_else(|| ProviderError::Other(format!("VPC {id} disappeared during update")))?;
         Ok(self.outputs(&vpc))
@@ -275,26 +253,5 @@ impl ResourceProvider for VpcProvider {
                 .map_err(|e| aws_error("DeleteVpc", e))
         })
         .await
-    }
-
-    async fn find_existing(
-        &self,
-        ctx: &OpContext,
-        _inputs: &Inputs,
-    ) -> Result<Option<Created>, ProviderError> {
-        let out = self
-            .clients
-            .ec2
-            .describe_vpcs()
-            .filters(stack_filter(ctx))
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeVpcs", e))?;
-        Ok(
-            first_owned(ctx, out.vpcs(), Vpc::tags, Vpc::vpc_id).map(|vpc| Created {
-                id: vpc.vpc_id().unwrap_or_default().to_string(),
-                outputs: self.outputs(vpc),
-            }),
-        )
     }
 }
