@@ -95,6 +95,12 @@ pub trait Ec2Kind: Send + Sync + 'static {
     }
 }
 
+/// The id a create call returned (`None`: the answer had none, which AWS never does).
+pub fn returned_id(operation: &str, id: Option<&str>) -> Result<String, ProviderError> {
+    id.map(str::to_string)
+        .ok_or_else(|| ProviderError::Other(format!("{operation} returned no id")))
+}
+
 /// The [`ResourceProvider`] of an EC2 kind: the kind, and the client its reads go through.
 pub struct Ec2<K> {
     kind: K,

@@ -26,6 +26,14 @@ pub fn tag_specification(resource_type: ResourceType, inputs: &Inputs) -> Option
     )
 }
 
+/// [`tag_specification`] as the list a create call takes.
+pub fn tag_specifications(
+    resource_type: ResourceType,
+    inputs: &Inputs,
+) -> Option<Vec<TagSpecification>> {
+    tag_specification(resource_type, inputs).map(|spec| vec![spec])
+}
+
 /// Live EC2 tags, without AWS-reserved ones.
 pub fn live_tags(tags: &[Tag]) -> Tags {
     user_tags(

@@ -6,9 +6,9 @@ use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 use super::blockers::{delete_when_free, Holder};
 use super::{fields, s, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
-use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
 use crate::provider::aws::ec2_objects::Ec2Object;
-use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
+use crate::provider::aws::ec2_tags::{tag_specifications, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{aws_error, has_code, retry_while, AwsClients};
 use crate::provider::schema::fields as f;
@@ -25,16 +25,10 @@ pub static EIP_SCHEMA: Schema = Schema::declare(
 );
 
 pub struct EipProvider {
-    clients: AwsClients,
+    pub(super) clients: AwsClients,
 }
 
 impl EipProvider {
-    pub fn new(clients: &AwsClients) -> Self {
-        EipProvider {
-            clients: clients.clone(),
-        }
-    }
-
     fn outputs(allocation_id: &str, public_ip: &str) -> Outputs {
         fields([
             ("id", s(allocation_id)),
@@ -65,19 +59,15 @@ impl Ec2Kind for EipProvider {
             .ec2
             .allocate_address()
             .domain(DomainType::Vpc)
-            .set_tag_specifications(
-                tag_specification(ResourceType::ElasticIp, inputs).map(|t| vec![t]),
-            )
+            .set_tag_specifications(tag_specifications(ResourceType::ElasticIp, inputs))
             .send()
             .await
             .map_err(|e| aws_error("AllocateAddress", e))?;
-        let id = out.allocation_id().ok_or_else(|| {
-            ProviderError::Other("AllocateAddress returned no allocation id".into())
-        })?;
+        let id = returned_id("AllocateAddress", out.allocation_id())?;
         ctx.note(&format!("allocated {id}"));
         Ok(Created {
-            id: id.to_string(),
-            outputs: Self::outputs(id, out.public_ip().unwrap_or_default()),
+            outputs: Self::outputs(&id, out.public_ip().unwrap_or_default()),
+            id,
         })
     }
 

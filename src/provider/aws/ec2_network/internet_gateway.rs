@@ -9,9 +9,9 @@ use aws_sdk_ec2::types::{AttachmentStatus, InternetGateway, ResourceType};
 use super::blockers::{delete_when_free, Holder};
 use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
 use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
-use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
+use crate::provider::aws::ec2_tags::{tag_specifications, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
@@ -34,20 +34,10 @@ pub static INTERNET_GATEWAY_SCHEMA: Schema = Schema::declare(
 );
 
 pub struct InternetGatewayProvider {
-    clients: AwsClients,
+    pub(super) clients: AwsClients,
 }
 
 impl InternetGatewayProvider {
-    pub fn new(clients: &AwsClients) -> Self {
-        InternetGatewayProvider {
-            clients: clients.clone(),
-        }
-    }
-
-    async fn describe(&self, id: &str) -> Result<Option<InternetGateway>, ProviderError> {
-        describe_one(&self.clients.ec2, id).await
-    }
-
     /// The VPCs the gateway is attached (or attaching) to, sorted.
     fn attached_vpcs(igw: &InternetGateway) -> Vec<String> {
         let mut vpcs: Vec<String> = igw
@@ -102,7 +92,8 @@ impl InternetGatewayProvider {
             CREATE_WAIT,
             || async {
                 // Right after its create a gateway may not be visible yet: keep waiting.
-                let Some(igw) = self.describe(id).await? else {
+                let Some(igw) = describe_one::<InternetGateway>(&self.clients.ec2, id).await?
+                else {
                     return Ok(None);
                 };
                 let attached = igw.attachments().iter().any(|a| {
@@ -148,17 +139,15 @@ impl Ec2Kind for InternetGatewayProvider {
             .once
             .ec2
             .create_internet_gateway()
-            .set_tag_specifications(
-                tag_specification(ResourceType::InternetGateway, inputs).map(|t| vec![t]),
-            )
+            .set_tag_specifications(tag_specifications(ResourceType::InternetGateway, inputs))
             .send()
             .await
             .map_err(|e| aws_error("CreateInternetGateway", e))?;
-        let id = out
-            .internet_gateway()
-            .and_then(InternetGateway::internet_gateway_id)
-            .ok_or_else(|| ProviderError::Other("CreateInternetGateway returned no id".into()))?
-            .to_string();
+        let id = returned_id(
+            "CreateInternetGateway",
+            out.internet_gateway()
+                .and_then(InternetGateway::internet_gateway_id),
+        )?;
         ctx.note(&format!("created {id}"));
         self.attach(ctx, &id, vpc_id).await?;
         Ok(Created {
@@ -204,8 +193,7 @@ impl Ec2Kind for InternetGatewayProvider {
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
         let vpc_id = required_str(new, "vpc_id")?;
-        let igw = self
-            .describe(id)
+        let igw = describe_one::<InternetGateway>(&self.clients.ec2, id)
             .await?
             .ok_or_else(|| ProviderError::Other(format!("internet gateway {id} is gone")))?;
         let attached = Self::attached_vpcs(&igw);
@@ -227,7 +215,7 @@ impl Ec2Kind for InternetGatewayProvider {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let Some(igw) = self.describe(id).await? else {
+        let Some(igw) = describe_one::<InternetGateway>(&self.clients.ec2, id).await? else {
             return Ok(());
         };
         for vpc_id in Self::attached_vpcs(&igw) {

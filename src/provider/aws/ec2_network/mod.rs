@@ -43,13 +43,48 @@ pub const SCHEMAS: [&Schema; 7] = [
 /// Every EC2 networking provider, ready to register.
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     vec![
-        Ec2::provider(clients, VpcProvider::new(clients)),
-        Ec2::provider(clients, InternetGatewayProvider::new(clients)),
-        Ec2::provider(clients, SubnetProvider::new(clients)),
-        Ec2::provider(clients, EipProvider::new(clients)),
-        Ec2::provider(clients, NatGatewayProvider::new(clients)),
-        Ec2::provider(clients, RouteTableProvider::new(clients)),
-        Ec2::provider(clients, SecurityGroupProvider::new(clients)),
+        Ec2::provider(
+            clients,
+            VpcProvider {
+                clients: clients.clone(),
+            },
+        ),
+        Ec2::provider(
+            clients,
+            InternetGatewayProvider {
+                clients: clients.clone(),
+            },
+        ),
+        Ec2::provider(
+            clients,
+            SubnetProvider {
+                clients: clients.clone(),
+            },
+        ),
+        Ec2::provider(
+            clients,
+            EipProvider {
+                clients: clients.clone(),
+            },
+        ),
+        Ec2::provider(
+            clients,
+            NatGatewayProvider {
+                clients: clients.clone(),
+            },
+        ),
+        Ec2::provider(
+            clients,
+            RouteTableProvider {
+                clients: clients.clone(),
+            },
+        ),
+        Ec2::provider(
+            clients,
+            SecurityGroupProvider {
+                clients: clients.clone(),
+            },
+        ),
     ]
 }
 

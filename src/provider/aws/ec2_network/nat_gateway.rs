@@ -9,10 +9,10 @@ use aws_sdk_ec2::types::{Address, Filter, NatGateway, NatGatewayState, ResourceT
 
 use super::{fields, s, unless_gone, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
-use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
 use crate::provider::aws::ec2_objects::{describe_one, describe_stack, Ec2Object};
 use crate::provider::aws::ec2_tags::{
-    has_ownership_tags, tag_specification, tags_to_value, update_tags,
+    has_ownership_tags, tag_specifications, tags_to_value, update_tags,
 };
 use crate::provider::aws::kinds;
 use crate::provider::aws::{
@@ -52,7 +52,7 @@ pub static NAT_GATEWAY_SCHEMA: Schema = Schema::declare(
 );
 
 pub struct NatGatewayProvider {
-    clients: AwsClients,
+    pub(super) clients: AwsClients,
 }
 
 /// A NAT gateway in one of these states is (or will soon be) gone.
@@ -64,17 +64,6 @@ fn is_finished(state: Option<&NatGatewayState>) -> bool {
 }
 
 impl NatGatewayProvider {
-    pub fn new(clients: &AwsClients) -> Self {
-        NatGatewayProvider {
-            clients: clients.clone(),
-        }
-    }
-
-    /// The NAT gateway in whatever state it is, or `None` when AWS does not know it.
-    async fn describe(&self, id: &str) -> Result<Option<NatGateway>, ProviderError> {
-        describe_one(&self.clients.ec2, id).await
-    }
-
     fn outputs(nat: &NatGateway) -> Outputs {
         let public_ip = nat
             .nat_gateway_addresses()
@@ -125,7 +114,7 @@ impl NatGatewayProvider {
             NAT_WAIT,
             || async {
                 // Right after create the id may not be visible yet: keep waiting.
-                let Some(nat) = self.describe(id).await? else {
+                let Some(nat) = describe_one::<NatGateway>(&self.clients.ec2, id).await? else {
                     return Ok(None);
                 };
                 match nat.state() {
@@ -201,7 +190,7 @@ impl Ec2Kind for NatGatewayProvider {
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let subnet_id = required_str(inputs, "subnet_id")?;
         let allocation_id = required_str(inputs, "allocation_id")?;
-        let tags = tag_specification(ResourceType::Natgateway, inputs).map(|t| vec![t]);
+        let tags = tag_specifications(ResourceType::Natgateway, inputs);
         // The client token makes a repeated create return the same gateway on AWS; the
         // ownership tags make it so on emulators that ignore the token (LocalStack).
         if tags.is_some() {
@@ -241,11 +230,10 @@ impl Ec2Kind for NatGatewayProvider {
             },
         )
         .await?;
-        let id = out
-            .nat_gateway()
-            .and_then(NatGateway::nat_gateway_id)
-            .ok_or_else(|| ProviderError::Other("CreateNatGateway returned no id".into()))?
-            .to_string();
+        let id = returned_id(
+            "CreateNatGateway",
+            out.nat_gateway().and_then(NatGateway::nat_gateway_id),
+        )?;
         ctx.note(&format!("created {id}, waiting for it to be available"));
         self.created_when_available(ctx, id).await
     }
@@ -315,7 +303,7 @@ impl Ec2Kind for NatGatewayProvider {
             Some(DELETED_IN),
             NAT_WAIT,
             || async {
-                let nat = self.describe(id).await?;
+                let nat = describe_one::<NatGateway>(&self.clients.ec2, id).await?;
                 let deleted = nat
                     .as_ref()
                     .is_none_or(|n| n.state() == Some(&NatGatewayState::Deleted));

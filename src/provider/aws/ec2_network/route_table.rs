@@ -9,9 +9,9 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Route, RouteTable, RouteTableAsso
 
 use super::{fields, is_dependency_violation, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
 use crate::provider::aws::ec2_objects::{describe_one, describe_where, Ec2Object};
-use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
+use crate::provider::aws::ec2_tags::{tag_specifications, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, string_list, wait_until, AwsClients,
@@ -51,7 +51,7 @@ pub static ROUTE_TABLE_SCHEMA: Schema = Schema::declare(
 );
 
 pub struct RouteTableProvider {
-    clients: AwsClients,
+    pub(super) clients: AwsClients,
 }
 
 /// The `routes` input as routes by destination.
@@ -173,18 +173,8 @@ fn outputs(id: &str, table: &RouteTable) -> Outputs {
 }
 
 impl RouteTableProvider {
-    pub fn new(clients: &AwsClients) -> Self {
-        RouteTableProvider {
-            clients: clients.clone(),
-        }
-    }
-
-    async fn describe(&self, id: &str) -> Result<Option<RouteTable>, ProviderError> {
-        describe_one(&self.clients.ec2, id).await
-    }
-
     async fn describe_present(&self, id: &str) -> Result<RouteTable, ProviderError> {
-        self.describe(id)
+        describe_one::<RouteTable>(&self.clients.ec2, id)
             .await?
             .ok_or_else(|| ProviderError::Other(format!("route table {id} does not exist")))
     }
@@ -424,21 +414,20 @@ impl Ec2Kind for RouteTableProvider {
             .create_route_table()
             .client_token(&ctx.client_token)
             .vpc_id(required_str(inputs, "vpc_id")?)
-            .set_tag_specifications(
-                tag_specification(ResourceType::RouteTable, inputs).map(|t| vec![t]),
-            )
+            .set_tag_specifications(tag_specifications(ResourceType::RouteTable, inputs))
             .send()
             .await
             .map_err(|e| aws_error("CreateRouteTable", e))?;
-        let id = out
-            .route_table()
-            .and_then(RouteTable::route_table_id)
-            .ok_or_else(|| ProviderError::Other("CreateRouteTable returned no id".into()))?
-            .to_string();
+        let id = returned_id(
+            "CreateRouteTable",
+            out.route_table().and_then(RouteTable::route_table_id),
+        )?;
         ctx.note(&format!("created {id}"));
         // Wait until the new table is visible to DescribeRouteTables.
         wait_until(ctx, &format!("route table {id}"), CREATE_WAIT, || async {
-            self.describe(&id).await.map(|t| t.map(|_| ()))
+            describe_one::<RouteTable>(&self.clients.ec2, &id)
+                .await
+                .map(|t| t.map(|_| ()))
         })
         .await?;
         let outputs = self.converge(ctx, &id, inputs).await?;
@@ -503,7 +492,7 @@ impl Ec2Kind for RouteTableProvider {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let Some(table) = self.describe(id).await? else {
+        let Some(table) = describe_one::<RouteTable>(&self.clients.ec2, id).await? else {
             return Ok(());
         };
         for association in live_associations(&table).values() {

@@ -10,9 +10,9 @@ use super::blockers::{delete_when_free, Holder};
 use super::sg_rules::{live_rules, parse_rules, rules_value, to_permissions, RuleDiff, RuleSet};
 use super::{ec2_arn, fields, s, unless_gone, CREATE_WAIT};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
 use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
-use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
+use crate::provider::aws::ec2_tags::{tag_specifications, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{
     aws_error, has_code, optional_str, required_str, wait_until, AwsClients,
@@ -62,20 +62,10 @@ pub static SECURITY_GROUP_SCHEMA: Schema = Schema::declare(
 );
 
 pub struct SecurityGroupProvider {
-    clients: AwsClients,
+    pub(super) clients: AwsClients,
 }
 
 impl SecurityGroupProvider {
-    pub fn new(clients: &AwsClients) -> Self {
-        SecurityGroupProvider {
-            clients: clients.clone(),
-        }
-    }
-
-    async fn describe(&self, id: &str) -> Result<Option<SecurityGroup>, ProviderError> {
-        describe_one(&self.clients.ec2, id).await
-    }
-
     fn outputs(&self, group: &SecurityGroup) -> Outputs {
         let id = group.group_id().unwrap_or_default();
         let owner = group.owner_id().unwrap_or_default();
@@ -261,7 +251,7 @@ impl SecurityGroupProvider {
     }
 
     async fn present(&self, id: &str) -> Result<SecurityGroup, ProviderError> {
-        self.describe(id)
+        describe_one::<SecurityGroup>(&self.clients.ec2, id)
             .await?
             .ok_or_else(|| ProviderError::Other(format!("security group {id} does not exist")))
     }
@@ -293,22 +283,21 @@ impl Ec2Kind for SecurityGroupProvider {
             .group_name(required_str(inputs, "name")?)
             .description(optional_str(inputs, "description").unwrap_or(DEFAULT_DESCRIPTION))
             .vpc_id(required_str(inputs, "vpc_id")?)
-            .set_tag_specifications(
-                tag_specification(ResourceType::SecurityGroup, inputs).map(|t| vec![t]),
-            )
+            .set_tag_specifications(tag_specifications(ResourceType::SecurityGroup, inputs))
             .send()
             .await
             .map_err(|e| aws_error("CreateSecurityGroup", e))?;
-        let id = out
-            .group_id()
-            .ok_or_else(|| ProviderError::Other("CreateSecurityGroup returned no id".into()))?
-            .to_string();
+        let id = returned_id("CreateSecurityGroup", out.group_id())?;
         ctx.note(&format!("created {id}"));
         wait_until(
             ctx,
             &format!("security group {id}"),
             CREATE_WAIT,
-            || async { self.describe(&id).await.map(|g| g.map(|_| ())) },
+            || async {
+                describe_one::<SecurityGroup>(&self.clients.ec2, &id)
+                    .await
+                    .map(|g| g.map(|_| ()))
+            },
         )
         .await?;
         let group = self.converge(ctx, &id, inputs).await?;

@@ -6,9 +6,9 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet, SubnetStat
 use super::blockers::{delete_when_free, Holder};
 use super::{fields, optional_bool, put_if_applied, s, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
 use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
-use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
+use crate::provider::aws::ec2_tags::{tag_specifications, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{
     aws_error, has_code, optional_str, required_str, retry_while, wait_until, AwsClients,
@@ -38,16 +38,10 @@ pub static SUBNET_SCHEMA: Schema = Schema::declare(
 );
 
 pub struct SubnetProvider {
-    clients: AwsClients,
+    pub(super) clients: AwsClients,
 }
 
 impl SubnetProvider {
-    pub fn new(clients: &AwsClients) -> Self {
-        SubnetProvider {
-            clients: clients.clone(),
-        }
-    }
-
     async fn set_map_public_ip(
         &self,
         ctx: &OpContext,
@@ -108,17 +102,11 @@ impl Ec2Kind for SubnetProvider {
             .vpc_id(required_str(inputs, "vpc_id")?)
             .cidr_block(required_str(inputs, "cidr_block")?)
             .set_availability_zone(optional_str(inputs, "availability_zone").map(str::to_string))
-            .set_tag_specifications(
-                tag_specification(ResourceType::Subnet, inputs).map(|t| vec![t]),
-            )
+            .set_tag_specifications(tag_specifications(ResourceType::Subnet, inputs))
             .send()
             .await
             .map_err(|e| aws_error("CreateSubnet", e))?;
-        let id = out
-            .subnet()
-            .and_then(Subnet::subnet_id)
-            .ok_or_else(|| ProviderError::Other("CreateSubnet returned no subnet id".into()))?
-            .to_string();
+        let id = returned_id("CreateSubnet", out.subnet().and_then(Subnet::subnet_id))?;
         ctx.note(&format!("created {id}"));
         if optional_bool(inputs, "map_public_ip_on_launch") == Some(true) {
             self.set_map_public_ip(ctx, &id, true).await?;

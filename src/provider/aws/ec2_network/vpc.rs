@@ -8,9 +8,9 @@ use super::{
     ec2_arn, fields, optional_bool, put_if_applied, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT,
 };
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::ec2_kind::Ec2Kind;
+use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
 use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
-use crate::provider::aws::ec2_tags::{tag_specification, tags_to_value, update_tags};
+use crate::provider::aws::ec2_tags::{tag_specifications, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
@@ -34,16 +34,10 @@ pub static VPC_SCHEMA: Schema = Schema::declare(
 );
 
 pub struct VpcProvider {
-    clients: AwsClients,
+    pub(super) clients: AwsClients,
 }
 
 impl VpcProvider {
-    pub fn new(clients: &AwsClients) -> Self {
-        VpcProvider {
-            clients: clients.clone(),
-        }
-    }
-
     /// One DNS attribute of the VPC, or `None` when the VPC does not exist.
     async fn attribute(
         &self,
@@ -169,15 +163,11 @@ impl Ec2Kind for VpcProvider {
             .ec2
             .create_vpc()
             .cidr_block(cidr)
-            .set_tag_specifications(tag_specification(ResourceType::Vpc, inputs).map(|t| vec![t]))
+            .set_tag_specifications(tag_specifications(ResourceType::Vpc, inputs))
             .send()
             .await
             .map_err(|e| aws_error("CreateVpc", e))?;
-        let id = out
-            .vpc()
-            .and_then(Vpc::vpc_id)
-            .ok_or_else(|| ProviderError::Other("CreateVpc returned no VPC id".into()))?
-            .to_string();
+        let id = returned_id("CreateVpc", out.vpc().and_then(Vpc::vpc_id))?;
         ctx.note(&format!("created {id}"));
         self.wait_available(ctx, &id).await?;
         // AWS defaults: DNS support on, DNS hostnames off.
