@@ -10,12 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::Deployment;
 
-use super::{id_outputs, replace, retry_busy, set_str, Gateway, NOT_FOUND};
+use super::calls::{change, unless_missing};
+use super::{id_outputs, replace, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{
-    aws_error, ok_if_gone, optional_str, required_str, retry_while, unless_gone,
-};
+use crate::provider::aws::{ok_if_gone, optional_str, required_str, retry_while};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -48,6 +47,16 @@ impl DeploymentProvider {
     /// rather than with GetDeployment: LocalStack answers GetDeployment of a deleted
     /// deployment with a retried 500 `InternalError` instead of `NotFoundException`.
     async fn find(&self, api: &str, id: &str) -> Result<Option<Deployment>, ProviderError> {
+        self.first_listed(api, |d| d.id() == Some(id)).await
+    }
+
+    /// The first deployment of the API (GetDeployments) that is `wanted`, or `None` when
+    /// there is none (or the API is gone).
+    async fn first_listed(
+        &self,
+        api: &str,
+        wanted: impl Fn(&Deployment) -> bool,
+    ) -> Result<Option<Deployment>, ProviderError> {
         let mut pages = self
             .gateway
             .client()
@@ -57,12 +66,10 @@ impl DeploymentProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let Some(page) =
-                unless_gone(page.map_err(|e| aws_error("GetDeployments", e)), NOT_FOUND)?
-            else {
+            let Some(page) = unless_missing("GetDeployments", page)? else {
                 return Ok(None);
             };
-            if let Some(found) = page.items().iter().find(|d| d.id() == Some(id)) {
+            if let Some(found) = page.items().iter().find(|d| wanted(d)) {
                 return Ok(Some(found.clone()));
             }
         }
@@ -70,15 +77,13 @@ impl DeploymentProvider {
     }
 
     async fn delete_once(&self, ctx: &OpContext, api: &str, id: &str) -> Result<(), ProviderError> {
-        let result = retry_busy(ctx, "deleting the deployment", || async {
+        let result = change(ctx, "deleting the deployment", "DeleteDeployment", || {
             self.gateway
                 .client()
                 .delete_deployment()
                 .rest_api_id(api)
                 .deployment_id(id)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteDeployment", e))
         })
         .await;
         ok_if_gone(result, NOT_FOUND)
@@ -103,7 +108,7 @@ impl ResourceProvider for DeploymentProvider {
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let api = required_str(inputs, "rest_api_id")?;
-        let out = retry_busy(ctx, "creating the deployment", || async {
+        let out = change(ctx, "creating the deployment", "CreateDeployment", || {
             self.gateway
                 .once()
                 .create_deployment()
@@ -113,8 +118,6 @@ impl ResourceProvider for DeploymentProvider {
                     &ctx.client_token,
                 ))
                 .send()
-                .await
-                .map_err(|e| aws_error("CreateDeployment", e))
         })
         .await?;
         let id = out
@@ -162,7 +165,7 @@ impl ResourceProvider for DeploymentProvider {
         let desired = optional_str(new, "description").unwrap_or("");
         if optional_str(old, "description").unwrap_or("") != desired {
             let ops = vec![replace("/description", desired)];
-            retry_busy(ctx, "updating the deployment", || async {
+            change(ctx, "updating the deployment", "UpdateDeployment", || {
                 self.gateway
                     .client()
                     .update_deployment()
@@ -170,8 +173,6 @@ impl ResourceProvider for DeploymentProvider {
                     .deployment_id(id)
                     .set_patch_operations(Some(ops.clone()))
                     .send()
-                    .await
-                    .map_err(|e| aws_error("UpdateDeployment", e))
             })
             .await?;
         }
@@ -213,32 +214,16 @@ impl ResourceProvider for DeploymentProvider {
     ) -> Result<Option<Created>, ProviderError> {
         let api = required_str(inputs, "rest_api_id")?;
         let marker = marker(&ctx.client_token);
-        let mut pages = self
-            .gateway
-            .client()
-            .get_deployments()
-            .rest_api_id(api)
-            .limit(500)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let Some(page) =
-                unless_gone(page.map_err(|e| aws_error("GetDeployments", e)), NOT_FOUND)?
-            else {
-                return Ok(None);
-            };
-            let found = page.items().iter().find(|d| {
+        let found = self
+            .first_listed(api, |d| {
                 d.description().is_some_and(|text| text.ends_with(&marker))
                     && d.id().is_some_and(|id| !ctx.is_known(id))
-            });
-            if let Some(id) = found.and_then(Deployment::id) {
-                return Ok(Some(Created {
-                    outputs: id_outputs(id),
-                    id: id.to_string(),
-                }));
-            }
-        }
-        Ok(None)
+            })
+            .await?;
+        Ok(found.as_ref().and_then(Deployment::id).map(|id| Created {
+            outputs: id_outputs(id),
+            id: id.to_string(),
+        }))
     }
 }
 

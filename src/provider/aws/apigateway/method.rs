@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{id_outputs, replace, retry_busy, set_str, split_method_id, Gateway, NOT_FOUND};
+use super::calls::change;
+use super::method_key::MethodKey;
+use super::{id_outputs, replace, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, ok_if_gone, optional_str, required_str, unless_gone};
+use crate::provider::aws::{ok_if_gone, optional_str};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -41,32 +43,13 @@ impl MethodProvider {
     }
 
     /// The live authorization type, or `None` when the method (or its resource) is gone.
-    async fn authorization(
-        &self,
-        api: &str,
-        resource: &str,
-        method: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        let result = self
-            .gateway
-            .client()
-            .get_method()
-            .rest_api_id(api)
-            .resource_id(resource)
-            .http_method(method)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetMethod", e));
-        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+    async fn authorization(&self, key: MethodKey<'_>) -> Result<Option<String>, ProviderError> {
+        Ok(self.gateway.method(key).await?.map(|out| {
             out.authorization_type()
                 .unwrap_or(DEFAULT_AUTHORIZATION)
                 .to_string()
         }))
     }
-}
-
-fn method_id(api: &str, resource: &str, method: &str) -> String {
-    format!("{api}/{resource}/{method}")
 }
 
 fn authorization_of(inputs: &Inputs) -> &str {
@@ -80,27 +63,19 @@ impl ResourceProvider for MethodProvider {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
-        let resource = required_str(inputs, "resource_id")?;
-        let method = required_str(inputs, "http_method")?;
-        retry_busy(ctx, "creating the method", || async {
+        let key = MethodKey::of_inputs(inputs)?;
+        change(ctx, "creating the method", "PutMethod", || {
             self.gateway
                 .once()
                 .put_method()
-                .rest_api_id(api)
-                .resource_id(resource)
-                .http_method(method)
+                .rest_api_id(key.api)
+                .resource_id(key.resource)
+                .http_method(key.method)
                 .authorization_type(authorization_of(inputs))
                 .send()
-                .await
-                .map_err(|e| aws_error("PutMethod", e))
         })
         .await?;
-        let id = method_id(api, resource, method);
-        Ok(Created {
-            outputs: id_outputs(&id),
-            id,
-        })
+        Ok(key.created())
     }
 
     async fn read(
@@ -109,8 +84,7 @@ impl ResourceProvider for MethodProvider {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
-        let Some(authorization) = self.authorization(api, resource, method).await? else {
+        let Some(authorization) = self.authorization(MethodKey::of_id(id)?).await? else {
             return Ok(Observed::Gone);
         };
         let mut inputs = applied.clone();
@@ -129,21 +103,19 @@ impl ResourceProvider for MethodProvider {
         new: &Inputs,
         _outputs: &Outputs,
     ) -> Result<Outputs, ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
+        let key = MethodKey::of_id(id)?;
         let desired = authorization_of(new);
         if authorization_of(old) != desired {
             let ops = vec![replace("/authorizationType", desired)];
-            retry_busy(ctx, "updating the method", || async {
+            change(ctx, "updating the method", "UpdateMethod", || {
                 self.gateway
                     .client()
                     .update_method()
-                    .rest_api_id(api)
-                    .resource_id(resource)
-                    .http_method(method)
+                    .rest_api_id(key.api)
+                    .resource_id(key.resource)
+                    .http_method(key.method)
                     .set_patch_operations(Some(ops.clone()))
                     .send()
-                    .await
-                    .map_err(|e| aws_error("UpdateMethod", e))
             })
             .await?;
         }
@@ -157,17 +129,15 @@ impl ResourceProvider for MethodProvider {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
-        let result = retry_busy(ctx, "deleting the method", || async {
+        let key = MethodKey::of_id(id)?;
+        let result = change(ctx, "deleting the method", "DeleteMethod", || {
             self.gateway
                 .client()
                 .delete_method()
-                .rest_api_id(api)
-                .resource_id(resource)
-                .http_method(method)
+                .rest_api_id(key.api)
+                .resource_id(key.resource)
+                .http_method(key.method)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteMethod", e))
         })
         .await;
         ok_if_gone(result, NOT_FOUND)
@@ -179,16 +149,7 @@ impl ResourceProvider for MethodProvider {
         _ctx: &OpContext,
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
-        let resource = required_str(inputs, "resource_id")?;
-        let method = required_str(inputs, "http_method")?;
-        if self.authorization(api, resource, method).await?.is_none() {
-            return Ok(None);
-        }
-        let id = method_id(api, resource, method);
-        Ok(Some(Created {
-            outputs: id_outputs(&id),
-            id,
-        }))
+        let key = MethodKey::of_inputs(inputs)?;
+        Ok(self.authorization(key).await?.map(|_| key.created()))
     }
 }

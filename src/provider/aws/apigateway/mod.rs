@@ -3,9 +3,11 @@
 //! tags).
 
 mod account;
+mod calls;
 mod deployment;
 mod integration;
 mod method;
+mod method_key;
 mod resource;
 mod rest_api;
 mod stage;
@@ -20,6 +22,7 @@ use aws_sdk_apigateway::types::{Op, PatchOperation};
 use async_trait::async_trait;
 
 use super::live::observed_optional;
+use calls::change;
 use super::tags::{owned_by, sync_live_tags, tags_value, user_tags, TagApi, Tags};
 use super::{aws_error, retry_while, AwsClients};
 use crate::model::{Inputs, Value};
@@ -150,24 +153,18 @@ impl TagApi for GatewayTags<'_> {
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
         let tags: HashMap<String, String> = tags.clone().into_iter().collect();
-        retry_busy(self.ctx, "tagging", || async {
+        change(self.ctx, "tagging", "TagResource", || {
             let call = self.gateway.client.tag_resource().resource_arn(arn);
-            call.set_tags(Some(tags.clone()))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagResource", e))
+            call.set_tags(Some(tags.clone())).send()
         })
         .await
         .map(|_| ())
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
-        retry_busy(self.ctx, "untagging", || async {
+        change(self.ctx, "untagging", "UntagResource", || {
             let call = self.gateway.client.untag_resource().resource_arn(arn);
-            call.set_tag_keys(Some(keys.to_vec()))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagResource", e))
+            call.set_tag_keys(Some(keys.to_vec())).send()
         })
         .await
         .map(|_| ())

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::Resource;
 
-use super::{retry_busy, set_str, Gateway, NOT_FOUND};
+use super::calls::{change, unless_missing};
+use super::{set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, ok_if_gone, required_str, unless_gone};
+use crate::provider::aws::{ok_if_gone, required_str};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -39,16 +40,13 @@ impl ApiResourceProvider {
 
     /// The resource, or `None` when it (or its API) no longer exists.
     async fn get(&self, api_id: &str, id: &str) -> Result<Option<Resource>, ProviderError> {
-        let result = self
+        let call = self
             .gateway
             .client()
             .get_resource()
             .rest_api_id(api_id)
-            .resource_id(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetResource", e));
-        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+            .resource_id(id);
+        Ok(unless_missing("GetResource", call.send().await)?.map(|out| {
             Resource::builder()
                 .set_id(out.id)
                 .set_parent_id(out.parent_id)
@@ -76,7 +74,7 @@ impl ResourceProvider for ApiResourceProvider {
         let api_id = required_str(inputs, "rest_api_id")?;
         let parent_id = required_str(inputs, "parent_id")?;
         let path_part = required_str(inputs, "path_part")?;
-        let out = retry_busy(ctx, "creating the API resource", || async {
+        let out = change(ctx, "creating the API resource", "CreateResource", || {
             self.gateway
                 .once()
                 .create_resource()
@@ -84,8 +82,6 @@ impl ResourceProvider for ApiResourceProvider {
                 .parent_id(parent_id)
                 .path_part(path_part)
                 .send()
-                .await
-                .map_err(|e| aws_error("CreateResource", e))
         })
         .await?;
         let id = out
@@ -139,15 +135,13 @@ impl ResourceProvider for ApiResourceProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         let api_id = required_str(inputs, "rest_api_id")?;
-        let result = retry_busy(ctx, "deleting the API resource", || async {
+        let result = change(ctx, "deleting the API resource", "DeleteResource", || {
             self.gateway
                 .client()
                 .delete_resource()
                 .rest_api_id(api_id)
                 .resource_id(id)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteResource", e))
         })
         .await;
         ok_if_gone(result, NOT_FOUND)
@@ -171,9 +165,7 @@ impl ResourceProvider for ApiResourceProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let Some(page) =
-                unless_gone(page.map_err(|e| aws_error("GetResources", e)), NOT_FOUND)?
-            else {
+            let Some(page) = unless_missing("GetResources", page)? else {
                 return Ok(None);
             };
             let found = page

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 
-use super::{owned, replace, retry_busy, set_str, set_tags, Gateway, NOT_FOUND};
+use super::calls::{change, unless_missing};
+use super::{owned, replace, set_str, set_tags, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{
-    aws_error, ok_if_gone, optional_str, required_str, tags_of, unless_gone,
-};
+use crate::provider::aws::{aws_error, ok_if_gone, optional_str, required_str, tags_of};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -94,7 +93,7 @@ impl ResourceProvider for RestApiProvider {
         let endpoint = EndpointConfiguration::builder()
             .types(EndpointType::Regional)
             .build();
-        let created = retry_busy(ctx, "creating the REST API", || async {
+        let created = change(ctx, "creating the REST API", "CreateRestApi", || {
             self.gateway
                 .once()
                 .create_rest_api()
@@ -103,8 +102,6 @@ impl ResourceProvider for RestApiProvider {
                 .endpoint_configuration(endpoint.clone())
                 .set_tags((!tags.is_empty()).then(|| tags.clone()))
                 .send()
-                .await
-                .map_err(|e| aws_error("CreateRestApi", e))
         })
         .await?;
         let id = created
@@ -126,14 +123,8 @@ impl ResourceProvider for RestApiProvider {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let api = self
-            .gateway
-            .client()
-            .get_rest_api()
-            .rest_api_id(id)
-            .send()
-            .await;
-        let Some(api) = unless_gone(api.map_err(|e| aws_error("GetRestApi", e)), NOT_FOUND)? else {
+        let api = self.gateway.client().get_rest_api().rest_api_id(id);
+        let Some(api) = unless_missing("GetRestApi", api.send().await)? else {
             return Ok(Observed::Gone);
         };
         let mut inputs = applied.clone();
@@ -163,15 +154,13 @@ impl ResourceProvider for RestApiProvider {
             }
         }
         if !ops.is_empty() {
-            retry_busy(ctx, "updating the REST API", || async {
+            change(ctx, "updating the REST API", "UpdateRestApi", || {
                 self.gateway
                     .client()
                     .update_rest_api()
                     .rest_api_id(id)
                     .set_patch_operations(Some(ops.clone()))
                     .send()
-                    .await
-                    .map_err(|e| aws_error("UpdateRestApi", e))
             })
             .await?;
         }
@@ -187,14 +176,8 @@ impl ResourceProvider for RestApiProvider {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let result = retry_busy(ctx, "deleting the REST API", || async {
-            self.gateway
-                .client()
-                .delete_rest_api()
-                .rest_api_id(id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteRestApi", e))
+        let result = change(ctx, "deleting the REST API", "DeleteRestApi", || {
+            self.gateway.client().delete_rest_api().rest_api_id(id).send()
         })
         .await;
         ok_if_gone(result, NOT_FOUND)

@@ -10,12 +10,11 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::PatchOperation;
 
-use super::{remove, replace, retry_busy, set_str, set_tags, Gateway, NOT_FOUND};
+use super::calls::{change, unless_missing};
+use super::{remove, replace, set_str, set_tags, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{
-    aws_error, ok_if_gone, optional_str, required_str, retry_while, tags_of, unless_gone,
-};
+use crate::provider::aws::{ok_if_gone, optional_str, required_str, retry_while, tags_of};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -75,16 +74,13 @@ impl StageProvider {
 
     /// The live stage, or `None` when it (or its API) is gone.
     async fn get(&self, api: &str, stage: &str) -> Result<Option<GetStageOutput>, ProviderError> {
-        let result = self
+        let call = self
             .gateway
             .client()
             .get_stage()
             .rest_api_id(api)
-            .stage_name(stage)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetStage", e));
-        unless_gone(result, NOT_FOUND)
+            .stage_name(stage);
+        unless_missing("GetStage", call.send().await)
     }
 
     async fn patch(
@@ -103,7 +99,7 @@ impl StageProvider {
             ACCOUNT_ROLE_LIMIT,
             needs_account_role,
             || {
-                retry_busy(ctx, "updating the stage", || async {
+                change(ctx, "updating the stage", "UpdateStage", || {
                     self.gateway
                         .client()
                         .update_stage()
@@ -111,8 +107,6 @@ impl StageProvider {
                         .stage_name(stage)
                         .set_patch_operations(Some(ops.clone()))
                         .send()
-                        .await
-                        .map_err(|e| aws_error("UpdateStage", e))
                 })
             },
         )
@@ -249,7 +243,7 @@ impl ResourceProvider for StageProvider {
         let stage = required_str(inputs, "stage_name")?;
         let deployment = required_str(inputs, "deployment_id")?;
         let tags: HashMap<String, String> = tags_of(inputs).into_iter().collect();
-        retry_busy(ctx, "creating the stage", || async {
+        change(ctx, "creating the stage", "CreateStage", || {
             self.gateway
                 .once()
                 .create_stage()
@@ -258,8 +252,6 @@ impl ResourceProvider for StageProvider {
                 .deployment_id(deployment)
                 .set_tags((!tags.is_empty()).then(|| tags.clone()))
                 .send()
-                .await
-                .map_err(|e| aws_error("CreateStage", e))
         })
         .await?;
         self.patch(ctx, api, stage, settings_ops(None, inputs))
@@ -325,15 +317,13 @@ impl ResourceProvider for StageProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         let (api, stage) = split_stage_id(id)?;
-        let result = retry_busy(ctx, "deleting the stage", || async {
+        let result = change(ctx, "deleting the stage", "DeleteStage", || {
             self.gateway
                 .client()
                 .delete_stage()
                 .rest_api_id(api)
                 .stage_name(stage)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteStage", e))
         })
         .await;
         ok_if_gone(result, NOT_FOUND)
