@@ -11,12 +11,13 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::types::Deployment;
 
 use super::calls::{change, unless_missing};
+use super::part::{ApiPart, Target, Update};
 use super::{id_outputs, replace, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{ok_if_gone, optional_str, required_str, retry_while};
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// How long a delete waits for stages to stop pointing at the deployment (a stage update
 /// that has just been made, e.g. during a create-before-destroy replacement).
@@ -34,19 +35,20 @@ pub static API_DEPLOYMENT_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct DeploymentProvider {
+/// The `aws_api_gateway_deployment` part of a REST API.
+pub struct DeploymentPart {
     gateway: Arc<Gateway>,
 }
 
-impl DeploymentProvider {
+impl DeploymentPart {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        DeploymentProvider { gateway }
+        DeploymentPart { gateway }
     }
 
     /// The deployment, or `None` when it (or its API) is gone. Looked up in GetDeployments
     /// rather than with GetDeployment: LocalStack answers GetDeployment of a deleted
     /// deployment with a retried 500 `InternalError` instead of `NotFoundException`.
-    async fn find(&self, api: &str, id: &str) -> Result<Option<Deployment>, ProviderError> {
+    async fn get(&self, api: &str, id: &str) -> Result<Option<Deployment>, ProviderError> {
         self.first_listed(api, |d| d.id() == Some(id)).await
     }
 
@@ -101,8 +103,10 @@ fn is_in_use(err: &ProviderError) -> bool {
 }
 
 #[async_trait]
-impl ResourceProvider for DeploymentProvider {
-    fn schema(&self) -> &Schema {
+impl ApiPart for DeploymentPart {
+    type Live = Deployment;
+
+    fn schema(&self) -> &'static Schema {
         &API_DEPLOYMENT_SCHEMA
     }
 
@@ -130,63 +134,44 @@ impl ResourceProvider for DeploymentProvider {
         })
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let api = required_str(applied, "rest_api_id")?;
-        let Some(deployment) = self.find(api, id).await? else {
-            return Ok(Observed::Gone);
-        };
-        // `triggers` exists only in nova: it is kept as applied.
-        let mut inputs = applied.clone();
+    async fn live(&self, at: Target<'_>) -> Result<Option<Deployment>, ProviderError> {
+        self.get(at.rest_api_id()?, at.id).await
+    }
+
+    /// `triggers` exists only in nova: it is kept as applied.
+    fn observe(&self, inputs: &mut Inputs, deployment: &Deployment) {
         set_str(
-            &mut inputs,
+            inputs,
             "description",
             deployment.description().map(unmarked),
         );
-        Ok(Observed::Present {
-            inputs,
-            outputs: id_outputs(id),
-        })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        let api = required_str(new, "rest_api_id")?;
-        let desired = optional_str(new, "description").unwrap_or("");
-        if optional_str(old, "description").unwrap_or("") != desired {
+    fn outputs(&self, id: &str, _live: &Deployment) -> Result<Outputs, ProviderError> {
+        Ok(id_outputs(id))
+    }
+
+    async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        let api = required_str(update.new, "rest_api_id")?;
+        let desired = optional_str(update.new, "description").unwrap_or("");
+        if optional_str(update.old, "description").unwrap_or("") != desired {
             let ops = vec![replace("/description", desired)];
             change(ctx, "updating the deployment", "UpdateDeployment", || {
                 self.gateway
                     .client()
                     .update_deployment()
                     .rest_api_id(api)
-                    .deployment_id(id)
+                    .deployment_id(update.id)
                     .set_patch_operations(Some(ops.clone()))
                     .send()
             })
             .await?;
         }
-        Ok(id_outputs(id))
+        Ok(id_outputs(update.id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let (api, id) = (at.rest_api_id()?, at.id);
         let result = retry_while(
             ctx,
             "waiting for stages to move off the deployment",
@@ -207,7 +192,7 @@ impl ResourceProvider for DeploymentProvider {
 
     /// Deployments have no tags and no name: the one an interrupted create made carries
     /// its client token at the end of its description (see [`marked`]).
-    async fn find_existing(
+    async fn find(
         &self,
         ctx: &OpContext,
         inputs: &Inputs,

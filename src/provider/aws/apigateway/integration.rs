@@ -10,12 +10,13 @@ use aws_sdk_apigateway::types::{Integration, IntegrationType};
 
 use super::calls::change;
 use super::method_key::MethodKey;
-use super::{id_outputs, set_str, Gateway, NOT_FOUND};
+use super::part::{ApiPart, Target, Update};
+use super::{id_outputs, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{ok_if_gone, optional_str, required_str};
+use crate::provider::aws::{optional_str, required_str};
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 const DEFAULT_TYPE: &str = "AWS_PROXY";
 const DEFAULT_INTEGRATION_METHOD: &str = "POST";
@@ -39,13 +40,14 @@ pub static API_INTEGRATION_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct IntegrationProvider {
+/// The `aws_api_gateway_integration` part of a REST API.
+pub struct IntegrationPart {
     gateway: Arc<Gateway>,
 }
 
-impl IntegrationProvider {
+impl IntegrationPart {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        IntegrationProvider { gateway }
+        IntegrationPart { gateway }
     }
 
     /// PutIntegration with the type, integration method and uri in `inputs`.
@@ -88,8 +90,10 @@ impl IntegrationProvider {
 }
 
 #[async_trait]
-impl ResourceProvider for IntegrationProvider {
-    fn schema(&self) -> &Schema {
+impl ApiPart for IntegrationPart {
+    type Live = Integration;
+
+    fn schema(&self) -> &'static Schema {
         &API_INTEGRATION_SCHEMA
     }
 
@@ -99,46 +103,29 @@ impl ResourceProvider for IntegrationProvider {
         Ok(key.created())
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let Some(live) = self.get(MethodKey::of_id(id)?).await? else {
-            return Ok(Observed::Gone);
-        };
-        let mut inputs = applied.clone();
-        set_str(&mut inputs, "type", live.r#type().map(|t| t.as_str()));
-        set_str(&mut inputs, "integration_http_method", live.http_method());
-        set_str(&mut inputs, "uri", live.uri());
-        Ok(Observed::Present {
-            inputs,
-            outputs: id_outputs(id),
-        })
+    async fn live(&self, at: Target<'_>) -> Result<Option<Self::Live>, ProviderError> {
+        self.get(MethodKey::of_id(at.id)?).await
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        self.put(ctx, MethodKey::of_id(id)?, new).await?;
+    fn observe(&self, inputs: &mut Inputs, live: &Self::Live) {
+        set_str(inputs, "type", live.r#type().map(|t| t.as_str()));
+        set_str(inputs, "integration_http_method", live.http_method());
+        set_str(inputs, "uri", live.uri());
+    }
+
+    fn outputs(&self, id: &str, _live: &Self::Live) -> Result<Outputs, ProviderError> {
         Ok(id_outputs(id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let key = MethodKey::of_id(id)?;
-        let result = change(ctx, "deleting the integration", "DeleteIntegration", || {
+    async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        self.put(ctx, MethodKey::of_id(update.id)?, update.new)
+            .await?;
+        Ok(id_outputs(update.id))
+    }
+
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let key = MethodKey::of_id(at.id)?;
+        change(ctx, "deleting the integration", "DeleteIntegration", || {
             self.gateway
                 .client()
                 .delete_integration()
@@ -147,12 +134,12 @@ impl ResourceProvider for IntegrationProvider {
                 .http_method(key.method)
                 .send()
         })
-        .await;
-        ok_if_gone(result, NOT_FOUND)
+        .await
+        .map(|_| ())
     }
 
     /// Integrations have no tags: the natural key (API, resource, HTTP method) is unique.
-    async fn find_existing(
+    async fn find(
         &self,
         _ctx: &OpContext,
         inputs: &Inputs,

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 
 use super::calls::change;
 use super::method_key::MethodKey;
-use super::{id_outputs, replace, set_str, Gateway, NOT_FOUND};
+use super::part::{ApiPart, Target, Update};
+use super::{id_outputs, replace, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{ok_if_gone, optional_str};
+use crate::provider::aws::optional_str;
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// The authorization type used when the input leaves it out.
 const DEFAULT_AUTHORIZATION: &str = "NONE";
@@ -33,13 +34,14 @@ pub static API_METHOD_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct MethodProvider {
+/// The `aws_api_gateway_method` part of a REST API.
+pub struct MethodPart {
     gateway: Arc<Gateway>,
 }
 
-impl MethodProvider {
+impl MethodPart {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        MethodProvider { gateway }
+        MethodPart { gateway }
     }
 
     /// The live authorization type, or `None` when the method (or its resource) is gone.
@@ -57,8 +59,11 @@ fn authorization_of(inputs: &Inputs) -> &str {
 }
 
 #[async_trait]
-impl ResourceProvider for MethodProvider {
-    fn schema(&self) -> &Schema {
+impl ApiPart for MethodPart {
+    /// The authorization type.
+    type Live = String;
+
+    fn schema(&self) -> &'static Schema {
         &API_METHOD_SCHEMA
     }
 
@@ -78,34 +83,22 @@ impl ResourceProvider for MethodProvider {
         Ok(key.created())
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let Some(authorization) = self.authorization(MethodKey::of_id(id)?).await? else {
-            return Ok(Observed::Gone);
-        };
-        let mut inputs = applied.clone();
-        set_str(&mut inputs, "authorization", Some(&authorization));
-        Ok(Observed::Present {
-            inputs,
-            outputs: id_outputs(id),
-        })
+    async fn live(&self, at: Target<'_>) -> Result<Option<String>, ProviderError> {
+        self.authorization(MethodKey::of_id(at.id)?).await
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        let key = MethodKey::of_id(id)?;
-        let desired = authorization_of(new);
-        if authorization_of(old) != desired {
+    fn observe(&self, inputs: &mut Inputs, authorization: &String) {
+        set_str(inputs, "authorization", Some(authorization));
+    }
+
+    fn outputs(&self, id: &str, _live: &String) -> Result<Outputs, ProviderError> {
+        Ok(id_outputs(id))
+    }
+
+    async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        let key = MethodKey::of_id(update.id)?;
+        let desired = authorization_of(update.new);
+        if authorization_of(update.old) != desired {
             let ops = vec![replace("/authorizationType", desired)];
             change(ctx, "updating the method", "UpdateMethod", || {
                 self.gateway
@@ -119,18 +112,12 @@ impl ResourceProvider for MethodProvider {
             })
             .await?;
         }
-        Ok(id_outputs(id))
+        Ok(id_outputs(update.id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let key = MethodKey::of_id(id)?;
-        let result = change(ctx, "deleting the method", "DeleteMethod", || {
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let key = MethodKey::of_id(at.id)?;
+        change(ctx, "deleting the method", "DeleteMethod", || {
             self.gateway
                 .client()
                 .delete_method()
@@ -139,12 +126,12 @@ impl ResourceProvider for MethodProvider {
                 .http_method(key.method)
                 .send()
         })
-        .await;
-        ok_if_gone(result, NOT_FOUND)
+        .await
+        .map(|_| ())
     }
 
     /// Methods have no tags: the natural key (API, resource, HTTP method) is unique.
-    async fn find_existing(
+    async fn find(
         &self,
         _ctx: &OpContext,
         inputs: &Inputs,

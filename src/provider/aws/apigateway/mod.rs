@@ -8,6 +8,7 @@ mod deployment;
 mod integration;
 mod method;
 mod method_key;
+mod part;
 mod resource;
 mod rest_api;
 mod stage;
@@ -22,19 +23,26 @@ use aws_sdk_apigateway::types::{Op, PatchOperation};
 use async_trait::async_trait;
 
 use super::live::observed_optional;
-use calls::change;
 use super::tags::{owned_by, sync_live_tags, tags_value, user_tags, TagApi, Tags};
 use super::{aws_error, retry_while, AwsClients};
 use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError, ResourceProvider, Schema};
+use calls::change;
 
 pub use account::{shared_role_name, AccountProvider, API_ACCOUNT_SCHEMA};
-pub use deployment::{DeploymentProvider, API_DEPLOYMENT_SCHEMA};
-pub use integration::{IntegrationProvider, API_INTEGRATION_SCHEMA};
-pub use method::{MethodProvider, API_METHOD_SCHEMA};
-pub use resource::{ApiResourceProvider, API_RESOURCE_SCHEMA};
+pub use deployment::API_DEPLOYMENT_SCHEMA;
+pub use integration::API_INTEGRATION_SCHEMA;
+pub use method::API_METHOD_SCHEMA;
+pub use resource::API_RESOURCE_SCHEMA;
 pub use rest_api::{RestApiProvider, API_REST_API_SCHEMA};
-pub use stage::{StageProvider, API_STAGE_SCHEMA};
+pub use stage::API_STAGE_SCHEMA;
+
+use deployment::DeploymentPart;
+use integration::IntegrationPart;
+use method::MethodPart;
+use part::{ApiPart, PartProvider};
+use resource::ResourcePart;
+use stage::StagePart;
 
 /// The schemas of this module's kinds (see [`crate::provider::aws::schemas`]).
 pub const SCHEMAS: [&Schema; 7] = [
@@ -52,13 +60,18 @@ pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     let gateway = Arc::new(Gateway::new(clients));
     vec![
         Arc::new(RestApiProvider::new(gateway.clone())),
-        Arc::new(ApiResourceProvider::new(gateway.clone())),
-        Arc::new(MethodProvider::new(gateway.clone())),
-        Arc::new(IntegrationProvider::new(gateway.clone())),
-        Arc::new(DeploymentProvider::new(gateway.clone())),
-        Arc::new(StageProvider::new(gateway.clone())),
+        part_provider(ResourcePart::new(gateway.clone())),
+        part_provider(MethodPart::new(gateway.clone())),
+        part_provider(IntegrationPart::new(gateway.clone())),
+        part_provider(DeploymentPart::new(gateway.clone())),
+        part_provider(StagePart::new(gateway.clone())),
         Arc::new(AccountProvider::new(gateway)),
     ]
+}
+
+/// The provider of one kind of REST API part.
+fn part_provider(part: impl ApiPart) -> Arc<dyn ResourceProvider> {
+    Arc::new(PartProvider::new(part))
 }
 
 /// How long a call is retried while API Gateway reports a concurrent modification of the

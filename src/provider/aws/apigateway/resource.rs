@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::types::Resource;
 
 use super::calls::{change, unless_missing};
-use super::{set_str, Gateway, NOT_FOUND};
+use super::part::{ApiPart, Target, Update};
+use super::{set_str, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{ok_if_gone, required_str};
+use crate::provider::aws::required_str;
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// `aws_api_gateway_resource`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static API_RESOURCE_SCHEMA: Schema = Schema::declare(
@@ -29,13 +30,14 @@ pub static API_RESOURCE_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct ApiResourceProvider {
+/// The `aws_api_gateway_resource` part of a REST API.
+pub struct ResourcePart {
     gateway: Arc<Gateway>,
 }
 
-impl ApiResourceProvider {
+impl ResourcePart {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        ApiResourceProvider { gateway }
+        ResourcePart { gateway }
     }
 
     /// The resource, or `None` when it (or its API) no longer exists.
@@ -46,14 +48,16 @@ impl ApiResourceProvider {
             .get_resource()
             .rest_api_id(api_id)
             .resource_id(id);
-        Ok(unless_missing("GetResource", call.send().await)?.map(|out| {
-            Resource::builder()
-                .set_id(out.id)
-                .set_parent_id(out.parent_id)
-                .set_path_part(out.path_part)
-                .set_path(out.path)
-                .build()
-        }))
+        Ok(
+            unless_missing("GetResource", call.send().await)?.map(|out| {
+                Resource::builder()
+                    .set_id(out.id)
+                    .set_parent_id(out.parent_id)
+                    .set_path_part(out.path_part)
+                    .set_path(out.path)
+                    .build()
+            }),
+        )
     }
 }
 
@@ -65,8 +69,10 @@ fn outputs_of(id: &str, path: Option<&str>) -> Outputs {
 }
 
 #[async_trait]
-impl ResourceProvider for ApiResourceProvider {
-    fn schema(&self) -> &Schema {
+impl ApiPart for ResourcePart {
+    type Live = Resource;
+
+    fn schema(&self) -> &'static Schema {
         &API_RESOURCE_SCHEMA
     }
 
@@ -92,63 +98,44 @@ impl ResourceProvider for ApiResourceProvider {
         Ok(Created { id, outputs })
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let api_id = required_str(applied, "rest_api_id")?;
-        let Some(resource) = self.get(api_id, id).await? else {
-            return Ok(Observed::Gone);
-        };
-        let mut inputs = applied.clone();
-        set_str(&mut inputs, "parent_id", resource.parent_id());
-        set_str(&mut inputs, "path_part", resource.path_part());
-        Ok(Observed::Present {
-            inputs,
-            outputs: outputs_of(id, resource.path()),
-        })
+    async fn live(&self, at: Target<'_>) -> Result<Option<Resource>, ProviderError> {
+        self.get(at.rest_api_id()?, at.id).await
     }
 
-    async fn update(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        // Every input forces replacement: nothing to change in place.
-        let api_id = required_str(new, "rest_api_id")?;
-        match self.get(api_id, id).await? {
-            Some(resource) => Ok(outputs_of(id, resource.path())),
-            None => Ok(outputs.clone()),
+    fn observe(&self, inputs: &mut Inputs, resource: &Resource) {
+        set_str(inputs, "parent_id", resource.parent_id());
+        set_str(inputs, "path_part", resource.path_part());
+    }
+
+    fn outputs(&self, id: &str, resource: &Resource) -> Result<Outputs, ProviderError> {
+        Ok(outputs_of(id, resource.path()))
+    }
+
+    /// Every input forces replacement: nothing to change in place, the outputs are read.
+    async fn update(&self, _ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        let api_id = required_str(update.new, "rest_api_id")?;
+        match self.get(api_id, update.id).await? {
+            Some(resource) => Ok(outputs_of(update.id, resource.path())),
+            None => Ok(update.outputs.clone()),
         }
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let api_id = required_str(inputs, "rest_api_id")?;
-        let result = change(ctx, "deleting the API resource", "DeleteResource", || {
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let api_id = at.rest_api_id()?;
+        change(ctx, "deleting the API resource", "DeleteResource", || {
             self.gateway
                 .client()
                 .delete_resource()
                 .rest_api_id(api_id)
-                .resource_id(id)
+                .resource_id(at.id)
                 .send()
         })
-        .await;
-        ok_if_gone(result, NOT_FOUND)
+        .await
+        .map(|_| ())
     }
 
     /// Resources have no tags: the natural key is (API, parent, path part), unique in an API.
-    async fn find_existing(
+    async fn find(
         &self,
         _ctx: &OpContext,
         inputs: &Inputs,

@@ -177,7 +177,11 @@ impl ResourceProvider for RestApiProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         let result = change(ctx, "deleting the REST API", "DeleteRestApi", || {
-            self.gateway.client().delete_rest_api().rest_api_id(id).send()
+            self.gateway
+                .client()
+                .delete_rest_api()
+                .rest_api_id(id)
+                .send()
         })
         .await;
         ok_if_gone(result, NOT_FOUND)
