@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::types::Deployment;
 
 use super::calls::{change, unless_missing};
-use super::part::{ApiPart, Target, Update};
+use super::kind::{GatewayKind, Target, Update};
 use super::{id_outputs, replace, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
@@ -35,14 +35,14 @@ pub static API_DEPLOYMENT_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-/// The `aws_api_gateway_deployment` part of a REST API.
-pub struct DeploymentPart {
+/// The `aws_api_gateway_deployment` kind.
+pub struct DeploymentKind {
     gateway: Arc<Gateway>,
 }
 
-impl DeploymentPart {
+impl DeploymentKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        DeploymentPart { gateway }
+        DeploymentKind { gateway }
     }
 
     /// The deployment, or `None` when it (or its API) is gone. Looked up in GetDeployments
@@ -103,7 +103,7 @@ fn is_in_use(err: &ProviderError) -> bool {
 }
 
 #[async_trait]
-impl ApiPart for DeploymentPart {
+impl GatewayKind for DeploymentKind {
     type Live = Deployment;
 
     fn schema(&self) -> &'static Schema {
@@ -147,7 +147,7 @@ impl ApiPart for DeploymentPart {
         );
     }
 
-    fn outputs(&self, id: &str, _live: &Deployment) -> Result<Outputs, ProviderError> {
+    async fn outputs(&self, id: &str, _live: &Deployment) -> Result<Outputs, ProviderError> {
         Ok(id_outputs(id))
     }
 

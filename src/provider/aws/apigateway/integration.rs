@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Integration, IntegrationType};
 
 use super::calls::change;
+use super::kind::{GatewayKind, Target, Update};
 use super::method_key::MethodKey;
-use super::part::{ApiPart, Target, Update};
 use super::{id_outputs, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
@@ -40,14 +40,14 @@ pub static API_INTEGRATION_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-/// The `aws_api_gateway_integration` part of a REST API.
-pub struct IntegrationPart {
+/// The `aws_api_gateway_integration` kind.
+pub struct IntegrationKind {
     gateway: Arc<Gateway>,
 }
 
-impl IntegrationPart {
+impl IntegrationKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        IntegrationPart { gateway }
+        IntegrationKind { gateway }
     }
 
     /// PutIntegration with the type, integration method and uri in `inputs`.
@@ -90,7 +90,7 @@ impl IntegrationPart {
 }
 
 #[async_trait]
-impl ApiPart for IntegrationPart {
+impl GatewayKind for IntegrationKind {
     type Live = Integration;
 
     fn schema(&self) -> &'static Schema {
@@ -113,7 +113,7 @@ impl ApiPart for IntegrationPart {
         set_str(inputs, "uri", live.uri());
     }
 
-    fn outputs(&self, id: &str, _live: &Self::Live) -> Result<Outputs, ProviderError> {
+    async fn outputs(&self, id: &str, _live: &Self::Live) -> Result<Outputs, ProviderError> {
         Ok(id_outputs(id))
     }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::calls::change;
+use super::kind::{GatewayKind, Target, Update};
 use super::method_key::MethodKey;
-use super::part::{ApiPart, Target, Update};
 use super::{id_outputs, replace, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
@@ -34,14 +34,14 @@ pub static API_METHOD_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-/// The `aws_api_gateway_method` part of a REST API.
-pub struct MethodPart {
+/// The `aws_api_gateway_method` kind.
+pub struct MethodKind {
     gateway: Arc<Gateway>,
 }
 
-impl MethodPart {
+impl MethodKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        MethodPart { gateway }
+        MethodKind { gateway }
     }
 
     /// The live authorization type, or `None` when the method (or its resource) is gone.
@@ -59,7 +59,7 @@ fn authorization_of(inputs: &Inputs) -> &str {
 }
 
 #[async_trait]
-impl ApiPart for MethodPart {
+impl GatewayKind for MethodKind {
     /// The authorization type.
     type Live = String;
 
@@ -91,7 +91,7 @@ impl ApiPart for MethodPart {
         set_str(inputs, "authorization", Some(authorization));
     }
 
-    fn outputs(&self, id: &str, _live: &String) -> Result<Outputs, ProviderError> {
+    async fn outputs(&self, id: &str, _live: &String) -> Result<Outputs, ProviderError> {
         Ok(id_outputs(id))
     }
 

@@ -6,9 +6,9 @@ mod account;
 mod calls;
 mod deployment;
 mod integration;
+mod kind;
 mod method;
 mod method_key;
-mod part;
 mod resource;
 mod rest_api;
 mod stage;
@@ -34,15 +34,16 @@ pub use deployment::API_DEPLOYMENT_SCHEMA;
 pub use integration::API_INTEGRATION_SCHEMA;
 pub use method::API_METHOD_SCHEMA;
 pub use resource::API_RESOURCE_SCHEMA;
-pub use rest_api::{RestApiProvider, API_REST_API_SCHEMA};
+pub use rest_api::API_REST_API_SCHEMA;
 pub use stage::API_STAGE_SCHEMA;
 
-use deployment::DeploymentPart;
-use integration::IntegrationPart;
-use method::MethodPart;
-use part::{ApiPart, PartProvider};
-use resource::ResourcePart;
-use stage::StagePart;
+use deployment::DeploymentKind;
+use integration::IntegrationKind;
+use kind::{GatewayKind, KindProvider};
+use method::MethodKind;
+use resource::ResourceKind;
+use rest_api::RestApiKind;
+use stage::StageKind;
 
 /// The schemas of this module's kinds (see [`crate::provider::aws::schemas`]).
 pub const SCHEMAS: [&Schema; 7] = [
@@ -59,19 +60,19 @@ pub const SCHEMAS: [&Schema; 7] = [
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     let gateway = Arc::new(Gateway::new(clients));
     vec![
-        Arc::new(RestApiProvider::new(gateway.clone())),
-        part_provider(ResourcePart::new(gateway.clone())),
-        part_provider(MethodPart::new(gateway.clone())),
-        part_provider(IntegrationPart::new(gateway.clone())),
-        part_provider(DeploymentPart::new(gateway.clone())),
-        part_provider(StagePart::new(gateway.clone())),
+        kind_provider(RestApiKind::new(gateway.clone())),
+        kind_provider(ResourceKind::new(gateway.clone())),
+        kind_provider(MethodKind::new(gateway.clone())),
+        kind_provider(IntegrationKind::new(gateway.clone())),
+        kind_provider(DeploymentKind::new(gateway.clone())),
+        kind_provider(StageKind::new(gateway.clone())),
         Arc::new(AccountProvider::new(gateway)),
     ]
 }
 
-/// The provider of one kind of REST API part.
-fn part_provider(part: impl ApiPart) -> Arc<dyn ResourceProvider> {
-    Arc::new(PartProvider::new(part))
+/// The provider of one API Gateway kind.
+fn kind_provider(kind: impl GatewayKind) -> Arc<dyn ResourceProvider> {
+    Arc::new(KindProvider::new(kind))
 }
 
 /// How long a call is retried while API Gateway reports a concurrent modification of the

@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::types::Resource;
 
 use super::calls::{change, unless_missing};
-use super::part::{ApiPart, Target, Update};
-use super::{set_str, Gateway};
+use super::kind::{GatewayKind, Target, Update};
+use super::{set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::required_str;
+use crate::provider::aws::{aws_error, required_str, unless_gone};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, OpContext, ProviderError, Schema};
 
@@ -30,14 +30,14 @@ pub static API_RESOURCE_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-/// The `aws_api_gateway_resource` part of a REST API.
-pub struct ResourcePart {
+/// The `aws_api_gateway_resource` kind.
+pub struct ResourceKind {
     gateway: Arc<Gateway>,
 }
 
-impl ResourcePart {
+impl ResourceKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        ResourcePart { gateway }
+        ResourceKind { gateway }
     }
 
     /// The resource, or `None` when it (or its API) no longer exists.
@@ -69,7 +69,7 @@ fn outputs_of(id: &str, path: Option<&str>) -> Outputs {
 }
 
 #[async_trait]
-impl ApiPart for ResourcePart {
+impl GatewayKind for ResourceKind {
     type Live = Resource;
 
     fn schema(&self) -> &'static Schema {
@@ -107,7 +107,7 @@ impl ApiPart for ResourcePart {
         set_str(inputs, "path_part", resource.path_part());
     }
 
-    fn outputs(&self, id: &str, resource: &Resource) -> Result<Outputs, ProviderError> {
+    async fn outputs(&self, id: &str, resource: &Resource) -> Result<Outputs, ProviderError> {
         Ok(outputs_of(id, resource.path()))
     }
 
@@ -143,8 +143,29 @@ impl ApiPart for ResourcePart {
         let api_id = required_str(inputs, "rest_api_id")?;
         let parent_id = required_str(inputs, "parent_id")?;
         let path_part = required_str(inputs, "path_part")?;
+        let found = self.gateway.first_resource(api_id, |r| {
+            r.parent_id() == Some(parent_id) && r.path_part() == Some(path_part) && r.id().is_some()
+        });
+        // The API gone: nothing to find.
+        let found = unless_gone(found.await, NOT_FOUND)?.flatten();
+        Ok(found.and_then(|r| {
+            r.id().map(|id| Created {
+                id: id.to_string(),
+                outputs: outputs_of(id, r.path()),
+            })
+        }))
+    }
+}
+
+impl Gateway {
+    /// The first resource of the API (GetResources) that is `wanted`, or `None` when there
+    /// is none.
+    pub(super) async fn first_resource(
+        &self,
+        api_id: &str,
+        wanted: impl Fn(&Resource) -> bool,
+    ) -> Result<Option<Resource>, ProviderError> {
         let mut pages = self
-            .gateway
             .client()
             .get_resources()
             .rest_api_id(api_id)
@@ -152,19 +173,9 @@ impl ApiPart for ResourcePart {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let Some(page) = unless_missing("GetResources", page)? else {
-                return Ok(None);
-            };
-            let found = page
-                .items()
-                .iter()
-                .find(|r| r.parent_id() == Some(parent_id) && r.path_part() == Some(path_part));
-            if let Some(id) = found.and_then(|r| r.id()) {
-                let outputs = outputs_of(id, found.and_then(|r| r.path()));
-                return Ok(Some(Created {
-                    id: id.to_string(),
-                    outputs,
-                }));
+            let page = page.map_err(|e| aws_error("GetResources", e))?;
+            if let Some(found) = page.items().iter().find(|r| wanted(r)) {
+                return Ok(Some(found.clone()));
             }
         }
         Ok(None)

@@ -11,7 +11,7 @@ use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::PatchOperation;
 
 use super::calls::{change, unless_missing};
-use super::part::{ApiPart, Target, Update};
+use super::kind::{GatewayKind, Target, Update};
 use super::{remove, replace, set_str, set_tags, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -48,8 +48,8 @@ pub static API_STAGE_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-/// The `aws_api_gateway_stage` part of a REST API.
-pub struct StagePart {
+/// The `aws_api_gateway_stage` kind.
+pub struct StageKind {
     gateway: Arc<Gateway>,
 }
 
@@ -59,9 +59,9 @@ pub struct LiveStage {
     tags: Tags,
 }
 
-impl StagePart {
+impl StageKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        StagePart { gateway }
+        StageKind { gateway }
     }
 
     fn outputs_of(&self, api: &str, stage: &str) -> Result<Outputs, ProviderError> {
@@ -236,7 +236,7 @@ fn observe_settings(inputs: &mut Inputs, live: &GetStageOutput) {
 }
 
 #[async_trait]
-impl ApiPart for StagePart {
+impl GatewayKind for StageKind {
     type Live = LiveStage;
 
     fn schema(&self) -> &'static Schema {
@@ -288,7 +288,7 @@ impl ApiPart for StagePart {
         set_tags(inputs, live.tags.clone());
     }
 
-    fn outputs(&self, id: &str, _live: &LiveStage) -> Result<Outputs, ProviderError> {
+    async fn outputs(&self, id: &str, _live: &LiveStage) -> Result<Outputs, ProviderError> {
         let (api, stage) = split_stage_id(id)?;
         self.outputs_of(api, stage)
     }

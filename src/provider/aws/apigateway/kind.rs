@@ -1,7 +1,8 @@
-//! The kinds that are parts of one REST API (resources, methods, integrations, deployments,
-//! stages): what differs from kind to kind ([`ApiPart`]), and the one [`ResourceProvider`]
-//! over it ([`PartProvider`]), which holds what they share: a read is "gone, or the applied
-//! inputs as the live part shows them", and deleting a part that is gone succeeds.
+//! The API Gateway kinds with one shape (REST APIs and their resources, methods,
+//! integrations, deployments and stages): what differs from kind to kind ([`GatewayKind`]),
+//! and the one [`ResourceProvider`] over it ([`KindProvider`]), which holds what they share:
+//! a read is "gone, or the applied inputs as the live thing shows them", and deleting what
+//! is gone succeeds.
 
 use async_trait::async_trait;
 
@@ -10,7 +11,7 @@ use crate::model::{Inputs, Outputs};
 use crate::provider::aws::{ok_if_gone, required_str};
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
-/// The part a read or a delete is about: its id and its inputs as applied.
+/// What a read or a delete is about: its id and its inputs as applied.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Target<'a> {
     pub id: &'a str,
@@ -18,13 +19,13 @@ pub(super) struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// The id of the REST API the part belongs to (the input `rest_api_id`).
+    /// The id of the REST API it belongs to (the input `rest_api_id`).
     pub fn rest_api_id(&self) -> Result<&'a str, ProviderError> {
         required_str(self.inputs, "rest_api_id")
     }
 }
 
-/// An update in place: the part's id, its inputs as applied (`old`) and as wanted (`new`),
+/// An update in place: the id, the inputs as applied (`old`) and as wanted (`new`),
 /// and its outputs as recorded.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Update<'a> {
@@ -34,34 +35,34 @@ pub(super) struct Update<'a> {
     pub outputs: &'a Outputs,
 }
 
-/// One kind of REST API part, as the calls that differ from kind to kind.
+/// One API Gateway kind, as the calls that differ from kind to kind.
 #[async_trait]
-pub(super) trait ApiPart: Send + Sync + 'static {
-    /// The part as read live.
+pub(super) trait GatewayKind: Send + Sync + 'static {
+    /// A thing of the kind as read live.
     type Live: Send + Sync;
 
     /// The kind's fields, outputs and replacement order.
     fn schema(&self) -> &'static Schema;
 
-    /// Creates the part (and waits until it is usable).
+    /// Creates a thing of the kind (and waits until it is usable).
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError>;
 
-    /// The part as live now, or `None` when it (or its API) no longer exists.
+    /// The thing as live now, or `None` when it (or its API) no longer exists.
     async fn live(&self, at: Target<'_>) -> Result<Option<Self::Live>, ProviderError>;
 
-    /// Records in `inputs` (at first, those applied) what the live part says of them.
+    /// Records in `inputs` (at first, those applied) what the live thing says of them.
     fn observe(&self, inputs: &mut Inputs, live: &Self::Live);
 
-    /// The outputs of the live part with id `id`.
-    fn outputs(&self, id: &str, live: &Self::Live) -> Result<Outputs, ProviderError>;
+    /// The outputs of the live thing with id `id`.
+    async fn outputs(&self, id: &str, live: &Self::Live) -> Result<Outputs, ProviderError>;
 
-    /// Changes the part in place and returns its outputs afterwards.
+    /// Changes the thing in place and returns its outputs afterwards.
     async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError>;
 
-    /// Sends the delete call(s); an error saying the part is gone counts as done.
+    /// Sends the delete call(s); an error saying it is gone counts as done.
     async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError>;
 
-    /// The part an interrupted create of `inputs` made, by its ownership tags or its
+    /// The thing an interrupted create of `inputs` made, by its ownership tags or its
     /// natural key (see [`ResourceProvider::find_existing`]).
     async fn find(
         &self,
@@ -70,25 +71,25 @@ pub(super) trait ApiPart: Send + Sync + 'static {
     ) -> Result<Option<Created>, ProviderError>;
 }
 
-/// The provider of one kind of REST API part.
-pub(super) struct PartProvider<P> {
-    part: P,
+/// The provider of one API Gateway kind.
+pub(super) struct KindProvider<K> {
+    kind: K,
 }
 
-impl<P: ApiPart> PartProvider<P> {
-    pub(super) fn new(part: P) -> Self {
-        PartProvider { part }
+impl<K: GatewayKind> KindProvider<K> {
+    pub(super) fn new(kind: K) -> Self {
+        KindProvider { kind }
     }
 }
 
 #[async_trait]
-impl<P: ApiPart> ResourceProvider for PartProvider<P> {
+impl<K: GatewayKind> ResourceProvider for KindProvider<K> {
     fn schema(&self) -> &Schema {
-        self.part.schema()
+        self.kind.schema()
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        self.part.create(ctx, inputs).await
+        self.kind.create(ctx, inputs).await
     }
 
     async fn read(
@@ -101,14 +102,14 @@ impl<P: ApiPart> ResourceProvider for PartProvider<P> {
             id,
             inputs: applied,
         };
-        let Some(live) = self.part.live(at).await? else {
+        let Some(live) = self.kind.live(at).await? else {
             return Ok(Observed::Gone);
         };
         let mut inputs = applied.clone();
-        self.part.observe(&mut inputs, &live);
+        self.kind.observe(&mut inputs, &live);
         Ok(Observed::Present {
             inputs,
-            outputs: self.part.outputs(id, &live)?,
+            outputs: self.kind.outputs(id, &live).await?,
         })
     }
 
@@ -126,7 +127,7 @@ impl<P: ApiPart> ResourceProvider for PartProvider<P> {
             new,
             outputs,
         };
-        self.part.update(ctx, update).await
+        self.kind.update(ctx, update).await
     }
 
     async fn delete(
@@ -136,7 +137,7 @@ impl<P: ApiPart> ResourceProvider for PartProvider<P> {
         inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let deleted = self.part.delete(ctx, Target { id, inputs }).await;
+        let deleted = self.kind.delete(ctx, Target { id, inputs }).await;
         ok_if_gone(deleted, NOT_FOUND)
     }
 
@@ -145,6 +146,6 @@ impl<P: ApiPart> ResourceProvider for PartProvider<P> {
         ctx: &OpContext,
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        self.part.find(ctx, inputs).await
+        self.kind.find(ctx, inputs).await
     }
 }
