@@ -1,6 +1,6 @@
 //! API Gateway (REST API, v1) providers: one module per resource kind, and what they share
 //! (the client, region and account id, not-found and busy-error handling, patch operations,
-//! tags).
+//! tags, and the one provider over the kinds that share a shape, in `kind`).
 
 mod account;
 mod calls;
@@ -27,7 +27,6 @@ use super::tags::{owned_by, sync_live_tags, tags_value, user_tags, TagApi, Tags}
 use super::{aws_error, retry_while, AwsClients};
 use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError, ResourceProvider, Schema};
-use calls::change;
 
 pub use account::{shared_role_name, AccountProvider, API_ACCOUNT_SCHEMA};
 pub use deployment::API_DEPLOYMENT_SCHEMA;
@@ -37,6 +36,7 @@ pub use resource::API_RESOURCE_SCHEMA;
 pub use rest_api::API_REST_API_SCHEMA;
 pub use stage::API_STAGE_SCHEMA;
 
+use calls::change;
 use deployment::DeploymentKind;
 use integration::IntegrationKind;
 use kind::{GatewayKind, KindProvider};
