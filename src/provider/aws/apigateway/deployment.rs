@@ -10,14 +10,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::Deployment;
 
-use super::{id_outputs, replace, retry_busy, set_str, Gateway, NOT_FOUND};
+use super::calls::{change, unless_missing};
+use super::kind::{GatewayKind, Target, Update};
+use super::{id_outputs, replace, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{
-    aws_error, ok_if_gone, optional_str, required_str, retry_while, unless_gone,
-};
+use crate::provider::aws::{ok_if_gone, optional_str, required_str, retry_while};
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// How long a delete waits for stages to stop pointing at the deployment (a stage update
 /// that has just been made, e.g. during a create-before-destroy replacement).
@@ -35,19 +35,30 @@ pub static API_DEPLOYMENT_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct DeploymentProvider {
+/// The `aws_api_gateway_deployment` kind.
+pub struct DeploymentKind {
     gateway: Arc<Gateway>,
 }
 
-impl DeploymentProvider {
+impl DeploymentKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        DeploymentProvider { gateway }
+        DeploymentKind { gateway }
     }
 
     /// The deployment, or `None` when it (or its API) is gone. Looked up in GetDeployments
     /// rather than with GetDeployment: LocalStack answers GetDeployment of a deleted
     /// deployment with a retried 500 `InternalError` instead of `NotFoundException`.
-    async fn find(&self, api: &str, id: &str) -> Result<Option<Deployment>, ProviderError> {
+    async fn get(&self, api: &str, id: &str) -> Result<Option<Deployment>, ProviderError> {
+        self.first_listed(api, |d| d.id() == Some(id)).await
+    }
+
+    /// The first deployment of the API (GetDeployments) that is `wanted`, or `None` when
+    /// there is none (or the API is gone).
+    async fn first_listed(
+        &self,
+        api: &str,
+        wanted: impl Fn(&Deployment) -> bool,
+    ) -> Result<Option<Deployment>, ProviderError> {
         let mut pages = self
             .gateway
             .client()
@@ -57,12 +68,10 @@ impl DeploymentProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let Some(page) =
-                unless_gone(page.map_err(|e| aws_error("GetDeployments", e)), NOT_FOUND)?
-            else {
+            let Some(page) = unless_missing("GetDeployments", page)? else {
                 return Ok(None);
             };
-            if let Some(found) = page.items().iter().find(|d| d.id() == Some(id)) {
+            if let Some(found) = page.items().iter().find(|d| wanted(d)) {
                 return Ok(Some(found.clone()));
             }
         }
@@ -70,15 +79,13 @@ impl DeploymentProvider {
     }
 
     async fn delete_once(&self, ctx: &OpContext, api: &str, id: &str) -> Result<(), ProviderError> {
-        let result = retry_busy(ctx, "deleting the deployment", || async {
+        let result = change(ctx, "deleting the deployment", "DeleteDeployment", || {
             self.gateway
                 .client()
                 .delete_deployment()
                 .rest_api_id(api)
                 .deployment_id(id)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteDeployment", e))
         })
         .await;
         ok_if_gone(result, NOT_FOUND)
@@ -96,14 +103,16 @@ fn is_in_use(err: &ProviderError) -> bool {
 }
 
 #[async_trait]
-impl ResourceProvider for DeploymentProvider {
-    fn schema(&self) -> &Schema {
+impl GatewayKind for DeploymentKind {
+    type Live = Deployment;
+
+    fn schema(&self) -> &'static Schema {
         &API_DEPLOYMENT_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let api = required_str(inputs, "rest_api_id")?;
-        let out = retry_busy(ctx, "creating the deployment", || async {
+        let out = change(ctx, "creating the deployment", "CreateDeployment", || {
             self.gateway
                 .once()
                 .create_deployment()
@@ -113,8 +122,6 @@ impl ResourceProvider for DeploymentProvider {
                     &ctx.client_token,
                 ))
                 .send()
-                .await
-                .map_err(|e| aws_error("CreateDeployment", e))
         })
         .await?;
         let id = out
@@ -127,65 +134,44 @@ impl ResourceProvider for DeploymentProvider {
         })
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let api = required_str(applied, "rest_api_id")?;
-        let Some(deployment) = self.find(api, id).await? else {
-            return Ok(Observed::Gone);
-        };
-        // `triggers` exists only in nova: it is kept as applied.
-        let mut inputs = applied.clone();
+    async fn live(&self, at: Target<'_>) -> Result<Option<Deployment>, ProviderError> {
+        self.get(at.rest_api_id()?, at.id).await
+    }
+
+    /// `triggers` exists only in nova: it is kept as applied.
+    fn observe(&self, inputs: &mut Inputs, deployment: &Deployment) {
         set_str(
-            &mut inputs,
+            inputs,
             "description",
             deployment.description().map(unmarked),
         );
-        Ok(Observed::Present {
-            inputs,
-            outputs: id_outputs(id),
-        })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        let api = required_str(new, "rest_api_id")?;
-        let desired = optional_str(new, "description").unwrap_or("");
-        if optional_str(old, "description").unwrap_or("") != desired {
+    async fn outputs(&self, id: &str, _live: &Deployment) -> Result<Outputs, ProviderError> {
+        Ok(id_outputs(id))
+    }
+
+    async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        let api = required_str(update.new, "rest_api_id")?;
+        let desired = optional_str(update.new, "description").unwrap_or("");
+        if optional_str(update.old, "description").unwrap_or("") != desired {
             let ops = vec![replace("/description", desired)];
-            retry_busy(ctx, "updating the deployment", || async {
+            change(ctx, "updating the deployment", "UpdateDeployment", || {
                 self.gateway
                     .client()
                     .update_deployment()
                     .rest_api_id(api)
-                    .deployment_id(id)
+                    .deployment_id(update.id)
                     .set_patch_operations(Some(ops.clone()))
                     .send()
-                    .await
-                    .map_err(|e| aws_error("UpdateDeployment", e))
             })
             .await?;
         }
-        Ok(id_outputs(id))
+        Ok(id_outputs(update.id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let (api, id) = (at.rest_api_id()?, at.id);
         let result = retry_while(
             ctx,
             "waiting for stages to move off the deployment",
@@ -206,39 +192,23 @@ impl ResourceProvider for DeploymentProvider {
 
     /// Deployments have no tags and no name: the one an interrupted create made carries
     /// its client token at the end of its description (see [`marked`]).
-    async fn find_existing(
+    async fn find(
         &self,
         ctx: &OpContext,
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
         let api = required_str(inputs, "rest_api_id")?;
         let marker = marker(&ctx.client_token);
-        let mut pages = self
-            .gateway
-            .client()
-            .get_deployments()
-            .rest_api_id(api)
-            .limit(500)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let Some(page) =
-                unless_gone(page.map_err(|e| aws_error("GetDeployments", e)), NOT_FOUND)?
-            else {
-                return Ok(None);
-            };
-            let found = page.items().iter().find(|d| {
+        let found = self
+            .first_listed(api, |d| {
                 d.description().is_some_and(|text| text.ends_with(&marker))
                     && d.id().is_some_and(|id| !ctx.is_known(id))
-            });
-            if let Some(id) = found.and_then(Deployment::id) {
-                return Ok(Some(Created {
-                    outputs: id_outputs(id),
-                    id: id.to_string(),
-                }));
-            }
-        }
-        Ok(None)
+            })
+            .await?;
+        Ok(found.as_ref().and_then(Deployment::id).map(|id| Created {
+            outputs: id_outputs(id),
+            id: id.to_string(),
+        }))
     }
 }
 

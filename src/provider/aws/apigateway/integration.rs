@@ -8,12 +8,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Integration, IntegrationType};
 
-use super::{id_outputs, retry_busy, set_str, split_method_id, Gateway, NOT_FOUND};
+use super::calls::change;
+use super::kind::{GatewayKind, Target, Update};
+use super::method_key::MethodKey;
+use super::{id_outputs, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, ok_if_gone, optional_str, required_str, unless_gone};
+use crate::provider::aws::{optional_str, required_str};
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 const DEFAULT_TYPE: &str = "AWS_PROXY";
 const DEFAULT_INTEGRATION_METHOD: &str = "POST";
@@ -37,41 +40,38 @@ pub static API_INTEGRATION_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct IntegrationProvider {
+/// The `aws_api_gateway_integration` kind.
+pub struct IntegrationKind {
     gateway: Arc<Gateway>,
 }
 
-impl IntegrationProvider {
+impl IntegrationKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        IntegrationProvider { gateway }
+        IntegrationKind { gateway }
     }
 
     /// PutIntegration with the type, integration method and uri in `inputs`.
     async fn put(
         &self,
         ctx: &OpContext,
-        api: &str,
-        resource: &str,
-        method: &str,
+        key: MethodKey<'_>,
         inputs: &Inputs,
     ) -> Result<(), ProviderError> {
         let kind = IntegrationType::from(optional_str(inputs, "type").unwrap_or(DEFAULT_TYPE));
         let integration_method =
             optional_str(inputs, "integration_http_method").unwrap_or(DEFAULT_INTEGRATION_METHOD);
         let uri = required_str(inputs, "uri")?;
-        retry_busy(ctx, "putting the integration", || async {
+        change(ctx, "putting the integration", "PutIntegration", || {
             self.gateway
                 .client()
                 .put_integration()
-                .rest_api_id(api)
-                .resource_id(resource)
-                .http_method(method)
+                .rest_api_id(key.api)
+                .resource_id(key.resource)
+                .http_method(key.method)
                 .r#type(kind.clone())
                 .integration_http_method(integration_method)
                 .uri(uri)
                 .send()
-                .await
-                .map_err(|e| aws_error("PutIntegration", e))
         })
         .await?;
         Ok(())
@@ -80,116 +80,71 @@ impl IntegrationProvider {
     /// The live integration, or `None` when it (or its method) is gone. Read from the
     /// method (GetMethod carries its integration): one call, and LocalStack answers
     /// GetIntegration of a method without one with a 500 where AWS says NotFound.
-    async fn get(
-        &self,
-        api: &str,
-        resource: &str,
-        method: &str,
-    ) -> Result<Option<Integration>, ProviderError> {
-        let result = self
+    async fn get(&self, key: MethodKey<'_>) -> Result<Option<Integration>, ProviderError> {
+        Ok(self
             .gateway
-            .client()
-            .get_method()
-            .rest_api_id(api)
-            .resource_id(resource)
-            .http_method(method)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetMethod", e));
-        Ok(unless_gone(result, NOT_FOUND)?.and_then(|out| out.method_integration))
+            .method(key)
+            .await?
+            .and_then(|out| out.method_integration))
     }
 }
 
 #[async_trait]
-impl ResourceProvider for IntegrationProvider {
-    fn schema(&self) -> &Schema {
+impl GatewayKind for IntegrationKind {
+    type Live = Integration;
+
+    fn schema(&self) -> &'static Schema {
         &API_INTEGRATION_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
-        let resource = required_str(inputs, "resource_id")?;
-        let method = required_str(inputs, "http_method")?;
-        self.put(ctx, api, resource, method, inputs).await?;
-        let id = format!("{api}/{resource}/{method}");
-        Ok(Created {
-            outputs: id_outputs(&id),
-            id,
-        })
+        let key = MethodKey::of_inputs(inputs)?;
+        self.put(ctx, key, inputs).await?;
+        Ok(key.created())
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
-        let Some(live) = self.get(api, resource, method).await? else {
-            return Ok(Observed::Gone);
-        };
-        let mut inputs = applied.clone();
-        set_str(&mut inputs, "type", live.r#type().map(|t| t.as_str()));
-        set_str(&mut inputs, "integration_http_method", live.http_method());
-        set_str(&mut inputs, "uri", live.uri());
-        Ok(Observed::Present {
-            inputs,
-            outputs: id_outputs(id),
-        })
+    async fn live(&self, at: Target<'_>) -> Result<Option<Self::Live>, ProviderError> {
+        self.get(MethodKey::of_id(at.id)?).await
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
-        self.put(ctx, api, resource, method, new).await?;
+    fn observe(&self, inputs: &mut Inputs, live: &Self::Live) {
+        set_str(inputs, "type", live.r#type().map(|t| t.as_str()));
+        set_str(inputs, "integration_http_method", live.http_method());
+        set_str(inputs, "uri", live.uri());
+    }
+
+    async fn outputs(&self, id: &str, _live: &Self::Live) -> Result<Outputs, ProviderError> {
         Ok(id_outputs(id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
-        let result = retry_busy(ctx, "deleting the integration", || async {
+    async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        self.put(ctx, MethodKey::of_id(update.id)?, update.new)
+            .await?;
+        Ok(id_outputs(update.id))
+    }
+
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let key = MethodKey::of_id(at.id)?;
+        change(ctx, "deleting the integration", "DeleteIntegration", || {
             self.gateway
                 .client()
                 .delete_integration()
-                .rest_api_id(api)
-                .resource_id(resource)
-                .http_method(method)
+                .rest_api_id(key.api)
+                .resource_id(key.resource)
+                .http_method(key.method)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteIntegration", e))
         })
-        .await;
-        ok_if_gone(result, NOT_FOUND)
+        .await
+        .map(|_| ())
     }
 
     /// Integrations have no tags: the natural key (API, resource, HTTP method) is unique.
-    async fn find_existing(
+    async fn find(
         &self,
         _ctx: &OpContext,
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
-        let resource = required_str(inputs, "resource_id")?;
-        let method = required_str(inputs, "http_method")?;
-        if self.get(api, resource, method).await?.is_none() {
-            return Ok(None);
-        }
-        let id = format!("{api}/{resource}/{method}");
-        Ok(Some(Created {
-            outputs: id_outputs(&id),
-            id,
-        }))
+        let key = MethodKey::of_inputs(inputs)?;
+        Ok(self.get(key).await?.map(|_| key.created()))
     }
 }

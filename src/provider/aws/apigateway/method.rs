@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{id_outputs, replace, retry_busy, set_str, split_method_id, Gateway, NOT_FOUND};
+use super::calls::change;
+use super::kind::{GatewayKind, Target, Update};
+use super::method_key::MethodKey;
+use super::{id_outputs, replace, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, ok_if_gone, optional_str, required_str, unless_gone};
+use crate::provider::aws::optional_str;
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// The authorization type used when the input leaves it out.
 const DEFAULT_AUTHORIZATION: &str = "NONE";
@@ -31,33 +34,19 @@ pub static API_METHOD_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct MethodProvider {
+/// The `aws_api_gateway_method` kind.
+pub struct MethodKind {
     gateway: Arc<Gateway>,
 }
 
-impl MethodProvider {
+impl MethodKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        MethodProvider { gateway }
+        MethodKind { gateway }
     }
 
     /// The live authorization type, or `None` when the method (or its resource) is gone.
-    async fn authorization(
-        &self,
-        api: &str,
-        resource: &str,
-        method: &str,
-    ) -> Result<Option<String>, ProviderError> {
-        let result = self
-            .gateway
-            .client()
-            .get_method()
-            .rest_api_id(api)
-            .resource_id(resource)
-            .http_method(method)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetMethod", e));
-        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
+    async fn authorization(&self, key: MethodKey<'_>) -> Result<Option<String>, ProviderError> {
+        Ok(self.gateway.method(key).await?.map(|out| {
             out.authorization_type()
                 .unwrap_or(DEFAULT_AUTHORIZATION)
                 .to_string()
@@ -65,130 +54,89 @@ impl MethodProvider {
     }
 }
 
-fn method_id(api: &str, resource: &str, method: &str) -> String {
-    format!("{api}/{resource}/{method}")
-}
-
 fn authorization_of(inputs: &Inputs) -> &str {
     optional_str(inputs, "authorization").unwrap_or(DEFAULT_AUTHORIZATION)
 }
 
 #[async_trait]
-impl ResourceProvider for MethodProvider {
-    fn schema(&self) -> &Schema {
+impl GatewayKind for MethodKind {
+    /// The authorization type.
+    type Live = String;
+
+    fn schema(&self) -> &'static Schema {
         &API_METHOD_SCHEMA
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
-        let resource = required_str(inputs, "resource_id")?;
-        let method = required_str(inputs, "http_method")?;
-        retry_busy(ctx, "creating the method", || async {
+        let key = MethodKey::of_inputs(inputs)?;
+        change(ctx, "creating the method", "PutMethod", || {
             self.gateway
                 .once()
                 .put_method()
-                .rest_api_id(api)
-                .resource_id(resource)
-                .http_method(method)
+                .rest_api_id(key.api)
+                .resource_id(key.resource)
+                .http_method(key.method)
                 .authorization_type(authorization_of(inputs))
                 .send()
-                .await
-                .map_err(|e| aws_error("PutMethod", e))
         })
         .await?;
-        let id = method_id(api, resource, method);
-        Ok(Created {
-            outputs: id_outputs(&id),
-            id,
-        })
+        Ok(key.created())
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
-        let Some(authorization) = self.authorization(api, resource, method).await? else {
-            return Ok(Observed::Gone);
-        };
-        let mut inputs = applied.clone();
-        set_str(&mut inputs, "authorization", Some(&authorization));
-        Ok(Observed::Present {
-            inputs,
-            outputs: id_outputs(id),
-        })
+    async fn live(&self, at: Target<'_>) -> Result<Option<String>, ProviderError> {
+        self.authorization(MethodKey::of_id(at.id)?).await
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
-        let desired = authorization_of(new);
-        if authorization_of(old) != desired {
-            let ops = vec![replace("/authorizationType", desired)];
-            retry_busy(ctx, "updating the method", || async {
-                self.gateway
-                    .client()
-                    .update_method()
-                    .rest_api_id(api)
-                    .resource_id(resource)
-                    .http_method(method)
-                    .set_patch_operations(Some(ops.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("UpdateMethod", e))
-            })
-            .await?;
-        }
+    fn observe(&self, inputs: &mut Inputs, authorization: &String) {
+        set_str(inputs, "authorization", Some(authorization));
+    }
+
+    async fn outputs(&self, id: &str, _live: &String) -> Result<Outputs, ProviderError> {
         Ok(id_outputs(id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let (api, resource, method) = split_method_id(id)?;
-        let result = retry_busy(ctx, "deleting the method", || async {
+    async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        let key = MethodKey::of_id(update.id)?;
+        let desired = authorization_of(update.new);
+        if authorization_of(update.old) != desired {
+            let ops = vec![replace("/authorizationType", desired)];
+            change(ctx, "updating the method", "UpdateMethod", || {
+                self.gateway
+                    .client()
+                    .update_method()
+                    .rest_api_id(key.api)
+                    .resource_id(key.resource)
+                    .http_method(key.method)
+                    .set_patch_operations(Some(ops.clone()))
+                    .send()
+            })
+            .await?;
+        }
+        Ok(id_outputs(update.id))
+    }
+
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let key = MethodKey::of_id(at.id)?;
+        change(ctx, "deleting the method", "DeleteMethod", || {
             self.gateway
                 .client()
                 .delete_method()
-                .rest_api_id(api)
-                .resource_id(resource)
-                .http_method(method)
+                .rest_api_id(key.api)
+                .resource_id(key.resource)
+                .http_method(key.method)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteMethod", e))
         })
-        .await;
-        ok_if_gone(result, NOT_FOUND)
+        .await
+        .map(|_| ())
     }
 
     /// Methods have no tags: the natural key (API, resource, HTTP method) is unique.
-    async fn find_existing(
+    async fn find(
         &self,
         _ctx: &OpContext,
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
-        let resource = required_str(inputs, "resource_id")?;
-        let method = required_str(inputs, "http_method")?;
-        if self.authorization(api, resource, method).await?.is_none() {
-            return Ok(None);
-        }
-        let id = method_id(api, resource, method);
-        Ok(Some(Created {
-            outputs: id_outputs(&id),
-            id,
-        }))
+        let key = MethodKey::of_inputs(inputs)?;
+        Ok(self.authorization(key).await?.map(|_| key.created()))
     }
 }

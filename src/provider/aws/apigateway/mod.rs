@@ -1,11 +1,14 @@
 //! API Gateway (REST API, v1) providers: one module per resource kind, and what they share
 //! (the client, region and account id, not-found and busy-error handling, patch operations,
-//! tags).
+//! tags, and the one provider over the kinds that share a shape, in `kind`).
 
 mod account;
+mod calls;
 mod deployment;
 mod integration;
+mod kind;
 mod method;
+mod method_key;
 mod resource;
 mod rest_api;
 mod stage;
@@ -26,12 +29,21 @@ use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError, ResourceProvider, Schema};
 
 pub use account::{shared_role_name, AccountProvider, API_ACCOUNT_SCHEMA};
-pub use deployment::{DeploymentProvider, API_DEPLOYMENT_SCHEMA};
-pub use integration::{IntegrationProvider, API_INTEGRATION_SCHEMA};
-pub use method::{MethodProvider, API_METHOD_SCHEMA};
-pub use resource::{ApiResourceProvider, API_RESOURCE_SCHEMA};
-pub use rest_api::{RestApiProvider, API_REST_API_SCHEMA};
-pub use stage::{StageProvider, API_STAGE_SCHEMA};
+pub use deployment::API_DEPLOYMENT_SCHEMA;
+pub use integration::API_INTEGRATION_SCHEMA;
+pub use method::API_METHOD_SCHEMA;
+pub use resource::API_RESOURCE_SCHEMA;
+pub use rest_api::API_REST_API_SCHEMA;
+pub use stage::API_STAGE_SCHEMA;
+
+use calls::change;
+use deployment::DeploymentKind;
+use integration::IntegrationKind;
+use kind::{GatewayKind, KindProvider};
+use method::MethodKind;
+use resource::ResourceKind;
+use rest_api::RestApiKind;
+use stage::StageKind;
 
 /// The schemas of this module's kinds (see [`crate::provider::aws::schemas`]).
 pub const SCHEMAS: [&Schema; 7] = [
@@ -48,14 +60,19 @@ pub const SCHEMAS: [&Schema; 7] = [
 pub fn providers(clients: &AwsClients) -> Vec<Arc<dyn ResourceProvider>> {
     let gateway = Arc::new(Gateway::new(clients));
     vec![
-        Arc::new(RestApiProvider::new(gateway.clone())),
-        Arc::new(ApiResourceProvider::new(gateway.clone())),
-        Arc::new(MethodProvider::new(gateway.clone())),
-        Arc::new(IntegrationProvider::new(gateway.clone())),
-        Arc::new(DeploymentProvider::new(gateway.clone())),
-        Arc::new(StageProvider::new(gateway.clone())),
+        kind_provider(RestApiKind::new(gateway.clone())),
+        kind_provider(ResourceKind::new(gateway.clone())),
+        kind_provider(MethodKind::new(gateway.clone())),
+        kind_provider(IntegrationKind::new(gateway.clone())),
+        kind_provider(DeploymentKind::new(gateway.clone())),
+        kind_provider(StageKind::new(gateway.clone())),
         Arc::new(AccountProvider::new(gateway)),
     ]
+}
+
+/// The provider of one API Gateway kind.
+fn kind_provider(kind: impl GatewayKind) -> Arc<dyn ResourceProvider> {
+    Arc::new(KindProvider::new(kind))
 }
 
 /// How long a call is retried while API Gateway reports a concurrent modification of the
@@ -150,24 +167,18 @@ impl TagApi for GatewayTags<'_> {
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
         let tags: HashMap<String, String> = tags.clone().into_iter().collect();
-        retry_busy(self.ctx, "tagging", || async {
+        change(self.ctx, "tagging", "TagResource", || {
             let call = self.gateway.client.tag_resource().resource_arn(arn);
-            call.set_tags(Some(tags.clone()))
-                .send()
-                .await
-                .map_err(|e| aws_error("TagResource", e))
+            call.set_tags(Some(tags.clone())).send()
         })
         .await
         .map(|_| ())
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
-        retry_busy(self.ctx, "untagging", || async {
+        change(self.ctx, "untagging", "UntagResource", || {
             let call = self.gateway.client.untag_resource().resource_arn(arn);
-            call.set_tag_keys(Some(keys.to_vec()))
-                .send()
-                .await
-                .map_err(|e| aws_error("UntagResource", e))
+            call.set_tag_keys(Some(keys.to_vec())).send()
         })
         .await
         .map(|_| ())

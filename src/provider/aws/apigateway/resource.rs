@@ -6,12 +6,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_apigateway::types::Resource;
 
-use super::{retry_busy, set_str, Gateway, NOT_FOUND};
+use super::calls::{change, unless_missing};
+use super::kind::{GatewayKind, Target, Update};
+use super::{set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{aws_error, ok_if_gone, required_str, unless_gone};
+use crate::provider::aws::{aws_error, required_str, unless_gone};
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// `aws_api_gateway_resource`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static API_RESOURCE_SCHEMA: Schema = Schema::declare(
@@ -28,34 +30,34 @@ pub static API_RESOURCE_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct ApiResourceProvider {
+/// The `aws_api_gateway_resource` kind.
+pub struct ResourceKind {
     gateway: Arc<Gateway>,
 }
 
-impl ApiResourceProvider {
+impl ResourceKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        ApiResourceProvider { gateway }
+        ResourceKind { gateway }
     }
 
     /// The resource, or `None` when it (or its API) no longer exists.
     async fn get(&self, api_id: &str, id: &str) -> Result<Option<Resource>, ProviderError> {
-        let result = self
+        let call = self
             .gateway
             .client()
             .get_resource()
             .rest_api_id(api_id)
-            .resource_id(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetResource", e));
-        Ok(unless_gone(result, NOT_FOUND)?.map(|out| {
-            Resource::builder()
-                .set_id(out.id)
-                .set_parent_id(out.parent_id)
-                .set_path_part(out.path_part)
-                .set_path(out.path)
-                .build()
-        }))
+            .resource_id(id);
+        Ok(
+            unless_missing("GetResource", call.send().await)?.map(|out| {
+                Resource::builder()
+                    .set_id(out.id)
+                    .set_parent_id(out.parent_id)
+                    .set_path_part(out.path_part)
+                    .set_path(out.path)
+                    .build()
+            }),
+        )
     }
 }
 
@@ -67,8 +69,10 @@ fn outputs_of(id: &str, path: Option<&str>) -> Outputs {
 }
 
 #[async_trait]
-impl ResourceProvider for ApiResourceProvider {
-    fn schema(&self) -> &Schema {
+impl GatewayKind for ResourceKind {
+    type Live = Resource;
+
+    fn schema(&self) -> &'static Schema {
         &API_RESOURCE_SCHEMA
     }
 
@@ -76,7 +80,7 @@ impl ResourceProvider for ApiResourceProvider {
         let api_id = required_str(inputs, "rest_api_id")?;
         let parent_id = required_str(inputs, "parent_id")?;
         let path_part = required_str(inputs, "path_part")?;
-        let out = retry_busy(ctx, "creating the API resource", || async {
+        let out = change(ctx, "creating the API resource", "CreateResource", || {
             self.gateway
                 .once()
                 .create_resource()
@@ -84,8 +88,6 @@ impl ResourceProvider for ApiResourceProvider {
                 .parent_id(parent_id)
                 .path_part(path_part)
                 .send()
-                .await
-                .map_err(|e| aws_error("CreateResource", e))
         })
         .await?;
         let id = out
@@ -96,65 +98,44 @@ impl ResourceProvider for ApiResourceProvider {
         Ok(Created { id, outputs })
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let api_id = required_str(applied, "rest_api_id")?;
-        let Some(resource) = self.get(api_id, id).await? else {
-            return Ok(Observed::Gone);
-        };
-        let mut inputs = applied.clone();
-        set_str(&mut inputs, "parent_id", resource.parent_id());
-        set_str(&mut inputs, "path_part", resource.path_part());
-        Ok(Observed::Present {
-            inputs,
-            outputs: outputs_of(id, resource.path()),
-        })
+    async fn live(&self, at: Target<'_>) -> Result<Option<Resource>, ProviderError> {
+        self.get(at.rest_api_id()?, at.id).await
     }
 
-    async fn update(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        // Every input forces replacement: nothing to change in place.
-        let api_id = required_str(new, "rest_api_id")?;
-        match self.get(api_id, id).await? {
-            Some(resource) => Ok(outputs_of(id, resource.path())),
-            None => Ok(outputs.clone()),
+    fn observe(&self, inputs: &mut Inputs, resource: &Resource) {
+        set_str(inputs, "parent_id", resource.parent_id());
+        set_str(inputs, "path_part", resource.path_part());
+    }
+
+    async fn outputs(&self, id: &str, resource: &Resource) -> Result<Outputs, ProviderError> {
+        Ok(outputs_of(id, resource.path()))
+    }
+
+    /// Every input forces replacement: nothing to change in place, the outputs are read.
+    async fn update(&self, _ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        let api_id = required_str(update.new, "rest_api_id")?;
+        match self.get(api_id, update.id).await? {
+            Some(resource) => Ok(outputs_of(update.id, resource.path())),
+            None => Ok(update.outputs.clone()),
         }
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let api_id = required_str(inputs, "rest_api_id")?;
-        let result = retry_busy(ctx, "deleting the API resource", || async {
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let api_id = at.rest_api_id()?;
+        change(ctx, "deleting the API resource", "DeleteResource", || {
             self.gateway
                 .client()
                 .delete_resource()
                 .rest_api_id(api_id)
-                .resource_id(id)
+                .resource_id(at.id)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteResource", e))
         })
-        .await;
-        ok_if_gone(result, NOT_FOUND)
+        .await
+        .map(|_| ())
     }
 
     /// Resources have no tags: the natural key is (API, parent, path part), unique in an API.
-    async fn find_existing(
+    async fn find(
         &self,
         _ctx: &OpContext,
         inputs: &Inputs,
@@ -162,8 +143,29 @@ impl ResourceProvider for ApiResourceProvider {
         let api_id = required_str(inputs, "rest_api_id")?;
         let parent_id = required_str(inputs, "parent_id")?;
         let path_part = required_str(inputs, "path_part")?;
+        let found = self.gateway.first_resource(api_id, |r| {
+            r.parent_id() == Some(parent_id) && r.path_part() == Some(path_part) && r.id().is_some()
+        });
+        // The API gone: nothing to find.
+        let found = unless_gone(found.await, NOT_FOUND)?.flatten();
+        Ok(found.and_then(|r| {
+            r.id().map(|id| Created {
+                id: id.to_string(),
+                outputs: outputs_of(id, r.path()),
+            })
+        }))
+    }
+}
+
+impl Gateway {
+    /// The first resource of the API (GetResources) that is `wanted`, or `None` when there
+    /// is none.
+    pub(super) async fn first_resource(
+        &self,
+        api_id: &str,
+        wanted: impl Fn(&Resource) -> bool,
+    ) -> Result<Option<Resource>, ProviderError> {
         let mut pages = self
-            .gateway
             .client()
             .get_resources()
             .rest_api_id(api_id)
@@ -171,21 +173,9 @@ impl ResourceProvider for ApiResourceProvider {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let Some(page) =
-                unless_gone(page.map_err(|e| aws_error("GetResources", e)), NOT_FOUND)?
-            else {
-                return Ok(None);
-            };
-            let found = page
-                .items()
-                .iter()
-                .find(|r| r.parent_id() == Some(parent_id) && r.path_part() == Some(path_part));
-            if let Some(id) = found.and_then(|r| r.id()) {
-                let outputs = outputs_of(id, found.and_then(|r| r.path()));
-                return Ok(Some(Created {
-                    id: id.to_string(),
-                    outputs,
-                }));
+            let page = page.map_err(|e| aws_error("GetResources", e))?;
+            if let Some(found) = page.items().iter().find(|r| wanted(r)) {
+                return Ok(Some(found.clone()));
             }
         }
         Ok(None)

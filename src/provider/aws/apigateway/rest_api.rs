@@ -4,16 +4,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_sdk_apigateway::operation::get_rest_api::GetRestApiOutput;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 
-use super::{owned, replace, retry_busy, set_str, set_tags, Gateway, NOT_FOUND};
+use super::calls::{change, unless_missing};
+use super::kind::{GatewayKind, Target, Update};
+use super::{owned, replace, set_str, set_tags, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{
-    aws_error, ok_if_gone, optional_str, required_str, tags_of, unless_gone,
-};
+use crate::provider::aws::tags::Tags;
+use crate::provider::aws::{aws_error, optional_str, required_str, tags_of};
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// `aws_api_gateway_rest_api`: the kind's fields, outputs and replacement order (docs/resources.md).
 pub static API_REST_API_SCHEMA: Schema = Schema::declare(
@@ -27,13 +29,20 @@ pub static API_REST_API_SCHEMA: Schema = Schema::declare(
     false,
 );
 
-pub struct RestApiProvider {
+/// The `aws_api_gateway_rest_api` kind.
+pub struct RestApiKind {
     gateway: Arc<Gateway>,
 }
 
-impl RestApiProvider {
+/// A REST API as read live: GetRestApi, and its tags (GetTags).
+pub struct LiveRestApi {
+    api: GetRestApiOutput,
+    tags: Tags,
+}
+
+impl RestApiKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        RestApiProvider { gateway }
+        RestApiKind { gateway }
     }
 
     /// The id of the API's `/` resource: from the API itself when AWS returns it, else the
@@ -46,28 +55,19 @@ impl RestApiProvider {
         if let Some(root) = known.filter(|r| !r.is_empty()) {
             return Ok(root.to_string());
         }
-        let mut pages = self
+        let root = self
             .gateway
-            .client()
-            .get_resources()
-            .rest_api_id(api_id)
-            .limit(500)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("GetResources", e))?;
-            if let Some(root) = page.items().iter().find(|r| r.path() == Some("/")) {
-                if let Some(id) = root.id() {
-                    return Ok(id.to_string());
-                }
-            }
+            .first_resource(api_id, |r| r.path() == Some("/") && r.id().is_some())
+            .await?;
+        match root.as_ref().and_then(|r| r.id()) {
+            Some(id) => Ok(id.to_string()),
+            None => Err(ProviderError::Other(format!(
+                "REST API {api_id} has no `/` resource"
+            ))),
         }
-        Err(ProviderError::Other(format!(
-            "REST API {api_id} has no `/` resource"
-        )))
     }
 
-    async fn outputs(&self, api_id: &str, root: Option<&str>) -> Result<Outputs, ProviderError> {
+    async fn outputs_of(&self, api_id: &str, root: Option<&str>) -> Result<Outputs, ProviderError> {
         let root = self.root_resource_id(api_id, root).await?;
         let execution_arn = format!(
             "arn:aws:execute-api:{}:{}:{api_id}",
@@ -83,8 +83,10 @@ impl RestApiProvider {
 }
 
 #[async_trait]
-impl ResourceProvider for RestApiProvider {
-    fn schema(&self) -> &Schema {
+impl GatewayKind for RestApiKind {
+    type Live = LiveRestApi;
+
+    fn schema(&self) -> &'static Schema {
         &API_REST_API_SCHEMA
     }
 
@@ -94,7 +96,7 @@ impl ResourceProvider for RestApiProvider {
         let endpoint = EndpointConfiguration::builder()
             .types(EndpointType::Regional)
             .build();
-        let created = retry_busy(ctx, "creating the REST API", || async {
+        let created = change(ctx, "creating the REST API", "CreateRestApi", || {
             self.gateway
                 .once()
                 .create_rest_api()
@@ -103,8 +105,6 @@ impl ResourceProvider for RestApiProvider {
                 .endpoint_configuration(endpoint.clone())
                 .set_tags((!tags.is_empty()).then(|| tags.clone()))
                 .send()
-                .await
-                .map_err(|e| aws_error("CreateRestApi", e))
         })
         .await?;
         let id = created
@@ -116,91 +116,74 @@ impl ResourceProvider for RestApiProvider {
         // only sees the latter. On AWS this finds nothing to change.
         let arn = self.gateway.rest_api_arn(&id)?;
         self.gateway.sync_tags(ctx, &arn, &tags_of(inputs)).await?;
-        let outputs = self.outputs(&id, created.root_resource_id()).await?;
+        let outputs = self.outputs_of(&id, created.root_resource_id()).await?;
         Ok(Created { id, outputs })
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let api = self
-            .gateway
-            .client()
-            .get_rest_api()
-            .rest_api_id(id)
-            .send()
-            .await;
-        let Some(api) = unless_gone(api.map_err(|e| aws_error("GetRestApi", e)), NOT_FOUND)? else {
-            return Ok(Observed::Gone);
+    async fn live(&self, at: Target<'_>) -> Result<Option<LiveRestApi>, ProviderError> {
+        let api = self.gateway.client().get_rest_api().rest_api_id(at.id);
+        let Some(api) = unless_missing("GetRestApi", api.send().await)? else {
+            return Ok(None);
         };
-        let mut inputs = applied.clone();
-        set_str(&mut inputs, "name", api.name());
-        set_str(&mut inputs, "description", api.description());
         // GetTags, not the API's `tags`: LocalStack's GetRestApi keeps the tags given at
         // creation and misses TagResource/UntagResource changes.
-        let tags = self.gateway.tags(&self.gateway.rest_api_arn(id)?).await?;
-        set_tags(&mut inputs, tags);
-        let outputs = self.outputs(id, api.root_resource_id()).await?;
-        Ok(Observed::Present { inputs, outputs })
+        let tags = self
+            .gateway
+            .tags(&self.gateway.rest_api_arn(at.id)?)
+            .await?;
+        Ok(Some(LiveRestApi { api, tags }))
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    fn observe(&self, inputs: &mut Inputs, live: &LiveRestApi) {
+        set_str(inputs, "name", live.api.name());
+        set_str(inputs, "description", live.api.description());
+        set_tags(inputs, live.tags.clone());
+    }
+
+    async fn outputs(&self, id: &str, live: &LiveRestApi) -> Result<Outputs, ProviderError> {
+        self.outputs_of(id, live.api.root_resource_id()).await
+    }
+
+    async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        let id = update.id;
         let mut ops = Vec::new();
         for (field, path) in [("name", "/name"), ("description", "/description")] {
-            let desired = optional_str(new, field).unwrap_or("");
-            if optional_str(old, field).unwrap_or("") != desired {
+            let desired = optional_str(update.new, field).unwrap_or("");
+            if optional_str(update.old, field).unwrap_or("") != desired {
                 ops.push(replace(path, desired));
             }
         }
         if !ops.is_empty() {
-            retry_busy(ctx, "updating the REST API", || async {
+            change(ctx, "updating the REST API", "UpdateRestApi", || {
                 self.gateway
                     .client()
                     .update_rest_api()
                     .rest_api_id(id)
                     .set_patch_operations(Some(ops.clone()))
                     .send()
-                    .await
-                    .map_err(|e| aws_error("UpdateRestApi", e))
             })
             .await?;
         }
         let arn = self.gateway.rest_api_arn(id)?;
-        self.gateway.sync_tags(ctx, &arn, &tags_of(new)).await?;
-        self.outputs(id, None).await
+        self.gateway
+            .sync_tags(ctx, &arn, &tags_of(update.new))
+            .await?;
+        self.outputs_of(id, None).await
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let result = retry_busy(ctx, "deleting the REST API", || async {
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        change(ctx, "deleting the REST API", "DeleteRestApi", || {
             self.gateway
                 .client()
                 .delete_rest_api()
-                .rest_api_id(id)
+                .rest_api_id(at.id)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteRestApi", e))
         })
-        .await;
-        ok_if_gone(result, NOT_FOUND)
+        .await
+        .map(|_| ())
     }
 
-    async fn find_existing(
+    async fn find(
         &self,
         ctx: &OpContext,
         _inputs: &Inputs,
@@ -221,7 +204,7 @@ impl ResourceProvider for RestApiProvider {
                 .and_then(|api| api.id().map(|id| (id.to_string(), api.root_resource_id())));
             if let Some((id, root)) = found {
                 let root = root.map(str::to_string);
-                let outputs = self.outputs(&id, root.as_deref()).await?;
+                let outputs = self.outputs_of(&id, root.as_deref()).await?;
                 return Ok(Some(Created { id, outputs }));
             }
         }

@@ -10,14 +10,15 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::PatchOperation;
 
-use super::{remove, replace, retry_busy, set_str, set_tags, Gateway, NOT_FOUND};
+use super::calls::{change, unless_missing};
+use super::kind::{GatewayKind, Target, Update};
+use super::{remove, replace, set_str, set_tags, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
-use crate::provider::aws::{
-    aws_error, ok_if_gone, optional_str, required_str, retry_while, tags_of, unless_gone,
-};
+use crate::provider::aws::tags::Tags;
+use crate::provider::aws::{optional_str, required_str, retry_while, tags_of};
 use crate::provider::schema::fields as f;
-use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// How long a settings change is retried while API Gateway says the account has no usable
 /// CloudWatch role yet (the `aws_api_gateway_account` setting and IAM propagate slowly).
@@ -47,16 +48,23 @@ pub static API_STAGE_SCHEMA: Schema = Schema::declare(
     true,
 );
 
-pub struct StageProvider {
+/// The `aws_api_gateway_stage` kind.
+pub struct StageKind {
     gateway: Arc<Gateway>,
 }
 
-impl StageProvider {
+/// A stage as read live: GetStage, and its tags (GetTags).
+pub struct LiveStage {
+    stage: GetStageOutput,
+    tags: Tags,
+}
+
+impl StageKind {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        StageProvider { gateway }
+        StageKind { gateway }
     }
 
-    fn outputs(&self, api: &str, stage: &str) -> Result<Outputs, ProviderError> {
+    fn outputs_of(&self, api: &str, stage: &str) -> Result<Outputs, ProviderError> {
         let region = self.gateway.region()?;
         let mut outputs = Outputs::new();
         outputs.insert("id".to_string(), Value::str(stage_id(api, stage)));
@@ -75,16 +83,13 @@ impl StageProvider {
 
     /// The live stage, or `None` when it (or its API) is gone.
     async fn get(&self, api: &str, stage: &str) -> Result<Option<GetStageOutput>, ProviderError> {
-        let result = self
+        let call = self
             .gateway
             .client()
             .get_stage()
             .rest_api_id(api)
-            .stage_name(stage)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetStage", e));
-        unless_gone(result, NOT_FOUND)
+            .stage_name(stage);
+        unless_missing("GetStage", call.send().await)
     }
 
     async fn patch(
@@ -103,7 +108,7 @@ impl StageProvider {
             ACCOUNT_ROLE_LIMIT,
             needs_account_role,
             || {
-                retry_busy(ctx, "updating the stage", || async {
+                change(ctx, "updating the stage", "UpdateStage", || {
                     self.gateway
                         .client()
                         .update_stage()
@@ -111,8 +116,6 @@ impl StageProvider {
                         .stage_name(stage)
                         .set_patch_operations(Some(ops.clone()))
                         .send()
-                        .await
-                        .map_err(|e| aws_error("UpdateStage", e))
                 })
             },
         )
@@ -206,24 +209,19 @@ fn settings_ops(old: Option<&Inputs>, new: &Inputs) -> Vec<PatchOperation> {
     ops
 }
 
-/// The live stage in the shape of its inputs, starting from what was applied.
-fn observed_inputs(applied: &Inputs, live: &GetStageOutput) -> Inputs {
-    let mut inputs = applied.clone();
-    set_str(&mut inputs, "deployment_id", live.deployment_id());
+/// Records the live stage's settings in `inputs` (at first, those applied).
+fn observe_settings(inputs: &mut Inputs, live: &GetStageOutput) {
+    set_str(inputs, "deployment_id", live.deployment_id());
     let log = live.access_log_settings();
     let live_arn = log.and_then(|l| l.destination_arn());
-    let applied_arn = optional_str(applied, "access_log_destination_arn");
+    let applied_arn = optional_str(inputs, "access_log_destination_arn");
     // The applied ARN may end with `:*`, which API Gateway drops: the same log group.
     let same_group =
         matches!((applied_arn, live_arn), (Some(a), Some(l)) if log_destination(a) == l);
     if !same_group {
-        set_str(&mut inputs, "access_log_destination_arn", live_arn);
+        set_str(inputs, "access_log_destination_arn", live_arn);
     }
-    set_str(
-        &mut inputs,
-        "access_log_format",
-        log.and_then(|l| l.format()),
-    );
+    set_str(inputs, "access_log_format", log.and_then(|l| l.format()));
     let all = live
         .method_settings()
         .and_then(|m: &HashMap<_, _>| m.get(ALL_METHODS));
@@ -235,12 +233,13 @@ fn observed_inputs(applied: &Inputs, live: &GetStageOutput) -> Inputs {
     if inputs.contains_key("metrics_enabled") || metrics {
         inputs.insert("metrics_enabled".to_string(), Value::Bool(metrics));
     }
-    inputs
 }
 
 #[async_trait]
-impl ResourceProvider for StageProvider {
-    fn schema(&self) -> &Schema {
+impl GatewayKind for StageKind {
+    type Live = LiveStage;
+
+    fn schema(&self) -> &'static Schema {
         &API_STAGE_SCHEMA
     }
 
@@ -249,7 +248,7 @@ impl ResourceProvider for StageProvider {
         let stage = required_str(inputs, "stage_name")?;
         let deployment = required_str(inputs, "deployment_id")?;
         let tags: HashMap<String, String> = tags_of(inputs).into_iter().collect();
-        retry_busy(ctx, "creating the stage", || async {
+        change(ctx, "creating the stage", "CreateStage", || {
             self.gateway
                 .once()
                 .create_stage()
@@ -258,8 +257,6 @@ impl ResourceProvider for StageProvider {
                 .deployment_id(deployment)
                 .set_tags((!tags.is_empty()).then(|| tags.clone()))
                 .send()
-                .await
-                .map_err(|e| aws_error("CreateStage", e))
         })
         .await?;
         self.patch(ctx, api, stage, settings_ops(None, inputs))
@@ -269,79 +266,66 @@ impl ResourceProvider for StageProvider {
         self.gateway.sync_tags(ctx, &arn, &tags_of(inputs)).await?;
         Ok(Created {
             id: stage_id(api, stage),
-            outputs: self.outputs(api, stage)?,
+            outputs: self.outputs_of(api, stage)?,
         })
     }
 
-    async fn read(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        applied: &Inputs,
-    ) -> Result<Observed, ProviderError> {
-        let (api, stage) = split_stage_id(id)?;
+    async fn live(&self, at: Target<'_>) -> Result<Option<LiveStage>, ProviderError> {
+        let (api, stage) = split_stage_id(at.id)?;
         let Some(live) = self.get(api, stage).await? else {
-            return Ok(Observed::Gone);
+            return Ok(None);
         };
-        let mut inputs = observed_inputs(applied, &live);
         // GetTags, not the stage's `tags`: LocalStack's GetStage misses TagResource changes.
         let tags = self
             .gateway
             .tags(&self.gateway.stage_arn(api, stage)?)
             .await?;
-        set_tags(&mut inputs, tags);
-        Ok(Observed::Present {
-            inputs,
-            outputs: self.outputs(api, stage)?,
-        })
+        Ok(Some(LiveStage { stage: live, tags }))
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    fn observe(&self, inputs: &mut Inputs, live: &LiveStage) {
+        observe_settings(inputs, &live.stage);
+        set_tags(inputs, live.tags.clone());
+    }
+
+    async fn outputs(&self, id: &str, _live: &LiveStage) -> Result<Outputs, ProviderError> {
         let (api, stage) = split_stage_id(id)?;
+        self.outputs_of(api, stage)
+    }
+
+    async fn update(&self, ctx: &OpContext, update: Update<'_>) -> Result<Outputs, ProviderError> {
+        let (api, stage) = split_stage_id(update.id)?;
         let mut ops = Vec::new();
-        let deployment = required_str(new, "deployment_id")?;
-        if optional_str(old, "deployment_id") != Some(deployment) {
+        let deployment = required_str(update.new, "deployment_id")?;
+        if optional_str(update.old, "deployment_id") != Some(deployment) {
             ops.push(replace("/deploymentId", deployment));
         }
-        ops.extend(settings_ops(Some(old), new));
+        ops.extend(settings_ops(Some(update.old), update.new));
         self.patch(ctx, api, stage, ops).await?;
         let arn = self.gateway.stage_arn(api, stage)?;
-        self.gateway.sync_tags(ctx, &arn, &tags_of(new)).await?;
-        self.outputs(api, stage)
+        self.gateway
+            .sync_tags(ctx, &arn, &tags_of(update.new))
+            .await?;
+        self.outputs_of(api, stage)
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let (api, stage) = split_stage_id(id)?;
-        let result = retry_busy(ctx, "deleting the stage", || async {
+    async fn delete(&self, ctx: &OpContext, at: Target<'_>) -> Result<(), ProviderError> {
+        let (api, stage) = split_stage_id(at.id)?;
+        change(ctx, "deleting the stage", "DeleteStage", || {
             self.gateway
                 .client()
                 .delete_stage()
                 .rest_api_id(api)
                 .stage_name(stage)
                 .send()
-                .await
-                .map_err(|e| aws_error("DeleteStage", e))
         })
-        .await;
-        ok_if_gone(result, NOT_FOUND)
+        .await
+        .map(|_| ())
     }
 
     /// A stage name is unique in its API: the stage is adopted when it exists and carries
     /// this resource's ownership tags.
-    async fn find_existing(
+    async fn find(
         &self,
         ctx: &OpContext,
         inputs: &Inputs,
@@ -351,7 +335,7 @@ impl ResourceProvider for StageProvider {
         match self.get(api, stage).await? {
             Some(live) if super::owned(live.tags(), ctx) => Ok(Some(Created {
                 id: stage_id(api, stage),
-                outputs: self.outputs(api, stage)?,
+                outputs: self.outputs_of(api, stage)?,
             })),
             _ => Ok(None),
         }
