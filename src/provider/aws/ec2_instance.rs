@@ -542,6 +542,7 @@ impl Ec2Kind for Ec2Instance {
 
     async fn delete(
         &self,
+        _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
         id: &str,
         _inputs: &Inputs,
@@ -550,14 +551,7 @@ impl Ec2Kind for Ec2Instance {
         if self.describe(id).await?.is_none() {
             return Ok(());
         }
-        let result = self
-            .clients
-            .ec2
-            .terminate_instances()
-            .instance_ids(id)
-            .send()
-            .await;
-        ok_if_gone(result.map_err(|e| aws_error("TerminateInstances", e)), GONE)?;
+        ok_if_gone(Instance::delete(&self.clients.ec2, id).await, GONE)?;
         wait_expected(
             ctx,
             &format!("instance {id} to terminate"),

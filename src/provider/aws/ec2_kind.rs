@@ -11,8 +11,9 @@ use std::task::Poll;
 use async_trait::async_trait;
 use aws_sdk_ec2::Client;
 
+use super::ec2_network::blockers::{delete_when_free, Holder};
 use super::ec2_objects::{describe_many, describe_one, find_owned, Ec2Object};
-use super::AwsClients;
+use super::{ok_if_gone, AwsClients};
 use crate::model::{Inputs, Outputs};
 use crate::provider::{
     Created, Observed, OpContext, ProviderError, ReadRequest, ResourceProvider, Schema,
@@ -78,13 +79,30 @@ pub trait Ec2Kind: Send + Sync + 'static {
         outputs: &Outputs,
     ) -> Result<Outputs, ProviderError>;
 
+    /// What the object is while other objects use it (a VPC, a subnet, ...), for kinds
+    /// whose delete EC2 refuses while it is in use; `None` for the others.
+    fn holder(_id: &str) -> Option<Holder<'_>> {
+        None
+    }
+
+    /// Deletes the object: by default its delete call ([`Ec2Object::delete`]), retried
+    /// while something uses it ([`delete_when_free`], for kinds with a
+    /// [`Ec2Kind::holder`]); an object already gone counts as deleted.
     async fn delete(
         &self,
+        ec2: &Client,
         ctx: &OpContext,
         id: &str,
-        inputs: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<(), ProviderError>;
+        _inputs: &Inputs,
+        _outputs: &Outputs,
+    ) -> Result<(), ProviderError> {
+        let not_found = <Self::Object as Ec2Object>::NOT_FOUND;
+        let delete = || <Self::Object as Ec2Object>::delete(ec2, id);
+        match Self::holder(id) {
+            Some(holder) => delete_when_free(ctx, ec2, holder, not_found, delete).await,
+            None => ok_if_gone(delete().await, not_found),
+        }
+    }
 
     fn delete_note(&self, _inputs: &Inputs) -> Option<String> {
         None
@@ -182,7 +200,7 @@ impl<K: Ec2Kind> ResourceProvider for Ec2<K> {
         inputs: &Inputs,
         outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        self.kind.delete(ctx, id, inputs, outputs).await
+        self.kind.delete(&self.ec2, ctx, id, inputs, outputs).await
     }
 
     async fn find_existing(

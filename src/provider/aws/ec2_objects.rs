@@ -56,6 +56,9 @@ pub trait Ec2Object: Clone + Send + Sync + 'static {
 
     /// One Describe* call (every page of it).
     async fn describe(ec2: &Client, query: Query) -> Result<Vec<Self>, ProviderError>;
+
+    /// The one call that deletes (or terminates, or releases) the object with this id.
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError>;
 }
 
 /// The object with this id, `None` when EC2 does not know it.
@@ -155,6 +158,15 @@ impl Ec2Object for Vpc {
             .map_err(|e| aws_error("DescribeVpcs", e))?;
         Ok(out.vpcs().to_vec())
     }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.delete_vpc()
+            .vpc_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteVpc", e))
+    }
 }
 
 #[async_trait]
@@ -178,6 +190,15 @@ impl Ec2Object for Subnet {
             .await
             .map_err(|e| aws_error("DescribeSubnets", e))?;
         Ok(out.subnets().to_vec())
+    }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.delete_subnet()
+            .subnet_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteSubnet", e))
     }
 }
 
@@ -203,6 +224,15 @@ impl Ec2Object for InternetGateway {
             .map_err(|e| aws_error("DescribeInternetGateways", e))?;
         Ok(out.internet_gateways().to_vec())
     }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.delete_internet_gateway()
+            .internet_gateway_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteInternetGateway", e))
+    }
 }
 
 #[async_trait]
@@ -226,6 +256,15 @@ impl Ec2Object for Address {
             .await
             .map_err(|e| aws_error("DescribeAddresses", e))?;
         Ok(out.addresses().to_vec())
+    }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.release_address()
+            .allocation_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("ReleaseAddress", e))
     }
 }
 
@@ -252,6 +291,15 @@ impl Ec2Object for NatGateway {
             .map_err(|e| aws_error("DescribeNatGateways", e))?;
         Ok(out.nat_gateways().to_vec())
     }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.delete_nat_gateway()
+            .nat_gateway_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteNatGateway", e))
+    }
 }
 
 #[async_trait]
@@ -275,6 +323,15 @@ impl Ec2Object for RouteTable {
             .await
             .map_err(|e| aws_error("DescribeRouteTables", e))?;
         Ok(out.route_tables().to_vec())
+    }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.delete_route_table()
+            .route_table_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteRouteTable", e))
     }
 }
 
@@ -300,6 +357,15 @@ impl Ec2Object for SecurityGroup {
             .await
             .map_err(|e| aws_error("DescribeSecurityGroups", e))?;
         Ok(out.security_groups().to_vec())
+    }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.delete_security_group()
+            .group_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteSecurityGroup", e))
     }
 }
 
@@ -332,6 +398,15 @@ impl Ec2Object for Instance {
             .cloned()
             .collect())
     }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.terminate_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("TerminateInstances", e))
+    }
 }
 
 #[async_trait]
@@ -355,5 +430,14 @@ impl Ec2Object for Volume {
             .await
             .map_err(|e| aws_error("DescribeVolumes", e))?;
         Ok(out.volumes().to_vec())
+    }
+
+    async fn delete(ec2: &Client, id: &str) -> Result<(), ProviderError> {
+        ec2.delete_volume()
+            .volume_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error("DeleteVolume", e))
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 
-use super::blockers::{delete_when_free, Holder};
+use super::blockers::Holder;
 use super::{fields, s, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
@@ -106,21 +106,7 @@ impl Ec2Kind for EipProvider {
         Ok(outputs.clone())
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let ec2 = &self.clients.ec2;
-        delete_when_free(ctx, ec2, Holder::Address(id), NOT_FOUND, || async {
-            ec2.release_address()
-                .allocation_id(id)
-                .send()
-                .await
-                .map_err(|e| aws_error("ReleaseAddress", e))
-        })
-        .await
+    fn holder(id: &str) -> Option<Holder<'_>> {
+        Some(Holder::Address(id))
     }
 }

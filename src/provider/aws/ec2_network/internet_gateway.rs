@@ -210,6 +210,7 @@ impl Ec2Kind for InternetGatewayProvider {
 
     async fn delete(
         &self,
+        _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
         id: &str,
         _inputs: &Inputs,
@@ -226,15 +227,7 @@ impl Ec2Kind for InternetGatewayProvider {
             &format!("deleting {id}"),
             DETACH_WAIT,
             is_dependency_violation,
-            || async {
-                self.clients
-                    .ec2
-                    .delete_internet_gateway()
-                    .internet_gateway_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DeleteInternetGateway", e))
-            },
+            || InternetGateway::delete(&self.clients.ec2, id),
         )
         .await;
         unless_gone(result, NOT_FOUND).map(|_| ())

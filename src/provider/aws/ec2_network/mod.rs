@@ -1,7 +1,7 @@
 //! The EC2 networking resource kinds (VPC, internet gateway, subnet, Elastic IP, NAT
 //! gateway, route table, security group), one module each, and what they share.
 
-mod blockers;
+pub(crate) mod blockers;
 mod eip;
 mod internet_gateway;
 mod nat_gateway;

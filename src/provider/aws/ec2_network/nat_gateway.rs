@@ -281,19 +281,13 @@ impl Ec2Kind for NatGatewayProvider {
 
     async fn delete(
         &self,
+        _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
         id: &str,
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let result = self
-            .clients
-            .ec2
-            .delete_nat_gateway()
-            .nat_gateway_id(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteNatGateway", e));
+        let result = NatGateway::delete(&self.clients.ec2, id).await;
         if unless_gone(result, NOT_FOUND)?.is_none() {
             return Ok(());
         }

@@ -487,6 +487,7 @@ impl Ec2Kind for RouteTableProvider {
 
     async fn delete(
         &self,
+        _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
         id: &str,
         _inputs: &Inputs,
@@ -503,15 +504,7 @@ impl Ec2Kind for RouteTableProvider {
             &format!("deleting route table {id}"),
             PROPAGATION_WAIT,
             is_dependency_violation,
-            || async {
-                self.clients
-                    .ec2
-                    .delete_route_table()
-                    .route_table_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("DeleteRouteTable", e))
-            },
+            || RouteTable::delete(&self.clients.ec2, id),
         )
         .await;
         unless_gone(result, NOT_FOUND).map(|_| ())

@@ -6,12 +6,12 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, SecurityGroup};
 
-use super::blockers::{delete_when_free, Holder};
+use super::blockers::Holder;
 use super::sg_rules::{live_rules, parse_rules, rules_value, to_permissions, RuleDiff, RuleSet};
 use super::{ec2_arn, fields, s, unless_gone, CREATE_WAIT};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
-use crate::provider::aws::ec2_objects::{describe_one, Ec2Object};
+use crate::provider::aws::ec2_objects::describe_one;
 use crate::provider::aws::ec2_tags::{tag_specifications, tags_to_value, update_tags};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{
@@ -19,8 +19,6 @@ use crate::provider::aws::{
 };
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
-
-const NOT_FOUND: &[&str] = <SecurityGroup as Ec2Object>::NOT_FOUND;
 
 /// AWS requires a description; this one is used when none is given.
 const DEFAULT_DESCRIPTION: &str = "Managed by nova";
@@ -354,21 +352,7 @@ impl Ec2Kind for SecurityGroupProvider {
         Ok(self.outputs(&group))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let ec2 = &self.clients.ec2;
-        delete_when_free(ctx, ec2, Holder::SecurityGroup(id), NOT_FOUND, || async {
-            ec2.delete_security_group()
-                .group_id(id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteSecurityGroup", e))
-        })
-        .await
+    fn holder(id: &str) -> Option<Holder<'_>> {
+        Some(Holder::SecurityGroup(id))
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet, SubnetState};
 
-use super::blockers::{delete_when_free, Holder};
+use super::blockers::Holder;
 use super::{fields, optional_bool, put_if_applied, s, CREATE_WAIT, PROPAGATION_WAIT};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::ec2_kind::{returned_id, Ec2Kind};
@@ -174,21 +174,7 @@ impl Ec2Kind for SubnetProvider {
         Ok(Self::outputs(&subnet))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let ec2 = &self.clients.ec2;
-        delete_when_free(ctx, ec2, Holder::Subnet(id), NOT_FOUND, || async {
-            ec2.delete_subnet()
-                .subnet_id(id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteSubnet", e))
-        })
-        .await
+    fn holder(id: &str) -> Option<Holder<'_>> {
+        Some(Holder::Subnet(id))
     }
 }

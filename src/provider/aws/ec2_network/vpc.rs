@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Vpc, VpcAttributeName, VpcState};
 
-use super::blockers::{delete_when_free, Holder};
+use super::blockers::Holder;
 use super::{
     ec2_arn, fields, optional_bool, put_if_applied, s, unless_gone, CREATE_WAIT, PROPAGATION_WAIT,
 };
@@ -227,21 +227,7 @@ impl Ec2Kind for VpcProvider {
         Ok(self.outputs(&vpc))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        let ec2 = &self.clients.ec2;
-        delete_when_free(ctx, ec2, Holder::Vpc(id), NOT_FOUND, || async {
-            ec2.delete_vpc()
-                .vpc_id(id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DeleteVpc", e))
-        })
-        .await
+    fn holder(id: &str) -> Option<Holder<'_>> {
+        Some(Holder::Vpc(id))
     }
 }
