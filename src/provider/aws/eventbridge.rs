@@ -9,8 +9,9 @@ use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 use aws_sdk_eventbridge::Client;
 
 use super::live::{put_optional, put_string_map};
+use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
 use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
-use super::{aws_error, ok_if_gone, optional_str, required_str, unless_gone, AwsClients};
+use super::{aws_error, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
@@ -38,32 +39,21 @@ struct EventsTags<'a>(&'a Client);
 #[async_trait]
 impl TagApi for EventsTags<'_> {
     async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
-        let out = self
-            .0
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await;
-        let out = out.map_err(|e| aws_error("ListTagsForResource", e))?;
+        let call = self.0.list_tags_for_resource().resource_arn(arn);
+        let out = send("ListTagsForResource", call.send()).await?;
         Ok(user_tags(out.tags().iter().map(|t| (t.key(), t.value()))))
     }
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
         let call = self.0.tag_resource().resource_arn(arn);
-        call.set_tags(Some(sdk_tags(tags.clone())?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("TagResource", e))
+        let call = call.set_tags(Some(sdk_tags(tags.clone())?));
+        send_only("TagResource", call.send()).await
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
         let call = self.0.untag_resource().resource_arn(arn);
-        call.set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("UntagResource", e))
+        let call = call.set_tag_keys(Some(keys.to_vec()));
+        send_only("UntagResource", call.send()).await
     }
 }
 
@@ -135,8 +125,8 @@ impl RuleProvider {
     }
 
     async fn describe(&self, name: &str) -> Result<Option<DescribeRuleOutput>, ProviderError> {
-        let result = self.events.describe_rule().name(name).send().await;
-        unless_gone(result.map_err(|e| aws_error("DescribeRule", e)), GONE)
+        let call = self.events.describe_rule().name(name);
+        send_unless_gone("DescribeRule", GONE, call.send()).await
     }
 
     /// PutRule with every field of `inputs` (creates or overwrites); returns the ARN.
@@ -263,8 +253,8 @@ impl ResourceProvider for RuleProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         ctx.note(&format!("deleting rule {id}"));
-        let result = self.events.delete_rule().name(id).send().await;
-        ok_if_gone(result.map_err(|e| aws_error("DeleteRule", e)), GONE)
+        let call = self.events.delete_rule().name(id);
+        send_ok_if_gone("DeleteRule", GONE, call.send()).await
     }
 
     async fn find_existing(
@@ -324,15 +314,9 @@ impl TargetProvider {
     async fn find(&self, rule: &str, target: &str) -> Result<Option<String>, ProviderError> {
         let mut next_token: Option<String> = None;
         loop {
-            let page = self
-                .events
-                .list_targets_by_rule()
-                .rule(rule)
-                .set_next_token(next_token.take())
-                .send()
-                .await;
-            let page = page.map_err(|e| aws_error("ListTargetsByRule", e));
-            let Some(page) = unless_gone(page, GONE)? else {
+            let call = self.events.list_targets_by_rule().rule(rule);
+            let call = call.set_next_token(next_token.take());
+            let Some(page) = send_unless_gone("ListTargetsByRule", GONE, call.send()).await? else {
                 return Ok(None);
             };
             if let Some(found) = page.targets().iter().find(|t| t.id() == target) {
@@ -441,14 +425,8 @@ impl ResourceProvider for TargetProvider {
     ) -> Result<(), ProviderError> {
         let (rule, target) = split_target_id(id)?;
         ctx.note(&format!("removing target {target} from rule {rule}"));
-        let out = self
-            .events
-            .remove_targets()
-            .rule(rule)
-            .ids(target)
-            .send()
-            .await;
-        let Some(out) = unless_gone(out.map_err(|e| aws_error("RemoveTargets", e)), GONE)? else {
+        let call = self.events.remove_targets().rule(rule).ids(target);
+        let Some(out) = send_unless_gone("RemoveTargets", GONE, call.send()).await? else {
             return Ok(());
         };
         match out.failed_entries().first() {

@@ -16,6 +16,7 @@ use aws_sdk_lambda::Client;
 
 use super::lambda_package::{hex_to_base64, package_bundle, package_source, Package};
 use super::live::{optional_i32, put_optional, put_string_map, put_string_set, string_map};
+use super::send::{send, send_only, send_unless_gone};
 use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
     aws_error, has_code, ok_if_gone, optional_str, required_str, retry_while, string_list,
@@ -80,27 +81,20 @@ struct LambdaTags<'a>(&'a Client);
 #[async_trait]
 impl TagApi for LambdaTags<'_> {
     async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
-        let out = self.0.list_tags().resource(arn).send().await;
-        let out = out.map_err(|e| aws_error("ListTags", e))?;
+        let out = send("ListTags", self.0.list_tags().resource(arn).send()).await?;
         Ok(user_tags(out.tags().cloned().unwrap_or_default()))
     }
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
         let call = self.0.tag_resource().resource(arn);
-        call.set_tags(Some(tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("TagResource", e))
+        let call = call.set_tags(Some(tags.clone().into_iter().collect()));
+        send_only("TagResource", call.send()).await
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
         let call = self.0.untag_resource().resource(arn);
-        call.set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("UntagResource", e))
+        let call = call.set_tag_keys(Some(keys.to_vec()));
+        send_only("UntagResource", call.send()).await
     }
 }
 
@@ -289,8 +283,8 @@ impl FunctionProvider {
         &self,
         name: &str,
     ) -> Result<Option<FunctionConfiguration>, ProviderError> {
-        let result = self.lambda.get_function().function_name(name).send().await;
-        let out = unless_gone(result.map_err(|e| aws_error("GetFunction", e)), GONE)?;
+        let call = self.lambda.get_function().function_name(name);
+        let out = send_unless_gone("GetFunction", GONE, call.send()).await?;
         Ok(out.and_then(|out| out.configuration().cloned()))
     }
 
@@ -564,8 +558,8 @@ impl ResourceProvider for FunctionProvider {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let result = self.lambda.get_function().function_name(id).send().await;
-        let Some(out) = unless_gone(result.map_err(|e| aws_error("GetFunction", e)), GONE)? else {
+        let call = self.lambda.get_function().function_name(id);
+        let Some(out) = send_unless_gone("GetFunction", GONE, call.send()).await? else {
             return Ok(Observed::Gone);
         };
         let Some(config) = out.configuration() else {
@@ -751,13 +745,8 @@ impl PermissionProvider {
         function_name: &str,
         sid: &str,
     ) -> Result<Option<Statement>, ProviderError> {
-        let result = self
-            .lambda
-            .get_policy()
-            .function_name(function_name)
-            .send()
-            .await;
-        match unless_gone(result.map_err(|e| aws_error("GetPolicy", e)), GONE)? {
+        let call = self.lambda.get_policy().function_name(function_name);
+        match send_unless_gone("GetPolicy", GONE, call.send()).await? {
             Some(out) => find_statement(out.policy().unwrap_or("{}"), sid),
             None => Ok(None),
         }

@@ -10,6 +10,7 @@ pub mod ec2_network;
 pub mod ec2_tags;
 pub mod eventbridge;
 pub mod iam;
+pub mod iam_role;
 pub mod kinds;
 pub mod kms;
 pub mod lambda;
@@ -19,6 +20,7 @@ pub mod logs;
 pub mod policy_doc;
 #[cfg(test)]
 mod schema_docs;
+pub mod send;
 pub mod tags;
 pub mod wait;
 

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use super::live::string_map;
 use crate::model::{Inputs, Value};
 use crate::provider::{OpContext, ProviderError};
 
@@ -24,15 +25,7 @@ pub const TAG_ADDRESS: &str = "nova:address";
 /// The `tags` input. Every taggable kind takes `tags`, a map of strings built by the stack
 /// blueprint: `Environment`, `Project`, `ManagedBy`, `nova:stack`, `nova:address`, `Name`.
 pub fn tags_of(inputs: &Inputs) -> Tags {
-    inputs
-        .get("tags")
-        .and_then(Value::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    string_map(inputs, "tags")
 }
 
 /// Tags as an input value.
