@@ -166,14 +166,13 @@ impl AccountProvider {
         unless_gone_iam(RoleTags(self.iam()).list(name).await)
     }
 
-    /// The shared role the inputs' `role_name` names, when it exists and carries this
-    /// stack's user tag (what a finished create or update leaves).
+    /// The shared role `name`, when it exists and carries this stack's user tag (what a
+    /// finished create or update leaves).
     async fn joined_role(
         &self,
         ctx: &OpContext,
-        inputs: &Inputs,
+        name: &str,
     ) -> Result<Option<Role>, ProviderError> {
-        let name = required_str(inputs, "role_name")?;
         let Some(role) = self.role(name).await? else {
             return Ok(None);
         };
@@ -441,10 +440,10 @@ impl ResourceProvider for AccountProvider {
         if is_legacy(applied) {
             return self.read_legacy(id, applied).await;
         }
-        let Some(role) = self.joined_role(ctx, applied).await? else {
+        let name = required_str(applied, "role_name")?;
+        let Some(role) = self.joined_role(ctx, name).await? else {
             return Ok(Observed::Gone);
         };
-        let name = required_str(applied, "role_name")?;
         let current = self.current_role().await?;
         let mut inputs = Inputs::new();
         inputs.insert("role_name".into(), Value::str(role_name_of(&current)));
@@ -506,7 +505,8 @@ impl ResourceProvider for AccountProvider {
         ctx: &OpContext,
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let Some(role) = self.joined_role(ctx, inputs).await? else {
+        let name = required_str(inputs, "role_name")?;
+        let Some(role) = self.joined_role(ctx, name).await? else {
             return Ok(None);
         };
         if self.current_role().await? != role.arn() {
