@@ -12,13 +12,14 @@ use async_trait::async_trait;
 use aws_sdk_iam::types::{InstanceProfile, Role};
 
 use super::iam_role::{
-    attach_policy, attached_policies, delete_role, detach_policy, get_role, observed_trust_policy,
-    sdk_tags, set_trust_policy, RoleTags, GONE, NO_SUCH_ENTITY,
+    attach_policy, attached_policies, delete_role, detach_policy, get_role, inline_policy_names,
+    observed_trust_policy, set_trust_policy, GONE, NO_SUCH_ENTITY,
 };
+use super::iam_tags::{sdk_tags, IamTags};
 use super::live::string_map;
 use super::policy_doc::{decode_iam_document, observed_policy, policies_equal};
-use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
-use super::tags::{is_owned, sync_tags, tags_of, tags_value, user_tags, TagApi, Tags};
+use super::send::{send_ok_if_gone, send_only, send_unless_gone};
+use super::tags::{is_owned, sync_tags, tags_of, tags_value, TagApi};
 use super::{
     aws_error, has_code, live_inputs, optional_str, required_str, retry_while, string_list,
     AwsClients,
@@ -88,29 +89,12 @@ impl IamRole {
         get_role(&self.iam, name).await
     }
 
-    async fn inline_names(&self, name: &str) -> Result<Vec<String>, ProviderError> {
-        let pages = self
-            .iam
-            .list_role_policies()
-            .role_name(name)
-            .into_paginator();
-        let pages = pages.send().collect::<Result<Vec<_>, _>>();
-        let pages = send("ListRolePolicies", pages).await?;
-        let mut names: Vec<String> = pages
-            .iter()
-            .flat_map(|p| p.policy_names())
-            .cloned()
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
     /// Inline policies by name, each document decoded (and reported as applied when it
     /// means the same).
     async fn inline_policies(&self, name: &str, applied: &Inputs) -> Result<Value, ProviderError> {
         let applied_docs = inline_policies_of(applied);
         let mut out = BTreeMap::new();
-        for policy_name in self.inline_names(name).await? {
+        for policy_name in inline_policy_names(&self.iam, name).await? {
             let doc = self
                 .iam
                 .get_role_policy()
@@ -230,7 +214,7 @@ impl ResourceProvider for IamRole {
         );
         inputs.insert(
             "tags".into(),
-            tags_value(RoleTags(&self.iam).list(id).await?),
+            tags_value(IamTags::role(&self.iam).list(id).await?),
         );
         Ok(Observed::Present {
             inputs,
@@ -289,7 +273,7 @@ impl ResourceProvider for IamRole {
                 self.put_inline(id, policy_name, doc).await?;
             }
         }
-        sync_tags(&RoleTags(&self.iam), id, &tags_of(old), &tags_of(new)).await?;
+        sync_tags(&IamTags::role(&self.iam), id, &tags_of(old), &tags_of(new)).await?;
         let role = self
             .get(id)
             .await?
@@ -311,7 +295,7 @@ impl ResourceProvider for IamRole {
         for arn in attached_policies(&self.iam, id).await? {
             detach_policy(&self.iam, id, &arn).await?;
         }
-        for policy_name in self.inline_names(id).await? {
+        for policy_name in inline_policy_names(&self.iam, id).await? {
             self.delete_inline(id, &policy_name).await?;
         }
         retry_while(
@@ -335,7 +319,7 @@ impl ResourceProvider for IamRole {
         let Some(role) = self.get(name).await? else {
             return Ok(None);
         };
-        if !is_owned(&RoleTags(&self.iam), name, ctx).await? {
+        if !is_owned(&IamTags::role(&self.iam), name, ctx).await? {
             return Ok(None);
         }
         Ok(Some(Created {
@@ -444,7 +428,7 @@ impl ResourceProvider for IamInstanceProfile {
         inputs.insert("role".into(), Value::String(role));
         inputs.insert(
             "tags".into(),
-            tags_value(ProfileTags(&self.iam).list(id).await?),
+            tags_value(IamTags::instance_profile(&self.iam).list(id).await?),
         );
         Ok(Observed::Present {
             inputs,
@@ -482,7 +466,13 @@ impl ResourceProvider for IamInstanceProfile {
                 self.add_role(ctx, id, new_role).await?;
             }
         }
-        sync_tags(&ProfileTags(&self.iam), id, &tags_of(old), &tags_of(new)).await?;
+        sync_tags(
+            &IamTags::instance_profile(&self.iam),
+            id,
+            &tags_of(old),
+            &tags_of(new),
+        )
+        .await?;
         Ok(outputs.clone())
     }
 
@@ -514,7 +504,7 @@ impl ResourceProvider for IamInstanceProfile {
         let Some(profile) = self.get(name).await? else {
             return Ok(None);
         };
-        if !is_owned(&ProfileTags(&self.iam), name, ctx).await? {
+        if !is_owned(&IamTags::instance_profile(&self.iam), name, ctx).await? {
             return Ok(None);
         }
         Ok(Some(Created {
@@ -572,33 +562,6 @@ async fn profile_has_role(
     Ok(get_profile(iam, profile)
         .await?
         .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role)))
-}
-
-/// IAM's tag calls on an instance profile name.
-struct ProfileTags<'a>(&'a aws_sdk_iam::Client);
-
-#[async_trait]
-impl TagApi for ProfileTags<'_> {
-    async fn list(&self, name: &str) -> Result<Tags, ProviderError> {
-        let call = self.0.list_instance_profile_tags();
-        let pages = call.instance_profile_name(name).into_paginator().send();
-        let pages = pages.collect::<Result<Vec<_>, _>>();
-        let pages = send("ListInstanceProfileTags", pages).await?;
-        let tags = pages.iter().flat_map(|p| p.tags());
-        Ok(user_tags(tags.map(|t| (t.key(), t.value()))))
-    }
-
-    async fn tag(&self, name: &str, tags: &Tags) -> Result<(), ProviderError> {
-        let call = self.0.tag_instance_profile().instance_profile_name(name);
-        let call = call.set_tags(Some(sdk_tags(tags)?));
-        send_only("TagInstanceProfile", call.send()).await
-    }
-
-    async fn untag(&self, name: &str, keys: &[String]) -> Result<(), ProviderError> {
-        let call = self.0.untag_instance_profile().instance_profile_name(name);
-        let call = call.set_tag_keys(Some(keys.to_vec()));
-        send_only("UntagInstanceProfile", call.send()).await
-    }
 }
 
 fn role_outputs(role: &Role) -> Outputs {

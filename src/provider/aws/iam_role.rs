@@ -1,14 +1,13 @@
 //! The IAM calls on one role that `aws_iam_role` ([`super::iam`]) and the API Gateway
 //! account's shared CloudWatch role ([`super::apigateway::account`]) both make: the role,
-//! its trust policy, its managed policy attachments, its tags, and deleting it.
+//! its trust policy, its managed policy attachments, and deleting it (its tags:
+//! [`super::iam_tags`]).
 
-use async_trait::async_trait;
-use aws_sdk_iam::types::{Role, Tag};
+use aws_sdk_iam::types::Role;
 use aws_sdk_iam::Client;
 
 use super::policy_doc::{decode_iam_document, observed_policy};
 use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
-use super::tags::{user_tags, TagApi, Tags};
 use super::{optional_str, unless_gone};
 use crate::model::{Inputs, Value};
 use crate::provider::ProviderError;
@@ -38,13 +37,25 @@ pub async fn attached_policies(iam: &Client, name: &str) -> Result<Vec<String>, 
         .into_paginator();
     let pages = pages.send().collect::<Result<Vec<_>, _>>();
     let pages = send("ListAttachedRolePolicies", pages).await?;
-    let mut arns: Vec<String> = pages
-        .iter()
-        .flat_map(|p| p.attached_policies())
-        .filter_map(|p| p.policy_arn().map(str::to_string))
-        .collect();
-    arns.sort();
-    Ok(arns)
+    let attached = pages.iter().flat_map(|p| p.attached_policies());
+    Ok(sorted(
+        attached.filter_map(|p| p.policy_arn().map(str::to_string)),
+    ))
+}
+
+/// The names of the role's inline policies, sorted.
+pub async fn inline_policy_names(iam: &Client, name: &str) -> Result<Vec<String>, ProviderError> {
+    let pages = iam.list_role_policies().role_name(name).into_paginator();
+    let pages = pages.send().collect::<Result<Vec<_>, _>>();
+    let pages = send("ListRolePolicies", pages).await?;
+    Ok(sorted(pages.iter().flat_map(|p| p.policy_names()).cloned()))
+}
+
+/// A listing in a stable order (the inputs it is compared with are sets).
+fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut items: Vec<String> = items.collect();
+    items.sort();
+    items
 }
 
 /// AttachRolePolicy.
@@ -82,44 +93,4 @@ pub fn observed_trust_policy(role: &Role, applied: &Inputs) -> Value {
         &trust,
         optional_str(applied, "assume_role_policy"),
     ))
-}
-
-/// IAM's tag calls on a role name.
-pub struct RoleTags<'a>(pub &'a Client);
-
-#[async_trait]
-impl TagApi for RoleTags<'_> {
-    async fn list(&self, name: &str) -> Result<Tags, ProviderError> {
-        let pages = self.0.list_role_tags().role_name(name).into_paginator();
-        let pages = pages.send().collect::<Result<Vec<_>, _>>();
-        let pages = send("ListRoleTags", pages).await?;
-        let tags = pages.iter().flat_map(|p| p.tags());
-        Ok(user_tags(tags.map(|t| (t.key(), t.value()))))
-    }
-
-    async fn tag(&self, name: &str, tags: &Tags) -> Result<(), ProviderError> {
-        let call = self.0.tag_role().role_name(name);
-        let call = call.set_tags(Some(sdk_tags(tags)?));
-        send_only("TagRole", call.send()).await
-    }
-
-    async fn untag(&self, name: &str, keys: &[String]) -> Result<(), ProviderError> {
-        let call = self.0.untag_role().role_name(name);
-        let call = call.set_tag_keys(Some(keys.to_vec()));
-        send_only("UntagRole", call.send()).await
-    }
-}
-
-/// One IAM tag (roles and instance profiles take the same type).
-pub fn sdk_tag(key: &str, value: &str) -> Result<Tag, ProviderError> {
-    Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .map_err(|e| ProviderError::Other(format!("building IAM tag {key}: {e}")))
-}
-
-/// The tags as IAM tags.
-pub fn sdk_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter().map(|(k, v)| sdk_tag(k, v)).collect()
 }

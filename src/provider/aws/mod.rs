@@ -11,6 +11,7 @@ pub mod ec2_tags;
 pub mod eventbridge;
 pub mod iam;
 pub mod iam_role;
+pub mod iam_tags;
 pub mod kinds;
 pub mod kms;
 pub mod lambda;

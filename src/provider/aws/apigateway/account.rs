@@ -37,8 +37,9 @@ use super::{replace, retry_busy, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::iam_role::{
     attach_policy, attached_policies, delete_role, detach_policy, get_role, observed_trust_policy,
-    sdk_tag, set_trust_policy, unless_gone_iam, RoleTags,
+    set_trust_policy, unless_gone_iam,
 };
+use crate::provider::aws::iam_tags::{sdk_tag, IamTags};
 use crate::provider::aws::kinds;
 use crate::provider::aws::policy_doc::{decode_iam_document, policies_equal};
 use crate::provider::aws::send::send;
@@ -163,7 +164,7 @@ impl AccountProvider {
 
     /// The role's tags (without `aws:` keys), `None` when the role is gone.
     async fn role_tags(&self, name: &str) -> Result<Option<Tags>, ProviderError> {
-        unless_gone_iam(RoleTags(self.iam()).list(name).await)
+        unless_gone_iam(IamTags::role(self.iam()).list(name).await)
     }
 
     /// The shared role `name`, when it exists and carries this stack's user tag (what a
@@ -234,7 +235,7 @@ impl AccountProvider {
     /// Tags the role as used by `ctx.stack` (TagRole overwrites: safe to repeat).
     async fn join(&self, ctx: &OpContext, name: &str) -> Result<(), ProviderError> {
         let tags = one_tag(&user_tag(&ctx.stack), "true");
-        RoleTags(self.iam()).tag(name, &tags).await
+        IamTags::role(self.iam()).tag(name, &tags).await
     }
 
     /// Points the setting at `role`. The value it held before, when it is not nova's
@@ -256,7 +257,9 @@ impl AccountProvider {
         if !recorded && !previous.is_empty() && previous != role.arn() {
             if previous.len() <= MAX_TAG_VALUE {
                 let tags = one_tag(TAG_PREVIOUS, previous);
-                RoleTags(self.iam()).tag(role.role_name(), &tags).await?;
+                IamTags::role(self.iam())
+                    .tag(role.role_name(), &tags)
+                    .await?;
             } else {
                 ctx.note(&format!(
                     "the previous CloudWatch role is longer than an IAM tag value: it is not \
@@ -283,7 +286,7 @@ impl AccountProvider {
     /// Delete: this stack leaves the role; the last user restores the setting and
     /// deletes the role (only a role nova made, tagged `nova:shared`).
     async fn leave(&self, ctx: &OpContext, name: &str) -> Result<(), ProviderError> {
-        let untagged = RoleTags(self.iam())
+        let untagged = IamTags::role(self.iam())
             .untag(name, &[user_tag(&ctx.stack)])
             .await;
         unless_gone_iam(untagged)?;
