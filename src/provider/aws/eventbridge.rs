@@ -8,9 +8,10 @@ use aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 use aws_sdk_eventbridge::Client;
 
+use super::composite_id;
 use super::live::{put_optional, put_string_map};
 use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
-use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{aws_error, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -267,13 +268,11 @@ impl ResourceProvider for RuleProvider {
             return Ok(None);
         };
         let arn = rule.arn().unwrap_or_default();
-        if !is_owned(&EventsTags(&self.events), arn, ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: rule_outputs(name, arn),
-        }))
+        };
+        adopt_if_owned(&EventsTags(&self.events), arn, ctx, found).await
     }
 }
 
@@ -287,22 +286,13 @@ pub struct TargetProvider {
 }
 
 fn target_id(rule: &str, target: &str) -> String {
-    format!("{rule}/{target}")
+    composite_id::join(rule, target)
 }
 
 /// Splits `<rule>/<target_id>`; rule names cannot contain `/`.
 fn split_target_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('/')
-        .filter(|(r, t)| !r.is_empty() && !t.is_empty())
-        .ok_or_else(|| {
-            ProviderError::Other(format!(
-                "malformed aws_cloudwatch_event_target id {id:?}: expected <rule>/<target_id>"
-            ))
-        })
-}
-
-fn target_outputs(id: &str) -> Outputs {
-    Outputs::from([("id".to_string(), Value::str(id))])
+    let kind = "aws_cloudwatch_event_target";
+    composite_id::parts(id.split_once('/'), id, kind, "<rule>/<target_id>")
 }
 
 impl TargetProvider {
@@ -371,11 +361,7 @@ impl ResourceProvider for TargetProvider {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let id = self.put(ctx, inputs).await?;
-        Ok(Created {
-            outputs: target_outputs(&id),
-            id,
-        })
+        Ok(composite_id::created(self.put(ctx, inputs).await?))
     }
 
     async fn read(
@@ -395,7 +381,7 @@ impl ResourceProvider for TargetProvider {
         ]);
         Ok(Observed::Present {
             inputs,
-            outputs: target_outputs(id),
+            outputs: composite_id::outputs(id),
         })
     }
 
@@ -413,7 +399,7 @@ impl ResourceProvider for TargetProvider {
                 "aws_cloudwatch_event_target {id} cannot be moved in place to {new_id}"
             )));
         }
-        Ok(target_outputs(id))
+        Ok(composite_id::outputs(id))
     }
 
     async fn delete(
@@ -454,11 +440,7 @@ impl ResourceProvider for TargetProvider {
         if self.find(rule, target).await?.is_none() {
             return Ok(None);
         }
-        let id = target_id(rule, target);
-        Ok(Some(Created {
-            outputs: target_outputs(&id),
-            id,
-        }))
+        Ok(Some(composite_id::created(target_id(rule, target))))
     }
 }
 

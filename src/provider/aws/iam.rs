@@ -19,7 +19,7 @@ use super::iam_tags::{sdk_tags, IamTags};
 use super::live::string_map;
 use super::policy_doc::{decode_iam_document, observed_policy, policies_equal};
 use super::send::{send_ok_if_gone, send_only, send_unless_gone};
-use super::tags::{is_owned, sync_tags, tags_of, tags_value, TagApi};
+use super::tags::{adopt_if_owned, sync_tags, tags_of, tags_value, TagApi};
 use super::{
     aws_error, has_code, live_inputs, optional_str, required_str, retry_while, string_list,
     AwsClients,
@@ -319,13 +319,11 @@ impl ResourceProvider for IamRole {
         let Some(role) = self.get(name).await? else {
             return Ok(None);
         };
-        if !is_owned(&IamTags::role(&self.iam), name, ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: role_outputs(&role),
-        }))
+        };
+        adopt_if_owned(&IamTags::role(&self.iam), name, ctx, found).await
     }
 }
 
@@ -504,13 +502,11 @@ impl ResourceProvider for IamInstanceProfile {
         let Some(profile) = self.get(name).await? else {
             return Ok(None);
         };
-        if !is_owned(&IamTags::instance_profile(&self.iam), name, ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: profile_outputs(&profile),
-        }))
+        };
+        adopt_if_owned(&IamTags::instance_profile(&self.iam), name, ctx, found).await
     }
 }
 

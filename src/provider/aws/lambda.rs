@@ -14,10 +14,11 @@ use aws_sdk_lambda::types::{
 };
 use aws_sdk_lambda::Client;
 
+use super::composite_id;
 use super::lambda_package::{hex_to_base64, package_bundle, package_source, Package};
 use super::live::{optional_i32, put_optional, put_string_map, put_string_set, string_map};
 use super::send::{send, send_only, send_unless_gone};
-use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
     aws_error, has_code, ok_if_gone, optional_str, required_str, retry_while, string_list,
     unless_gone, wait_expected, wait_until, AwsClients, Expected,
@@ -646,13 +647,11 @@ impl ResourceProvider for FunctionProvider {
             return Ok(None);
         };
         let arn = config.function_arn().unwrap_or_default();
-        if !is_owned(&LambdaTags(&self.lambda), arn, ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: function_outputs(name, arn),
-        }))
+        };
+        adopt_if_owned(&LambdaTags(&self.lambda), arn, ctx, found).await
     }
 }
 
@@ -676,19 +675,19 @@ struct Statement {
 }
 
 fn permission_id(function_name: &str, statement_id: &str) -> String {
-    format!("{function_name}/{statement_id}")
+    composite_id::join(function_name, statement_id)
 }
 
 /// Splits a permission id into function name and statement id. Neither may contain `/`
 /// (Lambda's naming rules), except a function given by ARN, which has none either.
 fn split_permission_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.rsplit_once('/')
-        .filter(|(f, s)| !f.is_empty() && !s.is_empty())
-        .ok_or_else(|| {
-            ProviderError::Other(format!(
-                "malformed aws_lambda_permission id {id:?}: expected <function_name>/<statement_id>"
-            ))
-        })
+    let kind = "aws_lambda_permission";
+    composite_id::parts(
+        id.rsplit_once('/'),
+        id,
+        kind,
+        "<function_name>/<statement_id>",
+    )
 }
 
 /// Finds statement `sid` in a function policy document.
@@ -785,10 +784,6 @@ impl PermissionProvider {
     }
 }
 
-fn permission_outputs(id: &str) -> Outputs {
-    Outputs::from([("id".to_string(), Value::str(id))])
-}
-
 #[async_trait]
 impl ResourceProvider for PermissionProvider {
     fn schema(&self) -> &Schema {
@@ -796,11 +791,7 @@ impl ResourceProvider for PermissionProvider {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let id = self.add(ctx, inputs).await?;
-        Ok(Created {
-            outputs: permission_outputs(&id),
-            id,
-        })
+        Ok(composite_id::created(self.add(ctx, inputs).await?))
     }
 
     async fn read(
@@ -841,7 +832,7 @@ impl ResourceProvider for PermissionProvider {
         );
         Ok(Observed::Present {
             inputs,
-            outputs: permission_outputs(id),
+            outputs: composite_id::outputs(id),
         })
     }
 
@@ -862,7 +853,7 @@ impl ResourceProvider for PermissionProvider {
                 "aws_lambda_permission {id} cannot be renamed in place to {new_id}"
             )));
         }
-        Ok(permission_outputs(&new_id))
+        Ok(composite_id::outputs(&new_id))
     }
 
     async fn delete(
@@ -906,11 +897,10 @@ impl ResourceProvider for PermissionProvider {
         if self.statement(function_name, sid).await?.is_none() {
             return Ok(None);
         }
-        let id = permission_id(function_name, sid);
-        Ok(Some(Created {
-            outputs: permission_outputs(&id),
-            id,
-        }))
+        Ok(Some(composite_id::created(permission_id(
+            function_name,
+            sid,
+        ))))
     }
 }
 

@@ -9,7 +9,7 @@ use aws_sdk_cloudwatchlogs::Client;
 
 use super::live::{optional_i32, put_optional, put_string_map};
 use super::send::{send, send_ok_if_gone, send_only};
-use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{aws_error, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -310,12 +310,10 @@ impl ResourceProvider for LogGroupProvider {
         let Some(group) = self.describe(name).await? else {
             return Ok(None);
         };
-        if !is_owned(&LogsTags(&self.logs), &group_arn(&group), ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: outputs_of(name, &group),
-        }))
+        };
+        adopt_if_owned(&LogsTags(&self.logs), &group_arn(&group), ctx, found).await
     }
 }

@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod apigateway;
 pub mod calls;
+pub mod composite_id;
 pub mod ec2_instance;
 pub mod ec2_network;
 pub mod ec2_tags;

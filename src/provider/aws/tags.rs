@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use super::live::string_map;
 use crate::model::{Inputs, Value};
-use crate::provider::{OpContext, ProviderError};
+use crate::provider::{Created, OpContext, ProviderError};
 
 /// Tags by key, sorted: desired (from the `tags` input) or live (without `aws:` keys).
 pub type Tags = BTreeMap<String, String>;
@@ -141,6 +141,18 @@ pub async fn sync_live_tags(
 /// True when the live tags of `id` carry this operation's ownership tags.
 pub async fn is_owned(api: &impl TagApi, id: &str, ctx: &OpContext) -> Result<bool, ProviderError> {
     Ok(owned_by(&api.list(id).await?, ctx))
+}
+
+/// `find_existing`'s answer for a resource found by name: `found` when the live tags of
+/// `id` (as its tagging calls name it) carry this operation's ownership tags, else `None`
+/// (a foreign resource of that name is left alone).
+pub async fn adopt_if_owned(
+    api: &impl TagApi,
+    id: &str,
+    ctx: &OpContext,
+    found: Created,
+) -> Result<Option<Created>, ProviderError> {
+    Ok(is_owned(api, id, ctx).await?.then_some(found))
 }
 
 #[cfg(test)]
