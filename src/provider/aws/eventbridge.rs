@@ -291,8 +291,8 @@ fn target_id(rule: &str, target: &str) -> String {
 
 /// Splits `<rule>/<target_id>`; rule names cannot contain `/`.
 fn split_target_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    let kind = "aws_cloudwatch_event_target";
-    composite_id::parts(id.split_once('/'), id, kind, "<rule>/<target_id>")
+    let (kind, form) = ("aws_cloudwatch_event_target", "<rule>/<target_id>");
+    composite_id::parts(id.split_once('/'), id, kind, form)
 }
 
 impl TargetProvider {

@@ -681,13 +681,8 @@ fn permission_id(function_name: &str, statement_id: &str) -> String {
 /// Splits a permission id into function name and statement id. Neither may contain `/`
 /// (Lambda's naming rules), except a function given by ARN, which has none either.
 fn split_permission_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    let kind = "aws_lambda_permission";
-    composite_id::parts(
-        id.rsplit_once('/'),
-        id,
-        kind,
-        "<function_name>/<statement_id>",
-    )
+    let (kind, form) = ("aws_lambda_permission", "<function_name>/<statement_id>");
+    composite_id::parts(id.rsplit_once('/'), id, kind, form)
 }
 
 /// Finds statement `sid` in a function policy document.
@@ -897,10 +892,8 @@ impl ResourceProvider for PermissionProvider {
         if self.statement(function_name, sid).await?.is_none() {
             return Ok(None);
         }
-        Ok(Some(composite_id::created(permission_id(
-            function_name,
-            sid,
-        ))))
+        let id = permission_id(function_name, sid);
+        Ok(Some(composite_id::created(id)))
     }
 }
 

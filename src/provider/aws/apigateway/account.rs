@@ -147,10 +147,8 @@ impl AccountProvider {
             || {
                 retry_busy(ctx, "updating the account", || {
                     let call = self.gateway.client().update_account();
-                    send(
-                        "UpdateAccount",
-                        call.set_patch_operations(Some(ops.clone())).send(),
-                    )
+                    let call = call.set_patch_operations(Some(ops.clone()));
+                    send("UpdateAccount", call.send())
                 })
             },
         )
