@@ -8,9 +8,11 @@ use aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
 use aws_sdk_eventbridge::Client;
 
+use super::composite_id;
 use super::live::{put_optional, put_string_map};
-use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
-use super::{aws_error, ok_if_gone, optional_str, required_str, unless_gone, AwsClients};
+use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
+use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::{aws_error, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
@@ -38,32 +40,21 @@ struct EventsTags<'a>(&'a Client);
 #[async_trait]
 impl TagApi for EventsTags<'_> {
     async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
-        let out = self
-            .0
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await;
-        let out = out.map_err(|e| aws_error("ListTagsForResource", e))?;
+        let call = self.0.list_tags_for_resource().resource_arn(arn);
+        let out = send("ListTagsForResource", call.send()).await?;
         Ok(user_tags(out.tags().iter().map(|t| (t.key(), t.value()))))
     }
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
         let call = self.0.tag_resource().resource_arn(arn);
-        call.set_tags(Some(sdk_tags(tags.clone())?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("TagResource", e))
+        let call = call.set_tags(Some(sdk_tags(tags.clone())?));
+        send_only("TagResource", call.send()).await
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
         let call = self.0.untag_resource().resource_arn(arn);
-        call.set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("UntagResource", e))
+        let call = call.set_tag_keys(Some(keys.to_vec()));
+        send_only("UntagResource", call.send()).await
     }
 }
 
@@ -135,8 +126,8 @@ impl RuleProvider {
     }
 
     async fn describe(&self, name: &str) -> Result<Option<DescribeRuleOutput>, ProviderError> {
-        let result = self.events.describe_rule().name(name).send().await;
-        unless_gone(result.map_err(|e| aws_error("DescribeRule", e)), GONE)
+        let call = self.events.describe_rule().name(name);
+        send_unless_gone("DescribeRule", GONE, call.send()).await
     }
 
     /// PutRule with every field of `inputs` (creates or overwrites); returns the ARN.
@@ -263,8 +254,8 @@ impl ResourceProvider for RuleProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         ctx.note(&format!("deleting rule {id}"));
-        let result = self.events.delete_rule().name(id).send().await;
-        ok_if_gone(result.map_err(|e| aws_error("DeleteRule", e)), GONE)
+        let call = self.events.delete_rule().name(id);
+        send_ok_if_gone("DeleteRule", GONE, call.send()).await
     }
 
     async fn find_existing(
@@ -277,13 +268,11 @@ impl ResourceProvider for RuleProvider {
             return Ok(None);
         };
         let arn = rule.arn().unwrap_or_default();
-        if !is_owned(&EventsTags(&self.events), arn, ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: rule_outputs(name, arn),
-        }))
+        };
+        adopt_if_owned(&EventsTags(&self.events), arn, ctx, found).await
     }
 }
 
@@ -297,22 +286,13 @@ pub struct TargetProvider {
 }
 
 fn target_id(rule: &str, target: &str) -> String {
-    format!("{rule}/{target}")
+    composite_id::join(rule, target)
 }
 
 /// Splits `<rule>/<target_id>`; rule names cannot contain `/`.
 fn split_target_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('/')
-        .filter(|(r, t)| !r.is_empty() && !t.is_empty())
-        .ok_or_else(|| {
-            ProviderError::Other(format!(
-                "malformed aws_cloudwatch_event_target id {id:?}: expected <rule>/<target_id>"
-            ))
-        })
-}
-
-fn target_outputs(id: &str) -> Outputs {
-    Outputs::from([("id".to_string(), Value::str(id))])
+    let (kind, form) = ("aws_cloudwatch_event_target", "<rule>/<target_id>");
+    composite_id::parts(id.split_once('/'), id, kind, form)
 }
 
 impl TargetProvider {
@@ -324,15 +304,9 @@ impl TargetProvider {
     async fn find(&self, rule: &str, target: &str) -> Result<Option<String>, ProviderError> {
         let mut next_token: Option<String> = None;
         loop {
-            let page = self
-                .events
-                .list_targets_by_rule()
-                .rule(rule)
-                .set_next_token(next_token.take())
-                .send()
-                .await;
-            let page = page.map_err(|e| aws_error("ListTargetsByRule", e));
-            let Some(page) = unless_gone(page, GONE)? else {
+            let call = self.events.list_targets_by_rule().rule(rule);
+            let call = call.set_next_token(next_token.take());
+            let Some(page) = send_unless_gone("ListTargetsByRule", GONE, call.send()).await? else {
                 return Ok(None);
             };
             if let Some(found) = page.targets().iter().find(|t| t.id() == target) {
@@ -387,11 +361,7 @@ impl ResourceProvider for TargetProvider {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let id = self.put(ctx, inputs).await?;
-        Ok(Created {
-            outputs: target_outputs(&id),
-            id,
-        })
+        Ok(composite_id::created(self.put(ctx, inputs).await?))
     }
 
     async fn read(
@@ -411,7 +381,7 @@ impl ResourceProvider for TargetProvider {
         ]);
         Ok(Observed::Present {
             inputs,
-            outputs: target_outputs(id),
+            outputs: composite_id::outputs(id),
         })
     }
 
@@ -429,7 +399,7 @@ impl ResourceProvider for TargetProvider {
                 "aws_cloudwatch_event_target {id} cannot be moved in place to {new_id}"
             )));
         }
-        Ok(target_outputs(id))
+        Ok(composite_id::outputs(id))
     }
 
     async fn delete(
@@ -441,14 +411,8 @@ impl ResourceProvider for TargetProvider {
     ) -> Result<(), ProviderError> {
         let (rule, target) = split_target_id(id)?;
         ctx.note(&format!("removing target {target} from rule {rule}"));
-        let out = self
-            .events
-            .remove_targets()
-            .rule(rule)
-            .ids(target)
-            .send()
-            .await;
-        let Some(out) = unless_gone(out.map_err(|e| aws_error("RemoveTargets", e)), GONE)? else {
+        let call = self.events.remove_targets().rule(rule).ids(target);
+        let Some(out) = send_unless_gone("RemoveTargets", GONE, call.send()).await? else {
             return Ok(());
         };
         match out.failed_entries().first() {
@@ -476,11 +440,7 @@ impl ResourceProvider for TargetProvider {
         if self.find(rule, target).await?.is_none() {
             return Ok(None);
         }
-        let id = target_id(rule, target);
-        Ok(Some(Created {
-            outputs: target_outputs(&id),
-            id,
-        }))
+        Ok(Some(composite_id::created(target_id(rule, target))))
     }
 }
 

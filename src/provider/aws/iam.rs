@@ -9,21 +9,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::{InstanceProfile, Role, Tag};
+use aws_sdk_iam::types::{InstanceProfile, Role};
 
+use super::iam_role::{
+    attach_policy, attached_policies, delete_role, detach_policy, get_role, inline_policy_names,
+    observed_trust_policy, set_trust_policy, GONE, NO_SUCH_ENTITY,
+};
+use super::iam_tags::{sdk_tags, IamTags};
+use super::live::string_map;
 use super::policy_doc::{decode_iam_document, observed_policy, policies_equal};
-use super::tags::{is_owned, sync_tags, tags_of, tags_value, user_tags, TagApi, Tags};
+use super::send::{send_ok_if_gone, send_only, send_unless_gone};
+use super::tags::{adopt_if_owned, sync_tags, tags_of, tags_value, TagApi};
 use super::{
     aws_error, has_code, live_inputs, optional_str, required_str, retry_while, string_list,
-    unless_gone, AwsClients,
+    AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
-/// IAM's error code for a role, profile or policy that does not exist.
-const NO_SUCH_ENTITY: &str = "NoSuchEntity";
 /// How long to retry while IAM has not yet propagated a new role or a removed attachment.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(60);
 
@@ -81,47 +86,7 @@ impl IamRole {
     }
 
     async fn get(&self, name: &str) -> Result<Option<Role>, ProviderError> {
-        let result = self.iam.get_role().role_name(name).send().await;
-        unless_gone_iam(result.map_err(|e| aws_error("GetRole", e)))
-            .map(|out| out.and_then(|o| o.role))
-    }
-
-    async fn attached(&self, name: &str) -> Result<Vec<String>, ProviderError> {
-        let pages = self
-            .iam
-            .list_attached_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListAttachedRolePolicies", e))?;
-        let mut arns: Vec<String> = pages
-            .iter()
-            .flat_map(|p| p.attached_policies())
-            .filter_map(|p| p.policy_arn().map(str::to_string))
-            .collect();
-        arns.sort();
-        Ok(arns)
-    }
-
-    async fn inline_names(&self, name: &str) -> Result<Vec<String>, ProviderError> {
-        let pages = self
-            .iam
-            .list_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListRolePolicies", e))?;
-        let mut names: Vec<String> = pages
-            .iter()
-            .flat_map(|p| p.policy_names())
-            .cloned()
-            .collect();
-        names.sort();
-        Ok(names)
+        get_role(&self.iam, name).await
     }
 
     /// Inline policies by name, each document decoded (and reported as applied when it
@@ -129,7 +94,7 @@ impl IamRole {
     async fn inline_policies(&self, name: &str, applied: &Inputs) -> Result<Value, ProviderError> {
         let applied_docs = inline_policies_of(applied);
         let mut out = BTreeMap::new();
-        for policy_name in self.inline_names(name).await? {
+        for policy_name in inline_policy_names(&self.iam, name).await? {
             let doc = self
                 .iam
                 .get_role_policy()
@@ -143,28 +108,6 @@ impl IamRole {
             out.insert(policy_name, Value::String(shown));
         }
         Ok(Value::Map(out))
-    }
-
-    async fn attach(&self, name: &str, arn: &str) -> Result<(), ProviderError> {
-        self.iam
-            .attach_role_policy()
-            .role_name(name)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("AttachRolePolicy", e))?;
-        Ok(())
-    }
-
-    async fn detach(&self, name: &str, arn: &str) -> Result<(), ProviderError> {
-        let result = self
-            .iam
-            .detach_role_policy()
-            .role_name(name)
-            .policy_arn(arn)
-            .send()
-            .await;
-        unless_gone_iam(result.map_err(|e| aws_error("DetachRolePolicy", e))).map(|_| ())
     }
 
     async fn put_inline(
@@ -185,32 +128,19 @@ impl IamRole {
     }
 
     async fn delete_inline(&self, name: &str, policy_name: &str) -> Result<(), ProviderError> {
-        let result = self
-            .iam
-            .delete_role_policy()
-            .role_name(name)
-            .policy_name(policy_name)
-            .send()
-            .await;
-        unless_gone_iam(result.map_err(|e| aws_error("DeleteRolePolicy", e))).map(|_| ())
+        let call = self.iam.delete_role_policy().role_name(name);
+        let call = call.policy_name(policy_name);
+        send_ok_if_gone("DeleteRolePolicy", GONE, call.send()).await
     }
 
     /// Removes the role from every instance profile that holds it (DeleteRole refuses
     /// otherwise).
     async fn leave_instance_profiles(&self, name: &str) -> Result<(), ProviderError> {
-        let pages = self
-            .iam
-            .list_instance_profiles_for_role()
-            .role_name(name)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        let pages = match unless_gone_iam(
-            pages.map_err(|e| aws_error("ListInstanceProfilesForRole", e)),
-        )? {
-            Some(pages) => pages,
-            None => return Ok(()),
+        let call = self.iam.list_instance_profiles_for_role().role_name(name);
+        let pages = call.into_paginator().send().collect::<Result<Vec<_>, _>>();
+        let Some(pages) = send_unless_gone("ListInstanceProfilesForRole", GONE, pages).await?
+        else {
+            return Ok(());
         };
         for profile in pages.iter().flat_map(|p| p.instance_profiles()) {
             remove_role(&self.iam, &self.once, profile.instance_profile_name(), name).await?;
@@ -241,7 +171,7 @@ impl ResourceProvider for IamRole {
             .role
             .ok_or_else(|| ProviderError::Other("CreateRole returned no role".into()))?;
         for arn in string_list(inputs, "managed_policy_arns") {
-            self.attach(name, &arn).await?;
+            attach_policy(&self.iam, name, &arn).await?;
         }
         for (policy_name, doc) in inline_policies_of(inputs) {
             self.put_inline(name, &policy_name, &doc).await?;
@@ -261,20 +191,16 @@ impl ResourceProvider for IamRole {
         let Some(role) = self.get(id).await? else {
             return Ok(Observed::Gone);
         };
-        let trust = decode_iam_document(role.assume_role_policy_document().unwrap_or_default());
         let mut inputs = Inputs::new();
         inputs.insert("name".into(), Value::str(role.role_name()));
         inputs.insert(
             "assume_role_policy".into(),
-            Value::String(observed_policy(
-                &trust,
-                optional_str(applied, "assume_role_policy"),
-            )),
+            observed_trust_policy(&role, applied),
         );
         inputs.insert(
             "managed_policy_arns".into(),
             observed_set(
-                self.attached(id).await?,
+                attached_policies(&self.iam, id).await?,
                 &string_list(applied, "managed_policy_arns"),
             ),
         );
@@ -288,7 +214,7 @@ impl ResourceProvider for IamRole {
         );
         inputs.insert(
             "tags".into(),
-            tags_value(RoleTags(&self.iam).list(id).await?),
+            tags_value(IamTags::role(&self.iam).list(id).await?),
         );
         Ok(Observed::Present {
             inputs,
@@ -310,13 +236,7 @@ impl ResourceProvider for IamRole {
             optional_str(old, "assume_role_policy").unwrap_or_default(),
             new_trust,
         ) {
-            self.iam
-                .update_assume_role_policy()
-                .role_name(id)
-                .policy_document(new_trust)
-                .send()
-                .await
-                .map_err(|e| aws_error("UpdateAssumeRolePolicy", e))?;
+            set_trust_policy(&self.iam, id, new_trust).await?;
         }
         let new_description = optional_str(new, "description").unwrap_or_default();
         if optional_str(old, "description").unwrap_or_default() != new_description {
@@ -335,10 +255,10 @@ impl ResourceProvider for IamRole {
             .into_iter()
             .collect();
         for arn in old_arns.difference(&new_arns) {
-            self.detach(id, arn).await?;
+            detach_policy(&self.iam, id, arn).await?;
         }
         for arn in new_arns.difference(&old_arns) {
-            self.attach(id, arn).await?;
+            attach_policy(&self.iam, id, arn).await?;
         }
         let old_inline = inline_policies_of(old);
         let new_inline = inline_policies_of(new);
@@ -353,7 +273,7 @@ impl ResourceProvider for IamRole {
                 self.put_inline(id, policy_name, doc).await?;
             }
         }
-        sync_tags(&RoleTags(&self.iam), id, &tags_of(old), &tags_of(new)).await?;
+        sync_tags(&IamTags::role(&self.iam), id, &tags_of(old), &tags_of(new)).await?;
         let role = self
             .get(id)
             .await?
@@ -372,10 +292,10 @@ impl ResourceProvider for IamRole {
             return Ok(());
         }
         self.leave_instance_profiles(id).await?;
-        for arn in self.attached(id).await? {
-            self.detach(id, &arn).await?;
+        for arn in attached_policies(&self.iam, id).await? {
+            detach_policy(&self.iam, id, &arn).await?;
         }
-        for policy_name in self.inline_names(id).await? {
+        for policy_name in inline_policy_names(&self.iam, id).await? {
             self.delete_inline(id, &policy_name).await?;
         }
         retry_while(
@@ -383,10 +303,7 @@ impl ResourceProvider for IamRole {
             &format!("deleting role {id}"),
             PROPAGATION_LIMIT,
             |e| has_code(e, &["DeleteConflict"]),
-            || async {
-                let result = self.iam.delete_role().role_name(id).send().await;
-                unless_gone_iam(result.map_err(|e| aws_error("DeleteRole", e))).map(|_| ())
-            },
+            || delete_role(&self.iam, id),
         )
         .await
     }
@@ -402,13 +319,11 @@ impl ResourceProvider for IamRole {
         let Some(role) = self.get(name).await? else {
             return Ok(None);
         };
-        if !is_owned(&RoleTags(&self.iam), name, ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: role_outputs(&role),
-        }))
+        };
+        adopt_if_owned(&IamTags::role(&self.iam), name, ctx, found).await
     }
 }
 
@@ -428,14 +343,7 @@ impl IamInstanceProfile {
     }
 
     async fn get(&self, name: &str) -> Result<Option<InstanceProfile>, ProviderError> {
-        let result = self
-            .iam
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await;
-        unless_gone_iam(result.map_err(|e| aws_error("GetInstanceProfile", e)))
-            .map(|out| out.and_then(|o| o.instance_profile))
+        get_profile(&self.iam, name).await
     }
 
     /// Adds the role, retrying while a role created moments ago is not yet visible.
@@ -446,15 +354,9 @@ impl IamInstanceProfile {
             PROPAGATION_LIMIT,
             |e| has_code(e, &[NO_SUCH_ENTITY]),
             || async {
-                let result = self
-                    .iam
-                    .add_role_to_instance_profile()
-                    .instance_profile_name(name)
-                    .role_name(role)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("AddRoleToInstanceProfile", e))
-                    .map(|_| ());
+                let call = self.iam.add_role_to_instance_profile();
+                let call = call.instance_profile_name(name).role_name(role);
+                let result = send_only("AddRoleToInstanceProfile", call.send()).await;
                 match result {
                     // A profile holds one role: the SDK's retry of an add whose answer was
                     // lost is refused with this. Done if the role there is this one.
@@ -524,7 +426,7 @@ impl ResourceProvider for IamInstanceProfile {
         inputs.insert("role".into(), Value::String(role));
         inputs.insert(
             "tags".into(),
-            tags_value(ProfileTags(&self.iam).list(id).await?),
+            tags_value(IamTags::instance_profile(&self.iam).list(id).await?),
         );
         Ok(Observed::Present {
             inputs,
@@ -562,7 +464,13 @@ impl ResourceProvider for IamInstanceProfile {
                 self.add_role(ctx, id, new_role).await?;
             }
         }
-        sync_tags(&ProfileTags(&self.iam), id, &tags_of(old), &tags_of(new)).await?;
+        sync_tags(
+            &IamTags::instance_profile(&self.iam),
+            id,
+            &tags_of(old),
+            &tags_of(new),
+        )
+        .await?;
         Ok(outputs.clone())
     }
 
@@ -579,13 +487,8 @@ impl ResourceProvider for IamInstanceProfile {
         for role in profile.roles() {
             remove_role(&self.iam, &self.once, id, role.role_name()).await?;
         }
-        let result = self
-            .iam
-            .delete_instance_profile()
-            .instance_profile_name(id)
-            .send()
-            .await;
-        unless_gone_iam(result.map_err(|e| aws_error("DeleteInstanceProfile", e))).map(|_| ())
+        let call = self.iam.delete_instance_profile().instance_profile_name(id);
+        send_ok_if_gone("DeleteInstanceProfile", GONE, call.send()).await
     }
 
     /// A profile with the desired name is adopted only when it carries this resource's
@@ -599,13 +502,11 @@ impl ResourceProvider for IamInstanceProfile {
         let Some(profile) = self.get(name).await? else {
             return Ok(None);
         };
-        if !is_owned(&ProfileTags(&self.iam), name, ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: profile_outputs(&profile),
-        }))
+        };
+        adopt_if_owned(&IamTags::instance_profile(&self.iam), name, ctx, found).await
     }
 }
 
@@ -619,28 +520,33 @@ async fn remove_role(
     profile: &str,
     role: &str,
 ) -> Result<(), ProviderError> {
-    let send = |client: &aws_sdk_iam::Client| {
+    let remove = |client: &aws_sdk_iam::Client| {
         client
             .remove_role_from_instance_profile()
             .instance_profile_name(profile)
             .role_name(role)
             .send()
     };
-    let first = send(once)
-        .await
-        .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e));
-    match unless_gone_iam(first) {
+    const OPERATION: &str = "RemoveRoleFromInstanceProfile";
+    match send_ok_if_gone(OPERATION, GONE, remove(once)).await {
         Err(err) if err.is_uncertain() || err.is_throttled() => {
             if !profile_has_role(iam, profile, role).await? {
                 return Ok(());
             }
-            let again = send(iam)
-                .await
-                .map_err(|e| aws_error("RemoveRoleFromInstanceProfile", e));
-            unless_gone_iam(again).map(|_| ())
+            send_ok_if_gone(OPERATION, GONE, remove(iam)).await
         }
-        other => other.map(|_| ()),
+        other => other,
     }
+}
+
+/// The instance profile (GetInstanceProfile), `None` when it does not exist.
+async fn get_profile(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+) -> Result<Option<InstanceProfile>, ProviderError> {
+    let call = iam.get_instance_profile().instance_profile_name(name);
+    let out = send_unless_gone("GetInstanceProfile", GONE, call.send()).await?;
+    Ok(out.and_then(|o| o.instance_profile))
 }
 
 /// True when the instance profile exists and holds the role.
@@ -649,91 +555,9 @@ async fn profile_has_role(
     profile: &str,
     role: &str,
 ) -> Result<bool, ProviderError> {
-    let result = iam
-        .get_instance_profile()
-        .instance_profile_name(profile)
-        .send()
-        .await
-        .map_err(|e| aws_error("GetInstanceProfile", e));
-    Ok(unless_gone_iam(result)?
-        .and_then(|out| out.instance_profile)
+    Ok(get_profile(iam, profile)
+        .await?
         .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role)))
-}
-
-/// [`unless_gone`] with IAM's "does not exist" code.
-fn unless_gone_iam<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    unless_gone(result, &[NO_SUCH_ENTITY])
-}
-
-/// IAM's tag calls on a role name.
-struct RoleTags<'a>(&'a aws_sdk_iam::Client);
-
-#[async_trait]
-impl TagApi for RoleTags<'_> {
-    async fn list(&self, name: &str) -> Result<Tags, ProviderError> {
-        let pages = self.0.list_role_tags().role_name(name).into_paginator();
-        let pages = pages.send().collect::<Result<Vec<_>, _>>().await;
-        let pages = pages.map_err(|e| aws_error("ListRoleTags", e))?;
-        let tags = pages.iter().flat_map(|p| p.tags());
-        Ok(user_tags(tags.map(|t| (t.key(), t.value()))))
-    }
-
-    async fn tag(&self, name: &str, tags: &Tags) -> Result<(), ProviderError> {
-        let call = self.0.tag_role().role_name(name);
-        call.set_tags(Some(sdk_tags(tags)?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("TagRole", e))
-    }
-
-    async fn untag(&self, name: &str, keys: &[String]) -> Result<(), ProviderError> {
-        let call = self.0.untag_role().role_name(name);
-        call.set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("UntagRole", e))
-    }
-}
-
-/// IAM's tag calls on an instance profile name.
-struct ProfileTags<'a>(&'a aws_sdk_iam::Client);
-
-#[async_trait]
-impl TagApi for ProfileTags<'_> {
-    async fn list(&self, name: &str) -> Result<Tags, ProviderError> {
-        let pages = self
-            .0
-            .list_instance_profile_tags()
-            .instance_profile_name(name);
-        let pages = pages
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        let pages = pages.map_err(|e| aws_error("ListInstanceProfileTags", e))?;
-        let tags = pages.iter().flat_map(|p| p.tags());
-        Ok(user_tags(tags.map(|t| (t.key(), t.value()))))
-    }
-
-    async fn tag(&self, name: &str, tags: &Tags) -> Result<(), ProviderError> {
-        let call = self.0.tag_instance_profile().instance_profile_name(name);
-        call.set_tags(Some(sdk_tags(tags)?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("TagInstanceProfile", e))
-    }
-
-    async fn untag(&self, name: &str, keys: &[String]) -> Result<(), ProviderError> {
-        let call = self.0.untag_instance_profile().instance_profile_name(name);
-        call.set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("UntagInstanceProfile", e))
-    }
 }
 
 fn role_outputs(role: &Role) -> Outputs {
@@ -755,15 +579,7 @@ fn profile_outputs(profile: &InstanceProfile) -> Outputs {
 
 /// The `inline_policies` input: policy name to JSON document.
 fn inline_policies_of(inputs: &Inputs) -> BTreeMap<String, String> {
-    inputs
-        .get("inline_policies")
-        .and_then(Value::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|doc| (k.clone(), doc.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    string_map(inputs, "inline_policies")
 }
 
 /// A live set of strings as a list: in the applied order when it holds the same members
@@ -776,18 +592,6 @@ fn observed_set(live_sorted: Vec<String>, applied: &[String]) -> Value {
     } else {
         Value::list_of_strings(live_sorted)
     }
-}
-
-fn sdk_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ProviderError::Other(format!("building IAM tag {k}: {e}")))
-        })
-        .collect()
 }
 
 #[cfg(test)]

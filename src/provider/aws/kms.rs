@@ -8,11 +8,9 @@ use async_trait::async_trait;
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 
 use super::policy_doc::{observed_policy, policies_equal};
+use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
 use super::tags::{is_owned, sync_tags, tags_of, tags_value, user_tags, TagApi, Tags};
-use super::{
-    aws_error, live_inputs, ok_if_gone, optional_str, required_str, unless_gone, wait_until,
-    AwsClients,
-};
+use super::{aws_error, live_inputs, optional_str, required_str, wait_until, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
@@ -80,8 +78,8 @@ impl KmsKey {
     }
 
     async fn describe(&self, key_id: &str) -> Result<Option<KeyMetadata>, ProviderError> {
-        let result = self.kms.describe_key().key_id(key_id).send().await;
-        let out = unless_gone(result.map_err(|e| aws_error("DescribeKey", e)), GONE)?;
+        let call = self.kms.describe_key().key_id(key_id);
+        let out = send_unless_gone("DescribeKey", GONE, call.send()).await?;
         Ok(out.and_then(|out| out.key_metadata))
     }
 
@@ -260,17 +258,9 @@ impl ResourceProvider for KmsKey {
             Some(_) => {}
         }
         let days = deletion_window_days(inputs)?;
-        let result = self
-            .kms
-            .schedule_key_deletion()
-            .key_id(id)
-            .pending_window_in_days(days)
-            .send()
-            .await;
-        let scheduled = unless_gone(
-            result.map_err(|e| aws_error("ScheduleKeyDeletion", e)),
-            GONE,
-        )?;
+        let call = self.kms.schedule_key_deletion().key_id(id);
+        let call = call.pending_window_in_days(days);
+        let scheduled = send_unless_gone("ScheduleKeyDeletion", GONE, call.send()).await?;
         if scheduled.is_some() {
             ctx.note(&format!(
                 "KMS key {id} scheduled for deletion in {days} days"
@@ -284,14 +274,8 @@ impl ResourceProvider for KmsKey {
         ctx: &OpContext,
         _inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let pages = self
-            .kms
-            .list_keys()
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListKeys", e))?;
+        let pages = self.kms.list_keys().into_paginator().send();
+        let pages = send("ListKeys", pages.collect::<Result<Vec<_>, _>>()).await?;
         let mut key_ids: Vec<String> = pages
             .iter()
             .flat_map(|p| p.keys())
@@ -345,14 +329,8 @@ impl KmsAlias {
         &self,
         name: &str,
     ) -> Result<Option<aws_sdk_kms::types::AliasListEntry>, ProviderError> {
-        let pages = self
-            .kms
-            .list_aliases()
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListAliases", e))?;
+        let pages = self.kms.list_aliases().into_paginator().send();
+        let pages = send("ListAliases", pages.collect::<Result<Vec<_>, _>>()).await?;
         Ok(pages
             .into_iter()
             .flat_map(|p| p.aliases.unwrap_or_default())
@@ -436,8 +414,8 @@ impl ResourceProvider for KmsAlias {
         _inputs: &Inputs,
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
-        let result = self.kms.delete_alias().alias_name(id).send().await;
-        ok_if_gone(result.map_err(|e| aws_error("DeleteAlias", e)), GONE)
+        let call = self.kms.delete_alias().alias_name(id);
+        send_ok_if_gone("DeleteAlias", GONE, call.send()).await
     }
 
     /// Aliases have no tags: an alias with the desired name that already points at the
@@ -550,28 +528,22 @@ struct KmsTags<'a>(&'a aws_sdk_kms::Client);
 impl TagApi for KmsTags<'_> {
     async fn list(&self, key_id: &str) -> Result<Tags, ProviderError> {
         let pages = self.0.list_resource_tags().key_id(key_id).into_paginator();
-        let pages = pages.send().collect::<Result<Vec<_>, _>>().await;
-        let pages = pages.map_err(|e| aws_error("ListResourceTags", e))?;
+        let pages = pages.send().collect::<Result<Vec<_>, _>>();
+        let pages = send("ListResourceTags", pages).await?;
         let tags = pages.iter().flat_map(|page| page.tags());
         Ok(user_tags(tags.map(|t| (t.tag_key(), t.tag_value()))))
     }
 
     async fn tag(&self, key_id: &str, tags: &Tags) -> Result<(), ProviderError> {
         let call = self.0.tag_resource().key_id(key_id);
-        call.set_tags(Some(sdk_tags(tags)?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("TagResource", e))
+        let call = call.set_tags(Some(sdk_tags(tags)?));
+        send_only("TagResource", call.send()).await
     }
 
     async fn untag(&self, key_id: &str, keys: &[String]) -> Result<(), ProviderError> {
         let call = self.0.untag_resource().key_id(key_id);
-        call.set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("UntagResource", e))
+        let call = call.set_tag_keys(Some(keys.to_vec()));
+        send_only("UntagResource", call.send()).await
     }
 }
 

@@ -14,9 +14,11 @@ use aws_sdk_lambda::types::{
 };
 use aws_sdk_lambda::Client;
 
+use super::composite_id;
 use super::lambda_package::{hex_to_base64, package_bundle, package_source, Package};
 use super::live::{optional_i32, put_optional, put_string_map, put_string_set, string_map};
-use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::send::{send, send_only, send_unless_gone};
+use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
     aws_error, has_code, ok_if_gone, optional_str, required_str, retry_while, string_list,
     unless_gone, wait_expected, wait_until, AwsClients, Expected,
@@ -80,27 +82,20 @@ struct LambdaTags<'a>(&'a Client);
 #[async_trait]
 impl TagApi for LambdaTags<'_> {
     async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
-        let out = self.0.list_tags().resource(arn).send().await;
-        let out = out.map_err(|e| aws_error("ListTags", e))?;
+        let out = send("ListTags", self.0.list_tags().resource(arn).send()).await?;
         Ok(user_tags(out.tags().cloned().unwrap_or_default()))
     }
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
         let call = self.0.tag_resource().resource(arn);
-        call.set_tags(Some(tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("TagResource", e))
+        let call = call.set_tags(Some(tags.clone().into_iter().collect()));
+        send_only("TagResource", call.send()).await
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
         let call = self.0.untag_resource().resource(arn);
-        call.set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("UntagResource", e))
+        let call = call.set_tag_keys(Some(keys.to_vec()));
+        send_only("UntagResource", call.send()).await
     }
 }
 
@@ -289,8 +284,8 @@ impl FunctionProvider {
         &self,
         name: &str,
     ) -> Result<Option<FunctionConfiguration>, ProviderError> {
-        let result = self.lambda.get_function().function_name(name).send().await;
-        let out = unless_gone(result.map_err(|e| aws_error("GetFunction", e)), GONE)?;
+        let call = self.lambda.get_function().function_name(name);
+        let out = send_unless_gone("GetFunction", GONE, call.send()).await?;
         Ok(out.and_then(|out| out.configuration().cloned()))
     }
 
@@ -564,8 +559,8 @@ impl ResourceProvider for FunctionProvider {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let result = self.lambda.get_function().function_name(id).send().await;
-        let Some(out) = unless_gone(result.map_err(|e| aws_error("GetFunction", e)), GONE)? else {
+        let call = self.lambda.get_function().function_name(id);
+        let Some(out) = send_unless_gone("GetFunction", GONE, call.send()).await? else {
             return Ok(Observed::Gone);
         };
         let Some(config) = out.configuration() else {
@@ -652,13 +647,11 @@ impl ResourceProvider for FunctionProvider {
             return Ok(None);
         };
         let arn = config.function_arn().unwrap_or_default();
-        if !is_owned(&LambdaTags(&self.lambda), arn, ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: function_outputs(name, arn),
-        }))
+        };
+        adopt_if_owned(&LambdaTags(&self.lambda), arn, ctx, found).await
     }
 }
 
@@ -682,19 +675,14 @@ struct Statement {
 }
 
 fn permission_id(function_name: &str, statement_id: &str) -> String {
-    format!("{function_name}/{statement_id}")
+    composite_id::join(function_name, statement_id)
 }
 
 /// Splits a permission id into function name and statement id. Neither may contain `/`
 /// (Lambda's naming rules), except a function given by ARN, which has none either.
 fn split_permission_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.rsplit_once('/')
-        .filter(|(f, s)| !f.is_empty() && !s.is_empty())
-        .ok_or_else(|| {
-            ProviderError::Other(format!(
-                "malformed aws_lambda_permission id {id:?}: expected <function_name>/<statement_id>"
-            ))
-        })
+    let (kind, form) = ("aws_lambda_permission", "<function_name>/<statement_id>");
+    composite_id::parts(id.rsplit_once('/'), id, kind, form)
 }
 
 /// Finds statement `sid` in a function policy document.
@@ -751,13 +739,8 @@ impl PermissionProvider {
         function_name: &str,
         sid: &str,
     ) -> Result<Option<Statement>, ProviderError> {
-        let result = self
-            .lambda
-            .get_policy()
-            .function_name(function_name)
-            .send()
-            .await;
-        match unless_gone(result.map_err(|e| aws_error("GetPolicy", e)), GONE)? {
+        let call = self.lambda.get_policy().function_name(function_name);
+        match send_unless_gone("GetPolicy", GONE, call.send()).await? {
             Some(out) => find_statement(out.policy().unwrap_or("{}"), sid),
             None => Ok(None),
         }
@@ -796,10 +779,6 @@ impl PermissionProvider {
     }
 }
 
-fn permission_outputs(id: &str) -> Outputs {
-    Outputs::from([("id".to_string(), Value::str(id))])
-}
-
 #[async_trait]
 impl ResourceProvider for PermissionProvider {
     fn schema(&self) -> &Schema {
@@ -807,11 +786,7 @@ impl ResourceProvider for PermissionProvider {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let id = self.add(ctx, inputs).await?;
-        Ok(Created {
-            outputs: permission_outputs(&id),
-            id,
-        })
+        Ok(composite_id::created(self.add(ctx, inputs).await?))
     }
 
     async fn read(
@@ -852,7 +827,7 @@ impl ResourceProvider for PermissionProvider {
         );
         Ok(Observed::Present {
             inputs,
-            outputs: permission_outputs(id),
+            outputs: composite_id::outputs(id),
         })
     }
 
@@ -873,7 +848,7 @@ impl ResourceProvider for PermissionProvider {
                 "aws_lambda_permission {id} cannot be renamed in place to {new_id}"
             )));
         }
-        Ok(permission_outputs(&new_id))
+        Ok(composite_id::outputs(&new_id))
     }
 
     async fn delete(
@@ -918,10 +893,7 @@ impl ResourceProvider for PermissionProvider {
             return Ok(None);
         }
         let id = permission_id(function_name, sid);
-        Ok(Some(Created {
-            outputs: permission_outputs(&id),
-            id,
-        }))
+        Ok(Some(composite_id::created(id)))
     }
 }
 

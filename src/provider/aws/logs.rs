@@ -8,8 +8,9 @@ use aws_sdk_cloudwatchlogs::types::LogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::live::{optional_i32, put_optional, put_string_map};
-use super::tags::{is_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
-use super::{aws_error, ok_if_gone, optional_str, required_str, unless_gone, AwsClients};
+use super::send::{send, send_ok_if_gone, send_only};
+use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
+use super::{aws_error, optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
@@ -155,32 +156,21 @@ struct LogsTags<'a>(&'a Client);
 #[async_trait]
 impl TagApi for LogsTags<'_> {
     async fn list(&self, arn: &str) -> Result<Tags, ProviderError> {
-        let out = self
-            .0
-            .list_tags_for_resource()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("ListTagsForResource", e))?;
+        let call = self.0.list_tags_for_resource().resource_arn(arn);
+        let out = send("ListTagsForResource", call.send()).await?;
         Ok(user_tags(out.tags().cloned().unwrap_or_default()))
     }
 
     async fn tag(&self, arn: &str, tags: &Tags) -> Result<(), ProviderError> {
         let call = self.0.tag_resource().resource_arn(arn);
-        call.set_tags(Some(tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("TagResource", e))
+        let call = call.set_tags(Some(tags.clone().into_iter().collect()));
+        send_only("TagResource", call.send()).await
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), ProviderError> {
         let call = self.0.untag_resource().resource_arn(arn);
-        call.set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("UntagResource", e))
+        let call = call.set_tag_keys(Some(keys.to_vec()));
+        send_only("UntagResource", call.send()).await
     }
 }
 
@@ -307,11 +297,8 @@ impl ResourceProvider for LogGroupProvider {
         _outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         ctx.note(&format!("deleting log group {id}"));
-        let result = self.logs.delete_log_group().log_group_name(id).send().await;
-        ok_if_gone(
-            result.map_err(|e| aws_error("DeleteLogGroup", e)),
-            &[NOT_FOUND],
-        )
+        let call = self.logs.delete_log_group().log_group_name(id);
+        send_ok_if_gone("DeleteLogGroup", &[NOT_FOUND], call.send()).await
     }
 
     async fn find_existing(
@@ -323,12 +310,10 @@ impl ResourceProvider for LogGroupProvider {
         let Some(group) = self.describe(name).await? else {
             return Ok(None);
         };
-        if !is_owned(&LogsTags(&self.logs), &group_arn(&group), ctx).await? {
-            return Ok(None);
-        }
-        Ok(Some(Created {
+        let found = Created {
             id: name.to_string(),
             outputs: outputs_of(name, &group),
-        }))
+        };
+        adopt_if_owned(&LogsTags(&self.logs), &group_arn(&group), ctx, found).await
     }
 }

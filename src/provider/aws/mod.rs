@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod apigateway;
 pub mod calls;
+pub mod composite_id;
 pub mod ec2_instance;
 pub mod ec2_kind;
 pub mod ec2_network;
@@ -12,6 +13,8 @@ pub mod ec2_objects;
 pub mod ec2_tags;
 pub mod eventbridge;
 pub mod iam;
+pub mod iam_role;
+pub mod iam_tags;
 pub mod kinds;
 pub mod kms;
 pub mod lambda;
@@ -21,6 +24,7 @@ pub mod logs;
 pub mod policy_doc;
 #[cfg(test)]
 mod schema_docs;
+pub mod send;
 pub mod tags;
 pub mod wait;
 

@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use super::live::string_map;
 use crate::model::{Inputs, Value};
-use crate::provider::{OpContext, ProviderError};
+use crate::provider::{Created, OpContext, ProviderError};
 
 /// Tags by key, sorted: desired (from the `tags` input) or live (without `aws:` keys).
 pub type Tags = BTreeMap<String, String>;
@@ -24,15 +25,7 @@ pub const TAG_ADDRESS: &str = "nova:address";
 /// The `tags` input. Every taggable kind takes `tags`, a map of strings built by the stack
 /// blueprint: `Environment`, `Project`, `ManagedBy`, `nova:stack`, `nova:address`, `Name`.
 pub fn tags_of(inputs: &Inputs) -> Tags {
-    inputs
-        .get("tags")
-        .and_then(Value::as_map)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    string_map(inputs, "tags")
 }
 
 /// Tags as an input value.
@@ -148,6 +141,18 @@ pub async fn sync_live_tags(
 /// True when the live tags of `id` carry this operation's ownership tags.
 pub async fn is_owned(api: &impl TagApi, id: &str, ctx: &OpContext) -> Result<bool, ProviderError> {
     Ok(owned_by(&api.list(id).await?, ctx))
+}
+
+/// `find_existing`'s answer for a resource found by name: `found` when the live tags of
+/// `id` (as its tagging calls name it) carry this operation's ownership tags, else `None`
+/// (a foreign resource of that name is left alone).
+pub async fn adopt_if_owned(
+    api: &impl TagApi,
+    id: &str,
+    ctx: &OpContext,
+    found: Created,
+) -> Result<Option<Created>, ProviderError> {
+    Ok(is_owned(api, id, ctx).await?.then_some(found))
 }
 
 #[cfg(test)]

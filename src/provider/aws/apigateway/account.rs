@@ -31,15 +31,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::{Role, Tag};
+use aws_sdk_iam::types::Role;
 
 use super::{replace, retry_busy, Gateway};
 use crate::model::{Inputs, Outputs, Value};
-use crate::provider::aws::kinds;
-use crate::provider::aws::policy_doc::{decode_iam_document, observed_policy, policies_equal};
-use crate::provider::aws::{
-    aws_error, optional_str, required_str, retry_while, string_list, unless_gone,
+use crate::provider::aws::iam_role::{
+    attach_policy, attached_policies, delete_role, detach_policy, get_role, observed_trust_policy,
+    set_trust_policy, unless_gone_iam,
 };
+use crate::provider::aws::iam_tags::{sdk_tag, IamTags};
+use crate::provider::aws::kinds;
+use crate::provider::aws::policy_doc::{decode_iam_document, policies_equal};
+use crate::provider::aws::send::send;
+use crate::provider::aws::tags::{TagApi, Tags};
+use crate::provider::aws::{aws_error, optional_str, required_str, retry_while, string_list};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
 
@@ -48,7 +53,6 @@ use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvi
 const ROLE_PROPAGATION_LIMIT: Duration = Duration::from_secs(120);
 
 const ID_PREFIX: &str = "account";
-const NO_SUCH_ENTITY: &str = "NoSuchEntity";
 const ALREADY_EXISTS: &str = "EntityAlreadyExists";
 
 /// The tag that marks the role as nova's shared one (only such a role is ever deleted).
@@ -88,23 +92,20 @@ fn user_tag(stack: &str) -> String {
 }
 
 /// The stacks whose user tags `tags` holds, sorted.
-fn users(tags: &[Tag]) -> BTreeSet<String> {
-    tags.iter()
-        .filter_map(|t| t.key().strip_prefix(TAG_USER_PREFIX))
+fn users(tags: &Tags) -> BTreeSet<String> {
+    tags.keys()
+        .filter_map(|key| key.strip_prefix(TAG_USER_PREFIX))
         .map(str::to_string)
         .collect()
 }
 
-fn tag_value<'t>(tags: &'t [Tag], key: &str) -> Option<&'t str> {
-    tags.iter().find(|t| t.key() == key).map(|t| t.value())
+fn tag_value<'t>(tags: &'t Tags, key: &str) -> Option<&'t str> {
+    tags.get(key).map(String::as_str)
 }
 
-fn tag(key: &str, value: &str) -> Result<Tag, ProviderError> {
-    Tag::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .map_err(|e| ProviderError::Other(format!("building the IAM tag {key}: {e}")))
+/// One tag, as the tag calls take it.
+fn one_tag(key: &str, value: &str) -> Tags {
+    Tags::from([(key.to_string(), value.to_string())])
 }
 
 /// The role name an ARN names (`arn:aws:iam::1:role/path/name` -> `name`), `""` for none.
@@ -144,14 +145,10 @@ impl AccountProvider {
             ROLE_PROPAGATION_LIMIT,
             is_role_not_ready,
             || {
-                retry_busy(ctx, "updating the account", || async {
-                    self.gateway
-                        .client()
-                        .update_account()
-                        .set_patch_operations(Some(ops.clone()))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("UpdateAccount", e))
+                retry_busy(ctx, "updating the account", || {
+                    let call = self.gateway.client().update_account();
+                    let call = call.set_patch_operations(Some(ops.clone()));
+                    send("UpdateAccount", call.send())
                 })
             },
         )
@@ -160,52 +157,26 @@ impl AccountProvider {
     }
 
     async fn role(&self, name: &str) -> Result<Option<Role>, ProviderError> {
-        let result = self.iam().get_role().role_name(name).send().await;
-        let out = unless_gone(
-            result.map_err(|e| aws_error("GetRole", e)),
-            &[NO_SUCH_ENTITY],
-        )?;
-        Ok(out.and_then(|o| o.role))
+        get_role(self.iam(), name).await
     }
 
     /// The role's tags (without `aws:` keys), `None` when the role is gone.
-    async fn role_tags(&self, name: &str) -> Result<Option<Vec<Tag>>, ProviderError> {
-        let pages = self
-            .iam()
-            .list_role_tags()
-            .role_name(name)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListRoleTags", e));
-        Ok(unless_gone(pages, &[NO_SUCH_ENTITY])?.map(|pages| {
-            pages
-                .iter()
-                .flat_map(|p| p.tags())
-                .filter(|t| !t.key().starts_with("aws:"))
-                .cloned()
-                .collect()
-        }))
+    async fn role_tags(&self, name: &str) -> Result<Option<Tags>, ProviderError> {
+        unless_gone_iam(IamTags::role(self.iam()).list(name).await)
     }
 
-    async fn attached(&self, name: &str) -> Result<Vec<String>, ProviderError> {
-        let pages = self
-            .iam()
-            .list_attached_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| aws_error("ListAttachedRolePolicies", e))?;
-        let mut arns: Vec<String> = pages
-            .iter()
-            .flat_map(|p| p.attached_policies())
-            .filter_map(|p| p.policy_arn().map(str::to_string))
-            .collect();
-        arns.sort();
-        Ok(arns)
+    /// The shared role `name`, when it exists and carries this stack's user tag (what a
+    /// finished create or update leaves).
+    async fn joined_role(
+        &self,
+        ctx: &OpContext,
+        name: &str,
+    ) -> Result<Option<Role>, ProviderError> {
+        let Some(role) = self.role(name).await? else {
+            return Ok(None);
+        };
+        let tags = self.role_tags(name).await?.unwrap_or_default();
+        Ok(users(&tags).contains(&ctx.stack).then_some(role))
     }
 
     /// The shared role as `inputs` describe it: made if missing (another stack's create
@@ -226,8 +197,8 @@ impl AccountProvider {
                         "Lets API Gateway write logs to CloudWatch; shared by every nova stack \
                          of this account and region (see the nova:user:* tags)",
                     )
-                    .tags(tag(TAG_SHARED, SHARED_VALUE)?)
-                    .tags(tag("ManagedBy", "nova")?)
+                    .tags(sdk_tag(TAG_SHARED, SHARED_VALUE)?)
+                    .tags(sdk_tag("ManagedBy", "nova")?)
                     .send()
                     .await
                     .map_err(|e| aws_error("CreateRole", e));
@@ -248,24 +219,12 @@ impl AccountProvider {
         };
         let live_trust = decode_iam_document(role.assume_role_policy_document().unwrap_or(""));
         if !policies_equal(&live_trust, trust) {
-            self.iam()
-                .update_assume_role_policy()
-                .role_name(name)
-                .policy_document(trust)
-                .send()
-                .await
-                .map_err(|e| aws_error("UpdateAssumeRolePolicy", e))?;
+            set_trust_policy(self.iam(), name, trust).await?;
         }
-        let attached = self.attached(name).await?;
+        let attached = attached_policies(self.iam(), name).await?;
         for arn in string_list(inputs, "managed_policy_arns") {
             if !attached.contains(&arn) {
-                self.iam()
-                    .attach_role_policy()
-                    .role_name(name)
-                    .policy_arn(&arn)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("AttachRolePolicy", e))?;
+                attach_policy(self.iam(), name, &arn).await?;
             }
         }
         Ok(role)
@@ -273,14 +232,8 @@ impl AccountProvider {
 
     /// Tags the role as used by `ctx.stack` (TagRole overwrites: safe to repeat).
     async fn join(&self, ctx: &OpContext, name: &str) -> Result<(), ProviderError> {
-        self.iam()
-            .tag_role()
-            .role_name(name)
-            .tags(tag(&user_tag(&ctx.stack), "true")?)
-            .send()
-            .await
-            .map_err(|e| aws_error("TagRole", e))?;
-        Ok(())
+        let tags = one_tag(&user_tag(&ctx.stack), "true");
+        IamTags::role(self.iam()).tag(name, &tags).await
     }
 
     /// Points the setting at `role`. The value it held before, when it is not nova's
@@ -301,13 +254,10 @@ impl AccountProvider {
         let recorded = tag_value(&tags, TAG_PREVIOUS).is_some();
         if !recorded && !previous.is_empty() && previous != role.arn() {
             if previous.len() <= MAX_TAG_VALUE {
-                self.iam()
-                    .tag_role()
-                    .role_name(role.role_name())
-                    .tags(tag(TAG_PREVIOUS, previous)?)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("TagRole", e))?;
+                let tags = one_tag(TAG_PREVIOUS, previous);
+                IamTags::role(self.iam())
+                    .tag(role.role_name(), &tags)
+                    .await?;
             } else {
                 ctx.note(&format!(
                     "the previous CloudWatch role is longer than an IAM tag value: it is not \
@@ -334,15 +284,10 @@ impl AccountProvider {
     /// Delete: this stack leaves the role; the last user restores the setting and
     /// deletes the role (only a role nova made, tagged `nova:shared`).
     async fn leave(&self, ctx: &OpContext, name: &str) -> Result<(), ProviderError> {
-        let untagged = self
-            .iam()
-            .untag_role()
-            .role_name(name)
-            .tag_keys(user_tag(&ctx.stack))
-            .send()
-            .await
-            .map_err(|e| aws_error("UntagRole", e));
-        unless_gone(untagged, &[NO_SUCH_ENTITY])?;
+        let untagged = IamTags::role(self.iam())
+            .untag(name, &[user_tag(&ctx.stack)])
+            .await;
+        unless_gone_iam(untagged)?;
         let Some(tags) = self.role_tags(name).await? else {
             // The role is gone already: the setting must not name it.
             return self.clear_if_naming(ctx, name, "").await;
@@ -398,31 +343,13 @@ impl AccountProvider {
     }
 
     async fn delete_role(&self, name: &str) -> Result<(), ProviderError> {
-        let attached = match self.attached(name).await {
-            Ok(arns) => arns,
-            Err(e) if e.code() == Some(NO_SUCH_ENTITY) => return Ok(()),
-            Err(e) => return Err(e),
+        let Some(attached) = unless_gone_iam(attached_policies(self.iam(), name).await)? else {
+            return Ok(());
         };
         for arn in attached {
-            let result = self
-                .iam()
-                .detach_role_policy()
-                .role_name(name)
-                .policy_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| aws_error("DetachRolePolicy", e));
-            unless_gone(result, &[NO_SUCH_ENTITY])?;
+            detach_policy(self.iam(), name, &arn).await?;
         }
-        let result = self
-            .iam()
-            .delete_role()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(|e| aws_error("DeleteRole", e));
-        unless_gone(result, &[NO_SUCH_ENTITY])?;
-        Ok(())
+        delete_role(self.iam(), name).await
     }
 
     /// The earlier rule's read (a state written before the shared role): the setting as
@@ -515,27 +442,19 @@ impl ResourceProvider for AccountProvider {
             return self.read_legacy(id, applied).await;
         }
         let name = required_str(applied, "role_name")?;
-        let Some(role) = self.role(name).await? else {
+        let Some(role) = self.joined_role(ctx, name).await? else {
             return Ok(Observed::Gone);
         };
-        let tags = self.role_tags(name).await?.unwrap_or_default();
-        if !users(&tags).contains(&ctx.stack) {
-            return Ok(Observed::Gone);
-        }
         let current = self.current_role().await?;
-        let trust = decode_iam_document(role.assume_role_policy_document().unwrap_or(""));
         let mut inputs = Inputs::new();
         inputs.insert("role_name".into(), Value::str(role_name_of(&current)));
         inputs.insert(
             "assume_role_policy".into(),
-            Value::String(observed_policy(
-                &trust,
-                optional_str(applied, "assume_role_policy"),
-            )),
+            observed_trust_policy(&role, applied),
         );
         inputs.insert(
             "managed_policy_arns".into(),
-            Value::list_of_strings(self.attached(name).await?),
+            Value::list_of_strings(attached_policies(self.iam(), name).await?),
         );
         Ok(Observed::Present {
             inputs,
@@ -588,11 +507,10 @@ impl ResourceProvider for AccountProvider {
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
         let name = required_str(inputs, "role_name")?;
-        let Some(role) = self.role(name).await? else {
+        let Some(role) = self.joined_role(ctx, name).await? else {
             return Ok(None);
         };
-        let tags = self.role_tags(name).await?.unwrap_or_default();
-        if !users(&tags).contains(&ctx.stack) || self.current_role().await? != role.arn() {
+        if self.current_role().await? != role.arn() {
             return Ok(None);
         }
         Ok(Some(Created {
@@ -624,11 +542,11 @@ mod tests {
             shared_role_name("us-east-1"),
             "nova-apigw-cloudwatch-us-east-1"
         );
-        let tags = vec![
-            tag("nova:user:staging", "true").unwrap(),
-            tag(TAG_SHARED, SHARED_VALUE).unwrap(),
-            tag("nova:user:production", "true").unwrap(),
-        ];
+        let tags = Tags::from([
+            ("nova:user:staging".to_string(), "true".to_string()),
+            (TAG_SHARED.to_string(), SHARED_VALUE.to_string()),
+            ("nova:user:production".to_string(), "true".to_string()),
+        ]);
         let found: Vec<String> = users(&tags).into_iter().collect();
         assert_eq!(found, ["production", "staging"]);
     }
