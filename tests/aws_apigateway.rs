@@ -13,7 +13,9 @@ use std::sync::Arc;
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::aws::apigateway;
 use nova::provider::aws::AwsClients;
-use nova::provider::{Observed, OpContext, ProviderError, ResourceProvider, SilentProgress};
+use nova::provider::{
+    Observed, OpContext, ProviderError, Recorded, ResourceProvider, SilentProgress, Update,
+};
 
 /// The providers under test, by kind, and raw clients for out-of-band changes.
 struct Env {
@@ -127,7 +129,15 @@ impl Env {
         outputs: &Outputs,
     ) -> Outputs {
         self.provider(kind)
-            .update(&self.ctx(kind, name), id, old, new, outputs)
+            .update(
+                &self.ctx(kind, name),
+                Update {
+                    id,
+                    old,
+                    new,
+                    outputs,
+                },
+            )
             .await
             .unwrap_or_else(|e| panic!("update {kind}.{name}: {e}"))
     }
@@ -147,7 +157,14 @@ impl Env {
         outputs: &Outputs,
     ) -> Result<(), ProviderError> {
         self.provider(kind)
-            .delete(&self.ctx(kind, name), id, inputs, outputs)
+            .delete(
+                &self.ctx(kind, name),
+                Recorded {
+                    id,
+                    inputs,
+                    outputs,
+                },
+            )
             .await
     }
 
@@ -828,10 +845,12 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
     account
         .update(
             &account_ctx(&staging),
-            "account",
-            &live,
-            &desired,
-            &first.outputs,
+            Update {
+                id: "account",
+                old: &live,
+                new: &desired,
+                outputs: &first.outputs,
+            },
         )
         .await
         .expect("update");
@@ -841,7 +860,14 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
     env.delete(ACCOUNT, "main", "account", &desired, &first.outputs)
         .await; // the Env's own stack name never joined: a no-op leave
     account
-        .delete(&account_ctx(&staging), "account", &desired, &first.outputs)
+        .delete(
+            &account_ctx(&staging),
+            Recorded {
+                id: "account",
+                inputs: &desired,
+                outputs: &first.outputs,
+            },
+        )
         .await
         .expect("delete (staging)");
     assert_eq!(
@@ -864,9 +890,11 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
         account
             .delete(
                 &account_ctx(&production),
-                "account",
-                &desired,
-                &first.outputs,
+                Recorded {
+                    id: "account",
+                    inputs: &desired,
+                    outputs: &first.outputs,
+                },
             )
             .await
             .expect("delete (production)");
@@ -894,10 +922,12 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
     let outputs = account
         .update(
             &account_ctx(&staging),
-            &legacy_id,
-            &legacy,
-            &desired,
-            &first.outputs,
+            Update {
+                id: &legacy_id,
+                old: &legacy,
+                new: &desired,
+                outputs: &first.outputs,
+            },
         )
         .await
         .expect("update from the earlier rule");
@@ -911,7 +941,14 @@ async fn account_singleton_is_one_shared_role_that_the_last_stack_removes() {
         "the id's previous role, not the stack's own role"
     );
     account
-        .delete(&account_ctx(&staging), &legacy_id, &desired, &outputs)
+        .delete(
+            &account_ctx(&staging),
+            Recorded {
+                id: &legacy_id,
+                inputs: &desired,
+                outputs: &outputs,
+            },
+        )
         .await
         .expect("delete after the move");
     assert_eq!(account_role(&env).await, previous);

@@ -18,6 +18,7 @@ use nova::provider::aws::{ec2_instance, iam, kms, tags_value, AwsClients};
 use nova::provider::{
     Created, Observed, OpContext, Progress, ReadRequest, ResourceProvider, SilentProgress,
 };
+use nova::provider::{Recorded, Update};
 
 async fn clients() -> AwsClients {
     AwsClients::from_config(common::sdk_config().await)
@@ -342,9 +343,11 @@ impl Fixture {
         provider(iam_providers.clone(), "aws_iam_instance_profile")
             .delete(
                 &profile_b_ctx,
-                &self.profile_b.id,
-                &self.profile_b_inputs,
-                &self.profile_b.outputs,
+                Recorded {
+                    id: &self.profile_b.id,
+                    inputs: &self.profile_b_inputs,
+                    outputs: &self.profile_b.outputs,
+                },
             )
             .await
             .expect("delete second profile");
@@ -352,9 +355,11 @@ impl Fixture {
         provider(iam_providers.clone(), "aws_iam_instance_profile")
             .delete(
                 &profile_ctx,
-                &self.profile.id,
-                &self.profile_inputs,
-                &self.profile.outputs,
+                Recorded {
+                    id: &self.profile.id,
+                    inputs: &self.profile_inputs,
+                    outputs: &self.profile.outputs,
+                },
             )
             .await
             .expect("delete profile");
@@ -362,15 +367,24 @@ impl Fixture {
         provider(iam_providers, "aws_iam_role")
             .delete(
                 &role_ctx,
-                &self.role.id,
-                &self.role_inputs,
-                &self.role.outputs,
+                Recorded {
+                    id: &self.role.id,
+                    inputs: &self.role_inputs,
+                    outputs: &self.role.outputs,
+                },
             )
             .await
             .expect("delete role");
         let key_ctx = ctx(&self.stack, "aws_kms_key", "main", "key");
         provider(kms::providers(&self.clients), "aws_kms_key")
-            .delete(&key_ctx, &self.key.id, &self.key_inputs, &self.key.outputs)
+            .delete(
+                &key_ctx,
+                Recorded {
+                    id: &self.key.id,
+                    inputs: &self.key_inputs,
+                    outputs: &self.key.outputs,
+                },
+            )
             .await
             .expect("delete key");
     }
@@ -576,7 +590,14 @@ async fn instance_lifecycle() {
         .expect("adopted");
     assert_eq!(found.id, replacement.id);
     instances
-        .delete(&ctx, &created.id, &v2, &created.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &created.id,
+                inputs: &v2,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("delete old instance");
     assert_eq!(
@@ -638,7 +659,14 @@ async fn instance_terminated_out_of_band_is_gone() {
         .expect("find")
         .is_none());
     instances
-        .delete(&ctx, &created.id, &v1, &created.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &created.id,
+                inputs: &v1,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("delete of a terminated instance");
     fx.cleanup().await;
@@ -708,7 +736,14 @@ async fn instances_read_in_one_batch_as_each_alone() {
         (&api, &api_made, &api_inputs),
     ] {
         instances
-            .delete(c, &made.id, inputs, &made.outputs)
+            .delete(
+                c,
+                Recorded {
+                    id: &made.id,
+                    inputs,
+                    outputs: &made.outputs,
+                },
+            )
             .await
             .expect("delete");
     }
@@ -760,11 +795,25 @@ async fn launch_waits_for_a_new_instance_profile() {
     assert_eq!(live["iam_instance_profile"], Value::str(&late_name));
 
     instances
-        .delete(&ctx, &launched.id, &v1, &launched.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &launched.id,
+                inputs: &v1,
+                outputs: &launched.outputs,
+            },
+        )
         .await
         .expect("delete instance");
     profiles
-        .delete(&profile_ctx, &profile.id, &profile_inputs, &profile.outputs)
+        .delete(
+            &profile_ctx,
+            Recorded {
+                id: &profile.id,
+                inputs: &profile_inputs,
+                outputs: &profile.outputs,
+            },
+        )
         .await
         .expect("delete profile");
     fx.cleanup().await;
@@ -858,7 +907,15 @@ async fn type_and_volume_changes_wait_for_aws() {
     v2.insert("instance_type".into(), Value::str("t3.small"));
     v2.insert("root_volume_size".into(), Value::Int(16));
     instances
-        .update(&ctx, &created.id, &v1, &v2, &created.outputs)
+        .update(
+            &ctx,
+            Update {
+                id: &created.id,
+                old: &v1,
+                new: &v2,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("update through awssim");
 
@@ -904,7 +961,15 @@ async fn type_and_volume_changes_wait_for_aws() {
 
     // Repeated (the pending update of a crashed run): nothing asked again.
     instances
-        .update(&ctx, &created.id, &v1, &v2, &created.outputs)
+        .update(
+            &ctx,
+            Update {
+                id: &created.id,
+                old: &v1,
+                new: &v2,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("repeated update");
     let again = sim.sim.stats();
@@ -919,7 +984,14 @@ async fn type_and_volume_changes_wait_for_aws() {
     }
 
     instances
-        .delete(&ctx, &created.id, &v2, &created.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &created.id,
+                inputs: &v2,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("delete");
     fx.cleanup().await;

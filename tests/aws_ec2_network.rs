@@ -12,6 +12,7 @@ use std::sync::Arc;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, Tag};
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::aws::{ec2_network, AwsClients};
+use nova::provider::Recorded;
 use nova::provider::{Created, Observed, OpContext, ReadRequest, ResourceProvider, SilentProgress};
 
 /// One test's world: clients, the providers and a stack name of its own.
@@ -96,7 +97,14 @@ impl World {
     async fn delete(&self, address: &str, created: &Created, inputs: &Inputs) {
         let kind = address.split('.').next().expect("kind");
         self.provider(kind)
-            .delete(&self.ctx(address), &created.id, inputs, &created.outputs)
+            .delete(
+                &self.ctx(address),
+                Recorded {
+                    id: &created.id,
+                    inputs,
+                    outputs: &created.outputs,
+                },
+            )
             .await
             .unwrap_or_else(|e| panic!("delete {address}: {e}"))
     }

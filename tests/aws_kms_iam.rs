@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::aws::{iam, kms, tags_value, AwsClients};
+use nova::provider::Recorded;
 use nova::provider::{Observed, OpContext, ResourceProvider, SilentProgress};
 
 async fn clients() -> AwsClients {
@@ -285,7 +286,14 @@ async fn kms_alias_lifecycle() {
         ("target_key_id", Value::str(&key_b.id)),
     ]);
     aliases
-        .delete(&ctx, &name, &v2, &created.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &name,
+                inputs: &v2,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("delete old");
     let replaced = aliases.create(&ctx, &v3).await.expect("create new");
@@ -309,16 +317,37 @@ async fn kms_alias_lifecycle() {
         Observed::Gone
     );
     aliases
-        .delete(&ctx, &new_name, &v3, &replaced.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &new_name,
+                inputs: &v3,
+                outputs: &replaced.outputs,
+            },
+        )
         .await
         .expect("delete of a gone alias");
 
-    keys.delete(&key_a_ctx, &key_a.id, &key_a_inputs, &key_a.outputs)
-        .await
-        .expect("cleanup key a");
-    keys.delete(&key_b_ctx, &key_b.id, &key_b_inputs, &key_b.outputs)
-        .await
-        .expect("cleanup key b");
+    keys.delete(
+        &key_a_ctx,
+        Recorded {
+            id: &key_a.id,
+            inputs: &key_a_inputs,
+            outputs: &key_a.outputs,
+        },
+    )
+    .await
+    .expect("cleanup key a");
+    keys.delete(
+        &key_b_ctx,
+        Recorded {
+            id: &key_b.id,
+            inputs: &key_b_inputs,
+            outputs: &key_b.outputs,
+        },
+    )
+    .await
+    .expect("cleanup key b");
 }
 
 fn trust_policy(service: &str) -> String {
@@ -483,7 +512,14 @@ async fn iam_role_lifecycle() {
     let new_name = format!("{stack}-web2");
     let v3 = role_inputs(&ctx, &new_name, &[CW_AGENT], &[], "web role v3", &[]);
     roles
-        .delete(&ctx, &name, &v2, &created.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &name,
+                inputs: &v2,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("delete old role");
     let replaced = roles.create(&ctx, &v3).await.expect("create new role");
@@ -608,7 +644,14 @@ async fn iam_instance_profile_lifecycle() {
         ("tags", tags(&ctx, &[])),
     ]);
     profiles
-        .delete(&ctx, &name, &v2, &created.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &name,
+                inputs: &v2,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("delete old profile");
     let replaced = profiles
@@ -624,7 +667,14 @@ async fn iam_instance_profile_lifecycle() {
 
     // Deleting a role that is in a profile removes it from the profile first.
     roles
-        .delete(&role_b_ctx, &role_b.id, &role_b_inputs, &role_b.outputs)
+        .delete(
+            &role_b_ctx,
+            Recorded {
+                id: &role_b.id,
+                inputs: &role_b_inputs,
+                outputs: &role_b.outputs,
+            },
+        )
         .await
         .expect("delete role b while in a profile");
     let (live, _) = present(profiles.read(&ctx, &new_name, &v3).await.expect("read"));
@@ -647,12 +697,26 @@ async fn iam_instance_profile_lifecycle() {
         Observed::Gone
     );
     profiles
-        .delete(&ctx, &new_name, &v3, &replaced.outputs)
+        .delete(
+            &ctx,
+            Recorded {
+                id: &new_name,
+                inputs: &v3,
+                outputs: &replaced.outputs,
+            },
+        )
         .await
         .expect("delete of a gone profile");
 
     roles
-        .delete(&role_a_ctx, &role_a.id, &role_a_inputs, &role_a.outputs)
+        .delete(
+            &role_a_ctx,
+            Recorded {
+                id: &role_a.id,
+                inputs: &role_a_inputs,
+                outputs: &role_a.outputs,
+            },
+        )
         .await
         .expect("cleanup role a");
 }

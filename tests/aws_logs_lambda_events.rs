@@ -17,6 +17,7 @@ use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::aws::lambda_package::package_source;
 use nova::provider::aws::{eventbridge, lambda, logs, AwsClients};
 use nova::provider::{Observed, OpContext, ProviderError, ResourceProvider, SilentProgress};
+use nova::provider::{Recorded, Update};
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -189,7 +190,15 @@ async fn log_group_conformance_and_replacement() {
     let mut rekeyed = desired.clone();
     rekeyed.insert("kms_key_id".into(), Value::str(&key2));
     match p
-        .update(&c, &name, &desired, &rekeyed, &created.outputs)
+        .update(
+            &c,
+            Update {
+                id: &name,
+                old: &desired,
+                new: &rekeyed,
+                outputs: &created.outputs,
+            },
+        )
         .await
     {
         Ok(_) => {
@@ -230,9 +239,16 @@ async fn log_group_conformance_and_replacement() {
     let renamed_name = format!("{name}-v2");
     let mut renamed = desired.clone();
     renamed.insert("name".into(), Value::str(&renamed_name));
-    p.delete(&c, &name, &desired, &created.outputs)
-        .await
-        .expect("delete old");
+    p.delete(
+        &c,
+        Recorded {
+            id: &name,
+            inputs: &desired,
+            outputs: &created.outputs,
+        },
+    )
+    .await
+    .expect("delete old");
     let replacement = p.create(&c, &renamed).await.expect("create replacement");
     assert_gone(&*p, &c, &name, &desired).await;
     let (live, _) = read_present(&*p, &c, &renamed_name, &renamed).await;
@@ -349,7 +365,14 @@ async fn event_rule_and_target_lifecycle() {
     let mut moved = target.clone();
     moved.insert("target_id".into(), Value::str("health-2"));
     targets
-        .delete(&tc, &t.id, &target, &t.outputs)
+        .delete(
+            &tc,
+            Recorded {
+                id: &t.id,
+                inputs: &target,
+                outputs: &t.outputs,
+            },
+        )
         .await
         .expect("delete old target");
     let t2 = targets
@@ -363,23 +386,51 @@ async fn event_rule_and_target_lifecycle() {
     // rule: forcing change (new name) replaces it; the target goes first
     assert!(rules.schema().is_force_new("name"));
     targets
-        .delete(&tc, &t2.id, &moved, &t2.outputs)
+        .delete(
+            &tc,
+            Recorded {
+                id: &t2.id,
+                inputs: &moved,
+                outputs: &t2.outputs,
+            },
+        )
         .await
         .expect("delete target");
     assert_gone(&*targets, &tc, &t2.id, &moved).await;
     targets
-        .delete(&tc, &t2.id, &moved, &t2.outputs)
+        .delete(
+            &tc,
+            Recorded {
+                id: &t2.id,
+                inputs: &moved,
+                outputs: &t2.outputs,
+            },
+        )
         .await
         .expect("delete of a deleted target succeeds");
     rules
-        .delete(&rc, &rule_name, &rule, &created.outputs)
+        .delete(
+            &rc,
+            Recorded {
+                id: &rule_name,
+                inputs: &rule,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("delete rule");
     assert_gone(&*rules, &rc, &rule_name, &rule).await;
     // With the rule gone its targets read as Gone too, and deleting them succeeds.
     assert_gone(&*targets, &tc, &t2.id, &moved).await;
     targets
-        .delete(&tc, &t2.id, &moved, &t2.outputs)
+        .delete(
+            &tc,
+            Recorded {
+                id: &t2.id,
+                inputs: &moved,
+                outputs: &t2.outputs,
+            },
+        )
         .await
         .expect("delete of a target of a deleted rule succeeds");
     let renamed_name = format!("{rule_name}-2");
@@ -402,7 +453,14 @@ async fn event_rule_and_target_lifecycle() {
         .expect("DeleteRule out of band");
     assert_gone(&*rules, &rc, &renamed_name, &renamed).await;
     rules
-        .delete(&rc, &renamed_name, &renamed, &r2.outputs)
+        .delete(
+            &rc,
+            Recorded {
+                id: &renamed_name,
+                inputs: &renamed,
+                outputs: &r2.outputs,
+            },
+        )
         .await
         .expect("delete of a deleted rule succeeds");
 }
@@ -635,7 +693,15 @@ async fn lambda_scenario(
     updated.insert("code_sha256".into(), Value::str(&new_sha));
     expect_lambda(
         functions
-            .update(&fc, &name, &desired, &updated, &created.outputs)
+            .update(
+                &fc,
+                Update {
+                    id: &name,
+                    old: &desired,
+                    new: &updated,
+                    outputs: &created.outputs,
+                },
+            )
             .await,
         "update function",
     );
@@ -674,7 +740,15 @@ async fn lambda_scenario(
     stale.insert("timeout".into(), Value::Int(20));
     stale.insert("code_sha256".into(), Value::str("0".repeat(64)));
     match functions
-        .update(&fc, &name, &desired, &stale, &created.outputs)
+        .update(
+            &fc,
+            Update {
+                id: &name,
+                old: &desired,
+                new: &stale,
+                outputs: &created.outputs,
+            },
+        )
         .await
     {
         Err(ProviderError::InvalidInput { field, .. }) => assert_eq!(field, "code_sha256"),
@@ -699,7 +773,15 @@ async fn lambda_scenario(
     );
     expect_lambda(
         functions
-            .update(&fc, &name, &live, &desired, &created.outputs)
+            .update(
+                &fc,
+                Update {
+                    id: &name,
+                    old: &live,
+                    new: &desired,
+                    outputs: &created.outputs,
+                },
+            )
             .await,
         "update restores tags",
     );
@@ -733,12 +815,26 @@ async fn lambda_scenario(
         "every field forces replacement"
     );
     permissions
-        .delete(&pc, &perm.id, &permission, &perm.outputs)
+        .delete(
+            &pc,
+            Recorded {
+                id: &perm.id,
+                inputs: &permission,
+                outputs: &perm.outputs,
+            },
+        )
         .await
         .expect("remove permission");
     assert_gone(&*permissions, &pc, &perm.id, &permission).await;
     permissions
-        .delete(&pc, &perm.id, &permission, &perm.outputs)
+        .delete(
+            &pc,
+            Recorded {
+                id: &perm.id,
+                inputs: &permission,
+                outputs: &perm.outputs,
+            },
+        )
         .await
         .expect("removing a removed permission succeeds");
     assert!(permissions
@@ -753,12 +849,26 @@ async fn lambda_scenario(
     let mut renamed = desired.clone();
     renamed.insert("function_name".into(), Value::str(&renamed_name));
     functions
-        .delete(&fc, &name, &desired, &created.outputs)
+        .delete(
+            &fc,
+            Recorded {
+                id: &name,
+                inputs: &desired,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("delete old function");
     assert_gone(&*functions, &fc, &name, &desired).await;
     functions
-        .delete(&fc, &name, &desired, &created.outputs)
+        .delete(
+            &fc,
+            Recorded {
+                id: &name,
+                inputs: &desired,
+                outputs: &created.outputs,
+            },
+        )
         .await
         .expect("deleting a deleted function succeeds");
     let replacement = expect_lambda(functions.create(&fc, &renamed).await, "create replacement");
@@ -782,7 +892,14 @@ async fn lambda_scenario(
     assert_gone(&*functions, &fc, &renamed_name, &renamed).await;
     assert_gone(&*permissions, &pc, &perm2.id, &permission2).await;
     functions
-        .delete(&fc, &renamed_name, &renamed, &replacement.outputs)
+        .delete(
+            &fc,
+            Recorded {
+                id: &renamed_name,
+                inputs: &renamed,
+                outputs: &replacement.outputs,
+            },
+        )
         .await
         .expect("delete of a function deleted out of band succeeds");
 }

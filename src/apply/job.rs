@@ -14,6 +14,7 @@ use crate::state::{Operation, Outcome, PendingOperation, ResourceState, StateWri
 use super::error::ApplyError;
 use super::observe::{ApplyObserver, ObserverProgress};
 use super::uncertain::{self, CreateError};
+use crate::provider::Update;
 
 /// What a job does.
 pub(crate) enum Work {
@@ -159,7 +160,15 @@ impl Job {
             .await?;
         match self
             .provider
-            .update(&ctx, &old.id, &old.inputs, inputs, &old.outputs)
+            .update(
+                &ctx,
+                Update {
+                    id: &old.id,
+                    old: &old.inputs,
+                    new: inputs,
+                    outputs: &old.outputs,
+                },
+            )
             .await
         {
             Ok(outputs) => {

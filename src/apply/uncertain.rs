@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::model::Inputs;
 use crate::plan::planner::diff_fields;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider};
+use crate::provider::{Recorded, Update};
 
 /// How many times a create is made at most (throttled, or an unknown outcome after which
 /// nothing was found).
@@ -128,7 +129,15 @@ pub(crate) async fn adopt(
     let fields: Vec<&str> = diffs.iter().map(|d| d.field.as_str()).collect();
     ctx.note(&format!("finishing {}: {}", found.id, fields.join(", ")));
     let outputs = provider
-        .update(ctx, &found.id, &live, inputs, &outputs)
+        .update(
+            ctx,
+            Update {
+                id: &found.id,
+                old: &live,
+                new: inputs,
+                outputs: &outputs,
+            },
+        )
         .await?;
     Ok(Some(Created {
         id: found.id,
@@ -145,7 +154,17 @@ pub(crate) async fn delete(
     inputs: &Inputs,
     outputs: &crate::model::Outputs,
 ) -> Result<(), ProviderError> {
-    match provider.delete(ctx, id, inputs, outputs).await {
+    match provider
+        .delete(
+            ctx,
+            Recorded {
+                id,
+                inputs,
+                outputs,
+            },
+        )
+        .await
+    {
         Err(err) if err.is_uncertain() => {
             ctx.note(&format!(
                 "the outcome of the delete is not known ({err}); looking whether {id} is gone"

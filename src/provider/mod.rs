@@ -85,6 +85,26 @@ pub enum Observed {
     Present { inputs: Inputs, outputs: Outputs },
 }
 
+/// The object a delete acts on, as the state records it: its id, the inputs it was last
+/// applied with, and its outputs. A provider takes what it needs (`let Recorded { id, .. }
+/// = object;`), and nova can tell it more without changing every provider.
+#[derive(Clone, Copy, Debug)]
+pub struct Recorded<'a> {
+    pub id: &'a str,
+    pub inputs: &'a Inputs,
+    pub outputs: &'a Outputs,
+}
+
+/// An in-place change of the object `id`: from the `old` inputs to the `new` ones (which
+/// differ only in fields that are not force-new); `outputs` are its outputs before.
+#[derive(Clone, Copy, Debug)]
+pub struct Update<'a> {
+    pub id: &'a str,
+    pub old: &'a Inputs,
+    pub new: &'a Inputs,
+    pub outputs: &'a Outputs,
+}
+
 /// One resource of a [`ResourceProvider::read_batch`]: what a `read` of it is given.
 #[derive(Clone, Debug)]
 pub struct ReadRequest {
@@ -242,23 +262,10 @@ pub trait ResourceProvider: Send + Sync {
 
     /// Changes the resource in place from `old` to `new` (which differ only in fields not
     /// in `force_new`) and returns its outputs afterwards.
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError>;
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError>;
 
     /// Deletes the resource and waits until it is gone (or, for KMS keys, scheduled).
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<(), ProviderError>;
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError>;
 
     /// Finds a resource that an interrupted create may have made, by its ownership tags
     /// (`nova:stack` = `ctx.stack`, `nova:address` = `ctx.address`) or, for kinds without

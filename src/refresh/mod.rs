@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use crate::model::{Inputs, Outputs, Value};
     use crate::provider::aws::ec2_network::{SUBNET_SCHEMA, VPC_SCHEMA};
-    use crate::provider::{Created, Schema, SilentProgress};
+    use crate::provider::{Created, Recorded, Schema, SilentProgress, Update};
     use crate::state::ResourceState;
 
     /// Reads every id as present (its id as its only output), counting single and batch
@@ -260,24 +260,11 @@ mod tests {
             Ok(reads.iter().map(|r| Self::observed(&r.id)).collect())
         }
 
-        async fn update(
-            &self,
-            _: &OpContext,
-            _: &str,
-            _: &Inputs,
-            _: &Inputs,
-            _: &Outputs,
-        ) -> Result<Outputs, ProviderError> {
+        async fn update(&self, _: &OpContext, _: Update<'_>) -> Result<Outputs, ProviderError> {
             unreachable!("a refresh updates nothing")
         }
 
-        async fn delete(
-            &self,
-            _: &OpContext,
-            _: &str,
-            _: &Inputs,
-            _: &Outputs,
-        ) -> Result<(), ProviderError> {
+        async fn delete(&self, _: &OpContext, _: Recorded<'_>) -> Result<(), ProviderError> {
             unreachable!("a refresh deletes nothing")
         }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::{Created, Observed, OpContext, ResourceProvider, SilentProgress};
+use nova::provider::{Recorded, Update};
 
 /// One kind's table.
 pub struct Case {
@@ -139,7 +140,15 @@ impl Case {
     pub async fn update(&self, created: &Created, old: &Inputs, new: &Inputs) -> Outputs {
         let outputs = self
             .provider
-            .update(&self.ctx, &created.id, old, new, &created.outputs)
+            .update(
+                &self.ctx,
+                Update {
+                    id: &created.id,
+                    old,
+                    new,
+                    outputs: &created.outputs,
+                },
+            )
             .await
             .unwrap_or_else(|e| panic!("update {}: {e}", self.what()));
         self.assert_reads_as(&created.id, new, "read after update")
@@ -191,7 +200,14 @@ impl Case {
 
     async fn delete_once(&self, created: &Created, current: &Inputs, step: &str) {
         self.provider
-            .delete(&self.ctx, &created.id, current, &created.outputs)
+            .delete(
+                &self.ctx,
+                Recorded {
+                    id: &created.id,
+                    inputs: current,
+                    outputs: &created.outputs,
+                },
+            )
             .await
             .unwrap_or_else(|e| panic!("{step} {}: {e}", self.what()));
     }

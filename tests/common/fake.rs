@@ -21,6 +21,7 @@ use nova::provider::schema::Clash;
 use nova::provider::{
     CallOutcome, Created, Observed, OpContext, ProviderError, Providers, ResourceProvider, Schema,
 };
+use nova::provider::{Recorded, Update};
 
 #[derive(Debug, Clone)]
 pub struct Object {
@@ -345,14 +346,8 @@ impl ResourceProvider for Fake {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, old, new, .. } = change;
         self.cloud
             .updated_from
             .lock()
@@ -373,13 +368,8 @@ impl ResourceProvider for Fake {
         Ok(self.outputs(id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let _gauge = Gauge::enter(&self.cloud);
         let start = self.cloud.tick();
         self.pause().await;

@@ -31,6 +31,7 @@ use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Recorded, Update};
 
 pub use super::ami::latest_amazon_linux_2023;
 
@@ -470,14 +471,8 @@ impl Ec2Kind for Ec2Instance {
     /// Diffs against the live instance (not `old`), so out-of-band changes are undone: the
     /// online changes first (groups, metadata options, tags, instance profile, root volume
     /// size), then a type change (stop, modify, start) or a start of a stopped instance.
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, new, .. } = change;
         in_place::check_desired_state(new)?;
         let instance = self.describe(id).await?.ok_or_else(|| {
             ProviderError::Other(format!(
@@ -544,10 +539,9 @@ impl Ec2Kind for Ec2Instance {
         &self,
         _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
+        object: Recorded<'_>,
     ) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         if self.describe(id).await?.is_none() {
             return Ok(());
         }

@@ -18,6 +18,7 @@ use crate::model::{Inputs, Outputs};
 use crate::provider::{
     Created, Observed, OpContext, ProviderError, ReadRequest, ResourceProvider, Schema,
 };
+use crate::provider::{Recorded, Update};
 
 /// What is particular to one EC2 kind. The methods mean what [`ResourceProvider`]'s do.
 #[async_trait]
@@ -70,14 +71,7 @@ pub trait Ec2Kind: Send + Sync + 'static {
         }
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError>;
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError>;
 
     /// What the object is while other objects use it (a VPC, a subnet, ...), for kinds
     /// whose delete EC2 refuses while it is in use; `None` for the others.
@@ -92,10 +86,9 @@ pub trait Ec2Kind: Send + Sync + 'static {
         &self,
         ec2: &Client,
         ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
+        object: Recorded<'_>,
     ) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let not_found = <Self::Object as Ec2Object>::NOT_FOUND;
         let delete = || <Self::Object as Ec2Object>::delete(ec2, id);
         match Self::holder(id) {
@@ -182,25 +175,43 @@ impl<K: Ec2Kind> ResourceProvider for Ec2<K> {
             .collect()
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        self.kind.update(ctx, id, old, new, outputs).await
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update {
+            id,
+            old,
+            new,
+            outputs,
+        } = change;
+        self.kind
+            .update(
+                ctx,
+                Update {
+                    id,
+                    old,
+                    new,
+                    outputs,
+                },
+            )
+            .await
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
-        self.kind.delete(&self.ec2, ctx, id, inputs, outputs).await
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded {
+            id,
+            inputs,
+            outputs,
+        } = object;
+        self.kind
+            .delete(
+                &self.ec2,
+                ctx,
+                Recorded {
+                    id,
+                    inputs,
+                    outputs,
+                },
+            )
+            .await
     }
 
     async fn find_existing(

@@ -17,6 +17,7 @@ use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Recorded, Update};
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 
@@ -226,14 +227,8 @@ impl ResourceProvider for RuleProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, new, .. } = change;
         if self.describe(id).await?.is_none() {
             return Err(ProviderError::Other(format!(
                 "rule {id} no longer exists; refresh and plan again"
@@ -246,13 +241,8 @@ impl ResourceProvider for RuleProvider {
         Ok(rule_outputs(id, &arn))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         ctx.note(&format!("deleting rule {id}"));
         let call = self.events.delete_rule().name(id);
         send_ok_if_gone("DeleteRule", GONE, call.send()).await
@@ -385,14 +375,8 @@ impl ResourceProvider for TargetProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, new, .. } = change;
         let new_id = self.put(ctx, new).await?;
         if new_id != id {
             return Err(ProviderError::Other(format!(
@@ -402,13 +386,8 @@ impl ResourceProvider for TargetProvider {
         Ok(composite_id::outputs(id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let (rule, target) = split_target_id(id)?;
         ctx.note(&format!("removing target {target} from rule {rule}"));
         let call = self.events.remove_targets().rule(rule).ids(target);

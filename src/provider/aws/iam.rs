@@ -28,6 +28,7 @@ use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Recorded, Update};
 
 /// How long to retry while IAM has not yet propagated a new role or a removed attachment.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(60);
@@ -222,14 +223,8 @@ impl ResourceProvider for IamRole {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, new, .. } = change;
         let old = &live_inputs(self.read(ctx, id, new).await?, &format!("role {id}"))?;
         let new_trust = required_str(new, "assume_role_policy")?;
         if !policies_equal(
@@ -281,13 +276,8 @@ impl ResourceProvider for IamRole {
         Ok(role_outputs(&role))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         if self.get(id).await?.is_none() {
             return Ok(());
         }
@@ -434,14 +424,10 @@ impl ResourceProvider for IamInstanceProfile {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update {
+            id, new, outputs, ..
+        } = change;
         let old = &live_inputs(
             self.read(ctx, id, new).await?,
             &format!("instance profile {id}"),
@@ -474,13 +460,8 @@ impl ResourceProvider for IamInstanceProfile {
         Ok(outputs.clone())
     }
 
-    async fn delete(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, _ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let Some(profile) = self.get(id).await? else {
             return Ok(());
         };

@@ -15,6 +15,7 @@ use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Recorded, Update};
 
 /// The only key policy name KMS knows.
 const POLICY_NAME: &str = "default";
@@ -208,14 +209,10 @@ impl ResourceProvider for KmsKey {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update {
+            id, new, outputs, ..
+        } = change;
         let old = &live_inputs(self.read(ctx, id, new).await?, &format!("KMS key {id}"))?;
         let new = KeyConfig::from_inputs(new)?;
         if optional_str(old, "description").unwrap_or_default() != new.description {
@@ -245,13 +242,8 @@ impl ResourceProvider for KmsKey {
         Ok(outputs.clone())
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, inputs, .. } = object;
         match self.describe(id).await? {
             None => return Ok(()),
             Some(m) if is_deleted(&m) => return Ok(()),
@@ -389,14 +381,8 @@ impl ResourceProvider for KmsAlias {
         })
     }
 
-    async fn update(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, _ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, new, .. } = change;
         self.kms
             .update_alias()
             .alias_name(id)
@@ -407,13 +393,8 @@ impl ResourceProvider for KmsAlias {
         self.outputs_of(id).await
     }
 
-    async fn delete(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, _ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let call = self.kms.delete_alias().alias_name(id);
         send_ok_if_gone("DeleteAlias", GONE, call.send()).await
     }

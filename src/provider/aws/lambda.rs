@@ -27,6 +27,7 @@ use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Recorded, Update};
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 const CONFLICT: &str = "ResourceConflictException";
@@ -578,14 +579,8 @@ impl ResourceProvider for FunctionProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, old, new, .. } = change;
         let config = FunctionConfig::from_inputs(new)?;
         // Whatever ran before (a create, an earlier update) must have finished.
         self.wait_updated(ctx, id).await?;
@@ -601,13 +596,8 @@ impl ResourceProvider for FunctionProvider {
         Ok(function_outputs(id, &arn))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         ctx.note(&format!("deleting function {id}"));
         let deleted = retry_while(
             ctx,
@@ -833,15 +823,22 @@ impl ResourceProvider for PermissionProvider {
 
     /// Every field forces replacement, so the planner never asks for an in-place update;
     /// should it, the statement is replaced under the same id.
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        self.delete(ctx, id, old, outputs).await?;
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update {
+            id,
+            old,
+            new,
+            outputs,
+        } = change;
+        self.delete(
+            ctx,
+            Recorded {
+                id,
+                inputs: old,
+                outputs,
+            },
+        )
+        .await?;
         let new_id = self.add(ctx, new).await?;
         if new_id != id {
             return Err(ProviderError::Other(format!(
@@ -851,13 +848,8 @@ impl ResourceProvider for PermissionProvider {
         Ok(composite_id::outputs(&new_id))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let (function_name, sid) = split_permission_id(id)?;
         ctx.note(&format!(
             "removing permission {sid} from function {function_name}"

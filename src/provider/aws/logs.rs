@@ -15,6 +15,7 @@ use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Recorded, Update};
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 
@@ -263,14 +264,8 @@ impl ResourceProvider for LogGroupProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, new, .. } = change;
         let group = self.describe(id).await?.ok_or_else(|| {
             ProviderError::Other(format!(
                 "log group {id} no longer exists; refresh and plan again"
@@ -289,13 +284,8 @@ impl ResourceProvider for LogGroupProvider {
         Ok(outputs_of(id, &group))
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         ctx.note(&format!("deleting log group {id}"));
         let call = self.logs.delete_log_group().log_group_name(id);
         send_ok_if_gone("DeleteLogGroup", &[NOT_FOUND], call.send()).await

@@ -47,6 +47,7 @@ use crate::provider::aws::tags::{TagApi, Tags};
 use crate::provider::aws::{aws_error, optional_str, required_str, retry_while, string_list};
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Recorded, Update};
 
 /// How long UpdateAccount is retried while a new role is not yet usable by API Gateway
 /// ("The role ARN does not have required permissions set to API Gateway"): IAM propagation.
@@ -462,14 +463,8 @@ impl ResourceProvider for AccountProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, old, new, .. } = change;
         // A state of the earlier rule knows the value set before nova: its id.
         let before = if is_legacy(old) {
             Some(previous_of(id)?)
@@ -486,13 +481,8 @@ impl ResourceProvider for AccountProvider {
         Ok(outputs)
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, inputs, .. } = object;
         if is_legacy(inputs) {
             return self.delete_legacy(ctx, id).await;
         }

@@ -11,12 +11,13 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::types::Deployment;
 
 use super::calls::{change, unless_missing};
-use super::kind::{GatewayKind, Target, Update};
+use super::kind::{GatewayKind, Target};
 use super::{id_outputs, replace, set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{ok_if_gone, optional_str, required_str, retry_while};
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// How long a delete waits for stages to stop pointing at the deployment (a stage update

@@ -9,13 +9,14 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::types::{Integration, IntegrationType};
 
 use super::calls::change;
-use super::kind::{GatewayKind, Target, Update};
+use super::kind::{GatewayKind, Target};
 use super::method_key::MethodKey;
 use super::{id_outputs, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{optional_str, required_str};
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 const DEFAULT_TYPE: &str = "AWS_PROXY";

@@ -10,6 +10,7 @@ use super::NOT_FOUND;
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::{ok_if_gone, required_str};
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
+use crate::provider::{Recorded, Update};
 
 /// What a read or a delete is about: its id and its inputs as applied.
 #[derive(Debug, Clone, Copy)]
@@ -23,16 +24,6 @@ impl<'a> Target<'a> {
     pub fn rest_api_id(&self) -> Result<&'a str, ProviderError> {
         required_str(self.inputs, "rest_api_id")
     }
-}
-
-/// An update in place: the id, the inputs as applied (`old`) and as wanted (`new`),
-/// and its outputs as recorded.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Update<'a> {
-    pub id: &'a str,
-    pub old: &'a Inputs,
-    pub new: &'a Inputs,
-    pub outputs: &'a Outputs,
 }
 
 /// One API Gateway kind, as the calls that differ from kind to kind.
@@ -113,30 +104,12 @@ impl<K: GatewayKind> ResourceProvider for KindProvider<K> {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
-        let update = Update {
-            id,
-            old,
-            new,
-            outputs,
-        };
-        self.kind.update(ctx, update).await
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        self.kind.update(ctx, change).await
     }
 
-    async fn delete(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        inputs: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<(), ProviderError> {
+    async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
+        let Recorded { id, inputs, .. } = object;
         let deleted = self.kind.delete(ctx, Target { id, inputs }).await;
         ok_if_gone(deleted, NOT_FOUND)
     }

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::calls::change;
-use super::kind::{GatewayKind, Target, Update};
+use super::kind::{GatewayKind, Target};
 use super::method_key::MethodKey;
 use super::{id_outputs, replace, set_str, Gateway};
 use crate::model::{Inputs, Outputs};
 use crate::provider::aws::kinds;
 use crate::provider::aws::optional_str;
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// The authorization type used when the input leaves it out.

@@ -7,12 +7,13 @@ use async_trait::async_trait;
 use aws_sdk_apigateway::types::Resource;
 
 use super::calls::{change, unless_missing};
-use super::kind::{GatewayKind, Target, Update};
+use super::kind::{GatewayKind, Target};
 use super::{set_str, Gateway, NOT_FOUND};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::aws::{aws_error, required_str, unless_gone};
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// `aws_api_gateway_resource`: the kind's fields, outputs and replacement order (docs/resources.md).

@@ -8,13 +8,14 @@ use aws_sdk_apigateway::operation::get_rest_api::GetRestApiOutput;
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType};
 
 use super::calls::{change, unless_missing};
-use super::kind::{GatewayKind, Target, Update};
+use super::kind::{GatewayKind, Target};
 use super::{owned, replace, set_str, set_tags, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::aws::tags::Tags;
 use crate::provider::aws::{aws_error, optional_str, required_str, tags_of};
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// `aws_api_gateway_rest_api`: the kind's fields, outputs and replacement order (docs/resources.md).

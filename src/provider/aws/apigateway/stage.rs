@@ -11,13 +11,14 @@ use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
 use aws_sdk_apigateway::types::PatchOperation;
 
 use super::calls::{change, unless_missing};
-use super::kind::{GatewayKind, Target, Update};
+use super::kind::{GatewayKind, Target};
 use super::{remove, replace, set_str, set_tags, Gateway};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::aws::tags::Tags;
 use crate::provider::aws::{optional_str, required_str, retry_while, tags_of};
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, OpContext, ProviderError, Schema};
 
 /// How long a settings change is retried while API Gateway says the account has no usable

@@ -12,6 +12,7 @@ use crate::provider::aws::ec2_tags::{tag_specifications, tags_to_value, update_t
 use crate::provider::aws::kinds;
 use crate::provider::aws::{aws_error, has_code, retry_while, AwsClients};
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
 const NOT_FOUND: &[&str] = <Address as Ec2Object>::NOT_FOUND;
@@ -86,14 +87,13 @@ impl Ec2Kind for EipProvider {
         Ok(Self::created(address))
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update {
+            id,
+            old,
+            new,
+            outputs,
+        } = change;
         // A just-allocated address can be unknown to CreateTags for a moment.
         retry_while(
             ctx,

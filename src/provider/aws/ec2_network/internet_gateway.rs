@@ -18,6 +18,7 @@ use crate::provider::aws::{
 };
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
+use crate::provider::{Recorded, Update};
 
 const NOT_FOUND: &[&str] = <InternetGateway as Ec2Object>::NOT_FOUND;
 
@@ -184,14 +185,8 @@ impl Ec2Kind for InternetGatewayProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, old, new, .. } = change;
         let vpc_id = required_str(new, "vpc_id")?;
         let igw = describe_one::<InternetGateway>(&self.clients.ec2, id)
             .await?
@@ -212,10 +207,9 @@ impl Ec2Kind for InternetGatewayProvider {
         &self,
         _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
+        object: Recorded<'_>,
     ) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let Some(igw) = describe_one::<InternetGateway>(&self.clients.ec2, id).await? else {
             return Ok(());
         };

@@ -20,6 +20,7 @@ use crate::provider::aws::{
 };
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
+use crate::provider::{Recorded, Update};
 
 const NOT_FOUND: &[&str] = <NatGateway as Ec2Object>::NOT_FOUND;
 
@@ -267,14 +268,13 @@ impl Ec2Kind for NatGatewayProvider {
         self.created_when_available(ctx, id).await
     }
 
-    async fn update(
-        &self,
-        _ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, _ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update {
+            id,
+            old,
+            new,
+            outputs,
+        } = change;
         update_tags(&self.clients.ec2, id, old, new).await?;
         Ok(outputs.clone())
     }
@@ -283,10 +283,9 @@ impl Ec2Kind for NatGatewayProvider {
         &self,
         _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
+        object: Recorded<'_>,
     ) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let result = NatGateway::delete(&self.clients.ec2, id).await;
         if unless_gone(result, NOT_FOUND)?.is_none() {
             return Ok(());

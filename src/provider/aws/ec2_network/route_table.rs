@@ -18,6 +18,7 @@ use crate::provider::aws::{
 };
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
+use crate::provider::{Recorded, Update};
 
 const NOT_FOUND: &[&str] = <RouteTable as Ec2Object>::NOT_FOUND;
 
@@ -472,14 +473,8 @@ impl Ec2Kind for RouteTableProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, old, new, .. } = change;
         let outputs = self.converge(ctx, id, new).await?;
         update_tags(&self.clients.ec2, id, old, new).await?;
         Ok(outputs)
@@ -489,10 +484,9 @@ impl Ec2Kind for RouteTableProvider {
         &self,
         _ec2: &aws_sdk_ec2::Client,
         ctx: &OpContext,
-        id: &str,
-        _inputs: &Inputs,
-        _outputs: &Outputs,
+        object: Recorded<'_>,
     ) -> Result<(), ProviderError> {
+        let Recorded { id, .. } = object;
         let Some(table) = describe_one::<RouteTable>(&self.clients.ec2, id).await? else {
             return Ok(());
         };

@@ -18,6 +18,7 @@ use crate::provider::aws::{
     aws_error, has_code, optional_str, required_str, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
 /// AWS requires a description; this one is used when none is given.
@@ -339,14 +340,8 @@ impl Ec2Kind for SecurityGroupProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, old, new, .. } = change;
         let group = self.converge(ctx, id, new).await?;
         update_tags(&self.clients.ec2, id, old, new).await?;
         Ok(self.outputs(&group))

@@ -14,6 +14,7 @@ use crate::provider::aws::{
     aws_error, has_code, optional_str, required_str, retry_while, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
 const NOT_FOUND: &[&str] = <Subnet as Ec2Object>::NOT_FOUND;
@@ -153,14 +154,8 @@ impl Ec2Kind for SubnetProvider {
         Ok(Self::created(subnet))
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, old, new, .. } = change;
         let wanted = optional_bool(new, "map_public_ip_on_launch").unwrap_or(false);
         if optional_bool(old, "map_public_ip_on_launch").unwrap_or(false) != wanted {
             self.set_map_public_ip(ctx, id, wanted).await?;

@@ -16,6 +16,7 @@ use crate::provider::aws::{
     aws_error, has_code, required_str, retry_while, wait_until, AwsClients,
 };
 use crate::provider::schema::fields as f;
+use crate::provider::Update;
 use crate::provider::{Created, Observed, OpContext, ProviderError, Schema};
 
 const NOT_FOUND: &[&str] = <Vpc as Ec2Object>::NOT_FOUND;
@@ -211,14 +212,8 @@ impl Ec2Kind for VpcProvider {
         })
     }
 
-    async fn update(
-        &self,
-        ctx: &OpContext,
-        id: &str,
-        old: &Inputs,
-        new: &Inputs,
-        _outputs: &Outputs,
-    ) -> Result<Outputs, ProviderError> {
+    async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
+        let Update { id, old, new, .. } = change;
         self.apply_dns(ctx, id, old, new).await?;
         update_tags(&self.clients.ec2, id, old, new).await?;
         let vpc = describe_one::<Vpc>(&self.clients.ec2, id)
