@@ -176,42 +176,11 @@ impl<K: Ec2Kind> ResourceProvider for Ec2<K> {
     }
 
     async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
-        let Update {
-            id,
-            old,
-            new,
-            outputs,
-        } = change;
-        self.kind
-            .update(
-                ctx,
-                Update {
-                    id,
-                    old,
-                    new,
-                    outputs,
-                },
-            )
-            .await
+        self.kind.update(ctx, change).await
     }
 
     async fn delete(&self, ctx: &OpContext, object: Recorded<'_>) -> Result<(), ProviderError> {
-        let Recorded {
-            id,
-            inputs,
-            outputs,
-        } = object;
-        self.kind
-            .delete(
-                &self.ec2,
-                ctx,
-                Recorded {
-                    id,
-                    inputs,
-                    outputs,
-                },
-            )
-            .await
+        self.kind.delete(&self.ec2, ctx, object).await
     }
 
     async fn find_existing(

@@ -824,22 +824,14 @@ impl ResourceProvider for PermissionProvider {
     /// Every field forces replacement, so the planner never asks for an in-place update;
     /// should it, the statement is replaced under the same id.
     async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
-        let Update {
+        let id = change.id;
+        let old = Recorded {
             id,
-            old,
-            new,
-            outputs,
-        } = change;
-        self.delete(
-            ctx,
-            Recorded {
-                id,
-                inputs: old,
-                outputs,
-            },
-        )
-        .await?;
-        let new_id = self.add(ctx, new).await?;
+            inputs: change.old,
+            outputs: change.outputs,
+        };
+        self.delete(ctx, old).await?;
+        let new_id = self.add(ctx, change.new).await?;
         if new_id != id {
             return Err(ProviderError::Other(format!(
                 "aws_lambda_permission {id} cannot be renamed in place to {new_id}"

@@ -88,22 +88,16 @@ impl Ec2Kind for EipProvider {
     }
 
     async fn update(&self, ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
-        let Update {
-            id,
-            old,
-            new,
-            outputs,
-        } = change;
         // A just-allocated address can be unknown to CreateTags for a moment.
         retry_while(
             ctx,
-            &format!("tagging {id}"),
+            &format!("tagging {}", change.id),
             PROPAGATION_WAIT,
             |e| has_code(e, NOT_FOUND),
-            || update_tags(&self.clients.ec2, id, old, new),
+            || update_tags(&self.clients.ec2, change.id, change.old, change.new),
         )
         .await?;
-        Ok(outputs.clone())
+        Ok(change.outputs.clone())
     }
 
     fn holder(id: &str) -> Option<Holder<'_>> {

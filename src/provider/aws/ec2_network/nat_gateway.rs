@@ -269,14 +269,8 @@ impl Ec2Kind for NatGatewayProvider {
     }
 
     async fn update(&self, _ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
-        let Update {
-            id,
-            old,
-            new,
-            outputs,
-        } = change;
-        update_tags(&self.clients.ec2, id, old, new).await?;
-        Ok(outputs.clone())
+        update_tags(&self.clients.ec2, change.id, change.old, change.new).await?;
+        Ok(change.outputs.clone())
     }
 
     async fn delete(
