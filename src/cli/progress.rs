@@ -394,6 +394,43 @@ mod tests {
         );
     }
 
+    /// What `nova up` prints when piped (or with `NO_COLOR`) for a NAT gateway that takes
+    /// about a minute and a half, next to quicker resources: one line per event, one
+    /// `Still creating...` line per 10 s carrying what it waits for, a note once when it
+    /// is new, no status line.
+    #[test]
+    fn an_apply_prints_like_terraform_when_piped() {
+        let printer = Printer::new(Sink::Memory(Mutex::default()), false);
+        let at = |text: &str| -> Address { text.parse().unwrap() };
+        let (vpc, subnet, nat, web) = (
+            at("aws_vpc.main"),
+            at("aws_subnet.public[0]"),
+            at("aws_nat_gateway.nat[0]"),
+            at("aws_instance.web[0]"),
+        );
+        let t0 = Instant::now();
+        let after = |secs: f64| t0 + Duration::from_secs_f64(secs);
+        printer.started(&vpc, "create");
+        printer.note(&vpc, "created vpc-0a1");
+        printer.finished(&vpc, "create", Duration::from_millis(2300), None);
+        printer.started(&subnet, "create");
+        printer.finished(&subnet, "create", Duration::from_millis(1100), None);
+        printer.started(&nat, "create");
+        let waiting = "waiting for NAT gateway nat-0b2 to be available";
+        printer.note(&nat, waiting);
+        printer.inner.tick(after(10.4));
+        printer.note(&nat, waiting);
+        printer.inner.tick(after(14.0));
+        printer.inner.tick(after(20.5));
+        printer.note(&nat, "throttled (RequestLimitExceeded); retrying");
+        printer.inner.tick(after(30.5));
+        printer.note(&nat, waiting);
+        printer.inner.tick(after(95.2));
+        printer.finished(&nat, "create", Duration::from_millis(98_400), None);
+        printer.skipped(&web, &at("aws_iam_instance_profile.web[0]"));
+        insta::assert_snapshot!(printed(&printer));
+    }
+
     #[test]
     fn on_a_terminal_the_status_line_is_cleared_before_each_line() {
         let printer = Printer::new(Sink::Memory(Mutex::default()), true);
