@@ -321,16 +321,11 @@ impl TargetProvider {
         let call = self.events.put_targets().rule(rule).targets(sdk_target);
         let out = send("PutTargets", call.send()).await?;
         if let Some(failed) = out.failed_entries().first() {
-            return Err(ProviderError::Aws {
-                operation: "PutTargets".to_string(),
-                code: failed.error_code().unwrap_or("FailedEntry").to_string(),
-                message: failed
-                    .error_message()
-                    .unwrap_or("target rejected")
-                    .to_string(),
-                request_id: None,
-                outcome: crate::provider::CallOutcome::Refused,
-            });
+            return Err(ProviderError::refused(
+                "PutTargets",
+                failed.error_code().unwrap_or("FailedEntry"),
+                failed.error_message().unwrap_or("target rejected"),
+            ));
         }
         Ok(target_id(rule, target))
     }
@@ -387,16 +382,11 @@ impl ResourceProvider for TargetProvider {
             return Ok(());
         };
         match out.failed_entries().first() {
-            Some(failed) if failed.error_code() != Some(NOT_FOUND) => Err(ProviderError::Aws {
-                operation: "RemoveTargets".to_string(),
-                code: failed.error_code().unwrap_or("FailedEntry").to_string(),
-                message: failed
-                    .error_message()
-                    .unwrap_or("target not removed")
-                    .to_string(),
-                request_id: None,
-                outcome: crate::provider::CallOutcome::Refused,
-            }),
+            Some(failed) if failed.error_code() != Some(NOT_FOUND) => Err(ProviderError::refused(
+                "RemoveTargets",
+                failed.error_code().unwrap_or("FailedEntry"),
+                failed.error_message().unwrap_or("target not removed"),
+            )),
             _ => Ok(()),
         }
     }

@@ -914,21 +914,14 @@ mod tests {
 
     #[test]
     fn iam_propagation_errors_are_recognised() {
-        let err = ProviderError::Aws {
-            operation: "CreateFunction".into(),
-            code: INVALID_PARAMETER.into(),
-            message: "The role defined for the function cannot be assumed by Lambda.".into(),
-            request_id: None,
-            outcome: crate::provider::CallOutcome::Refused,
-        };
+        let err = ProviderError::refused(
+            "CreateFunction",
+            INVALID_PARAMETER,
+            "The role defined for the function cannot be assumed by Lambda.",
+        );
         assert!(iam_not_yet_propagated(&err));
-        let other = ProviderError::Aws {
-            operation: "CreateFunction".into(),
-            code: INVALID_PARAMETER.into(),
-            message: "Unsupported runtime".into(),
-            request_id: None,
-            outcome: crate::provider::CallOutcome::Refused,
-        };
+        let other =
+            ProviderError::refused("CreateFunction", INVALID_PARAMETER, "Unsupported runtime");
         assert!(!iam_not_yet_propagated(&other));
     }
 }
