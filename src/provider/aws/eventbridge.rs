@@ -12,7 +12,7 @@ use super::composite_id;
 use super::live::{put_optional, put_string_map};
 use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
 use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
-use super::{aws_error, optional_str, required_str, unless_gone, AwsClients};
+use super::{optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
@@ -138,7 +138,7 @@ impl RuleProvider {
         tags: Option<Vec<Tag>>,
     ) -> Result<String, ProviderError> {
         let name = required_str(inputs, "name")?;
-        let out = self
+        let call = self
             .events
             .put_rule()
             .name(name)
@@ -147,10 +147,8 @@ impl RuleProvider {
             )
             .set_description(optional_str(inputs, "description").map(str::to_string))
             .set_state(optional_str(inputs, "state").map(RuleState::from))
-            .set_tags(tags)
-            .send()
-            .await
-            .map_err(|e| aws_error("PutRule", e))?;
+            .set_tags(tags);
+        let out = send("PutRule", call.send()).await?;
         out.rule_arn()
             .map(str::to_string)
             .ok_or_else(|| ProviderError::Other(format!("PutRule returned no ARN for {name}")))
@@ -320,25 +318,14 @@ impl TargetProvider {
             .arn(arn)
             .build()
             .map_err(|e| build_error("target", e))?;
-        let out = self
-            .events
-            .put_targets()
-            .rule(rule)
-            .targets(sdk_target)
-            .send()
-            .await
-            .map_err(|e| aws_error("PutTargets", e))?;
+        let call = self.events.put_targets().rule(rule).targets(sdk_target);
+        let out = send("PutTargets", call.send()).await?;
         if let Some(failed) = out.failed_entries().first() {
-            return Err(ProviderError::Aws {
-                operation: "PutTargets".to_string(),
-                code: failed.error_code().unwrap_or("FailedEntry").to_string(),
-                message: failed
-                    .error_message()
-                    .unwrap_or("target rejected")
-                    .to_string(),
-                request_id: None,
-                outcome: crate::provider::CallOutcome::Refused,
-            });
+            return Err(ProviderError::refused(
+                "PutTargets",
+                failed.error_code().unwrap_or("FailedEntry"),
+                failed.error_message().unwrap_or("target rejected"),
+            ));
         }
         Ok(target_id(rule, target))
     }
@@ -395,16 +382,11 @@ impl ResourceProvider for TargetProvider {
             return Ok(());
         };
         match out.failed_entries().first() {
-            Some(failed) if failed.error_code() != Some(NOT_FOUND) => Err(ProviderError::Aws {
-                operation: "RemoveTargets".to_string(),
-                code: failed.error_code().unwrap_or("FailedEntry").to_string(),
-                message: failed
-                    .error_message()
-                    .unwrap_or("target not removed")
-                    .to_string(),
-                request_id: None,
-                outcome: crate::provider::CallOutcome::Refused,
-            }),
+            Some(failed) if failed.error_code() != Some(NOT_FOUND) => Err(ProviderError::refused(
+                "RemoveTargets",
+                failed.error_code().unwrap_or("FailedEntry"),
+                failed.error_message().unwrap_or("target not removed"),
+            )),
             _ => Ok(()),
         }
     }

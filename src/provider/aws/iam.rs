@@ -18,11 +18,10 @@ use super::iam_role::{
 use super::iam_tags::{sdk_tags, IamTags};
 use super::live::string_map;
 use super::policy_doc::{decode_iam_document, observed_policy, policies_equal};
-use super::send::{send_ok_if_gone, send_only, send_unless_gone};
+use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
 use super::tags::{adopt_if_owned, sync_tags, tags_of, tags_value, TagApi};
 use super::{
-    aws_error, has_code, live_inputs, optional_str, required_str, retry_while, string_list,
-    AwsClients,
+    has_code, live_inputs, optional_str, required_str, retry_while, string_list, AwsClients,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -96,14 +95,9 @@ impl IamRole {
         let applied_docs = inline_policies_of(applied);
         let mut out = BTreeMap::new();
         for policy_name in inline_policy_names(&self.iam, name).await? {
-            let doc = self
-                .iam
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&policy_name)
-                .send()
-                .await
-                .map_err(|e| aws_error("GetRolePolicy", e))?;
+            let call = self.iam.get_role_policy().role_name(name);
+            let call = call.policy_name(&policy_name);
+            let doc = send("GetRolePolicy", call.send()).await?;
             let live = decode_iam_document(doc.policy_document());
             let shown = observed_policy(&live, applied_docs.get(&policy_name).map(String::as_str));
             out.insert(policy_name, Value::String(shown));
@@ -117,15 +111,9 @@ impl IamRole {
         policy_name: &str,
         doc: &str,
     ) -> Result<(), ProviderError> {
-        self.iam
-            .put_role_policy()
-            .role_name(name)
-            .policy_name(policy_name)
-            .policy_document(doc)
-            .send()
-            .await
-            .map_err(|e| aws_error("PutRolePolicy", e))?;
-        Ok(())
+        let call = self.iam.put_role_policy().role_name(name);
+        let call = call.policy_name(policy_name).policy_document(doc);
+        send_only("PutRolePolicy", call.send()).await
     }
 
     async fn delete_inline(&self, name: &str, policy_name: &str) -> Result<(), ProviderError> {
@@ -159,16 +147,15 @@ impl ResourceProvider for IamRole {
     async fn create(&self, _ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let name = required_str(inputs, "name")?;
         let tags = tags_of(inputs);
-        let role = self
+        let call = self
             .once
             .create_role()
             .role_name(name)
             .assume_role_policy_document(required_str(inputs, "assume_role_policy")?)
             .set_description(optional_str(inputs, "description").map(str::to_string))
-            .set_tags(Some(sdk_tags(&tags)?).filter(|t| !t.is_empty()))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateRole", e))?
+            .set_tags(Some(sdk_tags(&tags)?).filter(|t| !t.is_empty()));
+        let role = send("CreateRole", call.send())
+            .await?
             .role
             .ok_or_else(|| ProviderError::Other("CreateRole returned no role".into()))?;
         for arn in string_list(inputs, "managed_policy_arns") {
@@ -235,13 +222,9 @@ impl ResourceProvider for IamRole {
         }
         let new_description = optional_str(new, "description").unwrap_or_default();
         if optional_str(old, "description").unwrap_or_default() != new_description {
-            self.iam
-                .update_role()
-                .role_name(id)
-                .description(new_description)
-                .send()
-                .await
-                .map_err(|e| aws_error("UpdateRole", e))?;
+            let call = self.iam.update_role().role_name(id);
+            let call = call.description(new_description);
+            send_only("UpdateRole", call.send()).await?;
         }
         let old_arns: BTreeSet<String> = string_list(old, "managed_policy_arns")
             .into_iter()
@@ -376,14 +359,13 @@ impl ResourceProvider for IamInstanceProfile {
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let name = required_str(inputs, "name")?;
-        let profile = self
+        let call = self
             .once
             .create_instance_profile()
             .instance_profile_name(name)
-            .set_tags(Some(sdk_tags(&tags_of(inputs))?).filter(|t| !t.is_empty()))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateInstanceProfile", e))?
+            .set_tags(Some(sdk_tags(&tags_of(inputs))?).filter(|t| !t.is_empty()));
+        let profile = send("CreateInstanceProfile", call.send())
+            .await?
             .instance_profile
             .ok_or_else(|| {
                 ProviderError::Other("CreateInstanceProfile returned no profile".into())

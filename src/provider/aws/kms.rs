@@ -10,7 +10,7 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use super::policy_doc::{observed_policy, policies_equal};
 use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
 use super::tags::{is_owned, sync_tags, tags_of, tags_value, user_tags, TagApi, Tags};
-use super::{aws_error, live_inputs, optional_str, required_str, wait_until, AwsClients};
+use super::{live_inputs, optional_str, required_str, wait_until, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
@@ -86,21 +86,12 @@ impl KmsKey {
 
     async fn set_rotation(&self, key_id: &str, enabled: bool) -> Result<(), ProviderError> {
         if enabled {
-            self.kms
-                .enable_key_rotation()
-                .key_id(key_id)
-                .send()
-                .await
-                .map_err(|e| aws_error("EnableKeyRotation", e))?;
+            let call = self.kms.enable_key_rotation().key_id(key_id);
+            send_only("EnableKeyRotation", call.send()).await
         } else {
-            self.kms
-                .disable_key_rotation()
-                .key_id(key_id)
-                .send()
-                .await
-                .map_err(|e| aws_error("DisableKeyRotation", e))?;
+            let call = self.kms.disable_key_rotation().key_id(key_id);
+            send_only("DisableKeyRotation", call.send()).await
         }
-        Ok(())
     }
 
     /// Waits until a new key is `Enabled` (KMS creates keys synchronously, but a key
@@ -133,15 +124,13 @@ impl ResourceProvider for KmsKey {
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let config = KeyConfig::from_inputs(inputs)?;
-        let created = self
+        let call = self
             .once
             .create_key()
             .policy(config.policy)
             .description(config.description)
-            .set_tags(Some(sdk_tags(&config.tags)?).filter(|t| !t.is_empty()))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateKey", e))?;
+            .set_tags(Some(sdk_tags(&config.tags)?).filter(|t| !t.is_empty()));
+        let created = send("CreateKey", call.send()).await?;
         let key_id = created
             .key_metadata()
             .map(|m| m.key_id().to_string())
@@ -168,24 +157,16 @@ impl ResourceProvider for KmsKey {
         if is_deleted(&metadata) {
             return Ok(Observed::Gone);
         }
-        let policy = self
+        let call = self
             .kms
             .get_key_policy()
             .key_id(id)
-            .policy_name(POLICY_NAME)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetKeyPolicy", e))?
-            .policy
-            .unwrap_or_default();
-        let rotation = self
-            .kms
-            .get_key_rotation_status()
-            .key_id(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("GetKeyRotationStatus", e))?
-            .key_rotation_enabled();
+            .policy_name(POLICY_NAME);
+        let policy = send("GetKeyPolicy", call.send()).await?;
+        let policy = policy.policy.unwrap_or_default();
+        let call = self.kms.get_key_rotation_status().key_id(id);
+        let rotation = send("GetKeyRotationStatus", call.send()).await?;
+        let rotation = rotation.key_rotation_enabled();
         let tags = KmsTags(&self.kms).list(id).await?;
 
         let mut inputs = Inputs::new();
@@ -216,24 +197,19 @@ impl ResourceProvider for KmsKey {
         let old = &live_inputs(self.read(ctx, id, new).await?, &format!("KMS key {id}"))?;
         let new = KeyConfig::from_inputs(new)?;
         if optional_str(old, "description").unwrap_or_default() != new.description {
-            self.kms
-                .update_key_description()
-                .key_id(id)
-                .description(new.description)
-                .send()
-                .await
-                .map_err(|e| aws_error("UpdateKeyDescription", e))?;
+            let call = self.kms.update_key_description().key_id(id);
+            let call = call.description(new.description);
+            send_only("UpdateKeyDescription", call.send()).await?;
         }
         let old_policy = optional_str(old, "policy").unwrap_or_default();
         if !policies_equal(old_policy, new.policy) {
-            self.kms
+            let call = self
+                .kms
                 .put_key_policy()
                 .key_id(id)
-                .policy_name(POLICY_NAME)
-                .policy(new.policy)
-                .send()
-                .await
-                .map_err(|e| aws_error("PutKeyPolicy", e))?;
+                .policy_name(POLICY_NAME);
+            let call = call.policy(new.policy);
+            send_only("PutKeyPolicy", call.send()).await?;
         }
         if rotation_wanted(old) != new.rotation {
             self.set_rotation(id, new.rotation).await?;
@@ -345,13 +321,9 @@ impl ResourceProvider for KmsAlias {
 
     async fn create(&self, _ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
         let name = required_str(inputs, "name")?;
-        self.once
-            .create_alias()
-            .alias_name(name)
-            .target_key_id(required_str(inputs, "target_key_id")?)
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateAlias", e))?;
+        let call = self.once.create_alias().alias_name(name);
+        let call = call.target_key_id(required_str(inputs, "target_key_id")?);
+        send_only("CreateAlias", call.send()).await?;
         Ok(Created {
             id: name.to_string(),
             outputs: self.outputs_of(name).await?,
@@ -383,13 +355,9 @@ impl ResourceProvider for KmsAlias {
 
     async fn update(&self, _ctx: &OpContext, change: Update<'_>) -> Result<Outputs, ProviderError> {
         let Update { id, new, .. } = change;
-        self.kms
-            .update_alias()
-            .alias_name(id)
-            .target_key_id(required_str(new, "target_key_id")?)
-            .send()
-            .await
-            .map_err(|e| aws_error("UpdateAlias", e))?;
+        let call = self.kms.update_alias().alias_name(id);
+        let call = call.target_key_id(required_str(new, "target_key_id")?);
+        send_only("UpdateAlias", call.send()).await?;
         self.outputs_of(id).await
     }
 

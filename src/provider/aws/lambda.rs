@@ -20,8 +20,8 @@ use super::live::{optional_i32, put_optional, put_string_map, put_string_set, st
 use super::send::{send, send_only, send_unless_gone};
 use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
 use super::{
-    aws_error, has_code, ok_if_gone, optional_str, required_str, retry_while, string_list,
-    unless_gone, wait_expected, wait_until, AwsClients, Expected,
+    has_code, ok_if_gone, optional_str, required_str, retry_while, string_list, unless_gone,
+    wait_expected, wait_until, AwsClients, Expected,
 };
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
@@ -383,11 +383,7 @@ impl FunctionProvider {
                 if !tags.is_empty() {
                     request = request.set_tags(Some(tags.clone().into_iter().collect()));
                 }
-                request
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_error("CreateFunction", e))
+                send_only("CreateFunction", request.send()).await
             },
         )
         .await
@@ -406,14 +402,9 @@ impl FunctionProvider {
             CONFLICT_LIMIT,
             update_in_progress,
             || async {
-                self.lambda
-                    .update_function_code()
-                    .function_name(name)
-                    .zip_file(Blob::new(package.zip.clone()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_error("UpdateFunctionCode", e))
+                let call = self.lambda.update_function_code().function_name(name);
+                let call = call.zip_file(Blob::new(package.zip.clone()));
+                send_only("UpdateFunctionCode", call.send()).await
             },
         )
         .await?;
@@ -433,7 +424,8 @@ impl FunctionProvider {
             IAM_PROPAGATION_LIMIT.max(CONFLICT_LIMIT),
             |err| update_in_progress(err) || iam_not_yet_propagated(err),
             || async {
-                self.lambda
+                let call = self
+                    .lambda
                     .update_function_configuration()
                     .function_name(name)
                     .runtime(Runtime::from(config.runtime.as_str()))
@@ -443,11 +435,8 @@ impl FunctionProvider {
                     // Empty lists detach the function from its VPC.
                     .vpc_config(config.vpc_config())
                     .set_memory_size(config.memory_size)
-                    .set_timeout(config.timeout)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_error("UpdateFunctionConfiguration", e))
+                    .set_timeout(config.timeout);
+                send_only("UpdateFunctionConfiguration", call.send()).await
             },
         )
         .await?;
@@ -605,13 +594,8 @@ impl ResourceProvider for FunctionProvider {
             CONFLICT_LIMIT,
             update_in_progress,
             || async {
-                self.lambda
-                    .delete_function()
-                    .function_name(id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_error("DeleteFunction", e))
+                let call = self.lambda.delete_function().function_name(id);
+                send_only("DeleteFunction", call.send()).await
             },
         )
         .await;
@@ -751,17 +735,15 @@ impl PermissionProvider {
             CONFLICT_LIMIT,
             update_in_progress,
             || async {
-                self.once
+                let call = self
+                    .once
                     .add_permission()
                     .function_name(function_name)
                     .statement_id(sid)
                     .action(action)
                     .principal(principal)
-                    .set_source_arn(source_arn.map(str::to_string))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_error("AddPermission", e))
+                    .set_source_arn(source_arn.map(str::to_string));
+                send_only("AddPermission", call.send()).await
             },
         )
         .await?;
@@ -852,14 +834,9 @@ impl ResourceProvider for PermissionProvider {
             CONFLICT_LIMIT,
             update_in_progress,
             || async {
-                self.lambda
-                    .remove_permission()
-                    .function_name(function_name)
-                    .statement_id(sid)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_error("RemovePermission", e))
+                let call = self.lambda.remove_permission().function_name(function_name);
+                let call = call.statement_id(sid);
+                send_only("RemovePermission", call.send()).await
             },
         )
         .await;
@@ -937,21 +914,14 @@ mod tests {
 
     #[test]
     fn iam_propagation_errors_are_recognised() {
-        let err = ProviderError::Aws {
-            operation: "CreateFunction".into(),
-            code: INVALID_PARAMETER.into(),
-            message: "The role defined for the function cannot be assumed by Lambda.".into(),
-            request_id: None,
-            outcome: crate::provider::CallOutcome::Refused,
-        };
+        let err = ProviderError::refused(
+            "CreateFunction",
+            INVALID_PARAMETER,
+            "The role defined for the function cannot be assumed by Lambda.",
+        );
         assert!(iam_not_yet_propagated(&err));
-        let other = ProviderError::Aws {
-            operation: "CreateFunction".into(),
-            code: INVALID_PARAMETER.into(),
-            message: "Unsupported runtime".into(),
-            request_id: None,
-            outcome: crate::provider::CallOutcome::Refused,
-        };
+        let other =
+            ProviderError::refused("CreateFunction", INVALID_PARAMETER, "Unsupported runtime");
         assert!(!iam_not_yet_propagated(&other));
     }
 }

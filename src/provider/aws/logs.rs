@@ -10,7 +10,7 @@ use aws_sdk_cloudwatchlogs::Client;
 use super::live::{optional_i32, put_optional, put_string_map};
 use super::send::{send, send_ok_if_gone, send_only};
 use super::tags::{adopt_if_owned, sync_live_tags, tags_of, user_tags, TagApi, Tags};
-use super::{aws_error, optional_str, required_str, unless_gone, AwsClients};
+use super::{optional_str, required_str, unless_gone, AwsClients};
 use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
@@ -59,14 +59,9 @@ impl LogGroupProvider {
     async fn describe(&self, name: &str) -> Result<Option<LogGroup>, ProviderError> {
         let mut next_token: Option<String> = None;
         loop {
-            let page = self
-                .logs
-                .describe_log_groups()
-                .log_group_name_prefix(name)
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(|e| aws_error("DescribeLogGroups", e))?;
+            let call = self.logs.describe_log_groups().log_group_name_prefix(name);
+            let call = call.set_next_token(next_token.take());
+            let page = send("DescribeLogGroups", call.send()).await?;
             if let Some(group) = page
                 .log_groups()
                 .iter()
@@ -83,45 +78,29 @@ impl LogGroupProvider {
 
     async fn set_retention(&self, name: &str, days: Option<i32>) -> Result<(), ProviderError> {
         match days {
-            Some(days) => self
-                .logs
-                .put_retention_policy()
-                .log_group_name(name)
-                .retention_in_days(days)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("PutRetentionPolicy", e)),
-            None => self
-                .logs
-                .delete_retention_policy()
-                .log_group_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("DeleteRetentionPolicy", e)),
+            Some(days) => {
+                let call = self.logs.put_retention_policy().log_group_name(name);
+                let call = call.retention_in_days(days);
+                send_only("PutRetentionPolicy", call.send()).await
+            }
+            None => {
+                let call = self.logs.delete_retention_policy().log_group_name(name);
+                send_only("DeleteRetentionPolicy", call.send()).await
+            }
         }
     }
 
     async fn set_kms_key(&self, name: &str, key: Option<&str>) -> Result<(), ProviderError> {
         match key {
-            Some(key) => self
-                .logs
-                .associate_kms_key()
-                .log_group_name(name)
-                .kms_key_id(key)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("AssociateKmsKey", e)),
-            None => self
-                .logs
-                .disassociate_kms_key()
-                .log_group_name(name)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("DisassociateKmsKey", e)),
+            Some(key) => {
+                let call = self.logs.associate_kms_key().log_group_name(name);
+                let call = call.kms_key_id(key);
+                send_only("AssociateKmsKey", call.send()).await
+            }
+            None => {
+                let call = self.logs.disassociate_kms_key().log_group_name(name);
+                send_only("DisassociateKmsKey", call.send()).await
+            }
         }
     }
 
@@ -215,10 +194,7 @@ impl ResourceProvider for LogGroupProvider {
         if !config.tags.is_empty() {
             request = request.set_tags(Some(config.tags.into_iter().collect()));
         }
-        request
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateLogGroup", e))?;
+        send_only("CreateLogGroup", request.send()).await?;
         if retention.is_some() {
             self.set_retention(name, retention).await?;
         }

@@ -285,13 +285,7 @@ mod tests {
 
     #[test]
     fn busy_means_concurrent_modification_or_throttling() {
-        let err = |code: &str, message: &str| ProviderError::Aws {
-            operation: "X".into(),
-            code: code.into(),
-            message: message.into(),
-            request_id: None,
-            outcome: crate::provider::CallOutcome::Refused,
-        };
+        let err = |code: &str, message: &str| ProviderError::refused("X", code, message);
         assert!(is_busy(&err(
             "ConflictException",
             "Unable to complete operation due to concurrent modification. Please try again later."

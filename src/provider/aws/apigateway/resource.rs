@@ -62,6 +62,31 @@ impl ResourceKind {
     }
 }
 
+/// Where a resource stands in its API, as its inputs say: the API, the parent resource and
+/// the path part. A create makes the resource there; an interrupted one is found there.
+#[derive(Debug, Clone, Copy)]
+struct Place<'a> {
+    api: &'a str,
+    parent: &'a str,
+    path_part: &'a str,
+}
+
+impl<'a> Place<'a> {
+    /// The place the inputs `rest_api_id`, `parent_id` and `path_part` name.
+    fn of_inputs(inputs: &'a Inputs) -> Result<Self, ProviderError> {
+        Ok(Place {
+            api: required_str(inputs, "rest_api_id")?,
+            parent: required_str(inputs, "parent_id")?,
+            path_part: required_str(inputs, "path_part")?,
+        })
+    }
+
+    /// True when `resource` stands at this place.
+    fn holds(&self, resource: &Resource) -> bool {
+        resource.parent_id() == Some(self.parent) && resource.path_part() == Some(self.path_part)
+    }
+}
+
 fn outputs_of(id: &str, path: Option<&str>) -> Outputs {
     let mut outputs = Outputs::new();
     outputs.insert("id".to_string(), Value::str(id));
@@ -78,16 +103,14 @@ impl GatewayKind for ResourceKind {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let api_id = required_str(inputs, "rest_api_id")?;
-        let parent_id = required_str(inputs, "parent_id")?;
-        let path_part = required_str(inputs, "path_part")?;
+        let place = Place::of_inputs(inputs)?;
         let out = change(ctx, "creating the API resource", "CreateResource", || {
             self.gateway
                 .once()
                 .create_resource()
-                .rest_api_id(api_id)
-                .parent_id(parent_id)
-                .path_part(path_part)
+                .rest_api_id(place.api)
+                .parent_id(place.parent)
+                .path_part(place.path_part)
                 .send()
         })
         .await?;
@@ -141,12 +164,10 @@ impl GatewayKind for ResourceKind {
         _ctx: &OpContext,
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let api_id = required_str(inputs, "rest_api_id")?;
-        let parent_id = required_str(inputs, "parent_id")?;
-        let path_part = required_str(inputs, "path_part")?;
-        let found = self.gateway.first_resource(api_id, |r| {
-            r.parent_id() == Some(parent_id) && r.path_part() == Some(path_part) && r.id().is_some()
-        });
+        let place = Place::of_inputs(inputs)?;
+        let found = self
+            .gateway
+            .first_resource(place.api, |r| place.holds(r) && r.id().is_some());
         // The API gone: nothing to find.
         let found = unless_gone(found.await, NOT_FOUND)?.flatten();
         Ok(found.and_then(|r| {

@@ -129,6 +129,14 @@ fn stage_id(api: &str, stage: &str) -> String {
     format!("{api}/{stage}")
 }
 
+/// The REST API and the stage name the inputs `rest_api_id` and `stage_name` name.
+fn stage_of_inputs(inputs: &Inputs) -> Result<(&str, &str), ProviderError> {
+    Ok((
+        required_str(inputs, "rest_api_id")?,
+        required_str(inputs, "stage_name")?,
+    ))
+}
+
 fn split_stage_id(id: &str) -> Result<(&str, &str), ProviderError> {
     match id.split_once('/') {
         Some((api, stage)) if !api.is_empty() && !stage.is_empty() => Ok((api, stage)),
@@ -245,8 +253,7 @@ impl GatewayKind for StageKind {
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Inputs) -> Result<Created, ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
-        let stage = required_str(inputs, "stage_name")?;
+        let (api, stage) = stage_of_inputs(inputs)?;
         let deployment = required_str(inputs, "deployment_id")?;
         let tags: HashMap<String, String> = tags_of(inputs).into_iter().collect();
         change(ctx, "creating the stage", "CreateStage", || {
@@ -331,8 +338,7 @@ impl GatewayKind for StageKind {
         ctx: &OpContext,
         inputs: &Inputs,
     ) -> Result<Option<Created>, ProviderError> {
-        let api = required_str(inputs, "rest_api_id")?;
-        let stage = required_str(inputs, "stage_name")?;
+        let (api, stage) = stage_of_inputs(inputs)?;
         match self.get(api, stage).await? {
             Some(live) if super::owned(live.tags(), ctx) => Ok(Some(Created {
                 id: stage_id(api, stage),
