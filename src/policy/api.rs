@@ -175,110 +175,81 @@ fn check_logging_level(view: &StackView) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::model::Value;
     use crate::policy::fixture::*;
 
-    #[test]
-    fn default_stack_passes_every_api_rule() {
-        for rule in [
-            ACCESS_LOGGING,
-            ACCESS_LOG_ENCRYPTED,
-            CLOUDWATCH_ROLE,
-            LOGGING_LEVEL,
-        ] {
-            assert!(
-                passes_default(&rule),
-                "{} fires on the default stack",
-                rule.id
-            );
-        }
-    }
+    const STAGE: &str = "aws_api_gateway_stage.prod";
+    const ACCOUNT_SETTING: &str = "aws_api_gateway_account.main";
+
+    /// A role trust policy for Lambda, not API Gateway.
+    const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+    /// Each way of breaking an API rule, and the rule that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "a stage without access logs",
+            change: |bp| unset(bp, STAGE, "access_log_destination_arn"),
+            fires: &["NOVA-API-001"],
+        },
+        Case {
+            breaks: "access logs to a foreign log group",
+            change: |bp| {
+                let foreign = "arn:aws:logs:us-east-1:000000000000:log-group:somewhere";
+                set(bp, STAGE, "access_log_destination_arn", foreign);
+            },
+            fires: &["NOVA-API-001"],
+        },
+        Case {
+            breaks: "an API without stage",
+            change: |bp| remove(bp, STAGE),
+            fires: &["NOVA-API-001"],
+        },
+        Case {
+            breaks: "an unencrypted access log group",
+            change: |bp| unset(bp, "aws_cloudwatch_log_group.api_access", "kms_key_id"),
+            fires: &["NOVA-API-002"],
+        },
+        Case {
+            breaks: "a logging role without the push policy",
+            change: |bp| {
+                set(
+                    bp,
+                    ACCOUNT_SETTING,
+                    "managed_policy_arns",
+                    Value::List(vec![]),
+                )
+            },
+            fires: &["NOVA-API-003"],
+        },
+        Case {
+            breaks: "a logging role not trusting API Gateway",
+            change: |bp| set(bp, ACCOUNT_SETTING, "assume_role_policy", LAMBDA_TRUST),
+            fires: &["NOVA-API-003"],
+        },
+        Case {
+            breaks: "an account setting naming no role",
+            change: |bp| set(bp, ACCOUNT_SETTING, "role_name", ""),
+            fires: &["NOVA-API-003"],
+        },
+        Case {
+            breaks: "no account setting",
+            change: |bp| remove(bp, ACCOUNT_SETTING),
+            fires: &["NOVA-API-003"],
+        },
+        Case {
+            breaks: "execution logging off",
+            change: |bp| set(bp, STAGE, "logging_level", "OFF"),
+            fires: &["NOVA-API-004"],
+        },
+        Case {
+            breaks: "nothing: execution logging at ERROR",
+            change: |bp| set(bp, STAGE, "logging_level", "ERROR"),
+            fires: &[],
+        },
+    ];
 
     #[test]
-    fn a_stage_without_access_logs_fires_api_001() {
-        let mut bp = blueprint();
-        unset(
-            &mut bp,
-            "aws_api_gateway_stage.prod",
-            "access_log_destination_arn",
-        );
-        assert_fires_only(&bp, &["NOVA-API-001"]);
-    }
-
-    #[test]
-    fn access_logs_to_a_foreign_log_group_fire_api_001() {
-        let mut bp = blueprint();
-        let foreign = "arn:aws:logs:us-east-1:000000000000:log-group:somewhere";
-        set(
-            &mut bp,
-            "aws_api_gateway_stage.prod",
-            "access_log_destination_arn",
-            foreign,
-        );
-        assert_fires_only(&bp, &["NOVA-API-001"]);
-    }
-
-    #[test]
-    fn an_api_without_stage_fires_api_001() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_api_gateway_stage.prod");
-        assert_fires_only(&bp, &["NOVA-API-001"]);
-    }
-
-    #[test]
-    fn an_unencrypted_access_log_group_fires_api_002() {
-        let mut bp = blueprint();
-        unset(&mut bp, "aws_cloudwatch_log_group.api_access", "kms_key_id");
-        assert_fires_only(&bp, &["NOVA-API-002"]);
-    }
-
-    #[test]
-    fn a_logging_role_without_the_push_policy_fires_api_003() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_api_gateway_account.main",
-            "managed_policy_arns",
-            Value::List(vec![]),
-        );
-        assert_fires_only(&bp, &["NOVA-API-003"]);
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_api_gateway_account.main",
-            "assume_role_policy",
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-        );
-        assert_fires_only(&bp, &["NOVA-API-003"]);
-        let mut bp = blueprint();
-        set(&mut bp, "aws_api_gateway_account.main", "role_name", "");
-        assert_fires_only(&bp, &["NOVA-API-003"]);
-    }
-
-    #[test]
-    fn no_account_setting_fires_api_003() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_api_gateway_account.main");
-        assert_fires_only(&bp, &["NOVA-API-003"]);
-    }
-
-    #[test]
-    fn logging_off_fires_api_004() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_api_gateway_stage.prod",
-            "logging_level",
-            "OFF",
-        );
-        assert_fires_only(&bp, &["NOVA-API-004"]);
-        set(
-            &mut bp,
-            "aws_api_gateway_stage.prod",
-            "logging_level",
-            "ERROR",
-        );
-        assert_fires_only(&bp, &[]);
+    fn each_broken_api_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

@@ -303,16 +303,79 @@ mod tests {
     use crate::policy::fixture::*;
 
     const FN: &str = "aws_lambda_function.health";
+    const SCHEDULE_RULE: &str = "aws_cloudwatch_event_rule.health";
+
+    /// Each way of breaking a Lambda rule whose findings need no closer look, and the rules
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "nothing: a cron schedule every 5 minutes",
+            change: |bp| {
+                set(
+                    bp,
+                    SCHEDULE_RULE,
+                    "schedule_expression",
+                    "cron(*/5 * * * ? *)",
+                )
+            },
+            fires: &[],
+        },
+        Case {
+            breaks: "a disabled schedule",
+            change: |bp| set(bp, SCHEDULE_RULE, "state", "DISABLED"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            breaks: "no EventBridge target",
+            change: |bp| remove(bp, "aws_cloudwatch_event_target.health"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            breaks: "no invoke permission",
+            change: |bp| remove(bp, "aws_lambda_permission.events"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            // Without security groups the Lambda group is not attached either.
+            breaks: "a Lambda outside the VPC",
+            change: |bp| {
+                unset(bp, FN, "subnet_ids");
+                unset(bp, FN, "security_group_ids");
+            },
+            fires: &["NOVA-LAM-002", "NOVA-SG-003"],
+        },
+        Case {
+            breaks: "a Lambda in a public subnet",
+            change: |bp| {
+                let public = Value::reference(&Address::new(kinds::SUBNET, "public[0]"), "id");
+                set(bp, FN, "subnet_ids", Value::List(vec![public]));
+            },
+            fires: &["NOVA-LAM-002"],
+        },
+        Case {
+            breaks: "a role without ec2:DescribeInstances",
+            change: |bp| health_policy_without(bp, "ec2:DescribeInstances"),
+            fires: &["NOVA-LAM-003"],
+        },
+        Case {
+            breaks: "a role without cloudwatch:PutMetricData",
+            change: |bp| {
+                let doc = health_policy(bp);
+                assert!(doc.contains("cloudwatch:PutMetricData"));
+                *doc = doc.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
+            },
+            fires: &["NOVA-LAM-003"],
+        },
+        Case {
+            breaks: "an unencrypted Lambda log group",
+            change: |bp| unset(bp, "aws_cloudwatch_log_group.health", "kms_key_id"),
+            fires: &["NOVA-LAM-004"],
+        },
+    ];
 
     #[test]
-    fn default_stack_passes_every_lambda_rule() {
-        for rule in [SCHEDULE, VPC_CONFIG, PERMISSIONS, LOG_GROUP_ENCRYPTED] {
-            assert!(
-                passes_default(&rule),
-                "{} fires on the default stack",
-                rule.id
-            );
-        }
+    fn each_broken_lambda_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 
     #[test]
@@ -331,62 +394,12 @@ mod tests {
         let mut bp = blueprint();
         set(
             &mut bp,
-            "aws_cloudwatch_event_rule.health",
+            SCHEDULE_RULE,
             "schedule_expression",
             "rate(10 minutes)",
         );
         let report = assert_fires_only(&bp, &["NOVA-LAM-001"]);
         assert!(report.findings[0].message.contains("rate(10 minutes)"));
-        set(
-            &mut bp,
-            "aws_cloudwatch_event_rule.health",
-            "schedule_expression",
-            "cron(*/5 * * * ? *)",
-        );
-        assert_fires_only(&bp, &[]);
-    }
-
-    #[test]
-    fn a_disabled_schedule_fires_lam_001() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_cloudwatch_event_rule.health",
-            "state",
-            "DISABLED",
-        );
-        assert_fires_only(&bp, &["NOVA-LAM-001"]);
-    }
-
-    #[test]
-    fn no_target_fires_lam_001() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_cloudwatch_event_target.health");
-        assert_fires_only(&bp, &["NOVA-LAM-001"]);
-    }
-
-    #[test]
-    fn no_invoke_permission_fires_lam_001() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_lambda_permission.events");
-        assert_fires_only(&bp, &["NOVA-LAM-001"]);
-    }
-
-    #[test]
-    fn a_lambda_outside_the_vpc_fires_lam_002() {
-        let mut bp = blueprint();
-        unset(&mut bp, FN, "subnet_ids");
-        unset(&mut bp, FN, "security_group_ids");
-        // Without security groups the Lambda group is not attached either.
-        assert_fires_only(&bp, &["NOVA-LAM-002", "NOVA-SG-003"]);
-    }
-
-    #[test]
-    fn a_lambda_in_a_public_subnet_fires_lam_002() {
-        let mut bp = blueprint();
-        let public = Value::reference(&Address::new(kinds::SUBNET, "public[0]"), "id");
-        set(&mut bp, FN, "subnet_ids", Value::List(vec![public]));
-        assert_fires_only(&bp, &["NOVA-LAM-002"]);
     }
 
     /// The health role's inline policy document, to change in place.
@@ -433,22 +446,6 @@ mod tests {
     }
 
     #[test]
-    fn a_role_without_describe_instances_fires_lam_003() {
-        let mut bp = blueprint();
-        health_policy_without(&mut bp, "ec2:DescribeInstances");
-        assert_fires_only(&bp, &["NOVA-LAM-003"]);
-    }
-
-    #[test]
-    fn a_role_without_put_metric_data_fires_lam_003() {
-        let mut bp = blueprint();
-        let doc = health_policy(&mut bp);
-        assert!(doc.contains("cloudwatch:PutMetricData"));
-        *doc = doc.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
-        assert_fires_only(&bp, &["NOVA-LAM-003"]);
-    }
-
-    #[test]
     fn a_missing_lambda_log_group_fires_lam_004() {
         let mut bp = blueprint();
         set(
@@ -461,12 +458,5 @@ mod tests {
         assert!(report.findings[0]
             .message
             .contains("/aws/lambda/nova-production-health"));
-    }
-
-    #[test]
-    fn an_unencrypted_lambda_log_group_fires_lam_004() {
-        let mut bp = blueprint();
-        unset(&mut bp, "aws_cloudwatch_log_group.health", "kms_key_id");
-        assert_fires_only(&bp, &["NOVA-LAM-004"]);
     }
 }
