@@ -272,84 +272,6 @@ mod tests {
 
     const ADMINISTRATOR_ACCESS: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
-    /// Each way of breaking a compute rule whose findings need no closer look, and the rule
-    /// that must then fire.
-    const CASES: &[Case] = &[
-        Case {
-            breaks: "an instance without profile",
-            change: |bp| unset(bp, "aws_instance.web[0]", "iam_instance_profile"),
-            fires: &["NOVA-EC2-001"],
-        },
-        Case {
-            breaks: "a role not trusting EC2",
-            change: |bp| {
-                let lambda_trust =
-                    resource(bp, "aws_iam_role.health").inputs["assume_role_policy"].clone();
-                set(
-                    bp,
-                    "aws_iam_role.web[0]",
-                    "assume_role_policy",
-                    lambda_trust,
-                );
-            },
-            fires: &["NOVA-EC2-001"],
-        },
-        Case {
-            breaks: "an unencrypted volume",
-            change: |bp| unset(bp, "aws_instance.web[1]", "kms_key_id"),
-            fires: &["NOVA-EC2-003"],
-        },
-        Case {
-            breaks: "a volume encrypted with a foreign key",
-            change: |bp| {
-                let other = "arn:aws:kms:us-east-1:000000000000:key/someone-elses";
-                set(bp, "aws_instance.web[1]", "kms_key_id", other);
-            },
-            fires: &["NOVA-EC2-003"],
-        },
-        Case {
-            breaks: "blank user data",
-            change: |bp| set(bp, "aws_instance.web[0]", "user_data", "  \n"),
-            fires: &["NOVA-EC2-004"],
-        },
-        Case {
-            breaks: "no user data",
-            change: |bp| unset(bp, "aws_instance.web[0]", "user_data"),
-            fires: &["NOVA-EC2-004"],
-        },
-        Case {
-            breaks: "a `*` action in an inline policy",
-            change: |bp| add_inline(bp, "aws_iam_role.health", "*"),
-            fires: &["NOVA-IAM-001"],
-        },
-        Case {
-            breaks: "AdministratorAccess on an instance role",
-            change: |bp| {
-                let admin = Value::str(ADMINISTRATOR_ACCESS);
-                push(bp, "aws_iam_role.health", "managed_policy_arns", admin);
-            },
-            fires: &["NOVA-IAM-001"],
-        },
-        Case {
-            breaks: "AdministratorAccess on the API Gateway account's role",
-            change: |bp| {
-                let admin = Value::str(ADMINISTRATOR_ACCESS);
-                push(
-                    bp,
-                    "aws_api_gateway_account.main",
-                    "managed_policy_arns",
-                    admin,
-                );
-            },
-            fires: &["NOVA-IAM-001"],
-        },
-    ];
-
-    #[test]
-    fn each_broken_compute_item_fires_its_rule() {
-        assert_cases(CASES);
-    }
-
     #[test]
     fn a_shared_role_fires_ec2_001() {
         let mut bp = blueprint();
@@ -427,5 +349,83 @@ mod tests {
         add_inline(&mut bp, "aws_iam_role.web[1]", "s3:*");
         let report = assert_fires_only(&bp, &["NOVA-IAM-001"]);
         assert!(report.findings[0].message.contains("`s3:*`"));
+    }
+
+    /// Each way of breaking a compute rule whose findings need no closer look, and the rule
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "an instance without profile",
+            change: |bp| unset(bp, "aws_instance.web[0]", "iam_instance_profile"),
+            fires: &["NOVA-EC2-001"],
+        },
+        Case {
+            breaks: "a role not trusting EC2",
+            change: |bp| {
+                let lambda_trust =
+                    resource(bp, "aws_iam_role.health").inputs["assume_role_policy"].clone();
+                set(
+                    bp,
+                    "aws_iam_role.web[0]",
+                    "assume_role_policy",
+                    lambda_trust,
+                );
+            },
+            fires: &["NOVA-EC2-001"],
+        },
+        Case {
+            breaks: "an unencrypted volume",
+            change: |bp| unset(bp, "aws_instance.web[1]", "kms_key_id"),
+            fires: &["NOVA-EC2-003"],
+        },
+        Case {
+            breaks: "a volume encrypted with a foreign key",
+            change: |bp| {
+                let other = "arn:aws:kms:us-east-1:000000000000:key/someone-elses";
+                set(bp, "aws_instance.web[1]", "kms_key_id", other);
+            },
+            fires: &["NOVA-EC2-003"],
+        },
+        Case {
+            breaks: "blank user data",
+            change: |bp| set(bp, "aws_instance.web[0]", "user_data", "  \n"),
+            fires: &["NOVA-EC2-004"],
+        },
+        Case {
+            breaks: "no user data",
+            change: |bp| unset(bp, "aws_instance.web[0]", "user_data"),
+            fires: &["NOVA-EC2-004"],
+        },
+        Case {
+            breaks: "a `*` action in an inline policy",
+            change: |bp| add_inline(bp, "aws_iam_role.health", "*"),
+            fires: &["NOVA-IAM-001"],
+        },
+        Case {
+            breaks: "AdministratorAccess on an instance role",
+            change: |bp| {
+                let admin = Value::str(ADMINISTRATOR_ACCESS);
+                push(bp, "aws_iam_role.health", "managed_policy_arns", admin);
+            },
+            fires: &["NOVA-IAM-001"],
+        },
+        Case {
+            breaks: "AdministratorAccess on the API Gateway account's role",
+            change: |bp| {
+                let admin = Value::str(ADMINISTRATOR_ACCESS);
+                push(
+                    bp,
+                    "aws_api_gateway_account.main",
+                    "managed_policy_arns",
+                    admin,
+                );
+            },
+            fires: &["NOVA-IAM-001"],
+        },
+    ];
+
+    #[test]
+    fn each_broken_compute_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

@@ -153,50 +153,6 @@ mod tests {
 
     const KEY: &str = "aws_kms_key.main";
 
-    /// Each way of breaking a KMS rule whose findings need no closer look, and the rules
-    /// that must then fire.
-    const CASES: &[Case] = &[
-        Case {
-            breaks: "volumes without the key",
-            change: |bp| {
-                unset(bp, "aws_instance.web[0]", "kms_key_id");
-                unset(bp, "aws_instance.web[1]", "kms_key_id");
-            },
-            fires: &["NOVA-EC2-003", "NOVA-KMS-001"],
-        },
-        Case {
-            breaks: "a key policy without the account root",
-            change: |bp| {
-                replace_in_policy(
-                    bp,
-                    "arn:aws:iam::000000000000:root",
-                    "arn:aws:iam::111111111111:root",
-                )
-            },
-            fires: &["NOVA-KMS-002"],
-        },
-        Case {
-            breaks: "a key policy without CloudWatch Logs",
-            change: |bp| replace_in_policy(bp, "logs.us-east-1.amazonaws.com", "s3.amazonaws.com"),
-            fires: &["NOVA-KMS-002"],
-        },
-        Case {
-            breaks: "no alias",
-            change: |bp| remove(bp, "aws_kms_alias.main"),
-            fires: &["NOVA-KMS-003"],
-        },
-        Case {
-            breaks: "rotation off",
-            change: |bp| set(bp, KEY, "enable_key_rotation", false),
-            fires: &["NOVA-KMS-004"],
-        },
-    ];
-
-    #[test]
-    fn each_broken_kms_item_fires_its_rule() {
-        assert_cases(CASES);
-    }
-
     /// The stack key's policy document.
     fn key_policy(bp: &mut Blueprint) -> String {
         resource(bp, KEY).inputs["policy"]
@@ -266,4 +222,48 @@ mod tests {
     }
 
     use crate::model::Blueprint;
+
+    /// Each way of breaking a KMS rule whose findings need no closer look, and the rules
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "volumes without the key",
+            change: |bp| {
+                unset(bp, "aws_instance.web[0]", "kms_key_id");
+                unset(bp, "aws_instance.web[1]", "kms_key_id");
+            },
+            fires: &["NOVA-EC2-003", "NOVA-KMS-001"],
+        },
+        Case {
+            breaks: "a key policy without the account root",
+            change: |bp| {
+                replace_in_policy(
+                    bp,
+                    "arn:aws:iam::000000000000:root",
+                    "arn:aws:iam::111111111111:root",
+                )
+            },
+            fires: &["NOVA-KMS-002"],
+        },
+        Case {
+            breaks: "a key policy without CloudWatch Logs",
+            change: |bp| replace_in_policy(bp, "logs.us-east-1.amazonaws.com", "s3.amazonaws.com"),
+            fires: &["NOVA-KMS-002"],
+        },
+        Case {
+            breaks: "no alias",
+            change: |bp| remove(bp, "aws_kms_alias.main"),
+            fires: &["NOVA-KMS-003"],
+        },
+        Case {
+            breaks: "rotation off",
+            change: |bp| set(bp, KEY, "enable_key_rotation", false),
+            fires: &["NOVA-KMS-004"],
+        },
+    ];
+
+    #[test]
+    fn each_broken_kms_item_fires_its_rule() {
+        assert_cases(CASES);
+    }
 }

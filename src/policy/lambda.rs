@@ -305,79 +305,6 @@ mod tests {
     const FN: &str = "aws_lambda_function.health";
     const SCHEDULE_RULE: &str = "aws_cloudwatch_event_rule.health";
 
-    /// Each way of breaking a Lambda rule whose findings need no closer look, and the rules
-    /// that must then fire.
-    const CASES: &[Case] = &[
-        Case {
-            breaks: "nothing: a cron schedule every 5 minutes",
-            change: |bp| {
-                set(
-                    bp,
-                    SCHEDULE_RULE,
-                    "schedule_expression",
-                    "cron(*/5 * * * ? *)",
-                )
-            },
-            fires: &[],
-        },
-        Case {
-            breaks: "a disabled schedule",
-            change: |bp| set(bp, SCHEDULE_RULE, "state", "DISABLED"),
-            fires: &["NOVA-LAM-001"],
-        },
-        Case {
-            breaks: "no EventBridge target",
-            change: |bp| remove(bp, "aws_cloudwatch_event_target.health"),
-            fires: &["NOVA-LAM-001"],
-        },
-        Case {
-            breaks: "no invoke permission",
-            change: |bp| remove(bp, "aws_lambda_permission.events"),
-            fires: &["NOVA-LAM-001"],
-        },
-        Case {
-            // Without security groups the Lambda group is not attached either.
-            breaks: "a Lambda outside the VPC",
-            change: |bp| {
-                unset(bp, FN, "subnet_ids");
-                unset(bp, FN, "security_group_ids");
-            },
-            fires: &["NOVA-LAM-002", "NOVA-SG-003"],
-        },
-        Case {
-            breaks: "a Lambda in a public subnet",
-            change: |bp| {
-                let public = Value::reference(&Address::new(kinds::SUBNET, "public[0]"), "id");
-                set(bp, FN, "subnet_ids", Value::List(vec![public]));
-            },
-            fires: &["NOVA-LAM-002"],
-        },
-        Case {
-            breaks: "a role without ec2:DescribeInstances",
-            change: |bp| health_policy_without(bp, "ec2:DescribeInstances"),
-            fires: &["NOVA-LAM-003"],
-        },
-        Case {
-            breaks: "a role without cloudwatch:PutMetricData",
-            change: |bp| {
-                let doc = health_policy(bp);
-                assert!(doc.contains("cloudwatch:PutMetricData"));
-                *doc = doc.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
-            },
-            fires: &["NOVA-LAM-003"],
-        },
-        Case {
-            breaks: "an unencrypted Lambda log group",
-            change: |bp| unset(bp, "aws_cloudwatch_log_group.health", "kms_key_id"),
-            fires: &["NOVA-LAM-004"],
-        },
-    ];
-
-    #[test]
-    fn each_broken_lambda_item_fires_its_rule() {
-        assert_cases(CASES);
-    }
-
     #[test]
     fn five_minute_expressions() {
         assert!(every_five_minutes("rate(5 minutes)"));
@@ -458,5 +385,78 @@ mod tests {
         assert!(report.findings[0]
             .message
             .contains("/aws/lambda/nova-production-health"));
+    }
+
+    /// Each way of breaking a Lambda rule whose findings need no closer look, and the rules
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "nothing: a cron schedule every 5 minutes",
+            change: |bp| {
+                set(
+                    bp,
+                    SCHEDULE_RULE,
+                    "schedule_expression",
+                    "cron(*/5 * * * ? *)",
+                )
+            },
+            fires: &[],
+        },
+        Case {
+            breaks: "a disabled schedule",
+            change: |bp| set(bp, SCHEDULE_RULE, "state", "DISABLED"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            breaks: "no EventBridge target",
+            change: |bp| remove(bp, "aws_cloudwatch_event_target.health"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            breaks: "no invoke permission",
+            change: |bp| remove(bp, "aws_lambda_permission.events"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            // Without security groups the Lambda group is not attached either.
+            breaks: "a Lambda outside the VPC",
+            change: |bp| {
+                unset(bp, FN, "subnet_ids");
+                unset(bp, FN, "security_group_ids");
+            },
+            fires: &["NOVA-LAM-002", "NOVA-SG-003"],
+        },
+        Case {
+            breaks: "a Lambda in a public subnet",
+            change: |bp| {
+                let public = Value::reference(&Address::new(kinds::SUBNET, "public[0]"), "id");
+                set(bp, FN, "subnet_ids", Value::List(vec![public]));
+            },
+            fires: &["NOVA-LAM-002"],
+        },
+        Case {
+            breaks: "a role without ec2:DescribeInstances",
+            change: |bp| health_policy_without(bp, "ec2:DescribeInstances"),
+            fires: &["NOVA-LAM-003"],
+        },
+        Case {
+            breaks: "a role without cloudwatch:PutMetricData",
+            change: |bp| {
+                let doc = health_policy(bp);
+                assert!(doc.contains("cloudwatch:PutMetricData"));
+                *doc = doc.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
+            },
+            fires: &["NOVA-LAM-003"],
+        },
+        Case {
+            breaks: "an unencrypted Lambda log group",
+            change: |bp| unset(bp, "aws_cloudwatch_log_group.health", "kms_key_id"),
+            fires: &["NOVA-LAM-004"],
+        },
+    ];
+
+    #[test]
+    fn each_broken_lambda_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

@@ -241,63 +241,6 @@ mod tests {
     use crate::policy::fixture::*;
     use crate::policy::{evaluate, StackView};
 
-    /// Each way of breaking a network rule whose findings need no closer look, and the rule
-    /// that must then fire.
-    const CASES: &[Case] = &[
-        Case {
-            breaks: "a subnet outside us-east-1",
-            change: |bp| {
-                set(
-                    bp,
-                    "aws_subnet.public[0]",
-                    "availability_zone",
-                    "us-west-2a",
-                )
-            },
-            fires: &["NOVA-NET-001"],
-        },
-        Case {
-            breaks: "a detached internet gateway",
-            change: |bp| set(bp, "aws_internet_gateway.main", "vpc_id", "vpc-elsewhere"),
-            fires: &["NOVA-NET-003"],
-        },
-        Case {
-            breaks: "a missing internet gateway",
-            change: |bp| remove(bp, "aws_internet_gateway.main"),
-            fires: &["NOVA-NET-003"],
-        },
-        Case {
-            breaks: "a private route table without NAT",
-            change: |bp| {
-                set(
-                    bp,
-                    "aws_route_table.private[0]",
-                    "routes",
-                    Value::List(vec![]),
-                )
-            },
-            fires: &["NOVA-NET-005"],
-        },
-        Case {
-            breaks: "a NAT gateway in a private subnet",
-            change: |bp| {
-                let private = Value::reference(&addr("aws_subnet.private[0]"), "id");
-                set(bp, "aws_nat_gateway.main[0]", "subnet_id", private);
-            },
-            fires: &["NOVA-NET-005"],
-        },
-        Case {
-            breaks: "no NAT gateway",
-            change: |bp| remove(bp, "aws_nat_gateway.main[0]"),
-            fires: &["NOVA-NET-005"],
-        },
-    ];
-
-    #[test]
-    fn each_broken_network_item_fires_its_rule() {
-        assert_cases(CASES);
-    }
-
     #[test]
     fn another_region_fires_net_001() {
         let bp = blueprint();
@@ -359,5 +302,62 @@ mod tests {
             .filter_map(|f| f.address.as_ref().map(ToString::to_string))
             .collect();
         assert_eq!(at, ["aws_route_table.private[1]", "aws_subnet.private[1]"]);
+    }
+
+    /// Each way of breaking a network rule whose findings need no closer look, and the rule
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "a subnet outside us-east-1",
+            change: |bp| {
+                set(
+                    bp,
+                    "aws_subnet.public[0]",
+                    "availability_zone",
+                    "us-west-2a",
+                )
+            },
+            fires: &["NOVA-NET-001"],
+        },
+        Case {
+            breaks: "a detached internet gateway",
+            change: |bp| set(bp, "aws_internet_gateway.main", "vpc_id", "vpc-elsewhere"),
+            fires: &["NOVA-NET-003"],
+        },
+        Case {
+            breaks: "a missing internet gateway",
+            change: |bp| remove(bp, "aws_internet_gateway.main"),
+            fires: &["NOVA-NET-003"],
+        },
+        Case {
+            breaks: "a private route table without NAT",
+            change: |bp| {
+                set(
+                    bp,
+                    "aws_route_table.private[0]",
+                    "routes",
+                    Value::List(vec![]),
+                )
+            },
+            fires: &["NOVA-NET-005"],
+        },
+        Case {
+            breaks: "a NAT gateway in a private subnet",
+            change: |bp| {
+                let private = Value::reference(&addr("aws_subnet.private[0]"), "id");
+                set(bp, "aws_nat_gateway.main[0]", "subnet_id", private);
+            },
+            fires: &["NOVA-NET-005"],
+        },
+        Case {
+            breaks: "no NAT gateway",
+            change: |bp| remove(bp, "aws_nat_gateway.main[0]"),
+            fires: &["NOVA-NET-005"],
+        },
+    ];
+
+    #[test]
+    fn each_broken_network_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

@@ -159,36 +159,6 @@ mod tests {
 
     const LAMBDA_GROUP: &str = "aws_security_group.lambda";
 
-    /// Each way of breaking a security group rule whose findings need no closer look, and
-    /// the rule that must then fire.
-    const CASES: &[Case] = &[
-        Case {
-            breaks: "inbound tcp over a port range",
-            change: |bp| push(bp, LAMBDA_GROUP, "ingress", ingress("tcp", 0, 1024)),
-            fires: &["NOVA-SG-001"],
-        },
-        Case {
-            breaks: "inbound traffic of all protocols",
-            change: |bp| push(bp, LAMBDA_GROUP, "ingress", ingress("-1", 0, 0)),
-            fires: &["NOVA-SG-001"],
-        },
-        Case {
-            breaks: "inbound udp 443",
-            change: |bp| push(bp, LAMBDA_GROUP, "ingress", ingress("udp", 443, 443)),
-            fires: &["NOVA-SG-001"],
-        },
-        Case {
-            breaks: "no egress",
-            change: |bp| set(bp, LAMBDA_GROUP, "egress", Value::List(vec![])),
-            fires: &["NOVA-SG-002"],
-        },
-    ];
-
-    #[test]
-    fn each_broken_security_group_item_fires_its_rule() {
-        assert_cases(CASES);
-    }
-
     #[test]
     fn ssh_ingress_fires_sg_001() {
         let mut bp = blueprint();
@@ -220,5 +190,35 @@ mod tests {
             report.findings[0].address,
             Some(addr("aws_instance.web[1]"))
         );
+    }
+
+    /// Each way of breaking a security group rule whose findings need no closer look, and
+    /// the rule that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "inbound tcp over a port range",
+            change: |bp| push(bp, LAMBDA_GROUP, "ingress", ingress("tcp", 0, 1024)),
+            fires: &["NOVA-SG-001"],
+        },
+        Case {
+            breaks: "inbound traffic of all protocols",
+            change: |bp| push(bp, LAMBDA_GROUP, "ingress", ingress("-1", 0, 0)),
+            fires: &["NOVA-SG-001"],
+        },
+        Case {
+            breaks: "inbound udp 443",
+            change: |bp| push(bp, LAMBDA_GROUP, "ingress", ingress("udp", 443, 443)),
+            fires: &["NOVA-SG-001"],
+        },
+        Case {
+            breaks: "no egress",
+            change: |bp| set(bp, LAMBDA_GROUP, "egress", Value::List(vec![])),
+            fires: &["NOVA-SG-002"],
+        },
+    ];
+
+    #[test]
+    fn each_broken_security_group_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

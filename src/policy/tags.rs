@@ -109,34 +109,6 @@ mod tests {
 
     const LAMBDA_LOG_GROUP: &str = "aws_cloudwatch_log_group.health";
 
-    /// Each way of breaking a tag rule whose findings need no closer look, and the rule
-    /// that must then fire. Path-like names are judged by their last part.
-    const CASES: &[Case] = &[
-        Case {
-            breaks: "nothing: a path-like Name ending in the convention",
-            change: |bp| {
-                let name = Some("/aws/lambda/nova-production-health");
-                set_tag(bp, LAMBDA_LOG_GROUP, "Name", name);
-            },
-            fires: &[],
-        },
-        Case {
-            breaks: "a path-like Name whose last part is free-form",
-            change: |bp| set_tag(bp, LAMBDA_LOG_GROUP, "Name", Some("/aws/lambda/health")),
-            fires: &["NOVA-TAG-002"],
-        },
-        Case {
-            breaks: "a free-form role name",
-            change: |bp| set(bp, "aws_iam_role.health", "name", "health"),
-            fires: &["NOVA-TAG-002"],
-        },
-    ];
-
-    #[test]
-    fn each_broken_tag_item_fires_its_rule() {
-        assert_cases(CASES);
-    }
-
     #[test]
     fn a_missing_environment_tag_fires_tag_001() {
         let mut bp = blueprint();
@@ -182,5 +154,33 @@ mod tests {
         let report = assert_fires_only(&bp, &["NOVA-TAG-002"]);
         assert_eq!(report.warnings(), 1);
         assert_eq!(report.exit_code(), crate::policy::EXIT_CLEAN);
+    }
+
+    /// Each way of breaking a tag rule whose findings need no closer look, and the rule
+    /// that must then fire. Path-like names are judged by their last part.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "nothing: a path-like Name ending in the convention",
+            change: |bp| {
+                let name = Some("/aws/lambda/nova-production-health");
+                set_tag(bp, LAMBDA_LOG_GROUP, "Name", name);
+            },
+            fires: &[],
+        },
+        Case {
+            breaks: "a path-like Name whose last part is free-form",
+            change: |bp| set_tag(bp, LAMBDA_LOG_GROUP, "Name", Some("/aws/lambda/health")),
+            fires: &["NOVA-TAG-002"],
+        },
+        Case {
+            breaks: "a free-form role name",
+            change: |bp| set(bp, "aws_iam_role.health", "name", "health"),
+            fires: &["NOVA-TAG-002"],
+        },
+    ];
+
+    #[test]
+    fn each_broken_tag_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }
