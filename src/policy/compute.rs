@@ -4,8 +4,8 @@
 use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
-use super::document::{is_wildcard_action, statements, trusts_service};
-use super::view::show;
+use super::document::{has_managed_policy, is_wildcard_action, role_trusts, statements};
+use super::view::{show, show_input, Link};
 use super::{Finding, ResourceView, Rule, Severity, StackView};
 use crate::model::{Address, Value};
 
@@ -127,10 +127,7 @@ fn check_unique_roles(view: &StackView) -> Vec<Finding> {
             .entry(&role.address)
             .or_default()
             .push(&instance.address);
-        let trusted = role
-            .input("assume_role_policy")
-            .is_some_and(|p| trusts_service(p, "ec2.amazonaws.com"));
-        if !trusted {
+        if !role_trusts(role, "ec2.amazonaws.com") {
             out.push(UNIQUE_ROLES.at(
                 &role.address,
                 "role of an instance does not trust ec2.amazonaws.com (`assume_role_policy`)",
@@ -151,12 +148,6 @@ fn check_unique_roles(view: &StackView) -> Vec<Finding> {
     out
 }
 
-fn has_managed_policy(role: &ResourceView, arn: &str) -> bool {
-    role.input_list("managed_policy_arns")
-        .iter()
-        .any(|v| v.as_str() == Some(arn))
-}
-
 fn check_cloudwatch_agent_policy(view: &StackView) -> Vec<Finding> {
     view.of_kind(kinds::INSTANCE)
         .filter_map(|i| instance_chain(view, i).role)
@@ -170,25 +161,28 @@ fn check_cloudwatch_agent_policy(view: &StackView) -> Vec<Finding> {
         .collect()
 }
 
+/// Where an instance's root volume key points among the stack's KMS keys (a null key is
+/// no key).
+fn volume_key<'a>(view: &'a StackView, instance: &'a ResourceView) -> Link<'a> {
+    let key = instance.input("kms_key_id").filter(|k| **k != Value::Null);
+    view.link(key, kinds::KMS_KEY)
+}
+
 fn check_ebs_encrypted(view: &StackView) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for instance in view.of_kind(kinds::INSTANCE) {
-        match instance.input("kms_key_id") {
-            None | Some(Value::Null) => out.push(EBS_ENCRYPTED.at(
-                &instance.address,
+    view.of_kind(kinds::INSTANCE)
+        .filter_map(|instance| {
+            let problem = volume_key(view, instance).problem(
                 "root EBS volume is not encrypted with KMS (no `kms_key_id`)",
-            )),
-            Some(key) if !view.points_to_stack_key(key) => out.push(EBS_ENCRYPTED.at(
-                &instance.address,
-                format!(
-                    "root EBS volume uses key {} which is not the stack's KMS key",
-                    show(key)
-                ),
-            )),
-            Some(_) => {}
-        }
-    }
-    out
+                |key| {
+                    format!(
+                        "root EBS volume uses key {} which is not the stack's KMS key",
+                        show(key)
+                    )
+                },
+            )?;
+            Some(EBS_ENCRYPTED.at(&instance.address, problem))
+        })
+        .collect()
 }
 
 fn check_user_data(view: &StackView) -> Vec<Finding> {
@@ -206,13 +200,10 @@ fn check_imdsv2(view: &StackView) -> Vec<Finding> {
     view.of_kind(kinds::INSTANCE)
         .filter(|i| i.input_str("metadata_http_tokens") != Some("required"))
         .map(|i| {
-            let now = i.input("metadata_http_tokens").map(show);
+            let now = show_input(i, "metadata_http_tokens");
             IMDSV2.at(
                 &i.address,
-                format!(
-                    "IMDSv2 is not required (`metadata_http_tokens` = {})",
-                    now.unwrap_or_else(|| "unset".to_string())
-                ),
+                format!("IMDSv2 is not required (`metadata_http_tokens` = {now})"),
             )
         })
         .collect()

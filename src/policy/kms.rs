@@ -50,26 +50,21 @@ fn check_key_used(view: &StackView) -> Vec<Finding> {
     let Some(key) = view.of_kind(kinds::KMS_KEY).next() else {
         return vec![KEY_USED.finding(None, "the stack has no KMS key (aws_kms_key)")];
     };
-    let encrypts = |kind: &str| {
-        view.of_kind(kind).any(|r| {
-            r.input("kms_key_id")
-                .is_some_and(|k| view.points_to_stack_key(k))
-        })
-    };
-    let mut out = Vec::new();
-    if !encrypts(kinds::LOG_GROUP) {
-        out.push(KEY_USED.at(
-            &key.address,
+    // What the key must encrypt, each with the finding's message when it does not.
+    let uses = [
+        (
+            kinds::LOG_GROUP,
             "no log group is encrypted with the stack's key",
-        ));
-    }
-    if !encrypts(kinds::INSTANCE) {
-        out.push(KEY_USED.at(
-            &key.address,
+        ),
+        (
+            kinds::INSTANCE,
             "no instance volume is encrypted with the stack's key",
-        ));
-    }
-    out
+        ),
+    ];
+    uses.into_iter()
+        .filter(|(kind, _)| !view.of_kind(kind).any(|r| view.encrypted_with_stack_key(r)))
+        .map(|(_, problem)| KEY_USED.at(&key.address, problem))
+        .collect()
 }
 
 fn check_key_policy(view: &StackView) -> Vec<Finding> {

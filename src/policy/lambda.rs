@@ -1,7 +1,7 @@
 //! Health-monitoring Lambda rules: a 5-minute EventBridge schedule that may invoke it, VPC
 //! placement, the role's permissions, and its KMS-encrypted log group.
 
-use super::document::{allows, statements, trusts_service, Statement};
+use super::document::{allows, has_managed_policy, role_trusts, statements, Statement};
 use super::view::show;
 use super::{Finding, ResourceView, Rule, Severity, StackView};
 use crate::model::Value;
@@ -212,10 +212,7 @@ fn check_permissions(view: &StackView) -> Vec<Finding> {
                 ),
             ));
         }
-        let trusted = role
-            .input("assume_role_policy")
-            .is_some_and(|p| trusts_service(p, "lambda.amazonaws.com"));
-        if !trusted {
+        if !role_trusts(role, "lambda.amazonaws.com") {
             out.push(PERMISSIONS.at(
                 &role.address,
                 format!(
@@ -239,13 +236,8 @@ fn missing_actions(role: &ResourceView) -> Vec<&'static str> {
         .filter_map(|(_, p)| statements(p).ok())
         .flatten()
         .collect();
-    let managed = |arn: &str| {
-        role.input_list("managed_policy_arns")
-            .iter()
-            .any(|v| v.as_str() == Some(arn))
-    };
-    let vpc_access = managed(VPC_ACCESS_POLICY_ARN);
-    let basic = vpc_access || managed(BASIC_EXECUTION_POLICY_ARN);
+    let vpc_access = has_managed_policy(role, VPC_ACCESS_POLICY_ARN);
+    let basic = vpc_access || has_managed_policy(role, BASIC_EXECUTION_POLICY_ARN);
     let mut missing: Vec<&'static str> = REQUIRED_ACTIONS
         .into_iter()
         .filter(|a| !allows(&stmts, a))
@@ -280,16 +272,10 @@ fn check_log_group(view: &StackView) -> Vec<Finding> {
                     "no log group `{wanted}` in the stack (Lambda would create it unencrypted)"
                 ),
             )),
-            Some(lg)
-                if !lg
-                    .input("kms_key_id")
-                    .is_some_and(|k| view.points_to_stack_key(k)) =>
-            {
-                out.push(LOG_GROUP_ENCRYPTED.at(
-                    &lg.address,
-                    "Lambda log group is not encrypted with the stack's KMS key (`kms_key_id`)",
-                ))
-            }
+            Some(lg) if !view.encrypted_with_stack_key(lg) => out.push(LOG_GROUP_ENCRYPTED.at(
+                &lg.address,
+                "Lambda log group is not encrypted with the stack's KMS key (`kms_key_id`)",
+            )),
             Some(_) => {}
         }
     }
