@@ -163,7 +163,6 @@ fn check_logging_level(view: &StackView) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::Value;
     use crate::policy::fixture::*;
 
     const STAGE: &str = "aws_api_gateway_stage.prod";
@@ -199,14 +198,7 @@ mod tests {
         },
         Case {
             breaks: "a logging role without the push policy",
-            change: |bp| {
-                set(
-                    bp,
-                    ACCOUNT_SETTING,
-                    "managed_policy_arns",
-                    Value::List(vec![]),
-                )
-            },
+            change: |bp| clear(bp, ACCOUNT_SETTING, "managed_policy_arns"),
             fires: &["NOVA-API-003"],
         },
         Case {

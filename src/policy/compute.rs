@@ -296,12 +296,7 @@ mod tests {
     #[test]
     fn missing_cloudwatch_agent_policy_fires_ec2_002() {
         let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_iam_role.web[0]",
-            "managed_policy_arns",
-            Value::List(vec![]),
-        );
+        clear(&mut bp, "aws_iam_role.web[0]", "managed_policy_arns");
         let report = assert_fires_only(&bp, &["NOVA-EC2-002"]);
         assert_eq!(
             report.findings[0].address,

@@ -175,6 +175,11 @@ pub fn remove(bp: &mut Blueprint, address: &str) {
     assert_eq!(bp.resources.len(), before - 1, "fixture has no {address}");
 }
 
+/// Empties a list input.
+pub fn clear(bp: &mut Blueprint, address: &str, field: &str) {
+    set(bp, address, field, Value::List(vec![]));
+}
+
 /// Pushes a value onto a list input.
 pub fn push(bp: &mut Blueprint, address: &str, field: &str, value: Value) {
     match resource(bp, address).inputs.get_mut(field) {

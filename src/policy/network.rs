@@ -289,12 +289,7 @@ mod tests {
     #[test]
     fn an_unassociated_subnet_fires_net_004() {
         let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_route_table.private[1]",
-            "subnet_ids",
-            Value::List(vec![]),
-        );
+        clear(&mut bp, "aws_route_table.private[1]", "subnet_ids");
         let report = assert_fires_only(&bp, &["NOVA-NET-004"]);
         let at: Vec<String> = report
             .findings
@@ -331,14 +326,7 @@ mod tests {
         },
         Case {
             breaks: "a private route table without NAT",
-            change: |bp| {
-                set(
-                    bp,
-                    "aws_route_table.private[0]",
-                    "routes",
-                    Value::List(vec![]),
-                )
-            },
+            change: |bp| clear(bp, "aws_route_table.private[0]", "routes"),
             fires: &["NOVA-NET-005"],
         },
         Case {

@@ -212,7 +212,7 @@ mod tests {
         },
         Case {
             breaks: "no egress",
-            change: |bp| set(bp, LAMBDA_GROUP, "egress", Value::List(vec![])),
+            change: |bp| clear(bp, LAMBDA_GROUP, "egress"),
             fires: &["NOVA-SG-002"],
         },
     ];
