@@ -1,8 +1,8 @@
 //! API Gateway rules: stage access logs to a KMS-encrypted log group, the account's
 //! CloudWatch role, and the execution logging level.
 
-use super::document::trusts_service;
-use super::view::show;
+use super::document::{has_managed_policy, role_trusts};
+use super::view::{show, show_input, Link};
 use super::{Finding, ResourceView, Rule, Severity, StackView};
 use crate::provider::aws::kinds;
 
@@ -11,12 +11,15 @@ pub const APIGW_PUSH_TO_LOGS_POLICY_ARN: &str =
 /// Execution logging levels that actually log.
 pub const LOGGING_LEVELS: [&str; 2] = ["INFO", "ERROR"];
 
+/// The checklist line both the access-logging and the logging-level rules enforce.
+const LOGGING_CHECKLIST_ITEM: &str = "API Gateway logging to CloudWatch is correctly \
+                                      implemented with proper resource dependencies.";
+
 pub const ACCESS_LOGGING: Rule = Rule {
     id: "NOVA-API-001",
     title: "Every REST API has a stage writing access logs to a log group of the stack",
     severity: Severity::Error,
-    checklist_item: "API Gateway logging to CloudWatch is correctly implemented with proper \
-                     resource dependencies.",
+    checklist_item: LOGGING_CHECKLIST_ITEM,
     remediation: "Give the stage `access_log_destination_arn` = the access log group's ARN \
                   (a reference, so the log group is created first).",
     check: check_access_logging,
@@ -46,17 +49,22 @@ pub const LOGGING_LEVEL: Rule = Rule {
     id: "NOVA-API-004",
     title: "Every stage logs executions at INFO or ERROR",
     severity: Severity::Error,
-    checklist_item: "API Gateway logging to CloudWatch is correctly implemented with proper \
-                     resource dependencies.",
+    checklist_item: LOGGING_CHECKLIST_ITEM,
     remediation: "Set the stage's `logging_level` to INFO (or ERROR).",
     check: check_logging_level,
 };
 
+/// Where a stage's access logs go among the stack's log groups.
+fn access_logs<'a>(view: &'a StackView, stage: &'a ResourceView) -> Link<'a> {
+    view.link(stage.input("access_log_destination_arn"), kinds::LOG_GROUP)
+}
+
 /// The log group a stage's access logs go to, when it is one of the stack's.
 fn access_log_group<'a>(view: &'a StackView, stage: &'a ResourceView) -> Option<&'a ResourceView> {
-    stage
-        .input("access_log_destination_arn")
-        .and_then(|v| view.target(v, kinds::LOG_GROUP))
+    match access_logs(view, stage) {
+        Link::To(group) => Some(group),
+        Link::Unset | Link::Elsewhere(_) => None,
+    }
 }
 
 fn check_access_logging(view: &StackView) -> Vec<Finding> {
@@ -75,20 +83,16 @@ fn check_access_logging(view: &StackView) -> Vec<Finding> {
         }
     }
     for stage in view.of_kind(kinds::API_STAGE) {
-        match stage.input("access_log_destination_arn") {
-            None => out.push(ACCESS_LOGGING.at(
-                &stage.address,
-                "has no access log destination (`access_log_destination_arn`)",
-            )),
-            Some(dest) if access_log_group(view, stage).is_none() => out.push(ACCESS_LOGGING.at(
-                &stage.address,
+        let problem = access_logs(view, stage).problem(
+            "has no access log destination (`access_log_destination_arn`)",
+            |dest| {
                 format!(
                     "access logs go to {} which is not a log group of this stack",
                     show(dest)
-                ),
-            )),
-            Some(_) => {}
-        }
+                )
+            },
+        );
+        out.extend(problem.map(|p| ACCESS_LOGGING.at(&stage.address, p)));
     }
     out
 }
@@ -96,10 +100,7 @@ fn check_access_logging(view: &StackView) -> Vec<Finding> {
 fn check_access_log_encrypted(view: &StackView) -> Vec<Finding> {
     view.of_kind(kinds::API_STAGE)
         .filter_map(|stage| access_log_group(view, stage))
-        .filter(|lg| {
-            !lg.input("kms_key_id")
-                .is_some_and(|k| view.points_to_stack_key(k))
-        })
+        .filter(|lg| !view.encrypted_with_stack_key(lg))
         .map(|lg| {
             ACCESS_LOG_ENCRYPTED.at(
                 &lg.address,
@@ -125,30 +126,20 @@ fn check_cloudwatch_role(view: &StackView) -> Vec<Finding> {
         let named = account
             .input_str("role_name")
             .is_some_and(|n| !n.is_empty());
-        if !named {
-            out.push(CLOUDWATCH_ROLE.at(
-                &account.address,
-                "the setting names no CloudWatch role (`role_name`)",
-            ));
-        }
-        let attached = account
-            .input_list("managed_policy_arns")
-            .iter()
-            .any(|v| v.as_str() == Some(APIGW_PUSH_TO_LOGS_POLICY_ARN));
-        if !attached {
-            out.push(CLOUDWATCH_ROLE.at(
-                &account.address,
+        // What the setting's role needs, each with the finding's message when it lacks it.
+        let needs = [
+            (named, "the setting names no CloudWatch role (`role_name`)"),
+            (
+                has_managed_policy(account, APIGW_PUSH_TO_LOGS_POLICY_ARN),
                 "API Gateway logging role without AmazonAPIGatewayPushToCloudWatchLogs",
-            ));
-        }
-        let trusted = account
-            .input("assume_role_policy")
-            .is_some_and(|p| trusts_service(p, "apigateway.amazonaws.com"));
-        if !trusted {
-            out.push(CLOUDWATCH_ROLE.at(
-                &account.address,
+            ),
+            (
+                role_trusts(account, "apigateway.amazonaws.com"),
                 "API Gateway logging role does not trust apigateway.amazonaws.com",
-            ));
+            ),
+        ];
+        for (_, problem) in needs.into_iter().filter(|(met, _)| !met) {
+            out.push(CLOUDWATCH_ROLE.at(&account.address, problem));
         }
     }
     out
@@ -161,13 +152,10 @@ fn check_logging_level(view: &StackView) -> Vec<Finding> {
                 .is_some_and(|l| LOGGING_LEVELS.contains(&l))
         })
         .map(|s| {
-            let level = s.input("logging_level").map(show);
+            let level = show_input(s, "logging_level");
             LOGGING_LEVEL.at(
                 &s.address,
-                format!(
-                    "execution logging level is {} (want INFO or ERROR)",
-                    level.unwrap_or_else(|| "unset".to_string())
-                ),
+                format!("execution logging level is {level} (want INFO or ERROR)"),
             )
         })
         .collect()
@@ -175,110 +163,73 @@ fn check_logging_level(view: &StackView) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::model::Value;
     use crate::policy::fixture::*;
 
-    #[test]
-    fn default_stack_passes_every_api_rule() {
-        for rule in [
-            ACCESS_LOGGING,
-            ACCESS_LOG_ENCRYPTED,
-            CLOUDWATCH_ROLE,
-            LOGGING_LEVEL,
-        ] {
-            assert!(
-                passes_default(&rule),
-                "{} fires on the default stack",
-                rule.id
-            );
-        }
-    }
+    const STAGE: &str = "aws_api_gateway_stage.prod";
+    const ACCOUNT_SETTING: &str = "aws_api_gateway_account.main";
+
+    /// A role trust policy for Lambda, not API Gateway.
+    const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+    /// Each way of breaking an API rule, and the rule that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "a stage without access logs",
+            change: |bp| unset(bp, STAGE, "access_log_destination_arn"),
+            fires: &["NOVA-API-001"],
+        },
+        Case {
+            breaks: "access logs to a foreign log group",
+            change: |bp| {
+                let foreign = "arn:aws:logs:us-east-1:000000000000:log-group:somewhere";
+                set(bp, STAGE, "access_log_destination_arn", foreign);
+            },
+            fires: &["NOVA-API-001"],
+        },
+        Case {
+            breaks: "an API without stage",
+            change: |bp| remove(bp, STAGE),
+            fires: &["NOVA-API-001"],
+        },
+        Case {
+            breaks: "an unencrypted access log group",
+            change: |bp| unset(bp, "aws_cloudwatch_log_group.api_access", "kms_key_id"),
+            fires: &["NOVA-API-002"],
+        },
+        Case {
+            breaks: "a logging role without the push policy",
+            change: |bp| clear(bp, ACCOUNT_SETTING, "managed_policy_arns"),
+            fires: &["NOVA-API-003"],
+        },
+        Case {
+            breaks: "a logging role not trusting API Gateway",
+            change: |bp| set(bp, ACCOUNT_SETTING, "assume_role_policy", LAMBDA_TRUST),
+            fires: &["NOVA-API-003"],
+        },
+        Case {
+            breaks: "an account setting naming no role",
+            change: |bp| set(bp, ACCOUNT_SETTING, "role_name", ""),
+            fires: &["NOVA-API-003"],
+        },
+        Case {
+            breaks: "no account setting",
+            change: |bp| remove(bp, ACCOUNT_SETTING),
+            fires: &["NOVA-API-003"],
+        },
+        Case {
+            breaks: "execution logging off",
+            change: |bp| set(bp, STAGE, "logging_level", "OFF"),
+            fires: &["NOVA-API-004"],
+        },
+        Case {
+            breaks: "nothing: execution logging at ERROR",
+            change: |bp| set(bp, STAGE, "logging_level", "ERROR"),
+            fires: &[],
+        },
+    ];
 
     #[test]
-    fn a_stage_without_access_logs_fires_api_001() {
-        let mut bp = blueprint();
-        unset(
-            &mut bp,
-            "aws_api_gateway_stage.prod",
-            "access_log_destination_arn",
-        );
-        assert_fires_only(&bp, &["NOVA-API-001"]);
-    }
-
-    #[test]
-    fn access_logs_to_a_foreign_log_group_fire_api_001() {
-        let mut bp = blueprint();
-        let foreign = "arn:aws:logs:us-east-1:000000000000:log-group:somewhere";
-        set(
-            &mut bp,
-            "aws_api_gateway_stage.prod",
-            "access_log_destination_arn",
-            foreign,
-        );
-        assert_fires_only(&bp, &["NOVA-API-001"]);
-    }
-
-    #[test]
-    fn an_api_without_stage_fires_api_001() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_api_gateway_stage.prod");
-        assert_fires_only(&bp, &["NOVA-API-001"]);
-    }
-
-    #[test]
-    fn an_unencrypted_access_log_group_fires_api_002() {
-        let mut bp = blueprint();
-        unset(&mut bp, "aws_cloudwatch_log_group.api_access", "kms_key_id");
-        assert_fires_only(&bp, &["NOVA-API-002"]);
-    }
-
-    #[test]
-    fn a_logging_role_without_the_push_policy_fires_api_003() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_api_gateway_account.main",
-            "managed_policy_arns",
-            Value::List(vec![]),
-        );
-        assert_fires_only(&bp, &["NOVA-API-003"]);
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_api_gateway_account.main",
-            "assume_role_policy",
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-        );
-        assert_fires_only(&bp, &["NOVA-API-003"]);
-        let mut bp = blueprint();
-        set(&mut bp, "aws_api_gateway_account.main", "role_name", "");
-        assert_fires_only(&bp, &["NOVA-API-003"]);
-    }
-
-    #[test]
-    fn no_account_setting_fires_api_003() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_api_gateway_account.main");
-        assert_fires_only(&bp, &["NOVA-API-003"]);
-    }
-
-    #[test]
-    fn logging_off_fires_api_004() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_api_gateway_stage.prod",
-            "logging_level",
-            "OFF",
-        );
-        assert_fires_only(&bp, &["NOVA-API-004"]);
-        set(
-            &mut bp,
-            "aws_api_gateway_stage.prod",
-            "logging_level",
-            "ERROR",
-        );
-        assert_fires_only(&bp, &[]);
+    fn each_broken_api_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

@@ -4,8 +4,8 @@
 use crate::provider::aws::kinds;
 use std::collections::BTreeMap;
 
-use super::document::{is_wildcard_action, statements, trusts_service};
-use super::view::show;
+use super::document::{has_managed_policy, is_wildcard_action, role_trusts, statements};
+use super::view::{show, show_input, Link};
 use super::{Finding, ResourceView, Rule, Severity, StackView};
 use crate::model::{Address, Value};
 
@@ -127,10 +127,7 @@ fn check_unique_roles(view: &StackView) -> Vec<Finding> {
             .entry(&role.address)
             .or_default()
             .push(&instance.address);
-        let trusted = role
-            .input("assume_role_policy")
-            .is_some_and(|p| trusts_service(p, "ec2.amazonaws.com"));
-        if !trusted {
+        if !role_trusts(role, "ec2.amazonaws.com") {
             out.push(UNIQUE_ROLES.at(
                 &role.address,
                 "role of an instance does not trust ec2.amazonaws.com (`assume_role_policy`)",
@@ -151,12 +148,6 @@ fn check_unique_roles(view: &StackView) -> Vec<Finding> {
     out
 }
 
-fn has_managed_policy(role: &ResourceView, arn: &str) -> bool {
-    role.input_list("managed_policy_arns")
-        .iter()
-        .any(|v| v.as_str() == Some(arn))
-}
-
 fn check_cloudwatch_agent_policy(view: &StackView) -> Vec<Finding> {
     view.of_kind(kinds::INSTANCE)
         .filter_map(|i| instance_chain(view, i).role)
@@ -170,25 +161,28 @@ fn check_cloudwatch_agent_policy(view: &StackView) -> Vec<Finding> {
         .collect()
 }
 
+/// Where an instance's root volume key points among the stack's KMS keys (a null key is
+/// no key).
+fn volume_key<'a>(view: &'a StackView, instance: &'a ResourceView) -> Link<'a> {
+    let key = instance.input("kms_key_id").filter(|k| **k != Value::Null);
+    view.link(key, kinds::KMS_KEY)
+}
+
 fn check_ebs_encrypted(view: &StackView) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for instance in view.of_kind(kinds::INSTANCE) {
-        match instance.input("kms_key_id") {
-            None | Some(Value::Null) => out.push(EBS_ENCRYPTED.at(
-                &instance.address,
+    view.of_kind(kinds::INSTANCE)
+        .filter_map(|instance| {
+            let problem = volume_key(view, instance).problem(
                 "root EBS volume is not encrypted with KMS (no `kms_key_id`)",
-            )),
-            Some(key) if !view.points_to_stack_key(key) => out.push(EBS_ENCRYPTED.at(
-                &instance.address,
-                format!(
-                    "root EBS volume uses key {} which is not the stack's KMS key",
-                    show(key)
-                ),
-            )),
-            Some(_) => {}
-        }
-    }
-    out
+                |key| {
+                    format!(
+                        "root EBS volume uses key {} which is not the stack's KMS key",
+                        show(key)
+                    )
+                },
+            )?;
+            Some(EBS_ENCRYPTED.at(&instance.address, problem))
+        })
+        .collect()
 }
 
 fn check_user_data(view: &StackView) -> Vec<Finding> {
@@ -206,13 +200,10 @@ fn check_imdsv2(view: &StackView) -> Vec<Finding> {
     view.of_kind(kinds::INSTANCE)
         .filter(|i| i.input_str("metadata_http_tokens") != Some("required"))
         .map(|i| {
-            let now = i.input("metadata_http_tokens").map(show);
+            let now = show_input(i, "metadata_http_tokens");
             IMDSV2.at(
                 &i.address,
-                format!(
-                    "IMDSv2 is not required (`metadata_http_tokens` = {})",
-                    now.unwrap_or_else(|| "unset".to_string())
-                ),
+                format!("IMDSv2 is not required (`metadata_http_tokens` = {now})"),
             )
         })
         .collect()
@@ -267,25 +258,10 @@ fn inline_policy_findings(role: &Address, name: &str, policy: &Value) -> Vec<Fin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Blueprint;
     use crate::policy::fixture::*;
 
-    #[test]
-    fn default_stack_passes_every_compute_rule() {
-        for rule in [
-            UNIQUE_ROLES,
-            CLOUDWATCH_AGENT_POLICY,
-            EBS_ENCRYPTED,
-            USER_DATA,
-            IMDSV2,
-            NO_WILDCARD_ACTIONS,
-        ] {
-            assert!(
-                passes_default(&rule),
-                "{} fires on the default stack",
-                rule.id
-            );
-        }
-    }
+    const ADMINISTRATOR_ACCESS: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
     #[test]
     fn a_shared_role_fires_ec2_001() {
@@ -318,64 +294,14 @@ mod tests {
     }
 
     #[test]
-    fn an_instance_without_profile_fires_ec2_001() {
-        let mut bp = blueprint();
-        unset(&mut bp, "aws_instance.web[0]", "iam_instance_profile");
-        assert_fires_only(&bp, &["NOVA-EC2-001"]);
-    }
-
-    #[test]
-    fn a_role_not_trusting_ec2_fires_ec2_001() {
-        let mut bp = blueprint();
-        let lambda_trust =
-            resource(&mut bp, "aws_iam_role.health").inputs["assume_role_policy"].clone();
-        set(
-            &mut bp,
-            "aws_iam_role.web[0]",
-            "assume_role_policy",
-            lambda_trust,
-        );
-        assert_fires_only(&bp, &["NOVA-EC2-001"]);
-    }
-
-    #[test]
     fn missing_cloudwatch_agent_policy_fires_ec2_002() {
         let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_iam_role.web[0]",
-            "managed_policy_arns",
-            Value::List(vec![]),
-        );
+        clear(&mut bp, "aws_iam_role.web[0]", "managed_policy_arns");
         let report = assert_fires_only(&bp, &["NOVA-EC2-002"]);
         assert_eq!(
             report.findings[0].address,
             Some(addr("aws_iam_role.web[0]"))
         );
-    }
-
-    #[test]
-    fn an_unencrypted_volume_fires_ec2_003() {
-        let mut bp = blueprint();
-        unset(&mut bp, "aws_instance.web[1]", "kms_key_id");
-        assert_fires_only(&bp, &["NOVA-EC2-003"]);
-    }
-
-    #[test]
-    fn a_foreign_key_fires_ec2_003() {
-        let mut bp = blueprint();
-        let other = "arn:aws:kms:us-east-1:000000000000:key/someone-elses";
-        set(&mut bp, "aws_instance.web[1]", "kms_key_id", other);
-        assert_fires_only(&bp, &["NOVA-EC2-003"]);
-    }
-
-    #[test]
-    fn empty_user_data_fires_ec2_004() {
-        let mut bp = blueprint();
-        set(&mut bp, "aws_instance.web[0]", "user_data", "  \n");
-        assert_fires_only(&bp, &["NOVA-EC2-004"]);
-        unset(&mut bp, "aws_instance.web[0]", "user_data");
-        assert_fires_only(&bp, &["NOVA-EC2-004"]);
     }
 
     #[test]
@@ -391,6 +317,7 @@ mod tests {
         assert!(report.findings[0].message.contains("optional"));
     }
 
+    /// Adds an inline policy allowing `action` on everything to `role`.
     fn add_inline(bp: &mut Blueprint, role: &str, action: &str) {
         let policy =
             format!(r#"{{"Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#);
@@ -403,13 +330,6 @@ mod tests {
     }
 
     #[test]
-    fn a_star_action_fires_iam_001() {
-        let mut bp = blueprint();
-        add_inline(&mut bp, "aws_iam_role.health", "*");
-        assert_fires_only(&bp, &["NOVA-IAM-001"]);
-    }
-
-    #[test]
     fn a_service_star_action_fires_iam_001() {
         let mut bp = blueprint();
         add_inline(&mut bp, "aws_iam_role.web[1]", "s3:*");
@@ -417,25 +337,81 @@ mod tests {
         assert!(report.findings[0].message.contains("`s3:*`"));
     }
 
-    #[test]
-    fn administrator_access_fires_iam_001() {
-        let mut bp = blueprint();
-        push(
-            &mut bp,
-            "aws_iam_role.health",
-            "managed_policy_arns",
-            Value::str("arn:aws:iam::aws:policy/AdministratorAccess"),
-        );
-        assert_fires_only(&bp, &["NOVA-IAM-001"]);
-        let mut bp = blueprint();
-        push(
-            &mut bp,
-            "aws_api_gateway_account.main",
-            "managed_policy_arns",
-            Value::str("arn:aws:iam::aws:policy/AdministratorAccess"),
-        );
-        assert_fires_only(&bp, &["NOVA-IAM-001"]);
-    }
+    /// Each way of breaking a compute rule whose findings need no closer look, and the rule
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "an instance without profile",
+            change: |bp| unset(bp, "aws_instance.web[0]", "iam_instance_profile"),
+            fires: &["NOVA-EC2-001"],
+        },
+        Case {
+            breaks: "a role not trusting EC2",
+            change: |bp| {
+                let lambda_trust =
+                    resource(bp, "aws_iam_role.health").inputs["assume_role_policy"].clone();
+                set(
+                    bp,
+                    "aws_iam_role.web[0]",
+                    "assume_role_policy",
+                    lambda_trust,
+                );
+            },
+            fires: &["NOVA-EC2-001"],
+        },
+        Case {
+            breaks: "an unencrypted volume",
+            change: |bp| unset(bp, "aws_instance.web[1]", "kms_key_id"),
+            fires: &["NOVA-EC2-003"],
+        },
+        Case {
+            breaks: "a volume encrypted with a foreign key",
+            change: |bp| {
+                let other = "arn:aws:kms:us-east-1:000000000000:key/someone-elses";
+                set(bp, "aws_instance.web[1]", "kms_key_id", other);
+            },
+            fires: &["NOVA-EC2-003"],
+        },
+        Case {
+            breaks: "blank user data",
+            change: |bp| set(bp, "aws_instance.web[0]", "user_data", "  \n"),
+            fires: &["NOVA-EC2-004"],
+        },
+        Case {
+            breaks: "no user data",
+            change: |bp| unset(bp, "aws_instance.web[0]", "user_data"),
+            fires: &["NOVA-EC2-004"],
+        },
+        Case {
+            breaks: "a `*` action in an inline policy",
+            change: |bp| add_inline(bp, "aws_iam_role.health", "*"),
+            fires: &["NOVA-IAM-001"],
+        },
+        Case {
+            breaks: "AdministratorAccess on an instance role",
+            change: |bp| {
+                let admin = Value::str(ADMINISTRATOR_ACCESS);
+                push(bp, "aws_iam_role.health", "managed_policy_arns", admin);
+            },
+            fires: &["NOVA-IAM-001"],
+        },
+        Case {
+            breaks: "AdministratorAccess on the API Gateway account's role",
+            change: |bp| {
+                let admin = Value::str(ADMINISTRATOR_ACCESS);
+                push(
+                    bp,
+                    "aws_api_gateway_account.main",
+                    "managed_policy_arns",
+                    admin,
+                );
+            },
+            fires: &["NOVA-IAM-001"],
+        },
+    ];
 
-    use crate::model::Blueprint;
+    #[test]
+    fn each_broken_compute_item_fires_its_rule() {
+        assert_cases(CASES);
+    }
 }

@@ -3,6 +3,7 @@
 
 use serde_json::Value as Json;
 
+use super::ResourceView;
 use crate::model::Value;
 
 /// One statement of a policy document, reduced to what the rules need.
@@ -136,6 +137,20 @@ pub(crate) fn trusts_service(assume_role_policy: &Value, service: &str) -> bool 
                 && principals(s, "Service").iter().any(|p| p == service)
         })
     })
+}
+
+/// True when the role's `assume_role_policy` lets `service` assume it (the API Gateway
+/// account setting counts as its CloudWatch role).
+pub(crate) fn role_trusts(role: &ResourceView, service: &str) -> bool {
+    role.input("assume_role_policy")
+        .is_some_and(|p| trusts_service(p, service))
+}
+
+/// True when the role's `managed_policy_arns` hold `arn`.
+pub(crate) fn has_managed_policy(role: &ResourceView, arn: &str) -> bool {
+    role.input_list("managed_policy_arns")
+        .iter()
+        .any(|v| v.as_str() == Some(arn))
 }
 
 #[cfg(test)]

@@ -134,8 +134,14 @@ pub fn live_resources(bp: &Blueprint) -> Vec<ResourceView> {
 
 /// The live view of a blueprint as if `nova up` had created it.
 pub fn live_view(bp: &Blueprint) -> StackView {
+    live_view_of(bp, live_resources(bp))
+}
+
+/// The live view of a blueprint's stack whose providers read back `resources` (the
+/// blueprint's [`live_resources`], changed by a test).
+pub fn live_view_of(bp: &Blueprint, resources: Vec<ResourceView>) -> StackView {
     StackView::from_live(
-        live_resources(bp),
+        resources,
         bp.outputs.keys().cloned().collect(),
         STACK_REGION,
         ACCOUNT,
@@ -169,6 +175,11 @@ pub fn remove(bp: &mut Blueprint, address: &str) {
     assert_eq!(bp.resources.len(), before - 1, "fixture has no {address}");
 }
 
+/// Empties a list input.
+pub fn clear(bp: &mut Blueprint, address: &str, field: &str) {
+    set(bp, address, field, Value::List(vec![]));
+}
+
 /// Pushes a value onto a list input.
 pub fn push(bp: &mut Blueprint, address: &str, field: &str, value: Value) {
     match resource(bp, address).inputs.get_mut(field) {
@@ -195,13 +206,48 @@ pub fn set_tag(bp: &mut Blueprint, address: &str, key: &str, value: Option<&str>
 /// Evaluates the blueprint as a plan and as a live stack; both must fire exactly the
 /// rules `ids` (sorted) and agree. Returns the plan report.
 pub fn assert_fires_only(bp: &Blueprint, ids: &[&str]) -> Report {
+    assert_case_fires_only("the changed stack", bp, ids)
+}
+
+/// [`assert_fires_only`] for the stack changed as `case` says; failures name the case.
+fn assert_case_fires_only(case: &str, bp: &Blueprint, ids: &[&str]) -> Report {
     let plan = evaluate(&plan_view(bp));
     let live = evaluate(&live_view(bp));
     let mut want: Vec<&str> = ids.to_vec();
     want.sort_unstable();
-    assert_eq!(plan.rule_ids(), want, "plan findings: {:#?}", plan.findings);
-    assert_eq!(live.rule_ids(), want, "live findings: {:#?}", live.findings);
+    assert_eq!(
+        plan.rule_ids(),
+        want,
+        "{case}: plan findings: {:#?}",
+        plan.findings
+    );
+    assert_eq!(
+        live.rule_ids(),
+        want,
+        "{case}: live findings: {:#?}",
+        live.findings
+    );
     plan
+}
+
+/// One way of breaking the default stack, as a row of a rule file's table of cases.
+pub struct Case {
+    /// What the change breaks, in words; a failure names it.
+    pub breaks: &'static str,
+    /// The change to the default blueprint.
+    pub change: fn(&mut Blueprint),
+    /// The rules that must then fire, and no others.
+    pub fires: &'static [&'static str],
+}
+
+/// Applies each case to a fresh default blueprint and asserts, as [`assert_fires_only`]
+/// does (plan and live), that exactly its rules fire.
+pub fn assert_cases(cases: &[Case]) {
+    for case in cases {
+        let mut bp = blueprint();
+        (case.change)(&mut bp);
+        assert_case_fires_only(case.breaks, &bp, case.fires);
+    }
 }
 
 /// True when `rule` has no finding on the default stack (plan and live).

@@ -50,26 +50,21 @@ fn check_key_used(view: &StackView) -> Vec<Finding> {
     let Some(key) = view.of_kind(kinds::KMS_KEY).next() else {
         return vec![KEY_USED.finding(None, "the stack has no KMS key (aws_kms_key)")];
     };
-    let encrypts = |kind: &str| {
-        view.of_kind(kind).any(|r| {
-            r.input("kms_key_id")
-                .is_some_and(|k| view.points_to_stack_key(k))
-        })
-    };
-    let mut out = Vec::new();
-    if !encrypts(kinds::LOG_GROUP) {
-        out.push(KEY_USED.at(
-            &key.address,
+    // What the key must encrypt, each with the finding's message when it does not.
+    let uses = [
+        (
+            kinds::LOG_GROUP,
             "no log group is encrypted with the stack's key",
-        ));
-    }
-    if !encrypts(kinds::INSTANCE) {
-        out.push(KEY_USED.at(
-            &key.address,
+        ),
+        (
+            kinds::INSTANCE,
             "no instance volume is encrypted with the stack's key",
-        ));
-    }
-    out
+        ),
+    ];
+    uses.into_iter()
+        .filter(|(kind, _)| !view.of_kind(kind).any(|r| view.encrypted_with_stack_key(r)))
+        .map(|(_, problem)| KEY_USED.at(&key.address, problem))
+        .collect()
 }
 
 fn check_key_policy(view: &StackView) -> Vec<Finding> {
@@ -148,25 +143,29 @@ fn check_rotation(view: &StackView) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::policy::evaluate;
     use crate::policy::fixture::*;
 
-    #[test]
-    fn default_stack_passes_every_kms_rule() {
-        for rule in [KEY_USED, KEY_POLICY, ALIAS, ROTATION] {
-            assert!(
-                passes_default(&rule),
-                "{} fires on the default stack",
-                rule.id
-            );
-        }
+    const KEY: &str = "aws_kms_key.main";
+
+    /// The stack key's policy document.
+    fn key_policy(bp: &mut Blueprint) -> String {
+        resource(bp, KEY).inputs["policy"]
+            .as_str()
+            .expect("literal policy")
+            .to_string()
+    }
+
+    /// Replaces `from` by `to` in the stack key's policy.
+    fn replace_in_policy(bp: &mut Blueprint, from: &str, to: &str) {
+        let policy = key_policy(bp).replace(from, to);
+        set(bp, KEY, "policy", policy);
     }
 
     #[test]
     fn no_key_fires_kms_001() {
         let mut bp = blueprint();
-        remove(&mut bp, "aws_kms_key.main");
+        remove(&mut bp, KEY);
         let ids = evaluate(&plan_view(&bp)).rule_ids();
         assert!(ids.contains(&"NOVA-KMS-001"), "{ids:?}");
     }
@@ -192,22 +191,11 @@ mod tests {
         assert!(kms[0].message.contains("no log group"));
     }
 
-    #[test]
-    fn volumes_without_the_key_fire_kms_001() {
-        let mut bp = blueprint();
-        unset(&mut bp, "aws_instance.web[0]", "kms_key_id");
-        unset(&mut bp, "aws_instance.web[1]", "kms_key_id");
-        assert_fires_only(&bp, &["NOVA-EC2-003", "NOVA-KMS-001"]);
-    }
-
     fn with_statement(bp: &mut Blueprint, statement: &str) {
-        let policy = resource(bp, "aws_kms_key.main").inputs["policy"]
-            .as_str()
-            .expect("literal policy")
-            .to_string();
+        let policy = key_policy(bp);
         let at = policy.rfind(']').expect("statement list");
         let new = format!("{},{statement}{}", &policy[..at], &policy[at..]);
-        set(bp, "aws_kms_key.main", "policy", new);
+        set(bp, KEY, "policy", new);
     }
 
     #[test]
@@ -228,44 +216,49 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_policy_without_the_account_root_fires_kms_002() {
-        let mut bp = blueprint();
-        let policy = resource(&mut bp, "aws_kms_key.main").inputs["policy"]
-            .as_str()
-            .expect("literal policy")
-            .replace(
-                "arn:aws:iam::000000000000:root",
-                "arn:aws:iam::111111111111:root",
-            );
-        set(&mut bp, "aws_kms_key.main", "policy", policy);
-        assert_fires_only(&bp, &["NOVA-KMS-002"]);
-    }
-
-    #[test]
-    fn a_policy_without_cloudwatch_logs_fires_kms_002() {
-        let mut bp = blueprint();
-        let policy = resource(&mut bp, "aws_kms_key.main").inputs["policy"]
-            .as_str()
-            .expect("literal policy")
-            .replace("logs.us-east-1.amazonaws.com", "s3.amazonaws.com");
-        set(&mut bp, "aws_kms_key.main", "policy", policy);
-        assert_fires_only(&bp, &["NOVA-KMS-002"]);
-    }
-
-    #[test]
-    fn no_alias_fires_kms_003() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_kms_alias.main");
-        assert_fires_only(&bp, &["NOVA-KMS-003"]);
-    }
-
-    #[test]
-    fn rotation_off_fires_kms_004() {
-        let mut bp = blueprint();
-        set(&mut bp, "aws_kms_key.main", "enable_key_rotation", false);
-        assert_fires_only(&bp, &["NOVA-KMS-004"]);
-    }
-
     use crate::model::Blueprint;
+
+    /// Each way of breaking a KMS rule whose findings need no closer look, and the rules
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "volumes without the key",
+            change: |bp| {
+                unset(bp, "aws_instance.web[0]", "kms_key_id");
+                unset(bp, "aws_instance.web[1]", "kms_key_id");
+            },
+            fires: &["NOVA-EC2-003", "NOVA-KMS-001"],
+        },
+        Case {
+            breaks: "a key policy without the account root",
+            change: |bp| {
+                replace_in_policy(
+                    bp,
+                    "arn:aws:iam::000000000000:root",
+                    "arn:aws:iam::111111111111:root",
+                )
+            },
+            fires: &["NOVA-KMS-002"],
+        },
+        Case {
+            breaks: "a key policy without CloudWatch Logs",
+            change: |bp| replace_in_policy(bp, "logs.us-east-1.amazonaws.com", "s3.amazonaws.com"),
+            fires: &["NOVA-KMS-002"],
+        },
+        Case {
+            breaks: "no alias",
+            change: |bp| remove(bp, "aws_kms_alias.main"),
+            fires: &["NOVA-KMS-003"],
+        },
+        Case {
+            breaks: "rotation off",
+            change: |bp| set(bp, KEY, "enable_key_rotation", false),
+            fires: &["NOVA-KMS-004"],
+        },
+    ];
+
+    #[test]
+    fn each_broken_kms_item_fires_its_rule() {
+        assert_cases(CASES);
+    }
 }

@@ -1,7 +1,7 @@
 //! Health-monitoring Lambda rules: a 5-minute EventBridge schedule that may invoke it, VPC
 //! placement, the role's permissions, and its KMS-encrypted log group.
 
-use super::document::{allows, statements, trusts_service, Statement};
+use super::document::{allows, has_managed_policy, role_trusts, statements, Statement};
 use super::view::show;
 use super::{Finding, ResourceView, Rule, Severity, StackView};
 use crate::model::Value;
@@ -212,10 +212,7 @@ fn check_permissions(view: &StackView) -> Vec<Finding> {
                 ),
             ));
         }
-        let trusted = role
-            .input("assume_role_policy")
-            .is_some_and(|p| trusts_service(p, "lambda.amazonaws.com"));
-        if !trusted {
+        if !role_trusts(role, "lambda.amazonaws.com") {
             out.push(PERMISSIONS.at(
                 &role.address,
                 format!(
@@ -239,13 +236,8 @@ fn missing_actions(role: &ResourceView) -> Vec<&'static str> {
         .filter_map(|(_, p)| statements(p).ok())
         .flatten()
         .collect();
-    let managed = |arn: &str| {
-        role.input_list("managed_policy_arns")
-            .iter()
-            .any(|v| v.as_str() == Some(arn))
-    };
-    let vpc_access = managed(VPC_ACCESS_POLICY_ARN);
-    let basic = vpc_access || managed(BASIC_EXECUTION_POLICY_ARN);
+    let vpc_access = has_managed_policy(role, VPC_ACCESS_POLICY_ARN);
+    let basic = vpc_access || has_managed_policy(role, BASIC_EXECUTION_POLICY_ARN);
     let mut missing: Vec<&'static str> = REQUIRED_ACTIONS
         .into_iter()
         .filter(|a| !allows(&stmts, a))
@@ -280,16 +272,10 @@ fn check_log_group(view: &StackView) -> Vec<Finding> {
                     "no log group `{wanted}` in the stack (Lambda would create it unencrypted)"
                 ),
             )),
-            Some(lg)
-                if !lg
-                    .input("kms_key_id")
-                    .is_some_and(|k| view.points_to_stack_key(k)) =>
-            {
-                out.push(LOG_GROUP_ENCRYPTED.at(
-                    &lg.address,
-                    "Lambda log group is not encrypted with the stack's KMS key (`kms_key_id`)",
-                ))
-            }
+            Some(lg) if !view.encrypted_with_stack_key(lg) => out.push(LOG_GROUP_ENCRYPTED.at(
+                &lg.address,
+                "Lambda log group is not encrypted with the stack's KMS key (`kms_key_id`)",
+            )),
             Some(_) => {}
         }
     }
@@ -303,17 +289,7 @@ mod tests {
     use crate::policy::fixture::*;
 
     const FN: &str = "aws_lambda_function.health";
-
-    #[test]
-    fn default_stack_passes_every_lambda_rule() {
-        for rule in [SCHEDULE, VPC_CONFIG, PERMISSIONS, LOG_GROUP_ENCRYPTED] {
-            assert!(
-                passes_default(&rule),
-                "{} fires on the default stack",
-                rule.id
-            );
-        }
-    }
+    const SCHEDULE_RULE: &str = "aws_cloudwatch_event_rule.health";
 
     #[test]
     fn five_minute_expressions() {
@@ -331,62 +307,12 @@ mod tests {
         let mut bp = blueprint();
         set(
             &mut bp,
-            "aws_cloudwatch_event_rule.health",
+            SCHEDULE_RULE,
             "schedule_expression",
             "rate(10 minutes)",
         );
         let report = assert_fires_only(&bp, &["NOVA-LAM-001"]);
         assert!(report.findings[0].message.contains("rate(10 minutes)"));
-        set(
-            &mut bp,
-            "aws_cloudwatch_event_rule.health",
-            "schedule_expression",
-            "cron(*/5 * * * ? *)",
-        );
-        assert_fires_only(&bp, &[]);
-    }
-
-    #[test]
-    fn a_disabled_schedule_fires_lam_001() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_cloudwatch_event_rule.health",
-            "state",
-            "DISABLED",
-        );
-        assert_fires_only(&bp, &["NOVA-LAM-001"]);
-    }
-
-    #[test]
-    fn no_target_fires_lam_001() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_cloudwatch_event_target.health");
-        assert_fires_only(&bp, &["NOVA-LAM-001"]);
-    }
-
-    #[test]
-    fn no_invoke_permission_fires_lam_001() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_lambda_permission.events");
-        assert_fires_only(&bp, &["NOVA-LAM-001"]);
-    }
-
-    #[test]
-    fn a_lambda_outside_the_vpc_fires_lam_002() {
-        let mut bp = blueprint();
-        unset(&mut bp, FN, "subnet_ids");
-        unset(&mut bp, FN, "security_group_ids");
-        // Without security groups the Lambda group is not attached either.
-        assert_fires_only(&bp, &["NOVA-LAM-002", "NOVA-SG-003"]);
-    }
-
-    #[test]
-    fn a_lambda_in_a_public_subnet_fires_lam_002() {
-        let mut bp = blueprint();
-        let public = Value::reference(&Address::new(kinds::SUBNET, "public[0]"), "id");
-        set(&mut bp, FN, "subnet_ids", Value::List(vec![public]));
-        assert_fires_only(&bp, &["NOVA-LAM-002"]);
     }
 
     /// The health role's inline policy document, to change in place.
@@ -433,22 +359,6 @@ mod tests {
     }
 
     #[test]
-    fn a_role_without_describe_instances_fires_lam_003() {
-        let mut bp = blueprint();
-        health_policy_without(&mut bp, "ec2:DescribeInstances");
-        assert_fires_only(&bp, &["NOVA-LAM-003"]);
-    }
-
-    #[test]
-    fn a_role_without_put_metric_data_fires_lam_003() {
-        let mut bp = blueprint();
-        let doc = health_policy(&mut bp);
-        assert!(doc.contains("cloudwatch:PutMetricData"));
-        *doc = doc.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
-        assert_fires_only(&bp, &["NOVA-LAM-003"]);
-    }
-
-    #[test]
     fn a_missing_lambda_log_group_fires_lam_004() {
         let mut bp = blueprint();
         set(
@@ -463,10 +373,76 @@ mod tests {
             .contains("/aws/lambda/nova-production-health"));
     }
 
+    /// Each way of breaking a Lambda rule whose findings need no closer look, and the rules
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "nothing: a cron schedule every 5 minutes",
+            change: |bp| {
+                set(
+                    bp,
+                    SCHEDULE_RULE,
+                    "schedule_expression",
+                    "cron(*/5 * * * ? *)",
+                )
+            },
+            fires: &[],
+        },
+        Case {
+            breaks: "a disabled schedule",
+            change: |bp| set(bp, SCHEDULE_RULE, "state", "DISABLED"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            breaks: "no EventBridge target",
+            change: |bp| remove(bp, "aws_cloudwatch_event_target.health"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            breaks: "no invoke permission",
+            change: |bp| remove(bp, "aws_lambda_permission.events"),
+            fires: &["NOVA-LAM-001"],
+        },
+        Case {
+            // Without security groups the Lambda group is not attached either.
+            breaks: "a Lambda outside the VPC",
+            change: |bp| {
+                unset(bp, FN, "subnet_ids");
+                unset(bp, FN, "security_group_ids");
+            },
+            fires: &["NOVA-LAM-002", "NOVA-SG-003"],
+        },
+        Case {
+            breaks: "a Lambda in a public subnet",
+            change: |bp| {
+                let public = Value::reference(&Address::new(kinds::SUBNET, "public[0]"), "id");
+                set(bp, FN, "subnet_ids", Value::List(vec![public]));
+            },
+            fires: &["NOVA-LAM-002"],
+        },
+        Case {
+            breaks: "a role without ec2:DescribeInstances",
+            change: |bp| health_policy_without(bp, "ec2:DescribeInstances"),
+            fires: &["NOVA-LAM-003"],
+        },
+        Case {
+            breaks: "a role without cloudwatch:PutMetricData",
+            change: |bp| {
+                let doc = health_policy(bp);
+                assert!(doc.contains("cloudwatch:PutMetricData"));
+                *doc = doc.replace("cloudwatch:PutMetricData", "cloudwatch:GetMetricData");
+            },
+            fires: &["NOVA-LAM-003"],
+        },
+        Case {
+            breaks: "an unencrypted Lambda log group",
+            change: |bp| unset(bp, "aws_cloudwatch_log_group.health", "kms_key_id"),
+            fires: &["NOVA-LAM-004"],
+        },
+    ];
+
     #[test]
-    fn an_unencrypted_lambda_log_group_fires_lam_004() {
-        let mut bp = blueprint();
-        unset(&mut bp, "aws_cloudwatch_log_group.health", "kms_key_id");
-        assert_fires_only(&bp, &["NOVA-LAM-004"]);
+    fn each_broken_lambda_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

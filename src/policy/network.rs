@@ -242,23 +242,6 @@ mod tests {
     use crate::policy::{evaluate, StackView};
 
     #[test]
-    fn default_stack_passes_every_network_rule() {
-        for rule in [
-            REGION,
-            MULTI_AZ,
-            INTERNET_GATEWAY,
-            ROUTE_TABLE_ASSOCIATIONS,
-            NAT_GATEWAY,
-        ] {
-            assert!(
-                passes_default(&rule),
-                "{} fires on the default stack",
-                rule.id
-            );
-        }
-    }
-
-    #[test]
     fn another_region_fires_net_001() {
         let bp = blueprint();
         let view = StackView::from_blueprint(&bp, "eu-west-1", ACCOUNT, ENVIRONMENT);
@@ -269,18 +252,6 @@ mod tests {
     }
 
     #[test]
-    fn a_subnet_outside_us_east_1_fires_net_001() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_subnet.public[0]",
-            "availability_zone",
-            "us-west-2a",
-        );
-        assert_fires_only(&bp, &["NOVA-NET-001"]);
-    }
-
-    #[test]
     fn a_live_arn_in_another_region_fires_net_001() {
         let bp = blueprint();
         let mut resources = live_resources(&bp);
@@ -288,14 +259,7 @@ mod tests {
             "arn".into(),
             Value::str("arn:aws:kms:eu-west-1:000000000000:key/x"),
         );
-        let view = StackView::from_live(
-            resources,
-            bp.outputs.keys().cloned().collect(),
-            STACK_REGION,
-            ACCOUNT,
-            ENVIRONMENT,
-        );
-        let report = evaluate(&view);
+        let report = evaluate(&live_view_of(&bp, resources));
         assert!(report.rule_ids().contains(&"NOVA-NET-001"), "{report:#?}");
     }
 
@@ -323,33 +287,9 @@ mod tests {
     }
 
     #[test]
-    fn a_detached_internet_gateway_fires_net_003() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_internet_gateway.main",
-            "vpc_id",
-            "vpc-elsewhere",
-        );
-        assert_fires_only(&bp, &["NOVA-NET-003"]);
-    }
-
-    #[test]
-    fn a_missing_internet_gateway_fires_net_003() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_internet_gateway.main");
-        assert_fires_only(&bp, &["NOVA-NET-003"]);
-    }
-
-    #[test]
     fn an_unassociated_subnet_fires_net_004() {
         let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_route_table.private[1]",
-            "subnet_ids",
-            Value::List(vec![]),
-        );
+        clear(&mut bp, "aws_route_table.private[1]", "subnet_ids");
         let report = assert_fires_only(&bp, &["NOVA-NET-004"]);
         let at: Vec<String> = report
             .findings
@@ -359,30 +299,53 @@ mod tests {
         assert_eq!(at, ["aws_route_table.private[1]", "aws_subnet.private[1]"]);
     }
 
-    #[test]
-    fn a_private_route_table_without_nat_fires_net_005() {
-        let mut bp = blueprint();
-        set(
-            &mut bp,
-            "aws_route_table.private[0]",
-            "routes",
-            Value::List(vec![]),
-        );
-        assert_fires_only(&bp, &["NOVA-NET-005"]);
-    }
+    /// Each way of breaking a network rule whose findings need no closer look, and the rule
+    /// that must then fire.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "a subnet outside us-east-1",
+            change: |bp| {
+                set(
+                    bp,
+                    "aws_subnet.public[0]",
+                    "availability_zone",
+                    "us-west-2a",
+                )
+            },
+            fires: &["NOVA-NET-001"],
+        },
+        Case {
+            breaks: "a detached internet gateway",
+            change: |bp| set(bp, "aws_internet_gateway.main", "vpc_id", "vpc-elsewhere"),
+            fires: &["NOVA-NET-003"],
+        },
+        Case {
+            breaks: "a missing internet gateway",
+            change: |bp| remove(bp, "aws_internet_gateway.main"),
+            fires: &["NOVA-NET-003"],
+        },
+        Case {
+            breaks: "a private route table without NAT",
+            change: |bp| clear(bp, "aws_route_table.private[0]", "routes"),
+            fires: &["NOVA-NET-005"],
+        },
+        Case {
+            breaks: "a NAT gateway in a private subnet",
+            change: |bp| {
+                let private = Value::reference(&addr("aws_subnet.private[0]"), "id");
+                set(bp, "aws_nat_gateway.main[0]", "subnet_id", private);
+            },
+            fires: &["NOVA-NET-005"],
+        },
+        Case {
+            breaks: "no NAT gateway",
+            change: |bp| remove(bp, "aws_nat_gateway.main[0]"),
+            fires: &["NOVA-NET-005"],
+        },
+    ];
 
     #[test]
-    fn a_nat_gateway_in_a_private_subnet_fires_net_005() {
-        let mut bp = blueprint();
-        let private = Value::reference(&addr("aws_subnet.private[0]"), "id");
-        set(&mut bp, "aws_nat_gateway.main[0]", "subnet_id", private);
-        assert_fires_only(&bp, &["NOVA-NET-005"]);
-    }
-
-    #[test]
-    fn no_nat_gateway_fires_net_005() {
-        let mut bp = blueprint();
-        remove(&mut bp, "aws_nat_gateway.main[0]");
-        assert_fires_only(&bp, &["NOVA-NET-005"]);
+    fn each_broken_network_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

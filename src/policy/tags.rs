@@ -107,16 +107,7 @@ mod tests {
     use super::*;
     use crate::policy::fixture::*;
 
-    #[test]
-    fn default_stack_passes_every_tag_rule() {
-        for rule in [ENVIRONMENT_TAG, NAMING] {
-            assert!(
-                passes_default(&rule),
-                "{} fires on the default stack",
-                rule.id
-            );
-        }
-    }
+    const LAMBDA_LOG_GROUP: &str = "aws_cloudwatch_log_group.health";
 
     #[test]
     fn a_missing_environment_tag_fires_tag_001() {
@@ -165,25 +156,31 @@ mod tests {
         assert_eq!(report.exit_code(), crate::policy::EXIT_CLEAN);
     }
 
-    #[test]
-    fn path_like_names_are_judged_by_their_last_part() {
-        let mut bp = blueprint();
-        let lg = "aws_cloudwatch_log_group.health";
-        set_tag(
-            &mut bp,
-            lg,
-            "Name",
-            Some("/aws/lambda/nova-production-health"),
-        );
-        assert_fires_only(&bp, &[]);
-        set_tag(&mut bp, lg, "Name", Some("/aws/lambda/health"));
-        assert_fires_only(&bp, &["NOVA-TAG-002"]);
-    }
+    /// Each way of breaking a tag rule whose findings need no closer look, and the rule
+    /// that must then fire. Path-like names are judged by their last part.
+    const CASES: &[Case] = &[
+        Case {
+            breaks: "nothing: a path-like Name ending in the convention",
+            change: |bp| {
+                let name = Some("/aws/lambda/nova-production-health");
+                set_tag(bp, LAMBDA_LOG_GROUP, "Name", name);
+            },
+            fires: &[],
+        },
+        Case {
+            breaks: "a path-like Name whose last part is free-form",
+            change: |bp| set_tag(bp, LAMBDA_LOG_GROUP, "Name", Some("/aws/lambda/health")),
+            fires: &["NOVA-TAG-002"],
+        },
+        Case {
+            breaks: "a free-form role name",
+            change: |bp| set(bp, "aws_iam_role.health", "name", "health"),
+            fires: &["NOVA-TAG-002"],
+        },
+    ];
 
     #[test]
-    fn a_free_form_role_name_fires_tag_002() {
-        let mut bp = blueprint();
-        set(&mut bp, "aws_iam_role.health", "name", "health");
-        assert_fires_only(&bp, &["NOVA-TAG-002"]);
+    fn each_broken_tag_item_fires_its_rule() {
+        assert_cases(CASES);
     }
 }

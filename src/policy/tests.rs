@@ -56,6 +56,17 @@ fn checklist_lines_are_those_of_docs_checklist() {
 }
 
 #[test]
+fn every_rule_passes_the_default_stack() {
+    for rule in rules() {
+        assert!(
+            passes_default(rule),
+            "{} fires on the default stack",
+            rule.id
+        );
+    }
+}
+
+#[test]
 fn the_default_stack_has_no_findings_as_a_plan() {
     let report = evaluate(&plan_view(&blueprint()));
     assert_eq!(report.findings, vec![], "{:#?}", report.findings);
@@ -91,14 +102,7 @@ fn a_live_stack_with_port_22_open_fails() {
     ssh.insert("from_port".into(), Value::Int(22));
     ssh.insert("to_port".into(), Value::Int(22));
     ingress.push(Value::Map(ssh));
-    let view = StackView::from_live(
-        resources,
-        bp.outputs.keys().cloned().collect(),
-        STACK_REGION,
-        ACCOUNT,
-        ENVIRONMENT,
-    );
-    let report = evaluate(&view);
+    let report = evaluate(&live_view_of(&bp, resources));
     assert_eq!(report.rule_ids(), ["NOVA-SG-001"]);
     assert_eq!(report.exit_code(), EXIT_FINDINGS);
 }

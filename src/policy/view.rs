@@ -150,6 +150,22 @@ impl StackView {
         self.target(value, kinds::KMS_KEY).is_some()
     }
 
+    /// True when the resource's `kms_key_id` points at a KMS key of this stack.
+    pub fn encrypted_with_stack_key(&self, resource: &ResourceView) -> bool {
+        resource
+            .input("kms_key_id")
+            .is_some_and(|k| self.points_to_stack_key(k))
+    }
+
+    /// Where a reference input (`value`, `None` when unset) points among this stack's
+    /// resources of `kind`.
+    pub fn link<'a>(&'a self, value: Option<&'a Value>, kind: &'a str) -> Link<'a> {
+        match value {
+            None => Link::Unset,
+            Some(v) => self.target(v, kind).map_or(Link::Elsewhere(v), Link::To),
+        }
+    }
+
     /// The route tables associated with a subnet (their `subnet_ids` point to it).
     pub fn route_tables_of<'a>(&'a self, subnet: &'a Address) -> Vec<&'a ResourceView> {
         self.of_kind(kinds::ROUTE_TABLE)
@@ -181,6 +197,31 @@ impl StackView {
     }
 }
 
+/// Where a reference input points, for the rules that require it to name a resource of
+/// the stack of one kind ([`StackView::link`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link<'a> {
+    /// The input is not set.
+    Unset,
+    /// The input names something that is not a resource of that kind of this stack.
+    Elsewhere(&'a Value),
+    /// The resource of this stack the input points to.
+    To(&'a ResourceView),
+}
+
+impl Link<'_> {
+    /// What is wrong with a reference input that must point to a resource of the stack:
+    /// `unset` when it is not set, `elsewhere(value)` when it names something else, `None`
+    /// when it points where it must.
+    pub fn problem(self, unset: &str, elsewhere: impl FnOnce(&Value) -> String) -> Option<String> {
+        match self {
+            Link::Unset => Some(unset.to_string()),
+            Link::Elsewhere(value) => Some(elsewhere(value)),
+            Link::To(_) => None,
+        }
+    }
+}
+
 /// The `0.0.0.0/0` routes of a route table, as maps.
 pub(crate) fn default_routes(
     rt: &ResourceView,
@@ -191,6 +232,14 @@ pub(crate) fn default_routes(
         .filter(|route| {
             route.get("destination_cidr_block").and_then(Value::as_str) == Some("0.0.0.0/0")
         })
+}
+
+/// A resource's input in its short human form ([`show`]), or `unset`.
+pub(crate) fn show_input(resource: &ResourceView, field: &str) -> String {
+    resource
+        .input(field)
+        .map(show)
+        .unwrap_or_else(|| "unset".to_string())
 }
 
 /// A short human form of a value for messages: literal strings unquoted.
