@@ -16,7 +16,9 @@ use std::sync::Arc;
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::aws::lambda_package::package_source;
 use nova::provider::aws::{eventbridge, lambda, logs, AwsClients};
-use nova::provider::{Observed, OpContext, ProviderError, ResourceProvider, SilentProgress};
+use nova::provider::{
+    Observed, OpContext, ProviderError, ReadRequest, ResourceProvider, SilentProgress,
+};
 use nova::provider::{Recorded, Update};
 
 // ---------------------------------------------------------------------------------------
@@ -804,6 +806,53 @@ async fn lambda_scenario(
     assert_eq!(perm.id, format!("{name}/AllowEventBridge"));
     let (live, _) = read_present(&*permissions, &pc, &perm.id, &permission).await;
     assert_eq!(live, permission, "permission read after create");
+    // A refresh reads every permission of a function with one GetPolicy: the same as
+    // reading each alone, and a statement that is not there is gone.
+    let mut second = permission.clone();
+    second.insert("statement_id".into(), Value::str("AllowApiGateway"));
+    second.insert("principal".into(), Value::str("apigateway.amazonaws.com"));
+    let perm2 = permissions
+        .create(&pc, &second)
+        .await
+        .expect("add a second permission");
+    let batch: Vec<ReadRequest> = [
+        (&perm.id, &permission),
+        (&perm2.id, &second),
+        (&format!("{name}/NoSuchStatement"), &permission),
+    ]
+    .into_iter()
+    .map(|(id, applied)| ReadRequest {
+        ctx: pc.clone(),
+        id: id.clone(),
+        applied: applied.clone(),
+    })
+    .collect();
+    assert!(permissions.reads_in_batches());
+    let mut alone = Vec::new();
+    for read in &batch {
+        alone.push(
+            permissions
+                .read(&pc, &read.id, &read.applied)
+                .await
+                .expect("read a permission"),
+        );
+    }
+    assert_eq!(alone[2], Observed::Gone);
+    let calls = clients.calls.count();
+    let together = permissions.read_batch(&batch).await.expect("batch read");
+    assert_eq!(together, alone);
+    assert_eq!(clients.calls.count() - calls, 1, "one GetPolicy");
+    permissions
+        .delete(
+            &pc,
+            Recorded {
+                id: &perm2.id,
+                inputs: &second,
+                outputs: &perm2.outputs,
+            },
+        )
+        .await
+        .expect("remove the second permission");
     let found = permissions
         .find_existing(&pc, &permission)
         .await

@@ -15,11 +15,11 @@ use super::iam_role::{
     attach_policy, attached_policies, delete_role, detach_policy, get_role, inline_policy_names,
     observed_trust_policy, set_trust_policy, GONE, NO_SUCH_ENTITY,
 };
-use super::iam_tags::{sdk_tags, IamTags};
+use super::iam_tags::{self, sdk_tags, IamTags};
 use super::live::string_map;
 use super::policy_doc::{decode_iam_document, observed_policy, policies_equal};
 use super::send::{send, send_ok_if_gone, send_only, send_unless_gone};
-use super::tags::{adopt_if_owned, sync_tags, tags_of, tags_value, TagApi};
+use super::tags::{adopt_if_owned, sync_tags, tags_of, tags_value};
 use super::{
     has_code, live_inputs, optional_str, required_str, retry_while, string_list, AwsClients,
 };
@@ -200,10 +200,7 @@ impl ResourceProvider for IamRole {
             "description".into(),
             Value::str(role.description().unwrap_or_default()),
         );
-        inputs.insert(
-            "tags".into(),
-            tags_value(IamTags::role(&self.iam).list(id).await?),
-        );
+        inputs.insert("tags".into(), tags_value(iam_tags::live_tags(role.tags())));
         Ok(Observed::Present {
             inputs,
             outputs: role_outputs(&role),
@@ -398,7 +395,7 @@ impl ResourceProvider for IamInstanceProfile {
         inputs.insert("role".into(), Value::String(role));
         inputs.insert(
             "tags".into(),
-            tags_value(IamTags::instance_profile(&self.iam).list(id).await?),
+            tags_value(iam_tags::live_tags(profile.tags())),
         );
         Ok(Observed::Present {
             inputs,

@@ -9,6 +9,13 @@ use super::send::{send, send_only};
 use super::tags::{user_tags, TagApi, Tags};
 use crate::provider::ProviderError;
 
+/// IAM tags as nova's tag map, without AWS-reserved ones: what `GetRole` and
+/// `GetInstanceProfile` carry (so a read needs no tag call of its own) and what
+/// `ListRoleTags` / `ListInstanceProfileTags` list.
+pub fn live_tags(tags: &[Tag]) -> Tags {
+    user_tags(tags.iter().map(|t| (t.key(), t.value())))
+}
+
 /// The IAM entities nova tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tagged {
@@ -58,7 +65,7 @@ impl TagApi for IamTags<'_> {
                 pages.iter().flat_map(|p| p.tags()).cloned().collect()
             }
         };
-        Ok(user_tags(tags.iter().map(|t| (t.key(), t.value()))))
+        Ok(live_tags(&tags))
     }
 
     async fn tag(&self, name: &str, tags: &Tags) -> Result<(), ProviderError> {

@@ -27,7 +27,7 @@ use crate::model::{Inputs, Outputs, Value};
 use crate::provider::aws::kinds;
 use crate::provider::schema::fields as f;
 use crate::provider::{Created, Observed, OpContext, ProviderError, ResourceProvider, Schema};
-use crate::provider::{Recorded, Update};
+use crate::provider::{ReadRequest, Recorded, Update};
 
 const NOT_FOUND: &str = "ResourceNotFoundException";
 const CONFLICT: &str = "ResourceConflictException";
@@ -559,9 +559,8 @@ impl ResourceProvider for FunctionProvider {
             )));
         };
         let arn = config.function_arn().unwrap_or_default();
-        let Some(tags) = unless_gone(LambdaTags(&self.lambda).list(arn).await, GONE)? else {
-            return Ok(Observed::Gone);
-        };
+        // GetFunction carries the function's tags: no ListTags of its own.
+        let tags = user_tags(out.tags().cloned().unwrap_or_default());
         Ok(Observed::Present {
             inputs: function_inputs(id, config, tags, applied),
             outputs: function_outputs(id, arn),
@@ -659,6 +658,52 @@ fn split_permission_id(id: &str) -> Result<(&str, &str), ProviderError> {
     composite_id::parts(id.rsplit_once('/'), id, kind, form)
 }
 
+/// A permission as the function's policy (`None`: no function or no policy) shows it.
+fn observe_permission(
+    id: &str,
+    applied: &Inputs,
+    policy: Option<&str>,
+) -> Result<Observed, ProviderError> {
+    let (function_name, sid) = split_permission_id(id)?;
+    let Some(statement) = policy
+        .map(|p| find_statement(p, sid))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(Observed::Gone);
+    };
+    let mut inputs = Inputs::new();
+    // The function as the inputs named it (a name or an ARN).
+    let applied_function = applied
+        .get("function_name")
+        .cloned()
+        .unwrap_or_else(|| Value::str(function_name));
+    inputs.insert("function_name".to_string(), applied_function);
+    inputs.insert("statement_id".to_string(), Value::str(sid));
+    put_optional(
+        &mut inputs,
+        applied,
+        "action",
+        statement.action.map(Value::str),
+    );
+    put_optional(
+        &mut inputs,
+        applied,
+        "principal",
+        statement.principal.map(Value::str),
+    );
+    put_optional(
+        &mut inputs,
+        applied,
+        "source_arn",
+        statement.source_arn.map(Value::str),
+    );
+    Ok(Observed::Present {
+        inputs,
+        outputs: composite_id::outputs(id),
+    })
+}
+
 /// Finds statement `sid` in a function policy document.
 fn find_statement(policy: &str, sid: &str) -> Result<Option<Statement>, ProviderError> {
     let doc: serde_json::Value = serde_json::from_str(policy)
@@ -707,17 +752,11 @@ impl PermissionProvider {
         }
     }
 
-    /// The statement, `None` when the function, its policy or the statement is gone.
-    async fn statement(
-        &self,
-        function_name: &str,
-        sid: &str,
-    ) -> Result<Option<Statement>, ProviderError> {
+    /// The function's policy document, `None` when the function or its policy is gone.
+    async fn policy(&self, function_name: &str) -> Result<Option<String>, ProviderError> {
         let call = self.lambda.get_policy().function_name(function_name);
-        match send_unless_gone("GetPolicy", GONE, call.send()).await? {
-            Some(out) => find_statement(out.policy().unwrap_or("{}"), sid),
-            None => Ok(None),
-        }
+        let out = send_unless_gone("GetPolicy", GONE, call.send()).await?;
+        Ok(out.map(|out| out.policy().unwrap_or("{}").to_string()))
     }
 
     async fn add(&self, ctx: &OpContext, inputs: &Inputs) -> Result<String, ProviderError> {
@@ -767,40 +806,29 @@ impl ResourceProvider for PermissionProvider {
         id: &str,
         applied: &Inputs,
     ) -> Result<Observed, ProviderError> {
-        let (function_name, sid) = split_permission_id(id)?;
-        let Some(statement) = self.statement(function_name, sid).await? else {
-            return Ok(Observed::Gone);
-        };
-        let mut inputs = Inputs::new();
-        // The function as the inputs named it (a name or an ARN).
-        let applied_function = applied
-            .get("function_name")
-            .cloned()
-            .unwrap_or_else(|| Value::str(function_name));
-        inputs.insert("function_name".to_string(), applied_function);
-        inputs.insert("statement_id".to_string(), Value::str(sid));
-        put_optional(
-            &mut inputs,
-            applied,
-            "action",
-            statement.action.map(Value::str),
-        );
-        put_optional(
-            &mut inputs,
-            applied,
-            "principal",
-            statement.principal.map(Value::str),
-        );
-        put_optional(
-            &mut inputs,
-            applied,
-            "source_arn",
-            statement.source_arn.map(Value::str),
-        );
-        Ok(Observed::Present {
-            inputs,
-            outputs: composite_id::outputs(id),
-        })
+        let (function_name, _) = split_permission_id(id)?;
+        let policy = self.policy(function_name).await?;
+        observe_permission(id, applied, policy.as_deref())
+    }
+
+    fn reads_in_batches(&self) -> bool {
+        true
+    }
+
+    /// One `GetPolicy` per function for all of its permissions.
+    async fn read_batch(&self, reads: &[ReadRequest]) -> Result<Vec<Observed>, ProviderError> {
+        let mut policies: BTreeMap<String, Option<String>> = BTreeMap::new();
+        let mut observed = Vec::with_capacity(reads.len());
+        for read in reads {
+            let (function_name, _) = split_permission_id(&read.id)?;
+            if !policies.contains_key(function_name) {
+                let policy = self.policy(function_name).await?;
+                policies.insert(function_name.to_string(), policy);
+            }
+            let policy = policies[function_name].as_deref();
+            observed.push(observe_permission(&read.id, &read.applied, policy)?);
+        }
+        Ok(observed)
     }
 
     /// Every field forces replacement, so the planner never asks for an in-place update;
@@ -850,7 +878,13 @@ impl ResourceProvider for PermissionProvider {
     ) -> Result<Option<Created>, ProviderError> {
         let function_name = required_str(inputs, "function_name")?;
         let sid = required_str(inputs, "statement_id")?;
-        if self.statement(function_name, sid).await?.is_none() {
+        let policy = self.policy(function_name).await?;
+        if policy
+            .map(|p| find_statement(&p, sid))
+            .transpose()?
+            .flatten()
+            .is_none()
+        {
             return Ok(None);
         }
         let id = permission_id(function_name, sid);
