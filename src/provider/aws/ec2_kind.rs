@@ -200,7 +200,13 @@ impl<K: Ec2Kind> ResourceProvider for Ec2<K> {
     }
 }
 
-/// Runs `futures` at once and returns their results in order, or the first error.
+/// How many of a batch's observations run at once: a batch of a hundred instances must
+/// not become two hundred calls in flight (AWS's buckets), yet two VPCs' attribute reads
+/// need not wait for each other.
+const OBSERVES_AT_ONCE: usize = 8;
+
+/// Runs `futures`, [`OBSERVES_AT_ONCE`] at a time (in order, the next one starting as one
+/// finishes), and returns their results in order, or the first error.
 pub async fn all_of<T, F>(futures: impl IntoIterator<Item = F>) -> Result<Vec<T>, ProviderError>
 where
     F: Future<Output = Result<T, ProviderError>>,
@@ -208,14 +214,18 @@ where
     let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut results: Vec<Option<T>> = pending.iter().map(|_| None).collect();
     poll_fn(|cx| {
+        let mut in_flight = 0;
         for (future, result) in pending.iter_mut().zip(results.iter_mut()) {
             if result.is_some() {
                 continue;
             }
+            if in_flight == OBSERVES_AT_ONCE {
+                break;
+            }
             match future.as_mut().poll(cx) {
                 Poll::Ready(Ok(value)) => *result = Some(value),
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                Poll::Pending => {}
+                Poll::Pending => in_flight += 1,
             }
         }
         if results.iter().all(Option::is_some) {
@@ -229,6 +239,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     #[tokio::test]
@@ -248,6 +260,25 @@ mod tests {
             .expect("the futures ran at once")
             .expect("no errors");
         assert_eq!(results, [3, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn all_of_runs_at_most_a_few_at_once() {
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let results = all_of((0..20).map(|n| {
+            let (now, most) = (&now, &most);
+            async move {
+                let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(running, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, ProviderError>(n)
+            }
+        }))
+        .await
+        .expect("no errors");
+        assert_eq!(results, (0..20).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), OBSERVES_AT_ONCE);
     }
 
     #[tokio::test]
