@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ec2::types::{Filter, Tag};
 use nova::model::{Address, Inputs, Outputs, Value};
 use nova::provider::aws::{ec2_instance, iam, kms, tags_value, AwsClients};
+use nova::provider::Recorded;
 use nova::provider::{
     Created, Observed, OpContext, Progress, ReadRequest, ResourceProvider, SilentProgress,
 };
-use nova::provider::{Recorded, Update};
 
 async fn clients() -> AwsClients {
     AwsClients::from_config(common::sdk_config().await)
@@ -343,48 +343,23 @@ impl Fixture {
         provider(iam_providers.clone(), "aws_iam_instance_profile")
             .delete(
                 &profile_b_ctx,
-                Recorded {
-                    id: &self.profile_b.id,
-                    inputs: &self.profile_b_inputs,
-                    outputs: &self.profile_b.outputs,
-                },
+                self.profile_b.recorded(&self.profile_b_inputs),
             )
             .await
             .expect("delete second profile");
         let profile_ctx = ctx(&self.stack, "aws_iam_instance_profile", "web", "profile");
         provider(iam_providers.clone(), "aws_iam_instance_profile")
-            .delete(
-                &profile_ctx,
-                Recorded {
-                    id: &self.profile.id,
-                    inputs: &self.profile_inputs,
-                    outputs: &self.profile.outputs,
-                },
-            )
+            .delete(&profile_ctx, self.profile.recorded(&self.profile_inputs))
             .await
             .expect("delete profile");
         let role_ctx = ctx(&self.stack, "aws_iam_role", "web", "role");
         provider(iam_providers, "aws_iam_role")
-            .delete(
-                &role_ctx,
-                Recorded {
-                    id: &self.role.id,
-                    inputs: &self.role_inputs,
-                    outputs: &self.role.outputs,
-                },
-            )
+            .delete(&role_ctx, self.role.recorded(&self.role_inputs))
             .await
             .expect("delete role");
         let key_ctx = ctx(&self.stack, "aws_kms_key", "main", "key");
         provider(kms::providers(&self.clients), "aws_kms_key")
-            .delete(
-                &key_ctx,
-                Recorded {
-                    id: &self.key.id,
-                    inputs: &self.key_inputs,
-                    outputs: &self.key.outputs,
-                },
-            )
+            .delete(&key_ctx, self.key.recorded(&self.key_inputs))
             .await
             .expect("delete key");
     }
@@ -590,14 +565,7 @@ async fn instance_lifecycle() {
         .expect("adopted");
     assert_eq!(found.id, replacement.id);
     instances
-        .delete(
-            &ctx,
-            Recorded {
-                id: &created.id,
-                inputs: &v2,
-                outputs: &created.outputs,
-            },
-        )
+        .delete(&ctx, created.recorded(&v2))
         .await
         .expect("delete old instance");
     assert_eq!(
@@ -659,14 +627,7 @@ async fn instance_terminated_out_of_band_is_gone() {
         .expect("find")
         .is_none());
     instances
-        .delete(
-            &ctx,
-            Recorded {
-                id: &created.id,
-                inputs: &v1,
-                outputs: &created.outputs,
-            },
-        )
+        .delete(&ctx, created.recorded(&v1))
         .await
         .expect("delete of a terminated instance");
     fx.cleanup().await;
@@ -795,25 +756,11 @@ async fn launch_waits_for_a_new_instance_profile() {
     assert_eq!(live["iam_instance_profile"], Value::str(&late_name));
 
     instances
-        .delete(
-            &ctx,
-            Recorded {
-                id: &launched.id,
-                inputs: &v1,
-                outputs: &launched.outputs,
-            },
-        )
+        .delete(&ctx, launched.recorded(&v1))
         .await
         .expect("delete instance");
     profiles
-        .delete(
-            &profile_ctx,
-            Recorded {
-                id: &profile.id,
-                inputs: &profile_inputs,
-                outputs: &profile.outputs,
-            },
-        )
+        .delete(&profile_ctx, profile.recorded(&profile_inputs))
         .await
         .expect("delete profile");
     fx.cleanup().await;
@@ -907,15 +854,7 @@ async fn type_and_volume_changes_wait_for_aws() {
     v2.insert("instance_type".into(), Value::str("t3.small"));
     v2.insert("root_volume_size".into(), Value::Int(16));
     instances
-        .update(
-            &ctx,
-            Update {
-                id: &created.id,
-                old: &v1,
-                new: &v2,
-                outputs: &created.outputs,
-            },
-        )
+        .update(&ctx, created.change(&v1, &v2))
         .await
         .expect("update through awssim");
 
@@ -961,15 +900,7 @@ async fn type_and_volume_changes_wait_for_aws() {
 
     // Repeated (the pending update of a crashed run): nothing asked again.
     instances
-        .update(
-            &ctx,
-            Update {
-                id: &created.id,
-                old: &v1,
-                new: &v2,
-                outputs: &created.outputs,
-            },
-        )
+        .update(&ctx, created.change(&v1, &v2))
         .await
         .expect("repeated update");
     let again = sim.sim.stats();
@@ -984,14 +915,7 @@ async fn type_and_volume_changes_wait_for_aws() {
     }
 
     instances
-        .delete(
-            &ctx,
-            Recorded {
-                id: &created.id,
-                inputs: &v2,
-                outputs: &created.outputs,
-            },
-        )
+        .delete(&ctx, created.recorded(&v2))
         .await
         .expect("delete");
     fx.cleanup().await;

@@ -328,26 +328,12 @@ async fn kms_alias_lifecycle() {
         .await
         .expect("delete of a gone alias");
 
-    keys.delete(
-        &key_a_ctx,
-        Recorded {
-            id: &key_a.id,
-            inputs: &key_a_inputs,
-            outputs: &key_a.outputs,
-        },
-    )
-    .await
-    .expect("cleanup key a");
-    keys.delete(
-        &key_b_ctx,
-        Recorded {
-            id: &key_b.id,
-            inputs: &key_b_inputs,
-            outputs: &key_b.outputs,
-        },
-    )
-    .await
-    .expect("cleanup key b");
+    keys.delete(&key_a_ctx, key_a.recorded(&key_a_inputs))
+        .await
+        .expect("cleanup key a");
+    keys.delete(&key_b_ctx, key_b.recorded(&key_b_inputs))
+        .await
+        .expect("cleanup key b");
 }
 
 fn trust_policy(service: &str) -> String {
@@ -667,14 +653,7 @@ async fn iam_instance_profile_lifecycle() {
 
     // Deleting a role that is in a profile removes it from the profile first.
     roles
-        .delete(
-            &role_b_ctx,
-            Recorded {
-                id: &role_b.id,
-                inputs: &role_b_inputs,
-                outputs: &role_b.outputs,
-            },
-        )
+        .delete(&role_b_ctx, role_b.recorded(&role_b_inputs))
         .await
         .expect("delete role b while in a profile");
     let (live, _) = present(profiles.read(&ctx, &new_name, &v3).await.expect("read"));
@@ -709,14 +688,7 @@ async fn iam_instance_profile_lifecycle() {
         .expect("delete of a gone profile");
 
     roles
-        .delete(
-            &role_a_ctx,
-            Recorded {
-                id: &role_a.id,
-                inputs: &role_a_inputs,
-                outputs: &role_a.outputs,
-            },
-        )
+        .delete(&role_a_ctx, role_a.recorded(&role_a_inputs))
         .await
         .expect("cleanup role a");
 }

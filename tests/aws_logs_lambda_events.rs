@@ -367,14 +367,7 @@ async fn event_rule_and_target_lifecycle() {
     let mut moved = target.clone();
     moved.insert("target_id".into(), Value::str("health-2"));
     targets
-        .delete(
-            &tc,
-            Recorded {
-                id: &t.id,
-                inputs: &target,
-                outputs: &t.outputs,
-            },
-        )
+        .delete(&tc, t.recorded(&target))
         .await
         .expect("delete old target");
     let t2 = targets
@@ -388,26 +381,12 @@ async fn event_rule_and_target_lifecycle() {
     // rule: forcing change (new name) replaces it; the target goes first
     assert!(rules.schema().is_force_new("name"));
     targets
-        .delete(
-            &tc,
-            Recorded {
-                id: &t2.id,
-                inputs: &moved,
-                outputs: &t2.outputs,
-            },
-        )
+        .delete(&tc, t2.recorded(&moved))
         .await
         .expect("delete target");
     assert_gone(&*targets, &tc, &t2.id, &moved).await;
     targets
-        .delete(
-            &tc,
-            Recorded {
-                id: &t2.id,
-                inputs: &moved,
-                outputs: &t2.outputs,
-            },
-        )
+        .delete(&tc, t2.recorded(&moved))
         .await
         .expect("delete of a deleted target succeeds");
     rules
@@ -425,14 +404,7 @@ async fn event_rule_and_target_lifecycle() {
     // With the rule gone its targets read as Gone too, and deleting them succeeds.
     assert_gone(&*targets, &tc, &t2.id, &moved).await;
     targets
-        .delete(
-            &tc,
-            Recorded {
-                id: &t2.id,
-                inputs: &moved,
-                outputs: &t2.outputs,
-            },
-        )
+        .delete(&tc, t2.recorded(&moved))
         .await
         .expect("delete of a target of a deleted rule succeeds");
     let renamed_name = format!("{rule_name}-2");
@@ -843,14 +815,7 @@ async fn lambda_scenario(
     assert_eq!(together, alone);
     assert_eq!(clients.calls.count() - calls, 1, "one GetPolicy");
     permissions
-        .delete(
-            &pc,
-            Recorded {
-                id: &perm2.id,
-                inputs: &second,
-                outputs: &perm2.outputs,
-            },
-        )
+        .delete(&pc, perm2.recorded(&second))
         .await
         .expect("remove the second permission");
     let found = permissions
@@ -864,26 +829,12 @@ async fn lambda_scenario(
         "every field forces replacement"
     );
     permissions
-        .delete(
-            &pc,
-            Recorded {
-                id: &perm.id,
-                inputs: &permission,
-                outputs: &perm.outputs,
-            },
-        )
+        .delete(&pc, perm.recorded(&permission))
         .await
         .expect("remove permission");
     assert_gone(&*permissions, &pc, &perm.id, &permission).await;
     permissions
-        .delete(
-            &pc,
-            Recorded {
-                id: &perm.id,
-                inputs: &permission,
-                outputs: &perm.outputs,
-            },
-        )
+        .delete(&pc, perm.recorded(&permission))
         .await
         .expect("removing a removed permission succeeds");
     assert!(permissions

@@ -105,6 +105,28 @@ pub struct Update<'a> {
     pub outputs: &'a Outputs,
 }
 
+impl Created {
+    /// The made object as the state records it, with the inputs it was made (or last
+    /// changed) with: what a delete of it is given.
+    pub fn recorded<'a>(&'a self, inputs: &'a Inputs) -> Recorded<'a> {
+        Recorded {
+            id: &self.id,
+            inputs,
+            outputs: &self.outputs,
+        }
+    }
+
+    /// An in-place change of the made object from `old` to `new`.
+    pub fn change<'a>(&'a self, old: &'a Inputs, new: &'a Inputs) -> Update<'a> {
+        Update {
+            id: &self.id,
+            old,
+            new,
+            outputs: &self.outputs,
+        }
+    }
+}
+
 /// One resource of a [`ResourceProvider::read_batch`]: what a `read` of it is given.
 #[derive(Clone, Debug)]
 pub struct ReadRequest {

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use nova::model::{Address, Inputs, Outputs, Value};
+use nova::provider::Update;
 use nova::provider::{Created, Observed, OpContext, ResourceProvider, SilentProgress};
-use nova::provider::{Recorded, Update};
 
 /// One kind's table.
 pub struct Case {
@@ -200,14 +200,7 @@ impl Case {
 
     async fn delete_once(&self, created: &Created, current: &Inputs, step: &str) {
         self.provider
-            .delete(
-                &self.ctx,
-                Recorded {
-                    id: &created.id,
-                    inputs: current,
-                    outputs: &created.outputs,
-                },
-            )
+            .delete(&self.ctx, created.recorded(current))
             .await
             .unwrap_or_else(|e| panic!("{step} {}: {e}", self.what()));
     }
